@@ -1,0 +1,49 @@
+import type { AttentionInput, AttentionOptions, AttentionOutput } from './attention.js';
+import type { DType } from './dtype.js';
+import type { MaskKind } from './mask/spec.js';
+
+/** Which head dims a backend runs: any positive value, or a fixed list (compiled kernels). */
+export type HeadDimSupport =
+  | { readonly kind: 'any'; readonly max?: number }
+  | { readonly kind: 'list'; readonly values: readonly number[] };
+
+export interface BackendCapabilities {
+  readonly dtypes: readonly DType[];
+  readonly headDims: HeadDimSupport;
+  readonly masks: readonly MaskKind[];
+}
+
+export type DeviceKind = 'host' | 'cpu' | 'gpu' | 'npu' | 'simulator';
+
+export interface DeviceInfo {
+  readonly name: string;
+  readonly kind: DeviceKind;
+  readonly computeUnits?: number;
+  readonly memoryBytes?: number;
+  /** Anything else worth printing: ISA extensions, compute capability, the chosen path. */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface BackendInfo {
+  readonly name: string;
+  readonly devices: readonly DeviceInfo[];
+  readonly capabilities: BackendCapabilities;
+}
+
+/**
+ * What every backend implements: one exact-attention call on host arrays, and a lifetime.
+ * A backend validates its input (see `validateAttentionInput`) before any native code runs.
+ */
+export interface Backend extends AsyncDisposable {
+  readonly name: string;
+  readonly info: BackendInfo;
+  attention<D extends DType>(input: AttentionInput<D>, options?: AttentionOptions): Promise<AttentionOutput<D>>;
+  /** Frees native resources. Later calls reject with code DISPOSED. Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+/** Options every `createBackend()` understands; backends add their own. */
+export interface BackendOptions {
+  /** Worker threads for host-side work; default: all cores. */
+  readonly threads?: number;
+}

@@ -1,0 +1,71 @@
+export type { AttentionInput, AttentionOptions, AttentionOutput, ResolvedAttentionInput } from './attention.js';
+export type {
+  Backend,
+  BackendCapabilities,
+  BackendInfo,
+  BackendOptions,
+  DeviceInfo,
+  DeviceKind,
+  HeadDimSupport,
+} from './backend.js';
+export { type ArrayOf, type DType, DTYPES, type HostArray, allocate, bytesOf, isDType } from './dtype.js';
+export {
+  type ErrorCode,
+  FastAttentionError,
+  type FastAttentionErrorOptions,
+  invalidInput,
+  isFastAttentionError,
+  throwIfAborted,
+  toFastAttentionError,
+  unsupported,
+} from './errors.js';
+export { kvHeadOf, kvIndex, lseIndex, qIndex } from './layout.js';
+export {
+  TileKind,
+  type TileBlocks,
+  type TileGrid,
+  type TileMap,
+  classifyBatch,
+  classifyTiles,
+  tileMapBytes,
+} from './mask/classify.js';
+export { TileMaskPattern } from './mask/pattern.js';
+export { type Band, MASK_KINDS, type MaskKind, type MaskSpec, allowedKeys, bandOf } from './mask/spec.js';
+export { fromNumbers, toFloat32, toFloat64 } from './numeric/convert.js';
+export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './numeric/half.js';
+export { createReferenceBackend, referenceProvider } from './reference/backend.js';
+export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
+export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
+export {
+  BackendRegistry,
+  type BackendProvider,
+  defaultRegistry,
+  type ProbeResult,
+  probeBackends,
+  type ResolvePreferences,
+  registerBackend,
+  resolveBackend,
+} from './registry.js';
+export { type AttentionProblem, type AttentionShape, groupSize, kvLength, lseLength, qLength } from './shape.js';
+export { OnlineSoftmax } from './softmax/online.js';
+export { type Partial, mergePartials } from './softmax/merge.js';
+export { type CostEstimate, estimateCost } from './tiling/cost.js';
+export type { HardwareSpec, MemoryLevel, NativeTile, Operand, TileConfig, TileLevel } from './tiling/hardware.js';
+export {
+  type BufferUse,
+  type PlanOptions,
+  type TilePlan,
+  type WorkItem,
+  levelBytes,
+  planTiles,
+  splitRange,
+  workItems,
+} from './tiling/plan.js';
+export { tiledAttention } from './tiling/tiled.js';
+export { validateAttentionInput } from './validate.js';
+
+import { referenceProvider } from './reference/backend.js';
+import { registerBackend } from './registry.js';
+
+// The reference backend is always there, so resolveBackend() always has a last resort.
+registerBackend(referenceProvider);

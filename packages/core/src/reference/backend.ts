@@ -1,0 +1,45 @@
+import type { AttentionInput, AttentionOptions, AttentionOutput } from '../attention.js';
+import type { Backend, BackendInfo } from '../backend.js';
+import { DTYPES, type DType } from '../dtype.js';
+import { FastAttentionError, throwIfAborted } from '../errors.js';
+import { MASK_KINDS } from '../mask/spec.js';
+import type { BackendProvider } from '../registry.js';
+import { validateAttentionInput } from '../validate.js';
+import { exactAttention, toOutput } from './exact.js';
+
+const INFO: BackendInfo = {
+  name: 'reference',
+  devices: [{ name: 'float64 TypeScript (exact, slow)', kind: 'host' }],
+  capabilities: { dtypes: DTYPES, headDims: { kind: 'any' }, masks: MASK_KINDS },
+};
+
+/**
+ * The float64 reference backend: exact attention straight from the definition, in plain
+ * TypeScript. It runs on the calling thread; it is the yardstick, not a production path.
+ */
+export function createReferenceBackend(): Backend {
+  let disposed = false;
+  const dispose = async (): Promise<void> => {
+    disposed = true;
+  };
+  return {
+    name: INFO.name,
+    info: INFO,
+    async attention<D extends DType>(input: AttentionInput<D>, options?: AttentionOptions): Promise<AttentionOutput<D>> {
+      if (disposed) throw new FastAttentionError('DISPOSED', 'the reference backend was disposed');
+      const resolved = validateAttentionInput(input, INFO.capabilities);
+      throwIfAborted(options?.signal);
+      return toOutput(exactAttention(resolved), resolved.dtype);
+    },
+    dispose,
+    [Symbol.asyncDispose]: dispose,
+  };
+}
+
+/** Registry entry of the reference backend: always available, lowest priority. */
+export const referenceProvider: BackendProvider = {
+  name: 'reference',
+  priority: 0,
+  description: 'float64 TypeScript, exact and slow; always available',
+  create: async () => createReferenceBackend(),
+};

@@ -1,0 +1,99 @@
+import type { Backend, BackendInfo } from './backend.js';
+import { FastAttentionError, toFastAttentionError } from './errors.js';
+
+/**
+ * A backend the registry can try. Higher priority wins: GPU paths over the CPU addon over the
+ * reference backend. `create` rejects (code UNAVAILABLE) with the reason when it cannot run here.
+ */
+export interface BackendProvider {
+  readonly name: string;
+  readonly priority: number;
+  readonly description?: string;
+  create(options?: Record<string, unknown>): Promise<Backend>;
+}
+
+export interface ResolvePreferences {
+  /** Names to try first, in this order; the others follow by priority unless `only` is set. */
+  readonly prefer?: readonly string[];
+  /** Try only the preferred names. */
+  readonly only?: boolean;
+  readonly exclude?: readonly string[];
+  /** Passed to every provider's `create`. */
+  readonly options?: Record<string, unknown>;
+}
+
+export type ProbeResult =
+  | { readonly name: string; readonly priority: number; readonly usable: true; readonly info: BackendInfo }
+  | { readonly name: string; readonly priority: number; readonly usable: false; readonly reason: string };
+
+/** Keeps the providers and picks one. Most code uses the module-level default registry. */
+export class BackendRegistry {
+  readonly #providers = new Map<string, BackendProvider>();
+
+  /** Adds (or replaces) a provider; returns a function that removes it again. */
+  register(provider: BackendProvider): () => void {
+    this.#providers.set(provider.name, provider);
+    return () => {
+      if (this.#providers.get(provider.name) === provider) this.#providers.delete(provider.name);
+    };
+  }
+
+  /** Providers by descending priority. */
+  list(): BackendProvider[] {
+    return [...this.#providers.values()].sort((a, b) => b.priority - a.priority);
+  }
+
+  /** Creates the best usable backend; if none is, one error lists each backend's reason. */
+  async resolve(preferences: ResolvePreferences = {}): Promise<Backend> {
+    const order = this.#order(preferences);
+    if (order.length === 0) {
+      throw new FastAttentionError('UNAVAILABLE', 'no backend is registered that matches the preferences');
+    }
+    const failures: string[] = [];
+    for (const provider of order) {
+      try {
+        return await provider.create(preferences.options);
+      } catch (error) {
+        failures.push(`  ${provider.name}: ${toFastAttentionError(error, 'UNAVAILABLE').message}`);
+      }
+    }
+    throw new FastAttentionError('UNAVAILABLE', `no usable attention backend:\n${failures.join('\n')}`);
+  }
+
+  /** Tries every provider (creating and disposing each) and reports what it found. */
+  async probe(options?: Record<string, unknown>): Promise<ProbeResult[]> {
+    const results: ProbeResult[] = [];
+    for (const { name, priority, create } of this.list()) {
+      try {
+        const backend = await create(options);
+        results.push({ name, priority, usable: true, info: backend.info });
+        await backend.dispose();
+      } catch (error) {
+        results.push({ name, priority, usable: false, reason: toFastAttentionError(error, 'UNAVAILABLE').message });
+      }
+    }
+    return results;
+  }
+
+  #order({ prefer = [], only = false, exclude = [] }: ResolvePreferences): BackendProvider[] {
+    const byPriority = this.list().filter((p) => !exclude.includes(p.name));
+    const preferred = prefer.flatMap((name) => byPriority.filter((p) => p.name === name));
+    const unknown = prefer.filter((name) => !this.#providers.has(name));
+    if (unknown.length > 0) {
+      throw new FastAttentionError('INVALID_INPUT', `unknown backend ${unknown.map((n) => `'${n}'`).join(', ')}`, {
+        field: 'prefer',
+      });
+    }
+    return only ? preferred : [...preferred, ...byPriority.filter((p) => !preferred.includes(p))];
+  }
+}
+
+export const defaultRegistry = new BackendRegistry();
+
+export const registerBackend = (provider: BackendProvider): (() => void) => defaultRegistry.register(provider);
+
+export const resolveBackend = (preferences?: ResolvePreferences): Promise<Backend> =>
+  defaultRegistry.resolve(preferences);
+
+export const probeBackends = (options?: Record<string, unknown>): Promise<ProbeResult[]> =>
+  defaultRegistry.probe(options);
