@@ -1,0 +1,113 @@
+import {
+  type AttentionInput,
+  type DType,
+  type MaskSpec,
+  type ResolvedAttentionInput,
+  fromNumbers,
+  validateAttentionInput,
+} from '../src/index.js';
+
+/** A small seeded PRNG (mulberry32) so that a failing case can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
+
+export const randInt = (rand: () => number, lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+
+/** Normal-ish values in [-2, 2): never all zero. */
+export function randomValues(rand: () => number, n: number): number[] {
+  return Array.from({ length: n }, () => (rand() + rand() + rand() + rand() - 2) * 1.0);
+}
+
+export interface CaseShape {
+  batch: number;
+  seqQ: number;
+  seqK: number;
+  headsQ: number;
+  headsKV: number;
+  headDim: number;
+}
+
+export function randomInput<D extends DType>(
+  rand: () => number,
+  dtype: D,
+  shape: CaseShape,
+  extra: { mask?: MaskSpec; seqLensK?: Int32Array; scale?: number } = {},
+): ResolvedAttentionInput<D> {
+  const nq = shape.batch * shape.seqQ * shape.headsQ * shape.headDim;
+  const nkv = shape.batch * shape.seqK * shape.headsKV * shape.headDim;
+  const input: AttentionInput<D> = {
+    ...shape,
+    dtype,
+    q: fromNumbers(randomValues(rand, nq), dtype),
+    k: fromNumbers(randomValues(rand, nkv), dtype),
+    v: fromNumbers(randomValues(rand, nkv), dtype),
+    ...extra,
+  };
+  return validateAttentionInput(input);
+}
+
+/** ||a - b|| / ||b|| over finite entries; NaN anywhere in `a` gives Infinity. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i]!;
+    if (Number.isNaN(x)) return Number.POSITIVE_INFINITY;
+    num += (x - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+/** Max relative difference of LSEs, with -Infinity required to match exactly. */
+export function lseError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (y === Number.NEGATIVE_INFINITY || x === Number.NEGATIVE_INFINITY) {
+      if (x !== y) return Number.POSITIVE_INFINITY;
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(x - y) / Math.max(1, Math.abs(y)));
+  }
+  return worst;
+}
+
+/** The contract's mask, written from its text rather than from the library's band helper. */
+export function allowedByDefinition(mask: MaskSpec, i: number, j: number, seqQ: number, lk: number): boolean {
+  if (j >= lk) return false;
+  const off = lk - seqQ;
+  switch (mask.kind) {
+    case 'none':
+      return true;
+    case 'causal':
+      return j <= i + off;
+    case 'window':
+      return i + off - mask.left <= j && j <= i + off + mask.right;
+  }
+}
+
+export const MASKS: readonly MaskSpec[] = [
+  { kind: 'none' },
+  { kind: 'causal' },
+  { kind: 'window', left: 3, right: 0 },
+  { kind: 'window', left: 5, right: 2 },
+  { kind: 'window', left: 0, right: 4 },
+  { kind: 'window', left: Number.POSITIVE_INFINITY, right: 1 },
+  { kind: 'window', left: 2, right: Number.POSITIVE_INFINITY },
+];
+
+export function randomMask(rand: () => number): MaskSpec {
+  return MASKS[Math.floor(rand() * MASKS.length)]!;
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AttentionProblem,
+  type HardwareSpec,
+  estimateCost,
+  classifyBatch,
+  planTiles,
+  workItems,
+  FastAttentionError,
+} from '../src/index.js';
+import { randInt, randomSeed, rng } from './helpers.js';
+
+const cpuLike = (units: number, l1: number, l2: number): HardwareSpec => ({
+  name: `test-cpu-${units}`,
+  kind: 'cpu',
+  parallelUnits: units,
+  nativeTile: { m: 1, n: 16, k: 1 },
+  memory: [
+    { name: 'L2', bytes: l2, tileLevel: 'first', holds: ['q', 'k', 'v', 'o', 'stats'] },
+    { name: 'L1', bytes: l1, tileLevel: 'second', holds: ['s', 'o'], alignment: 64 },
+  ],
+  peakFlops: 1e11 * units,
+  memoryBandwidth: 2e10,
+});
+
+const gpuLike: HardwareSpec = {
+  name: 'test-gpu',
+  kind: 'gpu',
+  parallelUnits: 132,
+  nativeTile: { m: 16, n: 8, k: 16 },
+  memory: [
+    { name: 'shared', bytes: 227 * 1024, tileLevel: 'first', holds: ['q', 'k', 'v'], buffers: 2 },
+    { name: 'registers', bytes: 64 * 1024, tileLevel: 'second', holds: ['s', 'o'] },
+  ],
+  configs: [
+    { name: '128x64', blockQ: 128, blockK: 64, subQ: 16, subK: 64, stages: 2 },
+    { name: '64x64', blockQ: 64, blockK: 64, subQ: 16, subK: 64, stages: 2 },
+    { name: '64x128-hd64', blockQ: 64, blockK: 128, subQ: 16, subK: 128, stages: 2, headDims: [64] },
+  ],
+};
+
+function randomProblem(rand: () => number): AttentionProblem {
+  const headsKV = randInt(rand, 1, 4);
+  return {
+    dtype: rand() < 0.5 ? 'f16' : 'f32',
+    batch: randInt(rand, 1, 8),
+    seqQ: rand() < 0.3 ? randInt(rand, 1, 4) : randInt(rand, 1, 5000),
+    seqK: randInt(rand, 1, 40000),
+    headsQ: headsKV * randInt(rand, 1, 4),
+    headsKV,
+    headDim: 8 * randInt(rand, 2, 32),
+  };
+}
+
+describe('planTiles', () => {
+  it('never exceeds a capacity of the spec and covers every output element exactly once', () => {
+    const seed = randomSeed();
+    const rand = rng(seed);
+    for (let t = 0; t < 60; t++) {
+      const spec = cpuLike(randInt(rand, 1, 64), 32 * 1024 * randInt(rand, 1, 2), 256 * 1024 * randInt(rand, 1, 8));
+      const problem = randomProblem(rand);
+      const plan = planTiles(problem, spec);
+      const where = `seed ${seed} case ${t} ${JSON.stringify(problem)} -> ${plan.blockQ}x${plan.blockK}/${plan.subQ}x${plan.subK} split ${plan.splitKV}`;
+      for (const use of plan.bufferUse) expect(use.bytes, `${where} ${use.level}`).toBeLessThanOrEqual(use.capacity);
+      expect(plan.blockQ % plan.subQ, where).toBe(0);
+      expect(plan.blockK % plan.subK, where).toBe(0);
+      expect(plan.reasons.length, where).toBeGreaterThan(0);
+
+      // coverage: count the (row, k-block) pairs of one (batch, head) over all work items
+      const small = { ...problem, batch: 1, headsQ: 1, headsKV: 1 };
+      const coverage = new Uint8Array(problem.seqQ * plan.kBlocks);
+      let items = 0;
+      for (const w of workItems(small, plan)) {
+        items++;
+        for (let i = w.qStart; i < w.qEnd; i++) {
+          for (let kb = w.kBlockStart; kb < w.kBlockEnd; kb++) coverage[i * plan.kBlocks + kb]!++;
+        }
+      }
+      expect(items * problem.batch * problem.headsQ, where).toBe(plan.workItems);
+      expect(coverage.every((c) => c === 1), where).toBe(true);
+    }
+  });
+
+  it('splits the keys of decode across idle units, and not prefill', () => {
+    const spec = cpuLike(32, 48 * 1024, 2 * 1024 * 1024);
+    const decode = planTiles({ dtype: 'f16', batch: 1, seqQ: 1, seqK: 32768, headsQ: 4, headsKV: 4, headDim: 128 }, spec);
+    expect(decode.splitKV).toBeGreaterThan(1);
+    expect(decode.workItems).toBeGreaterThanOrEqual(32);
+    expect(decode.reasons.join('\n')).toMatch(/split-KV/);
+    const prefill = planTiles({ dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 32, headDim: 128 }, spec);
+    expect(prefill.splitKV).toBe(1);
+  });
+
+  it('chooses among compiled configurations only, honouring their head dims', () => {
+    const p: AttentionProblem = { dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 8, headDim: 128 };
+    const plan = planTiles(p, gpuLike);
+    expect(['128x64', '64x64']).toContain(plan.config);
+    expect(planTiles({ ...p, headDim: 64 }, gpuLike, { blockK: 128 }).config).toBe('64x128-hd64');
+  });
+
+  it('honours forced first-level blocks (single- vs two-level comparisons)', () => {
+    const plan = planTiles(
+      { dtype: 'f16', batch: 1, seqQ: 2048, seqK: 2048, headsQ: 8, headsKV: 8, headDim: 128 },
+      cpuLike(8, 48 * 1024, 2 * 1024 * 1024),
+      { blockQ: 64, blockK: 64 },
+    );
+    expect([plan.blockQ, plan.blockK]).toEqual([64, 64]);
+  });
+
+  it('rejects with UNSUPPORTED naming headDim when nothing fits', () => {
+    const tiny = cpuLike(4, 1024, 4096);
+    const run = () => planTiles({ dtype: 'f32', batch: 1, seqQ: 64, seqK: 64, headsQ: 1, headsKV: 1, headDim: 256 }, tiny);
+    expect(run).toThrow(FastAttentionError);
+    expect(run).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', field: 'headDim' }));
+  });
+});
+
+describe('estimateCost', () => {
+  it('counts causal work over non-empty tiles: about half of dense', () => {
+    const p: AttentionProblem = { dtype: 'f16', batch: 1, seqQ: 4096, seqK: 4096, headsQ: 8, headsKV: 8, headDim: 128 };
+    const spec = cpuLike(8, 48 * 1024, 2 * 1024 * 1024);
+    const plan = planTiles(p, spec, { blockQ: 128, blockK: 128 });
+    const causal = classifyBatch({ kind: 'causal' }, p, plan, Int32Array.of(4096)).maps;
+    const none = classifyBatch({ kind: 'none' }, p, plan, Int32Array.of(4096)).maps;
+    const c = estimateCost(p, plan, causal, spec);
+    const n = estimateCost(p, plan, none, spec);
+    expect(n.flops).toBe(n.denseFlops);
+    expect(c.flops / n.flops).toBeGreaterThan(0.5);
+    expect(c.flops / n.flops).toBeLessThan(0.52);
+    expect(c.usefulFlops).toBeLessThan(c.flops);
+    expect(c.tiles.empty).toBe((32 * 31) / 2);
+    expect(c.seconds!.total).toBeGreaterThan(0);
+    expect(c.bytesMoved).toBeLessThan(n.bytesMoved);
+  });
+});

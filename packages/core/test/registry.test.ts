@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Backend,
+  BackendRegistry,
+  FastAttentionError,
+  createReferenceBackend,
+  referenceProvider,
+  resolveBackend,
+} from '../src/index.js';
+
+const failing = (name: string, priority: number, reason: string) => ({
+  name,
+  priority,
+  create: async (): Promise<Backend> => {
+    throw new FastAttentionError('UNAVAILABLE', reason);
+  },
+});
+
+const named = (name: string, priority: number) => ({
+  name,
+  priority,
+  create: async (): Promise<Backend> => ({ ...createReferenceBackend(), name }),
+});
+
+describe('backend registry', () => {
+  it('falls back by priority past unusable backends', async () => {
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register(failing('gpu', 100, 'no CUDA driver'));
+    registry.register(named('cpu', 10));
+    expect((await registry.resolve()).name).toBe('cpu');
+  });
+
+  it('explains in one error why each backend was not usable', async () => {
+    const registry = new BackendRegistry();
+    registry.register(failing('gpu', 100, 'no CUDA driver'));
+    registry.register(failing('cpu', 10, 'addon not built'));
+    const error = await registry.resolve().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FastAttentionError);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE' });
+    expect((error as Error).message).toMatch(/gpu: no CUDA driver/);
+    expect((error as Error).message).toMatch(/cpu: addon not built/);
+  });
+
+  it('honours prefer, only and exclude, and rejects unknown names', async () => {
+    const registry = new BackendRegistry();
+    registry.register(named('a', 5));
+    registry.register(named('b', 1));
+    expect((await registry.resolve({ prefer: ['b'] })).name).toBe('b');
+    expect((await registry.resolve({ exclude: ['a'] })).name).toBe('b');
+    await expect(registry.resolve({ prefer: ['zzz'] })).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'prefer' });
+    await expect(registry.resolve({ prefer: ['a'], only: true, exclude: ['a'] })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it('probes every backend and reports usable ones with their info, others with the reason', async () => {
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register(failing('gpu', 100, 'no device'));
+    const results = await registry.probe();
+    expect(results.map((r) => [r.name, r.usable])).toEqual([
+      ['gpu', false],
+      ['reference', true],
+    ]);
+    expect(results[0]).toMatchObject({ reason: 'no device' });
+  });
+
+  it('the default registry always has the reference backend', async () => {
+    const backend = await resolveBackend({ prefer: ['reference'] });
+    expect(backend.name).toBe('reference');
+    await backend.dispose();
+  });
+});
