@@ -24,6 +24,8 @@ export interface AttentionOutput<D extends DType = DType> {
   readonly out: ArrayOf<D>;
   /** [batch, headsQ, seqQ]: natural log of the softmax denominator; -Infinity for a row with no key. */
   readonly lse: Float32Array;
+  /** Bytes the call allocated besides its inputs and outputs, when the backend knows (for memory reports). */
+  readonly workspaceBytes?: number;
 }
 
 export interface AttentionOptions {

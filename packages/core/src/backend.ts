@@ -37,7 +37,10 @@ export interface BackendInfo {
 export interface Backend extends AsyncDisposable {
   readonly name: string;
   readonly info: BackendInfo;
-  attention<D extends DType>(input: AttentionInput<D>, options?: AttentionOptions): Promise<AttentionOutput<D>>;
+  attention<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<AttentionOutput<D>>;
   /** Frees native resources. Later calls reject with code DISPOSED. Safe to call twice. */
   dispose(): Promise<void>;
 }

@@ -1,4 +1,9 @@
-export type { AttentionInput, AttentionOptions, AttentionOutput, ResolvedAttentionInput } from './attention.js';
+export type {
+  AttentionInput,
+  AttentionOptions,
+  AttentionOutput,
+  ResolvedAttentionInput,
+} from './attention.js';
 export type {
   Backend,
   BackendCapabilities,
@@ -8,7 +13,7 @@ export type {
   DeviceKind,
   HeadDimSupport,
 } from './backend.js';
-export { type ArrayOf, type DType, DTYPES, type HostArray, allocate, bytesOf, isDType } from './dtype.js';
+export { type ArrayOf, allocate, bytesOf, DTYPES, type DType, type HostArray, isDType } from './dtype.js';
 export {
   type ErrorCode,
   FastAttentionError,
@@ -21,24 +26,24 @@ export {
 } from './errors.js';
 export { kvHeadOf, kvIndex, lseIndex, qIndex } from './layout.js';
 export {
-  TileKind,
-  type TileBlocks,
-  type TileGrid,
-  type TileMap,
   classifyBatch,
   classifyTiles,
+  type TileBlocks,
+  type TileGrid,
+  TileKind,
+  type TileMap,
   tileMapBytes,
 } from './mask/classify.js';
 export { TileMaskPattern } from './mask/pattern.js';
-export { type Band, MASK_KINDS, type MaskKind, type MaskSpec, allowedKeys, bandOf } from './mask/spec.js';
+export { allowedKeys, type Band, bandOf, MASK_KINDS, type MaskKind, type MaskSpec } from './mask/spec.js';
 export { fromNumbers, toFloat32, toFloat64 } from './numeric/convert.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './numeric/half.js';
 export { createReferenceBackend, referenceProvider } from './reference/backend.js';
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
 export {
-  BackendRegistry,
   type BackendProvider,
+  BackendRegistry,
   defaultRegistry,
   type ProbeResult,
   probeBackends,
@@ -46,19 +51,33 @@ export {
   registerBackend,
   resolveBackend,
 } from './registry.js';
-export { type AttentionProblem, type AttentionShape, groupSize, kvLength, lseLength, qLength } from './shape.js';
+export {
+  type AttentionProblem,
+  type AttentionShape,
+  groupSize,
+  kvLength,
+  lseLength,
+  qLength,
+} from './shape.js';
+export { mergePartials, type Partial } from './softmax/merge.js';
 export { OnlineSoftmax } from './softmax/online.js';
-export { type Partial, mergePartials } from './softmax/merge.js';
 export { type CostEstimate, estimateCost } from './tiling/cost.js';
-export type { HardwareSpec, MemoryLevel, NativeTile, Operand, TileConfig, TileLevel } from './tiling/hardware.js';
+export type {
+  HardwareSpec,
+  MemoryLevel,
+  NativeTile,
+  Operand,
+  TileConfig,
+  TileLevel,
+} from './tiling/hardware.js';
 export {
   type BufferUse,
-  type PlanOptions,
-  type TilePlan,
-  type WorkItem,
   levelBytes,
+  type PlanOptions,
   planTiles,
   splitRange,
+  type TilePlan,
+  type WorkItem,
   workItems,
 } from './tiling/plan.js';
 export { tiledAttention } from './tiling/tiled.js';

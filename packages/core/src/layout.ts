@@ -7,7 +7,8 @@ export const qIndex = (s: AttentionShape, b: number, i: number, h: number): numb
 export const kvIndex = (s: AttentionShape, b: number, j: number, hk: number): number =>
   ((b * s.seqK + j) * s.headsKV + hk) * s.headDim;
 
-export const lseIndex = (s: AttentionShape, b: number, h: number, i: number): number => (b * s.headsQ + h) * s.seqQ + i;
+export const lseIndex = (s: AttentionShape, b: number, h: number, i: number): number =>
+  (b * s.headsQ + h) * s.seqQ + i;
 
 /** The KV head that query head `h` reads (GQA/MQA). */
 export const kvHeadOf = (s: AttentionShape, h: number): number => Math.floor(h / (s.headsQ / s.headsKV));

@@ -69,7 +69,12 @@ export class BackendRegistry {
         results.push({ name, priority, usable: true, info: backend.info });
         await backend.dispose();
       } catch (error) {
-        results.push({ name, priority, usable: false, reason: toFastAttentionError(error, 'UNAVAILABLE').message });
+        results.push({
+          name,
+          priority,
+          usable: false,
+          reason: toFastAttentionError(error, 'UNAVAILABLE').message,
+        });
       }
     }
     return results;
@@ -80,9 +85,13 @@ export class BackendRegistry {
     const preferred = prefer.flatMap((name) => byPriority.filter((p) => p.name === name));
     const unknown = prefer.filter((name) => !this.#providers.has(name));
     if (unknown.length > 0) {
-      throw new FastAttentionError('INVALID_INPUT', `unknown backend ${unknown.map((n) => `'${n}'`).join(', ')}`, {
-        field: 'prefer',
-      });
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `unknown backend ${unknown.map((n) => `'${n}'`).join(', ')}`,
+        {
+          field: 'prefer',
+        },
+      );
     }
     return only ? preferred : [...preferred, ...byPriority.filter((p) => !preferred.includes(p))];
   }
@@ -90,7 +99,8 @@ export class BackendRegistry {
 
 export const defaultRegistry = new BackendRegistry();
 
-export const registerBackend = (provider: BackendProvider): (() => void) => defaultRegistry.register(provider);
+export const registerBackend = (provider: BackendProvider): (() => void) =>
+  defaultRegistry.register(provider);
 
 export const resolveBackend = (preferences?: ResolvePreferences): Promise<Backend> =>
   defaultRegistry.resolve(preferences);

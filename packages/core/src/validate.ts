@@ -32,7 +32,10 @@ export function validateAttentionInput<D extends DType>(
     }
   }
   if (input.headsQ % input.headsKV !== 0) {
-    throw invalidInput('headsKV', `headsQ (${input.headsQ}) must be a multiple of headsKV (${input.headsKV})`);
+    throw invalidInput(
+      'headsKV',
+      `headsQ (${input.headsQ}) must be a multiple of headsKV (${input.headsKV})`,
+    );
   }
   if (capabilities) checkHeadDim(input.headDim, capabilities);
 
@@ -57,12 +60,16 @@ export function validateAttentionInput<D extends DType>(
   }
   for (let b = 0; b < seqLensK.length; b++) {
     const lk = seqLensK[b]!;
-    if (lk < 0 || lk > input.seqK) throw invalidInput(`seqLensK[${b}]`, `${lk} is outside [0, seqK = ${input.seqK}]`);
+    if (lk < 0 || lk > input.seqK)
+      throw invalidInput(`seqLensK[${b}]`, `${lk} is outside [0, seqK = ${input.seqK}]`);
   }
 
   const mask = checkMask(input.mask ?? { kind: 'none' });
   if (capabilities && !capabilities.masks.includes(mask.kind)) {
-    throw unsupported('mask.kind', `'${mask.kind}' is not supported (supported: ${capabilities.masks.join(', ')})`);
+    throw unsupported(
+      'mask.kind',
+      `'${mask.kind}' is not supported (supported: ${capabilities.masks.join(', ')})`,
+    );
   }
   return { ...input, scale, seqLensK, mask };
 }
@@ -97,8 +104,13 @@ function checkMask(mask: unknown): MaskSpec {
   for (const side of ['left', 'right'] as const) {
     const value: unknown = (mask as Record<string, unknown>)[side];
     const ok =
-      typeof value === 'number' && (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 0));
-    if (!ok) throw invalidInput(`mask.${side}`, `expected a non-negative integer or Infinity, got ${describe(value)}`);
+      typeof value === 'number' &&
+      (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 0));
+    if (!ok)
+      throw invalidInput(
+        `mask.${side}`,
+        `expected a non-negative integer or Infinity, got ${describe(value)}`,
+      );
   }
   return mask as MaskSpec;
 }

@@ -1,9 +1,9 @@
 import {
   type AttentionInput,
   type DType,
+  fromNumbers,
   type MaskSpec,
   type ResolvedAttentionInput,
-  fromNumbers,
   validateAttentionInput,
 } from '../src/index.js';
 
@@ -21,7 +21,8 @@ export function rng(seed: number): () => number {
 
 export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
 
-export const randInt = (rand: () => number, lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
+export const randInt = (rand: () => number, lo: number, hi: number): number =>
+  lo + Math.floor(rand() * (hi - lo + 1));
 
 /** Normal-ish values in [-2, 2): never all zero. */
 export function randomValues(rand: () => number, n: number): number[] {

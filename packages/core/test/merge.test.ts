@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OnlineSoftmax, mergePartials } from '../src/index.js';
+import { mergePartials, OnlineSoftmax } from '../src/index.js';
 import { randInt, randomSeed, randomValues, rng } from './helpers.js';
 
 /** Softmax-weighted sum of `values` over the keys in [from, to), with -Infinity scores masked. */
@@ -8,7 +8,8 @@ function partial(scores: number[][], values: number[][], from: number, to: numbe
   const d = values[0]!.length;
   const state = new OnlineSoftmax(rows, d);
   const block = new Float64Array(rows * (to - from));
-  for (let r = 0; r < rows; r++) for (let c = from; c < to; c++) block[r * (to - from) + c - from] = scores[r]![c]!;
+  for (let r = 0; r < rows; r++)
+    for (let c = from; c < to; c++) block[r * (to - from) + c - from] = scores[r]![c]!;
   state.update(block, to - from, values.slice(from, to).flat(), 0, d);
   const out = new Float64Array(rows * d);
   const lse = new Float64Array(rows);
@@ -29,7 +30,10 @@ describe('mergePartials', () => {
       );
       const values = Array.from({ length: keys }, () => randomValues(rand, d));
       const whole = partial(scores, values, 0, keys);
-      const cuts = [0, ...new Set(Array.from({ length: randInt(rand, 1, 4) }, () => randInt(rand, 1, keys - 1)))]
+      const cuts = [
+        0,
+        ...new Set(Array.from({ length: randInt(rand, 1, 4) }, () => randInt(rand, 1, keys - 1))),
+      ]
         .sort((a, b) => a - b)
         .concat(keys);
       const parts = cuts.slice(1).map((end, i) => partial(scores, values, cuts[i]!, end));

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   type AttentionProblem,
-  type HardwareSpec,
-  estimateCost,
   classifyBatch,
+  estimateCost,
+  FastAttentionError,
+  type HardwareSpec,
   planTiles,
   workItems,
-  FastAttentionError,
 } from '../src/index.js';
 import { randInt, randomSeed, rng } from './helpers.js';
 
@@ -57,11 +57,16 @@ describe('planTiles', () => {
     const seed = randomSeed();
     const rand = rng(seed);
     for (let t = 0; t < 60; t++) {
-      const spec = cpuLike(randInt(rand, 1, 64), 32 * 1024 * randInt(rand, 1, 2), 256 * 1024 * randInt(rand, 1, 8));
+      const spec = cpuLike(
+        randInt(rand, 1, 64),
+        32 * 1024 * randInt(rand, 1, 2),
+        256 * 1024 * randInt(rand, 1, 8),
+      );
       const problem = randomProblem(rand);
       const plan = planTiles(problem, spec);
       const where = `seed ${seed} case ${t} ${JSON.stringify(problem)} -> ${plan.blockQ}x${plan.blockK}/${plan.subQ}x${plan.subK} split ${plan.splitKV}`;
-      for (const use of plan.bufferUse) expect(use.bytes, `${where} ${use.level}`).toBeLessThanOrEqual(use.capacity);
+      for (const use of plan.bufferUse)
+        expect(use.bytes, `${where} ${use.level}`).toBeLessThanOrEqual(use.capacity);
       expect(plan.blockQ % plan.subQ, where).toBe(0);
       expect(plan.blockK % plan.subK, where).toBe(0);
       expect(plan.reasons.length, where).toBeGreaterThan(0);
@@ -77,22 +82,39 @@ describe('planTiles', () => {
         }
       }
       expect(items * problem.batch * problem.headsQ, where).toBe(plan.workItems);
-      expect(coverage.every((c) => c === 1), where).toBe(true);
+      expect(
+        coverage.every((c) => c === 1),
+        where,
+      ).toBe(true);
     }
   });
 
   it('splits the keys of decode across idle units, and not prefill', () => {
     const spec = cpuLike(32, 48 * 1024, 2 * 1024 * 1024);
-    const decode = planTiles({ dtype: 'f16', batch: 1, seqQ: 1, seqK: 32768, headsQ: 4, headsKV: 4, headDim: 128 }, spec);
+    const decode = planTiles(
+      { dtype: 'f16', batch: 1, seqQ: 1, seqK: 32768, headsQ: 4, headsKV: 4, headDim: 128 },
+      spec,
+    );
     expect(decode.splitKV).toBeGreaterThan(1);
     expect(decode.workItems).toBeGreaterThanOrEqual(32);
     expect(decode.reasons.join('\n')).toMatch(/split-KV/);
-    const prefill = planTiles({ dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 32, headDim: 128 }, spec);
+    const prefill = planTiles(
+      { dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 32, headDim: 128 },
+      spec,
+    );
     expect(prefill.splitKV).toBe(1);
   });
 
   it('chooses among compiled configurations only, honouring their head dims', () => {
-    const p: AttentionProblem = { dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 8, headDim: 128 };
+    const p: AttentionProblem = {
+      dtype: 'f16',
+      batch: 4,
+      seqQ: 4096,
+      seqK: 4096,
+      headsQ: 32,
+      headsKV: 8,
+      headDim: 128,
+    };
     const plan = planTiles(p, gpuLike);
     expect(['128x64', '64x64']).toContain(plan.config);
     expect(planTiles({ ...p, headDim: 64 }, gpuLike, { blockK: 128 }).config).toBe('64x128-hd64');
@@ -109,7 +131,8 @@ describe('planTiles', () => {
 
   it('rejects with UNSUPPORTED naming headDim when nothing fits', () => {
     const tiny = cpuLike(4, 1024, 4096);
-    const run = () => planTiles({ dtype: 'f32', batch: 1, seqQ: 64, seqK: 64, headsQ: 1, headsKV: 1, headDim: 256 }, tiny);
+    const run = () =>
+      planTiles({ dtype: 'f32', batch: 1, seqQ: 64, seqK: 64, headsQ: 1, headsKV: 1, headDim: 256 }, tiny);
     expect(run).toThrow(FastAttentionError);
     expect(run).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', field: 'headDim' }));
   });
@@ -117,7 +140,15 @@ describe('planTiles', () => {
 
 describe('estimateCost', () => {
   it('counts causal work over non-empty tiles: about half of dense', () => {
-    const p: AttentionProblem = { dtype: 'f16', batch: 1, seqQ: 4096, seqK: 4096, headsQ: 8, headsKV: 8, headDim: 128 };
+    const p: AttentionProblem = {
+      dtype: 'f16',
+      batch: 1,
+      seqQ: 4096,
+      seqK: 4096,
+      headsQ: 8,
+      headsKV: 8,
+      headDim: 128,
+    };
     const spec = cpuLike(8, 48 * 1024, 2 * 1024 * 1024);
     const plan = planTiles(p, spec, { blockQ: 128, blockK: 128 });
     const causal = classifyBatch({ kind: 'causal' }, p, plan, Int32Array.of(4096)).maps;

@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type MaskSpec,
   createReferenceBackend,
   exactAttention,
   kvHeadOf,
-  lseIndex,
-  qIndex,
   kvIndex,
+  lseIndex,
+  type MaskSpec,
+  qIndex,
+  type ResolvedAttentionInput,
   standardAttention,
   tiledAttention,
   toFloat64,
-  type ResolvedAttentionInput,
 } from '../src/index.js';
 import {
-  MASKS,
   allowedByDefinition,
   lseError,
+  MASKS,
   randInt,
   randomInput,
   randomMask,
@@ -44,7 +44,8 @@ function bruteForce(x: ResolvedAttentionInput): { out: Float64Array; lse: Float6
             continue;
           }
           let dot = 0;
-          for (let d = 0; d < x.headDim; d++) dot += q[qIndex(x, b, i, h) + d]! * k[kvIndex(x, b, j, hk) + d]!;
+          for (let d = 0; d < x.headDim; d++)
+            dot += q[qIndex(x, b, i, h) + d]! * k[kvIndex(x, b, j, hk) + d]!;
           weights.push(Math.exp(dot * x.scale));
         }
         const sum = weights.reduce((a, w) => a + w, 0);
@@ -87,9 +88,17 @@ describe('reference attention', () => {
   const alignment: [string, { seqQ: number; seqK: number; lk?: number }, MaskSpec][] = [
     ['decode: one query row sees every key under causal', { seqQ: 1, seqK: 9 }, { kind: 'causal' }],
     ['chunked prefill: a chunk of 3 rows after 6 cached keys', { seqQ: 3, seqK: 9 }, { kind: 'causal' }],
-    ['padding: causal aligns to the valid length, not seqK', { seqQ: 4, seqK: 10, lk: 6 }, { kind: 'causal' }],
+    [
+      'padding: causal aligns to the valid length, not seqK',
+      { seqQ: 4, seqK: 10, lk: 6 },
+      { kind: 'causal' },
+    ],
     ['window on both sides', { seqQ: 6, seqK: 6 }, { kind: 'window', left: 1, right: 2 }],
-    ['window with more queries than keys leaves early rows empty', { seqQ: 8, seqK: 3 }, { kind: 'window', left: 1, right: 0 }],
+    [
+      'window with more queries than keys leaves early rows empty',
+      { seqQ: 8, seqK: 3 },
+      { kind: 'window', left: 1, right: 0 },
+    ],
   ];
   for (const [name, dims, mask] of alignment) {
     it(`aligns masks bottom-right (${name})`, () => {
@@ -106,9 +115,14 @@ describe('reference attention', () => {
 
   it('gives zeros and lse = -Infinity for a row with no allowed key', async () => {
     const rand = rng(randomSeed());
-    const x = randomInput(rand, 'f16', { batch: 2, seqQ: 3, seqK: 5, headsQ: 2, headsKV: 1, headDim: 8 }, {
-      seqLensK: Int32Array.of(0, 5),
-    });
+    const x = randomInput(
+      rand,
+      'f16',
+      { batch: 2, seqQ: 3, seqK: 5, headsQ: 2, headsKV: 1, headDim: 8 },
+      {
+        seqLensK: Int32Array.of(0, 5),
+      },
+    );
     const { out, lse } = await createReferenceBackend().attention(x);
     expect(out).toBeInstanceOf(Uint16Array);
     for (let i = 0; i < 3 * 2 * 8; i++) expect(out[i]).toBe(0);
@@ -140,7 +154,11 @@ describe('tiled attention (the executable FlashAttention-2 spec)', () => {
       };
       const seqLensK = Int32Array.from({ length: shape.batch }, () => randInt(rand, 0, shape.seqK));
       const x = randomInput(rand, 'f32', shape, { mask: randomMask(rand), seqLensK });
-      const blocks = { blockQ: randInt(rand, 1, 16), blockK: randInt(rand, 1, 16), splitKV: randInt(rand, 1, 4) };
+      const blocks = {
+        blockQ: randInt(rand, 1, 16),
+        blockK: randInt(rand, 1, 16),
+        splitKV: randInt(rand, 1, 4),
+      };
       const tiled = tiledAttention(x, blocks);
       const ref = exactAttention(x);
       const where = `seed ${seed} case ${t} ${JSON.stringify(blocks)}`;
@@ -154,10 +172,15 @@ describe('standard attention (the materialized baseline)', () => {
   for (const mask of MASKS.slice(0, 3)) {
     it(`matches the reference within f32 tolerance (${mask.kind})`, () => {
       const rand = rng(randomSeed());
-      const x = randomInput(rand, 'f32', { batch: 2, seqQ: 17, seqK: 23, headsQ: 4, headsKV: 2, headDim: 16 }, {
-        mask,
-        seqLensK: Int32Array.of(23, 11),
-      });
+      const x = randomInput(
+        rand,
+        'f32',
+        { batch: 2, seqQ: 17, seqK: 23, headsQ: 4, headsKV: 2, headDim: 16 },
+        {
+          mask,
+          seqLensK: Int32Array.of(23, 11),
+        },
+      );
       const std = standardAttention(x);
       const ref = exactAttention(x);
       expect(relativeError(std.out, ref.out)).toBeLessThan(1e-5);

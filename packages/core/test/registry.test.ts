@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   type Backend,
   BackendRegistry,
-  FastAttentionError,
   createReferenceBackend,
+  FastAttentionError,
   referenceProvider,
   resolveBackend,
 } from '../src/index.js';
@@ -48,8 +48,13 @@ describe('backend registry', () => {
     registry.register(named('b', 1));
     expect((await registry.resolve({ prefer: ['b'] })).name).toBe('b');
     expect((await registry.resolve({ exclude: ['a'] })).name).toBe('b');
-    await expect(registry.resolve({ prefer: ['zzz'] })).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'prefer' });
-    await expect(registry.resolve({ prefer: ['a'], only: true, exclude: ['a'] })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(registry.resolve({ prefer: ['zzz'] })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'prefer',
+    });
+    await expect(registry.resolve({ prefer: ['a'], only: true, exclude: ['a'] })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
   });
 
   it('probes every backend and reports usable ones with their info, others with the reason', async () => {

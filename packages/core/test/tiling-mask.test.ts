@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { TileKind, TileMaskPattern, bandOf, classifyBatch, classifyTiles, tileMapBytes } from '../src/index.js';
+import {
+  bandOf,
+  classifyBatch,
+  classifyTiles,
+  TileKind,
+  TileMaskPattern,
+  tileMapBytes,
+} from '../src/index.js';
 import { allowedByDefinition, randInt, randomMask, randomSeed, rng } from './helpers.js';
 
 describe('classifyTiles (tiling-mask)', () => {
@@ -28,7 +35,8 @@ describe('classifyTiles (tiling-mask)', () => {
               if (allowedByDefinition(mask, i, j, seqQ, lk)) allowed++;
             }
           }
-          const expected = allowed === 0 ? TileKind.EMPTY : allowed === cells ? TileKind.FULL : TileKind.PARTIAL;
+          const expected =
+            allowed === 0 ? TileKind.EMPTY : allowed === cells ? TileKind.FULL : TileKind.PARTIAL;
           expect(map.kinds[qt * map.kTiles + kt], `${where} tile ${qt},${kt}`).toBe(expected);
           if (expected === TileKind.PARTIAL) {
             // the tile's element mask, generated from the pattern, equals the definition
@@ -36,12 +44,15 @@ describe('classifyTiles (tiling-mask)', () => {
             for (let i = qt * blockQ; i < q1; i++) {
               for (let j = kt * blockK; j < k1; j++) {
                 const bit = tile[(i - qt * blockQ) * blockK + (j - kt * blockK)];
-                expect(bit, `${where} element ${i},${j}`).toBe(allowedByDefinition(mask, i, j, seqQ, lk) ? 1 : 0);
+                expect(bit, `${where} element ${i},${j}`).toBe(
+                  allowedByDefinition(mask, i, j, seqQ, lk) ? 1 : 0,
+                );
               }
             }
           }
           const inRun = kt >= map.kStart[qt]! && kt < map.kEnd[qt]!;
-          if (expected !== TileKind.EMPTY) expect(inRun, `${where}: non-empty tile ${qt},${kt} outside its run`).toBe(true);
+          if (expected !== TileKind.EMPTY)
+            expect(inRun, `${where}: non-empty tile ${qt},${kt} outside its run`).toBe(true);
         }
       }
     }
@@ -73,11 +84,18 @@ describe('classifyTiles (tiling-mask)', () => {
 
   it('shares tile maps between batch rows of equal length and packs them for native code', () => {
     const lens = Int32Array.of(10, 7, 10);
-    const { maps, packed } = classifyBatch({ kind: 'causal' }, { seqQ: 5, seqK: 10 }, { blockQ: 4, blockK: 4 }, lens);
+    const { maps, packed } = classifyBatch(
+      { kind: 'causal' },
+      { seqQ: 5, seqK: 10 },
+      { blockQ: 4, blockK: 4 },
+      lens,
+    );
     expect(maps[0]).toBe(maps[2]);
     expect(maps[1]).not.toBe(maps[0]);
     expect(packed.length).toBe(3 * maps[0]!.kinds.length);
-    expect([...packed.subarray(maps[0]!.kinds.length, 2 * maps[0]!.kinds.length)]).toEqual([...maps[1]!.kinds]);
+    expect([...packed.subarray(maps[0]!.kinds.length, 2 * maps[0]!.kinds.length)]).toEqual([
+      ...maps[1]!.kinds,
+    ]);
   });
 
   it('describes every mask as a band', () => {

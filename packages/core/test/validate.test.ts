@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   type AttentionInput,
   type BackendCapabilities,
-  FastAttentionError,
   createReferenceBackend,
+  FastAttentionError,
   validateAttentionInput,
 } from '../src/index.js';
 
@@ -42,7 +42,12 @@ const bad: Mutation[] = [
   ['unknown mask kind', (x) => (x.mask = { kind: 'alibi' }), 'INVALID_INPUT', 'mask.kind'],
   ['mask not an object', (x) => (x.mask = 'causal'), 'INVALID_INPUT', 'mask'],
   ['negative window', (x) => (x.mask = { kind: 'window', left: -1, right: 0 }), 'INVALID_INPUT', 'mask.left'],
-  ['fractional window', (x) => (x.mask = { kind: 'window', left: 1, right: 0.5 }), 'INVALID_INPUT', 'mask.right'],
+  [
+    'fractional window',
+    (x) => (x.mask = { kind: 'window', left: 1, right: 0.5 }),
+    'INVALID_INPUT',
+    'mask.right',
+  ],
   ['missing window side', (x) => (x.mask = { kind: 'window', left: 1 }), 'INVALID_INPUT', 'mask.right'],
 ];
 
@@ -62,7 +67,9 @@ describe('validateAttentionInput', () => {
       expect(run).toThrow(FastAttentionError);
       expect(run).toThrow(expect.objectContaining({ code, field }));
       // the backends go through the same check and reject the promise
-      await expect(createReferenceBackend().attention(input as unknown as AttentionInput)).rejects.toMatchObject({
+      await expect(
+        createReferenceBackend().attention(input as unknown as AttentionInput),
+      ).rejects.toMatchObject({
         code,
         field,
       });
@@ -75,9 +82,19 @@ describe('validateAttentionInput', () => {
       headDims: { kind: 'list', values: [64, 128] },
       masks: ['none', 'causal'],
     };
-    expect(() => validateAttentionInput(good(), caps)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', field: 'dtype' }));
-    const f16 = { ...good(), dtype: 'f16' as const, q: new Uint16Array(192), k: new Uint16Array(128), v: new Uint16Array(128) };
-    expect(() => validateAttentionInput(f16, caps)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', field: 'headDim' }));
+    expect(() => validateAttentionInput(good(), caps)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'dtype' }),
+    );
+    const f16 = {
+      ...good(),
+      dtype: 'f16' as const,
+      q: new Uint16Array(192),
+      k: new Uint16Array(128),
+      v: new Uint16Array(128),
+    };
+    expect(() => validateAttentionInput(f16, caps)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'headDim' }),
+    );
     const hd64 = {
       ...f16,
       headDim: 64,
@@ -95,7 +112,9 @@ describe('validateAttentionInput', () => {
     const backend = createReferenceBackend();
     const controller = new AbortController();
     controller.abort();
-    await expect(backend.attention(good(), { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(backend.attention(good(), { signal: controller.signal })).rejects.toMatchObject({
+      code: 'ABORTED',
+    });
     await backend.dispose();
     await expect(backend.attention(good())).rejects.toMatchObject({ code: 'DISPOSED' });
   });

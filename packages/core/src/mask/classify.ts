@@ -1,4 +1,4 @@
-import { type Band, type MaskSpec, bandOf } from './spec.js';
+import { type Band, bandOf, type MaskSpec } from './spec.js';
 
 /** How a (q-tile, k-tile) pair is treated: skipped, computed without a mask, or masked per element. */
 export const TileKind = { EMPTY: 0, FULL: 1, PARTIAL: 2 } as const;
@@ -72,11 +72,24 @@ export function classifyTiles(mask: MaskSpec, grid: TileGrid, blocks: TileBlocks
       if (first < 0) first = kt;
       last = kt;
     }
-    kStart[qt] = first < 0 ? 0 : first;
+    kStart[qt] = Math.max(first, 0);
     kEnd[qt] = first < 0 ? 0 : last + 1;
   }
   const empty = qTiles * kTiles - full - partial;
-  return { seqQ, seqK, lk, blockQ, blockK, band, qTiles, kTiles, kinds, kStart, kEnd, counts: { full, partial, empty } };
+  return {
+    seqQ,
+    seqK,
+    lk,
+    blockQ,
+    blockK,
+    band,
+    qTiles,
+    kTiles,
+    kinds,
+    kStart,
+    kEnd,
+    counts: { full, partial, empty },
+  };
 }
 
 function classifyOne(band: Band, lk: number, dMin: number, dMax: number, k0: number, k1: number): TileKind {
@@ -115,6 +128,6 @@ export function classifyBatch(
   });
   const per = maps[0] ? maps[0].kinds.length : 0;
   const packed = new Uint8Array(per * maps.length);
-  maps.forEach((m, b) => packed.set(m.kinds, b * per));
+  for (const [b, m] of maps.entries()) packed.set(m.kinds, b * per);
   return { maps, packed };
 }

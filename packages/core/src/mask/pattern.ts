@@ -32,7 +32,11 @@ export class TileMaskPattern {
   }
 
   /** Writes tile (qt, kt)'s mask into `out` (blockQ x blockK, row-major; 1 = allowed). */
-  fill(qt: number, kt: number, out: Uint8Array = new Uint8Array(this.#map.blockQ * this.#map.blockK)): Uint8Array {
+  fill(
+    qt: number,
+    kt: number,
+    out: Uint8Array = new Uint8Array(this.#map.blockQ * this.#map.blockK),
+  ): Uint8Array {
     const { blockQ, blockK, lk, seqQ } = this.#map;
     const vector = this.diagonal(qt, kt);
     const k0 = kt * blockK;

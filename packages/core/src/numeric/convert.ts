@@ -1,4 +1,4 @@
-import { type ArrayOf, type DType, type HostArray, allocate } from '../dtype.js';
+import { type ArrayOf, allocate, type DType, type HostArray } from '../dtype.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
 /** Decodes a host array of `dtype` into float64 values. */

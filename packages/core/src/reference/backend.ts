@@ -25,11 +25,17 @@ export function createReferenceBackend(): Backend {
   return {
     name: INFO.name,
     info: INFO,
-    async attention<D extends DType>(input: AttentionInput<D>, options?: AttentionOptions): Promise<AttentionOutput<D>> {
+    async attention<D extends DType>(
+      input: AttentionInput<D>,
+      options?: AttentionOptions,
+    ): Promise<AttentionOutput<D>> {
       if (disposed) throw new FastAttentionError('DISPOSED', 'the reference backend was disposed');
       const resolved = validateAttentionInput(input, INFO.capabilities);
       throwIfAborted(options?.signal);
-      return toOutput(exactAttention(resolved), resolved.dtype);
+      const output = toOutput(exactAttention(resolved), resolved.dtype);
+      // float64 copies of q, k, v and out: O(S), never a score matrix
+      const workspaceBytes = 8 * (2 * resolved.q.length + resolved.k.length + resolved.v.length);
+      return { ...output, workspaceBytes };
     },
     dispose,
     [Symbol.asyncDispose]: dispose,

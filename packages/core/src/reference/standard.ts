@@ -1,12 +1,12 @@
 import type { AttentionInput, AttentionOutput } from '../attention.js';
-import { type ArrayOf, type DType } from '../dtype.js';
+import type { ArrayOf, DType } from '../dtype.js';
 import { kvHeadOf, kvIndex, lseIndex, qIndex } from '../layout.js';
 import { allowedKeys, bandOf } from '../mask/spec.js';
 import { fromNumbers, toFloat32 } from '../numeric/convert.js';
 import { validateAttentionInput } from '../validate.js';
 
 export interface StandardAttentionResult<D extends DType> extends AttentionOutput<D> {
-  /** Bytes this call allocated besides its inputs: the S x S scores and mask dominate. */
+  /** The S x S scores (all heads of a batch row) and the S x S mask dominate. */
   readonly workspaceBytes: number;
 }
 
@@ -27,7 +27,8 @@ export function standardAttention<D extends DType>(input: AttentionInput<D>): St
   const mask = new Uint8Array(seqQ * seqK);
   const band = bandOf(x.mask);
   const converted = x.dtype === 'f32' ? 0 : (q.length + k.length + v.length) * 4;
-  const workspaceBytes = scores.byteLength + mask.byteLength + out.byteLength + lse.byteLength + converted;
+  const workspaceBytes =
+    scores.byteLength + mask.byteLength + (x.dtype === 'f32' ? 0 : out.byteLength) + converted;
 
   for (let b = 0; b < batch; b++) {
     mask.fill(0);

@@ -11,7 +11,11 @@ export interface Partial {
  * `lse = log(sum_i exp(lse_i))`, `out = sum_i exp(lse_i - lse) * out_i`. Rows whose every part
  * is empty stay zero with lse = -Infinity. Used by split-KV decode, the offload tier and tests.
  */
-export function mergePartials(parts: readonly Partial[], rows: number, headDim: number): { out: Float64Array; lse: Float64Array } {
+export function mergePartials(
+  parts: readonly Partial[],
+  rows: number,
+  headDim: number,
+): { out: Float64Array; lse: Float64Array } {
   const out = new Float64Array(rows * headDim);
   const lse = new Float64Array(rows).fill(Number.NEGATIVE_INFINITY);
   for (let r = 0; r < rows; r++) {

@@ -22,7 +22,13 @@ export class OnlineSoftmax {
    * Adds a key block. `scores` is rows x cols (already scaled; -Infinity = masked), `values` is
    * cols x headDim with row stride `valueStride` starting at `valueOffset`.
    */
-  update(scores: Float64Array, cols: number, values: ArrayLike<number>, valueOffset: number, valueStride: number): void {
+  update(
+    scores: Float64Array,
+    cols: number,
+    values: ArrayLike<number>,
+    valueOffset: number,
+    valueStride: number,
+  ): void {
     const { headDim } = this;
     for (let r = 0; r < this.rows; r++) {
       let blockMax = Number.NEGATIVE_INFINITY;

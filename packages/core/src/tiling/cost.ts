@@ -1,5 +1,5 @@
 import { bytesOf } from '../dtype.js';
-import { type TileMap, TileKind } from '../mask/classify.js';
+import { TileKind, type TileMap } from '../mask/classify.js';
 import { allowedKeys } from '../mask/spec.js';
 import type { AttentionProblem } from '../shape.js';
 import type { HardwareSpec } from './hardware.js';

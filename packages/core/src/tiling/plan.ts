@@ -99,8 +99,12 @@ function candidates(spec: HardwareSpec, problem: AttentionProblem, options: Plan
   // No point in q-blocks much taller than the query: decode gets the smallest block the unit allows.
   const qCap = Math.max(roundUp(problem.seqQ, m), m);
   const kCap = Math.max(roundUp(problem.seqK, n), n);
-  const blockQs = options.blockQ ? [options.blockQ] : dedupe([m, ...POWERS].map((b) => Math.min(roundUp(b, m), qCap)));
-  const blockKs = options.blockK ? [options.blockK] : dedupe([n, ...POWERS].map((b) => Math.min(roundUp(b, n), kCap)));
+  const blockQs = options.blockQ
+    ? [options.blockQ]
+    : dedupe([m, ...POWERS].map((b) => Math.min(roundUp(b, m), qCap)));
+  const blockKs = options.blockK
+    ? [options.blockK]
+    : dedupe([n, ...POWERS].map((b) => Math.min(roundUp(b, n), kCap)));
   const out: TileConfig[] = [];
   for (const blockQ of blockQs) {
     for (const blockK of blockKs) {
@@ -140,7 +144,13 @@ function score(spec: HardwareSpec, problem: AttentionProblem, c: TileConfig, spl
   const perUnit = peak / spec.parallelUnits;
   const compute = (waves * tilesPerItem * flopsPerTile) / perUnit;
   const kvBytes =
-    problem.batch * problem.headsQ * qBlocks * 2 * roundUp(problem.seqK, c.blockK) * problem.headDim * bytesOf(problem.dtype);
+    problem.batch *
+    problem.headsQ *
+    qBlocks *
+    2 *
+    roundUp(problem.seqK, c.blockK) *
+    problem.headDim *
+    bytesOf(problem.dtype);
   const memory = kvBytes / bandwidth;
   const overhead = (spec.tileOverhead ?? 0) * waves * tilesPerItem;
   // Smaller sub-blocks cost instruction overhead: a mild preference for the largest that fit.
@@ -153,7 +163,11 @@ function score(spec: HardwareSpec, problem: AttentionProblem, c: TileConfig, spl
  * within its capacity) with the lowest modelled time, and a split-KV count when there are fewer
  * work items than parallel units (decode). Throws UNSUPPORTED when nothing fits.
  */
-export function planTiles(problem: AttentionProblem, spec: HardwareSpec, options: PlanOptions = {}): TilePlan {
+export function planTiles(
+  problem: AttentionProblem,
+  spec: HardwareSpec,
+  options: PlanOptions = {},
+): TilePlan {
   const all = candidates(spec, problem, options);
   if (all.length === 0) {
     throw unsupported('headDim', `${spec.name} has no tile configuration for head dim ${problem.headDim}`);
@@ -175,7 +189,9 @@ export function planTiles(problem: AttentionProblem, spec: HardwareSpec, options
     const split = options.splitKV ?? chooseSplit(spec, problem, c);
     const t = score(spec, problem, c, split);
     const better =
-      !best || t < best.t * (1 - 1e-9) || (t <= best.t * (1 + 1e-9) && c.blockQ * c.blockK > best.c.blockQ * best.c.blockK);
+      !best ||
+      t < best.t * (1 - 1e-9) ||
+      (t <= best.t * (1 + 1e-9) && c.blockQ * c.blockK > best.c.blockQ * best.c.blockK);
     if (better) best = { c, split, t };
   }
   const { c, split } = best!;

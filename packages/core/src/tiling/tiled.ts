@@ -1,10 +1,10 @@
 import type { ResolvedAttentionInput } from '../attention.js';
 import { kvHeadOf, kvIndex, lseIndex, qIndex } from '../layout.js';
-import { TileKind, classifyBatch } from '../mask/classify.js';
+import { classifyBatch, TileKind } from '../mask/classify.js';
 import { TileMaskPattern } from '../mask/pattern.js';
 import { toFloat64 } from '../numeric/convert.js';
 import type { ExactResult } from '../reference/exact.js';
-import { type Partial, mergePartials } from '../softmax/merge.js';
+import { mergePartials, type Partial } from '../softmax/merge.js';
 import { OnlineSoftmax } from '../softmax/online.js';
 import { splitRange } from './plan.js';
 
@@ -72,7 +72,10 @@ export function tiledAttention(input: ResolvedAttentionInput, options: TiledOpti
           for (let r = 0; r < rows; r++) partLse[r] = state.finish(r, partOut, r * headDim);
           parts.push({ out: partOut, lse: partLse });
         }
-        const merged = parts.length === 1 ? (parts[0] as { out: Float64Array; lse: Float64Array }) : mergePartials(parts, rows, headDim);
+        const merged =
+          parts.length === 1
+            ? (parts[0] as { out: Float64Array; lse: Float64Array })
+            : mergePartials(parts, rows, headDim);
         for (let r = 0; r < rows; r++) {
           out.set(merged.out.subarray(r * headDim, (r + 1) * headDim), qIndex(input, b, q0 + r, h));
           lse[lseIndex(input, b, h, q0 + r)] = merged.lse[r]!;

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { DTYPES, type DType, isFastAttentionError, MASK_KINDS, type MaskSpec } from '@fastattention/core';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { demoCommand } from './commands/demo.js';
+import { infoCommand } from './commands/info.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function sizeList(value: string): number[] {
+  return value.split(',').map((s) => positiveInt(s.trim()));
+}
+
+const program = new Command('fastattn')
+  .description('FastAttention: exact attention for the hardware FlashAttention leaves behind')
+  .showHelpAfterError();
+
+program
+  .command('info')
+  .description('list the backends found, their devices and capabilities, and why any is unusable')
+  .option('--json', 'print JSON instead of a table')
+  .action(infoCommand);
+
+program
+  .command('demo', { isDefault: true })
+  .description('run attention on the best available backend and on standard attention, and compare')
+  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+  .option('-s, --sizes <list>', 'sequence lengths, comma-separated', sizeList, [256, 512, 1024])
+  .option('--heads <n>', 'attention heads', positiveInt, 8)
+  .option('--head-dim <n>', 'head dimension', positiveInt, 64)
+  .addOption(new Option('--dtype <dtype>', 'storage type').choices(DTYPES).default('f32'))
+  .addOption(
+    new Option('--mask <kind>', 'mask (window: 128 keys to the left)').choices(MASK_KINDS).default('causal'),
+  )
+  .option('-r, --repeat <n>', 'timed runs per size (the median is shown)', positiveInt, 3)
+  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .action(
+    (o: {
+      backend?: string;
+      sizes: number[];
+      heads: number;
+      headDim: number;
+      dtype: DType;
+      mask: MaskSpec['kind'];
+      repeat: number;
+      threads?: number;
+    }) => demoCommand(o),
+  );
+
+program.parseAsync().catch((error: unknown) => {
+  if (isFastAttentionError(error)) {
+    console.error(`fastattn: ${error.message} [${error.code}${error.field ? `, field ${error.field}` : ''}]`);
+  } else {
+    console.error(error);
+  }
+  process.exitCode = 1;
+});

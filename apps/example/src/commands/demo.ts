@@ -1,0 +1,151 @@
+import {
+  type AttentionInput,
+  type Backend,
+  type DType,
+  fromNumbers,
+  type MaskSpec,
+  resolveBackend,
+  standardAttention,
+  toFloat64,
+} from '@fastattention/core';
+import Table from 'cli-table3';
+import { discoverBackends, SIMULATED } from '../backends.js';
+import { formatBytes, formatMs, median, tableStyle } from '../format.js';
+
+export interface DemoOptions {
+  backend?: string;
+  sizes: number[];
+  heads: number;
+  headDim: number;
+  dtype: DType;
+  mask: MaskSpec['kind'];
+  repeat: number;
+  threads?: number;
+}
+
+export interface DemoRow {
+  seq: number;
+  backendMs: number;
+  standardMs: number;
+  speedup: number;
+  backendBytes: number | undefined;
+  standardBytes: number;
+  relError: number;
+}
+
+function randomInput(seq: number, o: DemoOptions): AttentionInput {
+  const n = seq * o.heads * o.headDim;
+  // uniform in [-1, 1): never all zero, so every row has real work
+  const values = () => Array.from({ length: n }, () => Math.random() * 2 - 1);
+  return {
+    dtype: o.dtype,
+    batch: 1,
+    seqQ: seq,
+    seqK: seq,
+    headsQ: o.heads,
+    headsKV: o.heads,
+    headDim: o.headDim,
+    q: fromNumbers(values(), o.dtype),
+    k: fromNumbers(values(), o.dtype),
+    v: fromNumbers(values(), o.dtype),
+    mask: o.mask === 'window' ? { kind: 'window', left: 128, right: 0 } : { kind: o.mask },
+  } as AttentionInput;
+}
+
+async function timeIt(repeat: number, run: () => unknown): Promise<number> {
+  await run(); // warm-up
+  const times: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Runs one size on the backend and on standard attention; checks they agree. */
+export async function demoRow(backend: Backend, seq: number, o: DemoOptions): Promise<DemoRow> {
+  const input = randomInput(seq, o);
+  let backendBytes: number | undefined;
+  let backendOut: ArrayLike<number> = [];
+  const backendMs = await timeIt(o.repeat, async () => {
+    const result = await backend.attention(input);
+    backendBytes =
+      result.workspaceBytes === undefined ? undefined : result.workspaceBytes + result.out.byteLength;
+    backendOut = toFloat64(result.out, o.dtype);
+  });
+  let standardBytes = 0;
+  let standardOut: ArrayLike<number> = [];
+  const standardMs = await timeIt(o.repeat, () => {
+    const result = standardAttention(input);
+    standardBytes = result.workspaceBytes + result.out.byteLength;
+    standardOut = toFloat64(result.out, o.dtype);
+  });
+  return {
+    seq,
+    backendMs,
+    standardMs,
+    speedup: standardMs / backendMs,
+    backendBytes,
+    standardBytes,
+    relError: relativeError(backendOut, standardOut),
+  };
+}
+
+/** `fastattn demo`: the best available backend against standard attention, a table per size. */
+export async function demoCommand(o: DemoOptions): Promise<void> {
+  await discoverBackends();
+  const backend = await resolveBackend({
+    ...(o.backend ? { prefer: [o.backend], only: true } : { exclude: SIMULATED }),
+    options: o.threads ? { threads: o.threads } : {},
+  });
+  try {
+    const device = backend.info.devices[0];
+    console.log(
+      `backend: ${backend.name}${device ? ` on ${device.name}` : ''}\n` +
+        `problem: batch 1, ${o.heads} heads, head dim ${o.headDim}, ${o.dtype}, ${o.mask} mask; median of ${o.repeat} runs\n` +
+        'standard attention: materialized scores, full mask and softmax in TypeScript (f32)\n',
+    );
+    const table = new Table({
+      head: [
+        'seq',
+        `${backend.name} ms`,
+        'standard ms',
+        'speedup',
+        `${backend.name} memory`,
+        'standard memory',
+        'rel. error',
+      ],
+      colAligns: ['right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      style: tableStyle(),
+    });
+    for (const seq of o.sizes) {
+      process.stderr.write(`  running seq ${seq} ...\r`);
+      const r = await demoRow(backend, seq, o);
+      table.push([
+        r.seq,
+        formatMs(r.backendMs),
+        formatMs(r.standardMs),
+        `${r.speedup.toFixed(1)}x`,
+        formatBytes(r.backendBytes),
+        formatBytes(r.standardBytes),
+        r.relError.toExponential(1),
+      ]);
+    }
+    process.stderr.write(`${' '.repeat(30)}\r`);
+    console.log(table.toString());
+    console.log('memory: bytes allocated by the call besides its inputs (outputs included).');
+  } finally {
+    await backend.dispose();
+  }
+}

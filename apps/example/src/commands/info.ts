@@ -1,0 +1,61 @@
+import { type BackendInfo, probeBackends } from '@fastattention/core';
+import Table from 'cli-table3';
+import { discoverBackends } from '../backends.js';
+import { formatBytes, tableStyle } from '../format.js';
+
+function describeCapabilities(info: BackendInfo): string {
+  const { dtypes, headDims, masks } = info.capabilities;
+  const dims =
+    headDims.kind === 'list' ? headDims.values.join('/') : `any${headDims.max ? ` <= ${headDims.max}` : ''}`;
+  return `dtypes ${dtypes.join(', ')}\nhead dims ${dims}\nmasks ${masks.join(', ')}`;
+}
+
+function describeDevices(info: BackendInfo): string {
+  return info.devices
+    .map((d) => {
+      const extra = [
+        d.computeUnits ? `${d.computeUnits} units` : '',
+        d.memoryBytes ? formatBytes(d.memoryBytes) : '',
+        ...Object.entries(d.details ?? {}).map(([k, v]) => `${k}: ${v}`),
+      ].filter(Boolean);
+      return [`${d.name} (${d.kind})`, ...extra.map((e) => `  ${e}`)].join('\n');
+    })
+    .join('\n');
+}
+
+/** `fastattn info`: every backend found, its devices and capabilities, or why it cannot be used. */
+export async function infoCommand(options: { json?: boolean }): Promise<void> {
+  const discovered = await discoverBackends();
+  const probed = await probeBackends();
+  if (options.json) {
+    console.log(
+      JSON.stringify(
+        { packages: discovered.map(({ pkg, reason }) => ({ pkg, reason })), backends: probed },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const table = new Table({
+    head: ['backend', 'priority', 'status', 'devices', 'capabilities / reason'],
+    style: tableStyle(),
+  });
+  for (const result of probed) {
+    table.push(
+      result.usable
+        ? [
+            result.name,
+            result.priority,
+            'usable',
+            describeDevices(result.info),
+            describeCapabilities(result.info),
+          ]
+        : [result.name, result.priority, 'unusable', '-', result.reason],
+    );
+  }
+  for (const { pkg, reason } of discovered) {
+    if (reason) table.push([pkg, '-', 'not loaded', '-', reason]);
+  }
+  console.log(table.toString());
+}

@@ -1,0 +1,38 @@
+// Launch parameters of the forward kernels, shared by the host addon (plain C++) and the kernels
+// (nvcc). Plain C types only: the addon is built without any CUDA header.
+#pragma once
+#include <stdint.h>
+
+// A band side of "Infinity" (mask 'none', causal's left side). Kept far from INT32 overflow: the
+// tile formulas add it to row offsets, which they do in 64-bit anyway.
+#define FA_BAND_INF (1 << 30)
+
+struct FaFwdParams {
+  const void* q;        // [batch, seq_q, heads_q, head_dim]
+  const void* k;        // [batch, seq_k, heads_kv, head_dim]
+  const void* v;        // [batch, seq_k, heads_kv, head_dim]
+  void* out;            // like q
+  float* lse;           // [batch, heads_q, seq_q]
+  float* part_o;        // split-KV: [splits][batch][heads_q][seq_q][head_dim] (f32), else null
+  float* part_lse;      // split-KV: [splits][batch][heads_q][seq_q], else null
+  const int* seqlens_k; // [batch] valid keys per batch row, or null (= seq_k)
+  int64_t q_batch_stride, q_row_stride;  // elements
+  int64_t k_batch_stride, k_row_stride;  // elements (v shares k's layout)
+  int batch, seq_q, seq_k, heads_q, heads_kv, group;
+  int head_dim;
+  int band_left, band_right;  // FA_BAND_INF for an unbounded side
+  float scale;        // softmax scale
+  float scale_log2;   // scale * log2(e): the kernels use exp2
+  int pack_gqa;       // 1: a tile's rows are (query row, query head of the KV head) pairs (decode)
+  int rows_total;     // seq_q, or seq_q * group when pack_gqa
+  int num_splits;     // split-KV partitions; 1 writes out/lse directly
+};
+
+struct FaCombineParams {
+  const float* part_o;
+  const float* part_lse;
+  void* out;
+  float* lse;
+  int batch, seq_q, heads_q, head_dim, num_splits;
+  int64_t q_batch_stride, q_row_stride;
+};
