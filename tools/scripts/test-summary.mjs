@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Sums the vitest JSON reports of every workspace package into one closing line, so that a CI log
 // ends with the whole suite's count rather than the last package's.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -19,7 +19,9 @@ for (const group of ['packages', 'apps', 'tools']) {
     passed += r.numPassedTests;
     failed += r.numFailedTests;
     skipped += r.numPendingTests + (r.numTodoTests ?? 0);
-    lines.push(`  ${`${group}/${name}`.padEnd(24)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+    lines.push(
+      `  ${`${group}/${name}`.padEnd(24)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`,
+    );
   }
 }
 console.log(`test suite by package:\n${lines.join('\n')}`);
