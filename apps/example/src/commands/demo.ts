@@ -129,8 +129,11 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
       colAligns: ['right', 'right', 'right', 'right', 'right', 'right', 'right'],
       style: tableStyle(),
     });
+    const progress = process.stderr.isTTY
+      ? (text: string) => process.stderr.write(`${text.padEnd(40)}\r`)
+      : () => {};
     for (const seq of o.sizes) {
-      process.stderr.write(`  running seq ${seq} ...\r`);
+      progress(`  running seq ${seq} ...`);
       const r = await demoRow(backend, seq, o);
       table.push([
         r.seq,
