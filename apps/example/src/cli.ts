@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { DTYPES, type DType, isFastAttentionError, MASK_KINDS, type MaskSpec } from '@fastattention/core';
+import { DTYPES, isFastAttentionError, MASK_KINDS } from '@fastattention/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { demoCommand } from './commands/demo.js';
+import { type DemoOptions, demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
 
 function positiveInt(value: string): number {
@@ -37,18 +37,7 @@ program
   )
   .option('-r, --repeat <n>', 'timed runs per size (the median is shown)', positiveInt, 3)
   .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
-  .action(
-    (o: {
-      backend?: string;
-      sizes: number[];
-      heads: number;
-      headDim: number;
-      dtype: DType;
-      mask: MaskSpec['kind'];
-      repeat: number;
-      threads?: number;
-    }) => demoCommand(o),
-  );
+  .action((o: DemoOptions) => demoCommand(o));
 
 program.parseAsync().catch((error: unknown) => {
   if (isFastAttentionError(error)) {

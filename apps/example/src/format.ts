@@ -14,12 +14,6 @@ export function formatMs(ms: number): string {
   return ms < 10 ? ms.toFixed(2) : ms < 1000 ? ms.toFixed(1) : ms.toFixed(0);
 }
 
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** Colours only on a terminal: piped output stays plain text. */
 export function tableStyle(): { head: string[]; border: string[] } {
   return process.stdout.isTTY ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };

@@ -112,3 +112,21 @@ export const MASKS: readonly MaskSpec[] = [
 export function randomMask(rand: () => number): MaskSpec {
   return MASKS[Math.floor(rand() * MASKS.length)]!;
 }
+
+/** A random shape with GQA, a random mask and random valid lengths (some rows may have none). */
+export function randomCase(
+  rand: () => number,
+  max: { batch: number; seqQ: number; seqK: number; group: number; headsKV: number; headDim: number },
+): { shape: CaseShape; mask: MaskSpec; seqLensK: Int32Array } {
+  const headsKV = randInt(rand, 1, max.headsKV);
+  const shape = {
+    batch: randInt(rand, 1, max.batch),
+    seqQ: randInt(rand, 1, max.seqQ),
+    seqK: randInt(rand, 1, max.seqK),
+    headsQ: headsKV * randInt(rand, 1, max.group),
+    headsKV,
+    headDim: randInt(rand, 1, max.headDim),
+  };
+  const seqLensK = Int32Array.from({ length: shape.batch }, () => randInt(rand, 0, shape.seqK));
+  return { shape, mask: randomMask(rand), seqLensK };
+}

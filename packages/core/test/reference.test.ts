@@ -17,8 +17,8 @@ import {
   lseError,
   MASKS,
   randInt,
+  randomCase,
   randomInput,
-  randomMask,
   randomSeed,
   relativeError,
   rng,
@@ -67,17 +67,15 @@ describe('reference attention', () => {
     const seed = randomSeed();
     const rand = rng(seed);
     for (let t = 0; t < 40; t++) {
-      const headsKV = randInt(rand, 1, 3);
-      const shape = {
-        batch: randInt(rand, 1, 3),
-        seqQ: randInt(rand, 1, 12),
-        seqK: randInt(rand, 1, 14),
-        headsQ: headsKV * randInt(rand, 1, 3),
-        headsKV,
-        headDim: randInt(rand, 1, 9),
-      };
-      const seqLensK = Int32Array.from({ length: shape.batch }, () => randInt(rand, 0, shape.seqK));
-      const x = randomInput(rand, 'f32', shape, { mask: randomMask(rand), seqLensK, scale: 0.1 + rand() });
+      const { shape, mask, seqLensK } = randomCase(rand, {
+        batch: 3,
+        seqQ: 12,
+        seqK: 14,
+        group: 3,
+        headsKV: 3,
+        headDim: 9,
+      });
+      const x = randomInput(rand, 'f32', shape, { mask, seqLensK, scale: 0.1 + rand() });
       const ref = exactAttention(x);
       const brute = bruteForce(x);
       expect(relativeError(ref.out, brute.out), `seed ${seed} case ${t}`).toBeLessThan(1e-12);
@@ -143,17 +141,15 @@ describe('tiled attention (the executable FlashAttention-2 spec)', () => {
     const seed = randomSeed();
     const rand = rng(seed);
     for (let t = 0; t < 30; t++) {
-      const headsKV = randInt(rand, 1, 2);
-      const shape = {
-        batch: randInt(rand, 1, 2),
-        seqQ: randInt(rand, 1, 40),
-        seqK: randInt(rand, 1, 50),
-        headsQ: headsKV * randInt(rand, 1, 2),
-        headsKV,
-        headDim: randInt(rand, 1, 8),
-      };
-      const seqLensK = Int32Array.from({ length: shape.batch }, () => randInt(rand, 0, shape.seqK));
-      const x = randomInput(rand, 'f32', shape, { mask: randomMask(rand), seqLensK });
+      const { shape, mask, seqLensK } = randomCase(rand, {
+        batch: 2,
+        seqQ: 40,
+        seqK: 50,
+        group: 2,
+        headsKV: 2,
+        headDim: 8,
+      });
+      const x = randomInput(rand, 'f32', shape, { mask, seqLensK });
       const blocks = {
         blockQ: randInt(rand, 1, 16),
         blockK: randInt(rand, 1, 16),

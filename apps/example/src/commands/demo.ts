@@ -1,16 +1,19 @@
+import { timeMedian } from '@fastattention/bench';
 import {
   type AttentionInput,
+  type AttentionOutput,
   type Backend,
   type DType,
   fromNumbers,
   type MaskSpec,
   resolveBackend,
+  type StandardAttentionResult,
   standardAttention,
   toFloat64,
 } from '@fastattention/core';
 import Table from 'cli-table3';
 import { discoverBackends, SIMULATED } from '../backends.js';
-import { formatBytes, formatMs, median, tableStyle } from '../format.js';
+import { formatBytes, formatMs, tableStyle } from '../format.js';
 
 export interface DemoOptions {
   backend?: string;
@@ -52,17 +55,6 @@ function randomInput(seq: number, o: DemoOptions): AttentionInput {
   } as AttentionInput;
 }
 
-async function timeIt(repeat: number, run: () => unknown): Promise<number> {
-  await run(); // warm-up
-  const times: number[] = [];
-  for (let r = 0; r < repeat; r++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
-
 function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
@@ -76,29 +68,25 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** Runs one size on the backend and on standard attention; checks they agree. */
 export async function demoRow(backend: Backend, seq: number, o: DemoOptions): Promise<DemoRow> {
   const input = randomInput(seq, o);
-  let backendBytes: number | undefined;
-  let backendOut: ArrayLike<number> = [];
-  const backendMs = await timeIt(o.repeat, async () => {
-    const result = await backend.attention(input);
-    backendBytes =
-      result.workspaceBytes === undefined ? undefined : result.workspaceBytes + result.out.byteLength;
-    backendOut = toFloat64(result.out, o.dtype);
-  });
-  let standardBytes = 0;
-  let standardOut: ArrayLike<number> = [];
-  const standardMs = await timeIt(o.repeat, () => {
-    const result = standardAttention(input);
-    standardBytes = result.workspaceBytes + result.out.byteLength;
-    standardOut = toFloat64(result.out, o.dtype);
-  });
+  const timing = { repeat: o.repeat };
+  let backendResult: AttentionOutput | undefined;
+  const backendMs = await timeMedian(async () => {
+    backendResult = await backend.attention(input);
+  }, timing);
+  let standardResult: StandardAttentionResult<DType> | undefined;
+  const standardMs = await timeMedian(() => {
+    standardResult = standardAttention(input);
+  }, timing);
+  const b = backendResult!;
+  const s = standardResult!;
   return {
     seq,
     backendMs,
     standardMs,
     speedup: standardMs / backendMs,
-    backendBytes,
-    standardBytes,
-    relError: relativeError(backendOut, standardOut),
+    backendBytes: b.workspaceBytes === undefined ? undefined : b.workspaceBytes + b.out.byteLength,
+    standardBytes: s.workspaceBytes + s.out.byteLength,
+    relError: relativeError(toFloat64(b.out, o.dtype), toFloat64(s.out, o.dtype)),
   };
 }
 
