@@ -37,6 +37,7 @@ program
   )
   .option('-r, --repeat <n>', 'timed runs per size (the median is shown)', positiveInt, 3)
   .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .option('--json', 'print JSON instead of a table')
   .action((o: DemoOptions) => demoCommand(o));
 
 program.parseAsync().catch((error: unknown) => {

@@ -43,6 +43,27 @@ describe('fastattn CLI', () => {
     }
   });
 
+  it('demo --json reports every size with its figures', async () => {
+    const { stdout } = await run(process.execPath, [
+      cli,
+      'demo',
+      '--json',
+      '--sizes',
+      '20',
+      '--heads',
+      '1',
+      '--repeat',
+      '1',
+    ]);
+    const report = JSON.parse(stdout) as {
+      backend: string;
+      rows: { seq: number; backendMs: number; relError: number }[];
+    };
+    expect(report.rows.map((r) => r.seq)).toEqual([20]);
+    expect(report.rows[0]!.backendMs).toBeGreaterThan(0);
+    expect(report.rows[0]!.relError).toBeLessThan(1e-4);
+  });
+
   it('rejects bad options with a message instead of a stack trace', async () => {
     const failure = await run(process.execPath, [cli, 'demo', '--sizes', '0']).catch(
       (e: { code: number; stderr: string }) => e,

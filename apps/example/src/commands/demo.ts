@@ -24,6 +24,7 @@ export interface DemoOptions {
   mask: MaskSpec['kind'];
   repeat: number;
   threads?: number;
+  json?: boolean;
 }
 
 export interface DemoRow {
@@ -99,7 +100,8 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
   });
   try {
     const device = backend.info.devices[0];
-    console.log(
+    const log = o.json ? () => {} : console.log;
+    log(
       `backend: ${backend.name}${device ? ` on ${device.name}` : ''}\n` +
         `problem: batch 1, ${o.heads} heads, head dim ${o.headDim}, ${o.dtype}, ${o.mask} mask; median of ${o.repeat} runs\n` +
         'standard attention: materialized scores, full mask and softmax in TypeScript (f32)\n',
@@ -120,9 +122,11 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
     const progress = process.stderr.isTTY
       ? (text: string) => process.stderr.write(`${text.padEnd(40)}\r`)
       : () => {};
+    const rows: DemoRow[] = [];
     for (const seq of o.sizes) {
       progress(`  running seq ${seq} ...`);
       const r = await demoRow(backend, seq, o);
+      rows.push(r);
       table.push([
         r.seq,
         formatMs(r.backendMs),
@@ -133,7 +137,11 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
         r.relError.toExponential(1),
       ]);
     }
-    process.stderr.write(`${' '.repeat(30)}\r`);
+    progress('');
+    if (o.json) {
+      console.log(JSON.stringify({ backend: backend.name, device: device?.name, options: o, rows }, null, 2));
+      return;
+    }
     console.log(table.toString());
     console.log('memory: bytes allocated by the call besides its inputs (outputs included).');
   } finally {
