@@ -81,7 +81,12 @@ export {
   workItems,
 } from './tiling/plan.js';
 export { tiledAttention } from './tiling/tiled.js';
-export { validateAttentionInput } from './validate.js';
+export {
+  type AttentionProblemInput,
+  type ResolvedAttentionProblem,
+  validateAttentionInput,
+  validateAttentionShape,
+} from './validate.js';
 
 import { referenceProvider } from './reference/backend.js';
 import { registerBackend } from './registry.js';

@@ -3,22 +3,38 @@ import type { BackendCapabilities } from './backend.js';
 import { type DType, isDType } from './dtype.js';
 import { invalidInput, unsupported } from './errors.js';
 import type { MaskSpec } from './mask/spec.js';
-import { kvLength, qLength } from './shape.js';
+import { type AttentionShape, kvLength, qLength } from './shape.js';
 
 const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
 
 /** Largest element count a host array can hold here; also keeps index math in safe integers. */
 const MAX_ELEMENTS = 2 ** 32;
 
+/** The tensor-free part of an attention call: what timing models and planners need. */
+export interface AttentionProblemInput<D extends DType = DType> extends AttentionShape {
+  readonly dtype: D;
+  readonly scale?: number;
+  readonly seqLensK?: Int32Array;
+  readonly mask?: MaskSpec;
+}
+
+/** A problem after validation: every default filled in. */
+export interface ResolvedAttentionProblem<D extends DType = DType> extends AttentionProblemInput<D> {
+  readonly scale: number;
+  readonly seqLensK: Int32Array;
+  readonly mask: MaskSpec;
+}
+
 /**
- * Checks an attention input against the contract (and, if given, a backend's capabilities) and
- * fills in the defaults. Throws a FastAttentionError naming the field: INVALID_INPUT for what the
- * contract forbids, UNSUPPORTED for valid input the backend cannot run.
+ * Checks the shape, dtype, scale, valid lengths and mask of a call (everything but the tensors)
+ * against the contract and, if given, a backend's capabilities, and fills in the defaults.
+ * Throws a FastAttentionError naming the field: INVALID_INPUT for what the contract forbids,
+ * UNSUPPORTED for valid input the backend cannot run.
  */
-export function validateAttentionInput<D extends DType>(
-  input: AttentionInput<D>,
+export function validateAttentionShape<D extends DType>(
+  input: AttentionProblemInput<D>,
   capabilities?: BackendCapabilities,
-): ResolvedAttentionInput<D> {
+): ResolvedAttentionProblem<D> {
   if (typeof input !== 'object' || input === null) throw invalidInput('input', 'expected an object');
   const { dtype } = input;
   if (!isDType(dtype)) throw invalidInput('dtype', `expected 'f32', 'f16' or 'bf16', got ${describe(dtype)}`);
@@ -38,15 +54,9 @@ export function validateAttentionInput<D extends DType>(
     );
   }
   if (capabilities) checkHeadDim(input.headDim, capabilities);
-
-  const expectedQ = qLength(input);
-  const expectedKV = kvLength(input);
-  if (expectedQ > MAX_ELEMENTS || expectedKV > MAX_ELEMENTS) {
+  if (qLength(input) > MAX_ELEMENTS || kvLength(input) > MAX_ELEMENTS) {
     throw invalidInput('q', 'the tensors are larger than 2^32 elements');
   }
-  checkArray('q', input.q, dtype, expectedQ);
-  checkArray('k', input.k, dtype, expectedKV);
-  checkArray('v', input.v, dtype, expectedKV);
 
   const scale = input.scale ?? 1 / Math.sqrt(input.headDim);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
@@ -60,8 +70,9 @@ export function validateAttentionInput<D extends DType>(
   }
   for (let b = 0; b < seqLensK.length; b++) {
     const lk = seqLensK[b]!;
-    if (lk < 0 || lk > input.seqK)
+    if (lk < 0 || lk > input.seqK) {
       throw invalidInput(`seqLensK[${b}]`, `${lk} is outside [0, seqK = ${input.seqK}]`);
+    }
   }
 
   const mask = checkMask(input.mask ?? { kind: 'none' });
@@ -72,6 +83,21 @@ export function validateAttentionInput<D extends DType>(
     );
   }
   return { ...input, scale, seqLensK, mask };
+}
+
+/**
+ * Checks an attention input against the contract (and, if given, a backend's capabilities) and
+ * fills in the defaults: `validateAttentionShape` plus the tensors' array types and lengths.
+ */
+export function validateAttentionInput<D extends DType>(
+  input: AttentionInput<D>,
+  capabilities?: BackendCapabilities,
+): ResolvedAttentionInput<D> {
+  const problem = validateAttentionShape(input, capabilities);
+  checkArray('q', input.q, problem.dtype, qLength(problem));
+  checkArray('k', input.k, problem.dtype, kvLength(problem));
+  checkArray('v', input.v, problem.dtype, kvLength(problem));
+  return { ...input, ...problem };
 }
 
 function checkHeadDim(headDim: number, capabilities: BackendCapabilities): void {

@@ -129,6 +129,25 @@ describe('planTiles', () => {
     expect([plan.blockQ, plan.blockK]).toEqual([64, 64]);
   });
 
+  it('ranks candidates with a caller-supplied cost model when given one', () => {
+    const p: AttentionProblem = {
+      dtype: 'f16',
+      batch: 1,
+      seqQ: 2048,
+      seqK: 2048,
+      headsQ: 8,
+      headsKV: 8,
+      headDim: 64,
+    };
+    const spec = cpuLike(8, 48 * 1024, 2 * 1024 * 1024);
+    // a model that wants the squarest 64x64 block, whatever the built-in model thinks
+    const plan = planTiles(p, spec, {
+      score: (c) => Math.abs(c.blockQ - 64) + Math.abs(c.blockK - 64) + 1 / c.subK,
+    });
+    expect([plan.blockQ, plan.blockK, plan.subK]).toEqual([64, 64, 64]);
+    expect(plan.reasons.join('\n')).toMatch(/caller-scored/);
+  });
+
   it('rejects with UNSUPPORTED naming headDim when nothing fits', () => {
     const tiny = cpuLike(4, 1024, 4096);
     const run = () =>

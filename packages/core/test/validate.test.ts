@@ -5,6 +5,7 @@ import {
   createReferenceBackend,
   FastAttentionError,
   validateAttentionInput,
+  validateAttentionShape,
 } from '../src/index.js';
 
 const good = (): AttentionInput<'f32'> => ({
@@ -75,6 +76,21 @@ describe('validateAttentionInput', () => {
       });
     });
   }
+
+  it('validates a problem without tensors (timing models, planners) by the same rules', () => {
+    const { q: _q, k: _k, v: _v, ...shape } = good();
+    expect(validateAttentionShape({ ...shape, mask: { kind: 'causal' } }).seqLensK).toEqual(
+      Int32Array.of(4, 4),
+    );
+    for (const [, change, code, field] of bad.filter(([, , , f]) => !['q', 'k', 'v'].includes(f))) {
+      const input = { ...shape } as Record<string, unknown>;
+      change(input);
+      if (input.dtype === 'f16') continue; // only the tensors make f16 wrong here
+      expect(() => validateAttentionShape(input as unknown as AttentionInput)).toThrow(
+        expect.objectContaining({ code, field }),
+      );
+    }
+  });
 
   it('rejects what a backend cannot run with UNSUPPORTED naming the field', () => {
     const caps: BackendCapabilities = {

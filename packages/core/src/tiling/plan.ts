@@ -38,6 +38,11 @@ export interface PlanOptions {
   readonly blockK?: number;
   /** Force a split count (1 disables split-KV). */
   readonly splitKV?: number;
+  /**
+   * Replaces the built-in cost model when ranking feasible candidates (lower is better): a backend
+   * with a better model of its device (a simulator, measured tables) plugs it in here.
+   */
+  readonly score?: (candidate: TileConfig, splitKV: number, problem: AttentionProblem) => number;
 }
 
 const POWERS = [16, 32, 64, 128, 256, 512];
@@ -187,7 +192,7 @@ export function planTiles(
   let best: { c: TileConfig; split: number; t: number } | undefined;
   for (const c of feasible) {
     const split = options.splitKV ?? chooseSplit(spec, problem, c);
-    const t = score(spec, problem, c, split);
+    const t = options.score ? options.score(c, split, problem) : score(spec, problem, c, split);
     const better =
       !best ||
       t < best.t * (1 - 1e-9) ||
@@ -201,7 +206,7 @@ export function planTiles(
   const baseItems = problem.batch * problem.headsQ * qBlocks;
   const reasons = [
     `${feasible.length} of ${all.length} ${spec.configs ? 'compiled configurations' : 'candidate tilings'} fit every buffer of ${spec.name}`,
-    `first level ${c.blockQ}x${c.blockK}: ${baseItems} q-block items over ${spec.parallelUnits} units, lowest modelled time`,
+    `first level ${c.blockQ}x${c.blockK}: ${baseItems} q-block items over ${spec.parallelUnits} units, lowest ${options.score ? 'caller-scored' : 'modelled'} time`,
     `second level ${c.subQ}x${c.subK} (native tile ${spec.nativeTile.m}x${spec.nativeTile.n}x${spec.nativeTile.k})`,
     ...use.map((u) => `${u.level}: ${u.bytes} of ${u.capacity} bytes`),
     split > 1

@@ -1,0 +1,143 @@
+import {
+  type AttentionInput,
+  BackendRegistry,
+  FastAttentionError,
+  fromNumbers,
+  referenceProvider,
+} from '@fastattention/core';
+import { describe, expect, it } from 'vitest';
+import { ascendProvider, ascendSpec, createBackend, PRESETS } from '../src/index.js';
+import { randomInput, rng } from './helpers.js';
+
+const rand = rng(7);
+const shape = { batch: 1, seqQ: 4, seqK: 6, headsQ: 2, headsKV: 1, headDim: 16 };
+
+async function rejects(input: unknown, code: string, field: string): Promise<void> {
+  const backend = await createBackend();
+  const error = await backend.attention(input as AttentionInput).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FastAttentionError);
+  expect((error as FastAttentionError).code).toBe(code);
+  expect((error as FastAttentionError).field).toBe(field);
+}
+
+describe('ascend-sim backend contract', () => {
+  it('describes itself as a simulator with f16/bf16 and head dims in multiples of 16 up to 256', async () => {
+    const backend = await createBackend({ device: '910B3' });
+    expect(backend.name).toBe('ascend-sim');
+    expect(backend.info.devices[0]!.kind).toBe('simulator');
+    expect(backend.info.devices[0]!.computeUnits).toBe(20);
+    expect(backend.info.capabilities.dtypes).toEqual(['f16', 'bf16']);
+    expect(backend.info.capabilities.headDims).toEqual({
+      kind: 'list',
+      values: Array.from({ length: 16 }, (_, i) => 16 * (i + 1)),
+    });
+  });
+
+  it('keeps the timing report of the last call', async () => {
+    const backend = await createBackend();
+    expect(backend.lastReport()).toBeUndefined();
+    await backend.attention(randomInput(rand, 'f16', shape));
+    const report = backend.lastReport()!;
+    expect(report.simulated).toBe(true);
+    expect(report.mode).toBe('functional');
+    expect(report.totalCycles).toBeGreaterThan(0);
+  });
+
+  it('rejects f32 input as UNSUPPORTED dtype', async () => {
+    const n = 4 * 2 * 16;
+    await rejects(
+      {
+        ...shape,
+        dtype: 'f32',
+        q: new Float32Array(n),
+        k: new Float32Array(6 * 16),
+        v: new Float32Array(6 * 16),
+      },
+      'UNSUPPORTED',
+      'dtype',
+    );
+  });
+
+  it('rejects bad input with typed errors naming the field', async () => {
+    const good = randomInput(rand, 'f16', shape);
+    await rejects({ ...good, q: good.q.subarray(1) }, 'INVALID_INPUT', 'q');
+    await rejects({ ...good, headsQ: 3, headsKV: 2 }, 'INVALID_INPUT', 'headsKV');
+    await rejects({ ...good, scale: Number.NaN }, 'INVALID_INPUT', 'scale');
+    await rejects({ ...good, seqLensK: new Int32Array([7]) }, 'INVALID_INPUT', 'seqLensK[0]');
+    await rejects({ ...good, mask: { kind: 'window', left: -1, right: 0 } }, 'INVALID_INPUT', 'mask.left');
+    const hd24 = randomInput(rand, 'f16', { ...shape, headDim: 24 });
+    await rejects(hd24, 'UNSUPPORTED', 'headDim');
+    const hd272 = randomInput(rand, 'f16', { ...shape, headDim: 272 });
+    await rejects(hd272, 'UNSUPPORTED', 'headDim');
+  });
+
+  it('validates tensor-less timing problems the same way', async () => {
+    const backend = await createBackend();
+    const base = { ...shape, dtype: 'f16' as const };
+    const codeOf = async (x: object, mode?: 'functional'): Promise<[string, string | undefined]> => {
+      const e = (await backend
+        .simulate(x as typeof base, mode ? { mode } : {})
+        .catch((err: unknown) => err)) as FastAttentionError;
+      return [e.code, e.field];
+    };
+    expect(await codeOf({ ...base, dtype: 'f32' })).toEqual(['UNSUPPORTED', 'dtype']);
+    expect(await codeOf({ ...base, seqQ: 0 })).toEqual(['INVALID_INPUT', 'seqQ']);
+    expect(await codeOf({ ...base, headDim: 20 })).toEqual(['UNSUPPORTED', 'headDim']);
+    expect(await codeOf(base, 'functional')).toEqual(['INVALID_INPUT', 'q']);
+    const ok = await backend.simulate(base);
+    expect(ok.out).toBeUndefined();
+    expect(ok.report.mode).toBe('timing');
+  });
+
+  it('honours AbortSignal and dispose', async () => {
+    const backend = await createBackend();
+    const input = randomInput(rand, 'f16', shape);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(backend.attention(input, { signal: controller.signal })).rejects.toMatchObject({
+      code: 'ABORTED',
+    });
+    await backend.dispose();
+    await backend.dispose();
+    await expect(backend.attention(input)).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+
+  it('registers as ascend-sim with priority 1: above the reference, below any real backend', async () => {
+    expect(ascendProvider.name).toBe('ascend-sim');
+    expect(ascendProvider.priority).toBe(1);
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register(ascendProvider);
+    registry.register({
+      name: 'cpu',
+      priority: 10,
+      create: () => Promise.reject(new Error('no addon here')),
+    });
+    expect(registry.list().map((p) => p.name)).toEqual(['cpu', 'ascend-sim', 'reference']);
+    const chosen = await registry.resolve();
+    expect(chosen.name).toBe('ascend-sim');
+    const out = await chosen.attention({
+      ...shape,
+      dtype: 'f16',
+      q: fromNumbers(new Array(4 * 2 * 16).fill(0.5), 'f16'),
+      k: fromNumbers(new Array(6 * 16).fill(0.25), 'f16'),
+      v: fromNumbers(new Array(6 * 16).fill(1), 'f16'),
+    });
+    expect(out.lse.length).toBe(8);
+  });
+
+  it('ships specs for 910B1-4 that core planTiles accepts', () => {
+    for (const chip of ['910B1', '910B2', '910B3', '910B4'] as const) {
+      const spec = ascendSpec(PRESETS[chip]);
+      expect(spec.parallelUnits).toBe(chip === '910B1' || chip === '910B2' ? 24 : 20);
+      expect(spec.nativeTile).toEqual({ m: 16, n: 16, k: 16 });
+      const names = spec.memory.map((m) => m.name);
+      expect(names).toEqual(['L1', 'L0A', 'L0B', 'L0C', 'UB']);
+      const bytes = Object.fromEntries(spec.memory.map((m) => [m.name, m.bytes]));
+      expect(bytes).toEqual({ L1: 512 * 1024, L0A: 65536, L0B: 65536, L0C: 131072, UB: 196608 });
+    }
+  });
+});
