@@ -3,6 +3,13 @@ import Table from 'cli-table3';
 import { discoverBackends } from '../backends.js';
 import { formatBytes, tableStyle } from '../format.js';
 
+/** 16/32/.../256 reads better as '16..256 step 16'. */
+function compactList(values: readonly number[]): string {
+  const step = (values[1] ?? 0) - (values[0] ?? 0);
+  const arithmetic = values.length > 3 && step > 0 && values.every((v, i) => v === values[0]! + i * step);
+  return arithmetic ? `${values[0]}..${values.at(-1)} step ${step}` : values.join('/');
+}
+
 function describeCapabilities(info: BackendInfo): string {
   const { dtypes, headDims, masks } = info.capabilities;
   const dims =
