@@ -13,7 +13,9 @@ function compactList(values: readonly number[]): string {
 function describeCapabilities(info: BackendInfo): string {
   const { dtypes, headDims, masks } = info.capabilities;
   const dims =
-    headDims.kind === 'list' ? headDims.values.join('/') : `any${headDims.max ? ` <= ${headDims.max}` : ''}`;
+    headDims.kind === 'list'
+      ? compactList(headDims.values)
+      : `any${headDims.max ? ` <= ${headDims.max}` : ''}`;
   return `dtypes ${dtypes.join(', ')}\nhead dims ${dims}\nmasks ${masks.join(', ')}`;
 }
 
