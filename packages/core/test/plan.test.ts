@@ -95,8 +95,17 @@ describe('planTiles', () => {
       { dtype: 'f16', batch: 1, seqQ: 1, seqK: 32768, headsQ: 4, headsKV: 4, headDim: 128 },
       spec,
     );
-    expect(decode.splitKV).toBeGreaterThan(1);
-    expect(decode.workItems).toBeGreaterThanOrEqual(32);
+    expect(decode.splitKV).toBe(8); // 4 heads x 8 splits = one full wave of 32 units
+    expect(decode.workItems).toBe(32);
+    const gqa = planTiles(
+      { dtype: 'f16', batch: 1, seqQ: 1, seqK: 32768, headsQ: 8, headsKV: 8, headDim: 128 },
+      {
+        ...spec,
+        parallelUnits: 132,
+      },
+    );
+    expect(gqa.workItems).toBeLessThanOrEqual(132); // 8 x 16, not 8 x 17 = 136 (a second wave)
+    expect(gqa.splitKV).toBe(16);
     expect(decode.reasons.join('\n')).toMatch(/split-KV/);
     const prefill = planTiles(
       { dtype: 'f16', batch: 4, seqQ: 4096, seqK: 4096, headsQ: 32, headsKV: 32, headDim: 128 },

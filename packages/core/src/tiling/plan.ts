@@ -233,8 +233,9 @@ function chooseSplit(spec: HardwareSpec, problem: AttentionProblem, c: TileConfi
   const items = problem.batch * problem.headsQ * ceilDiv(problem.seqQ, c.blockQ);
   const kBlocks = ceilDiv(problem.seqK, c.blockK);
   if (items >= spec.parallelUnits || kBlocks < 2) return 1;
-  // Enough splits to fill every unit, but each split keeps at least two k-blocks of work.
-  const wanted = ceilDiv(spec.parallelUnits, items);
+  // As many splits as fill the units in one wave (rounding up would spill a few items into a
+  // second wave and halve the speed), each split keeping at least two k-blocks of work.
+  const wanted = Math.floor(spec.parallelUnits / items);
   return Math.max(1, Math.min(wanted, Math.floor(kBlocks / 2), spec.maxSplitKV ?? 64));
 }
 

@@ -4,14 +4,20 @@
 // them. Keep the list short: each line costs CI build time for two dtypes.
 //   X(role, HD, BM, BN, WARPS, STAGES)
 // role prefill: seqQ > 16, one q-tile of BM query rows of one head per CTA.
-// role decode: seqQ <= 16, the query heads of one KV head packed into the tile's rows (GQA), more
-//   stages to keep enough K/V bytes in flight for a memory-bound loop.
+// role prefill: 4 warps x 32 rows (2 m16 tiles per warp, Q re-read from shared memory), 2 stages:
+//   about 104 KB of shared memory at hd 128, so 2 CTAs share an SM (measured: 8 warps x 16 rows
+//   with Q in registers reached only 0.58x FA2, shared-memory bound on K/V fragment loads).
+// role decode: seqQ <= 16, the query heads of one KV head packed into the tile's rows (GQA); long
+//   k-tiles and 3 stages keep 2 x 64 KB of K/V in flight per SM for a memory-bound loop.
+// The first configuration of a role and head dim is the default; more can be listed and timed with
+// TimingOptions.config (measured 2026-11-24 on the H100, hd 128: prefill 128x64 with 8 warps x 16
+// rows = same speed as 4 warps x 32 rows; decode 64x64 with 3 stages = 0.57-0.70x of 64x128).
 #pragma once
 
-#define FA_AMPERE_HD64(X) X(prefill, 64, 128, 64, 4, 2) X(decode, 64, 64, 64, 4, 3)
-#define FA_AMPERE_HD80(X) X(prefill, 80, 128, 64, 4, 2) X(decode, 80, 64, 64, 4, 3)
-#define FA_AMPERE_HD96(X) X(prefill, 96, 128, 64, 4, 2) X(decode, 96, 64, 64, 4, 3)
-#define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 64, 64, 4, 3)
+#define FA_AMPERE_HD64(X) X(prefill, 64, 128, 64, 4, 2) X(decode, 64, 64, 128, 4, 3)
+#define FA_AMPERE_HD80(X) X(prefill, 80, 128, 64, 4, 2) X(decode, 80, 64, 128, 4, 3)
+#define FA_AMPERE_HD96(X) X(prefill, 96, 128, 64, 4, 2) X(decode, 96, 64, 128, 4, 3)
+#define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 64, 128, 4, 3)
 #define FA_AMPERE_HD256(X) X(prefill, 256, 64, 32, 4, 2) X(decode, 256, 64, 32, 4, 3)
 
 #define FA_AMPERE_CONFIGS(X) FA_AMPERE_HD64(X) FA_AMPERE_HD80(X) FA_AMPERE_HD96(X) FA_AMPERE_HD128(X) FA_AMPERE_HD256(X)

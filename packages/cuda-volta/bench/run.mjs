@@ -1,0 +1,209 @@
+// Benchmarks of the CUDA backend on device tensors, timed with CUDA events around the kernels
+// alone (medians of several runs, random data generated on the device). Writes JSON rows
+// (backend, path, dtype, batch, seqQ, seqK, headsQ, headsKV, headDim, mask, ms, tflops, ...) to
+// FA_BENCH_OUT (default ../../bench/results/cuda-ampere.json) and prints a table.
+//   node bench/run.mjs [prefill] [decode]
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBackend } from '../dist/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outFile =
+  process.env.FA_BENCH_OUT ?? join(here, '..', '..', '..', 'bench', 'results', 'cuda-ampere.json');
+const which = process.argv.slice(2);
+const want = (x) => which.length === 0 || which.includes(x);
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+};
+
+const backend = await createBackend();
+// Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).
+const ALT_PREFILL = {};
+const ALT_DECODE = {};
+const dev = backend.info.devices[0];
+console.log(`device: ${dev.name} (${JSON.stringify(dev.details)})`);
+const rows = [];
+
+if (want('prefill')) {
+  const shapes = [
+    [16, 32, 1024, 128],
+    [4, 32, 4096, 128],
+    [1, 32, 16384, 128],
+    [4, 32, 4096, 64],
+  ];
+  for (const [B, H, S, D] of shapes) {
+    for (const dtype of ['f16', 'bf16']) {
+      const shape = [B, S, H, D];
+      const q = await backend.random(dtype, shape, 1);
+      const k = await backend.random(dtype, shape, 2);
+      const v = await backend.random(dtype, shape, 3);
+      const out = backend.empty(dtype, shape);
+      const lse = backend.empty('f32', [B, H, S]);
+      for (const mask of ['none', 'causal']) {
+        const input = {
+          dtype,
+          batch: B,
+          seqQ: S,
+          seqK: S,
+          headsQ: H,
+          headsKV: H,
+          headDim: D,
+          q,
+          k,
+          v,
+          out,
+          lse,
+          mask: { kind: mask },
+        };
+        const ms = median(await backend.timeAttention(input, { warmup: 5, iters: 20 }));
+        // FLOPs as FlashAttention counts them: 4 B H S S D, halved under a causal mask.
+        const flops = (4 * B * H * S * S * D) / (mask === 'causal' ? 2 : 1);
+        const plan = backend.plan(input);
+        const row = {
+          backend: 'cuda',
+          path: plan.path,
+          kind: 'prefill',
+          dtype,
+          batch: B,
+          seqQ: S,
+          seqK: S,
+          headsQ: H,
+          headsKV: H,
+          headDim: D,
+          mask,
+          ms,
+          tflops: flops / ms / 1e9,
+          config: plan.config.suffix,
+          splitKV: plan.splitKV,
+        };
+        rows.push(row);
+        console.log(
+          `prefill ${dtype} ${B},${H},${S},${D} ${mask}: ${ms.toFixed(3)} ms ${row.tflops.toFixed(1)} TFLOP/s [${plan.config.suffix}]`,
+        );
+        // Alternative compiled configurations, timed in the same run for comparison.
+        for (const config of ALT_PREFILL[D] ?? []) {
+          const alt = median(await backend.timeAttention(input, { warmup: 5, iters: 20, config }));
+          rows.push({ ...row, kind: 'prefill-alt', ms: alt, tflops: flops / alt / 1e9, config });
+          console.log(`  alt ${config}: ${alt.toFixed(3)} ms ${(flops / alt / 1e9).toFixed(1)} TFLOP/s`);
+        }
+      }
+      for (const t of [q, k, v, out, lse]) t.dispose();
+    }
+  }
+}
+
+if (want('decode')) {
+  const copyBytes = 2 ** 30;
+  const copyMs = median(await backend.timeCopy(copyBytes, { warmup: 5, iters: 20 }));
+  const copyGBs = (2 * copyBytes) / copyMs / 1e6; // bytes read + bytes written
+  rows.push({ backend: 'cuda', kind: 'copy', bytes: copyBytes, ms: copyMs, gbps: copyGBs });
+  console.log(`device-to-device copy: ${copyGBs.toFixed(0)} GB/s (read + write)`);
+  const HQ = 32;
+  const HKV = 8;
+  const D = 128;
+  const dtype = 'f16';
+  for (const B of [1, 16, 64]) {
+    for (const S of [4096, 32768, 131072]) {
+      const kvBytes = 2 * B * S * HKV * D * 2;
+      // Sets of inputs to rotate through, so small problems are not served from the 50 MB L2.
+      const sets = Math.min(8, Math.max(1, Math.ceil((256 * 2 ** 20) / kvBytes)));
+      const inputs = [];
+      for (let s = 0; s < sets; s++) {
+        const q = await backend.random(dtype, [B, 1, HQ, D], 10 * s + 1);
+        const k = await backend.random(dtype, [B, S, HKV, D], 10 * s + 2);
+        const v = await backend.random(dtype, [B, S, HKV, D], 10 * s + 3);
+        const out = backend.empty(dtype, [B, 1, HQ, D]);
+        const lse = backend.empty('f32', [B, HQ, 1]);
+        inputs.push({
+          dtype,
+          batch: B,
+          seqQ: 1,
+          seqK: S,
+          headsQ: HQ,
+          headsKV: HKV,
+          headDim: D,
+          q,
+          k,
+          v,
+          out,
+          lse,
+        });
+      }
+      const times = [];
+      if (sets === 1) times.push(...(await backend.timeAttention(inputs[0], { warmup: 5, iters: 20 })));
+      else {
+        for (const input of inputs) await backend.timeAttention(input, { warmup: 1, iters: 1 });
+        for (let r = 0; r < 5; r++)
+          for (const input of inputs)
+            times.push(...(await backend.timeAttention(input, { warmup: 0, iters: 1 })));
+      }
+      const ms = median(times);
+      const gbps = kvBytes / ms / 1e6;
+      const plan = backend.plan(inputs[0]);
+      rows.push({
+        backend: 'cuda',
+        path: plan.path,
+        kind: 'decode',
+        dtype,
+        batch: B,
+        seqQ: 1,
+        seqK: S,
+        headsQ: HQ,
+        headsKV: HKV,
+        headDim: D,
+        mask: 'none',
+        ms,
+        tflops: (4 * B * HQ * S * D) / ms / 1e9,
+        gbps,
+        ofCopy: gbps / copyGBs,
+        config: plan.config.suffix,
+        splitKV: plan.splitKV,
+        rotatedSets: sets,
+      });
+      console.log(
+        `decode B=${B} seqK=${S}: ${ms.toFixed(3)} ms ${gbps.toFixed(0)} GB/s (${((100 * gbps) / copyGBs).toFixed(0)}% of copy) split=${plan.splitKV} [${plan.config.suffix}]`,
+      );
+      for (const config of ALT_DECODE[D] ?? []) {
+        const t = [];
+        for (let r = 0; r < (sets === 1 ? 1 : 5); r++)
+          for (const input of inputs)
+            t.push(
+              ...(await backend.timeAttention(input, {
+                warmup: sets === 1 ? 5 : 0,
+                iters: sets === 1 ? 20 : 1,
+                config,
+              })),
+            );
+        const alt = median(t);
+        const altPlan = backend.plan(inputs[0], config);
+        rows.push({
+          ...rows.at(-1),
+          kind: 'decode-alt',
+          ms: alt,
+          gbps: kvBytes / alt / 1e6,
+          ofCopy: kvBytes / alt / 1e6 / copyGBs,
+          config,
+          splitKV: altPlan.splitKV,
+        });
+        console.log(
+          `  alt ${config}: ${alt.toFixed(3)} ms ${(kvBytes / alt / 1e6).toFixed(0)} GB/s split=${altPlan.splitKV}`,
+        );
+      }
+      for (const input of inputs)
+        for (const t of [input.q, input.k, input.v, input.out, input.lse]) t.dispose();
+    }
+  }
+}
+
+const result = {
+  device: dev.name,
+  details: dev.details,
+  date: new Date().toISOString(),
+  command: `node bench/run.mjs ${which.join(' ')}`.trim(),
+  rows,
+};
+writeFileSync(outFile, `${JSON.stringify(result, null, 1)}\n`);
+console.log(`wrote ${outFile}`);
+await backend.dispose();

@@ -1,0 +1,29 @@
+// Joins our benchmark JSON with the PyTorch anchors of the same run and prints ratio tables.
+//   node bench/summary.mjs <cuda.json> <anchors.json>
+import { readFileSync } from 'node:fs';
+
+const [ours, anchors] = process.argv.slice(2).map((f) => JSON.parse(readFileSync(f, 'utf8')));
+const key = (r) => `${r.dtype}|${r.batch}|${r.headsQ}|${r.seqQ}|${r.seqK}|${r.headDim}|${r.mask}`;
+const anc = new Map();
+for (const r of anchors.rows) anc.set(`${r.impl}|${r.kind}|${key(r)}`, r);
+const f = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+console.log('\nprefill: TFLOP/s (ratio = ours / anchor)');
+console.log('dtype | B,H,S,D | mask | ours | FLASH | EFFICIENT | CUDNN | naive | x FLASH | x EFF | x naive');
+for (const r of ours.rows.filter((x) => x.kind === 'prefill')) {
+  const a = (impl) => anc.get(`${impl}|prefill|${key(r)}`)?.tflops;
+  const [fl, ef, cu, nv] = ['FLASH', 'EFFICIENT', 'CUDNN', 'naive'].map(a);
+  console.log(
+    `${r.dtype} | ${r.batch},${r.headsQ},${r.seqQ},${r.headDim} | ${r.mask} | ${f(r.tflops)} | ${f(fl)} | ${f(ef)} | ${f(cu)} | ${f(nv)} | ${f(fl && r.tflops / fl, 2)} | ${f(ef && r.tflops / ef, 2)} | ${f(nv && r.tflops / nv, 2)}`,
+  );
+}
+const copy = ours.rows.find((x) => x.kind === 'copy');
+console.log(
+  `\ndecode (f16, 32 q heads, 8 kv heads, hd 128): GB/s of K+V; copy ${f(copy?.gbps, 0)} GB/s (torch copy ${f(anchors.copyGBs, 0)})`,
+);
+console.log('B | seqK | ours | % copy | split | FLASH | CUDNN | EFFICIENT');
+for (const r of ours.rows.filter((x) => x.kind === 'decode')) {
+  const a = (impl) => anc.get(`${impl}|decode|${key(r)}`)?.gbps;
+  console.log(
+    `${r.batch} | ${r.seqK} | ${f(r.gbps, 0)} | ${f(100 * r.ofCopy, 0)} | ${r.splitKV} | ${f(a('FLASH'), 0)} | ${f(a('CUDNN'), 0)} | ${f(a('EFFICIENT'), 0)}`,
+  );
+}

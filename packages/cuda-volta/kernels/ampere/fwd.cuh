@@ -1,0 +1,293 @@
+// FlashAttention-2 forward for the ampere path (sm_80+): one CTA owns BM tile rows of one head
+// (or, for decode, the packed query heads of one KV head), streams the non-empty k-tiles of its
+// key range through a STAGES-deep cp.async pipeline, and keeps S, P and O in registers.
+#pragma once
+#include "../common/mma.cuh"
+#include "../common/params.h"
+#include "../common/tile_mask.cuh"
+#include "configs.h"
+
+namespace fa {
+
+// Kernel traits: everything a configuration fixes at compile time, apart from the kernel body.
+template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_>
+struct AmpereTraits {
+  static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
+  static constexpr int THREADS = WARPS * 32;
+  static constexpr int WARP_ROWS = BM / WARPS;
+  static constexpr int MT = WARP_ROWS / 16;  // m16 tiles per warp
+  // Rows padded by 8 elements (16 bytes): consecutive rows start 4 banks apart, so the 8 row
+  // addresses of each ldmatrix phase hit 8 distinct 16-byte bank groups (no conflicts) for any HD
+  // that is a multiple of 16 (80 and 96 included, which a 64-element swizzle would not cover).
+  static constexpr int LD = HD + 8;
+  static constexpr int KSTEPS_QK = HD / 16;
+  static constexpr int NT_S = BN / 8;
+  static constexpr int KSTEPS_PV = BN / 16;
+  static constexpr int NT_O = HD / 8;
+  static constexpr int CHUNKS = HD / 8;  // 16-byte chunks per row
+  static constexpr int SMEM = FA_AMPERE_SMEM(HD, BM, BN, STAGES);
+  // One m-tile per warp: Q's fragments stay in registers for the whole loop. Two m-tiles per warp
+  // halve the shared-memory traffic of K and V per mma (each B fragment feeds 2 mmas), which is
+  // what bounds mma.sync attention on sm_90, but O and S then need the registers: Q is re-read
+  // from shared memory every k-tile instead (as FlashAttention-2 does).
+  static constexpr bool Q_IN_REGS = MT == 1;
+  static_assert(WARP_ROWS % 16 == 0 && HD % 16 == 0 && BN % 16 == 0, "tile shape");
+};
+
+template <typename Tr, typename T>
+__device__ __forceinline__ void load_rows(T* dst, const T* base, int64_t row_stride, int row0, int rows, int valid,
+                                          int tid) {
+  // `rows` rows of HD elements from base + r * row_stride; rows >= valid are zero-filled.
+  for (int c = tid; c < rows * Tr::CHUNKS; c += Tr::THREADS) {
+    const int r = c / Tr::CHUNKS, ch = c % Tr::CHUNKS;
+    const bool ok = row0 + r < valid;
+    const T* src = ok ? base + (int64_t)(row0 + r) * row_stride + ch * 8 : base;
+    cp_async16(dst + r * Tr::LD + ch * 8, src, ok);
+  }
+}
+
+template <typename Tr, typename T>
+__device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
+  constexpr int HD = Tr::HD, BM = Tr::BM, BN = Tr::BN, ST = Tr::STAGES, MT = Tr::MT;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);
+  T* sK = sQ + BM * Tr::LD;
+  T* sV = sK + ST * BN * Tr::LD;
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int tile = blockIdx.x, head = blockIdx.y;
+  const int b = blockIdx.z / p.num_splits, split = blockIdx.z % p.num_splits;
+  const int lk = p.seqlens_k ? p.seqlens_k[b] : p.seq_k;
+  const int kvh = p.pack_gqa ? head : head / p.group;
+  const int r0 = tile * BM;
+  const int r1 = min(p.rows_total, r0 + BM);
+  const int q0 = p.pack_gqa ? r0 / p.group : r0;
+  const int q1 = p.pack_gqa ? (r1 - 1) / p.group + 1 : r1;
+  const int64_t dMin = (int64_t)q0 + lk - p.seq_q, dMax = (int64_t)q1 - 1 + lk - p.seq_q;
+
+  // Non-empty k-tiles of this q-tile (tiling-mask), intersected with this CTA's split of the keys.
+  int kStart, kEnd;
+  fa_k_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &kStart, &kEnd);
+  const int kTiles = (p.seq_k + BN - 1) / BN;
+  const int s0 = (int)((int64_t)split * kTiles / p.num_splits);
+  const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
+  const int t0 = max(kStart, s0), t1 = min(kEnd, s1);
+  const int nTiles = max(0, t1 - t0);
+
+  const T* qBase = static_cast<const T*>(p.q) + (int64_t)b * p.q_batch_stride;
+  const T* kBase = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
+  const T* vBase = static_cast<const T*>(p.v) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
+
+  // Q tile. Packed rows (decode) are (query row, head in group) pairs: each has its own address.
+  if (p.pack_gqa) {
+    for (int c = tid; c < BM * Tr::CHUNKS; c += Tr::THREADS) {
+      const int r = c / Tr::CHUNKS, ch = c % Tr::CHUNKS;
+      const int row = r0 + r;
+      const bool ok = row < r1;
+      const int i = ok ? row / p.group : 0, h = kvh * p.group + (ok ? row % p.group : 0);
+      cp_async16(sQ + r * Tr::LD + ch * 8, qBase + (int64_t)i * p.q_row_stride + (int64_t)h * HD + ch * 8, ok);
+    }
+  } else {
+    load_rows<Tr>(sQ, qBase + (int64_t)head * HD, p.q_row_stride, r0, BM, r1, tid);
+  }
+  cp_async_commit();
+
+  auto load_kv = [&](int t, int stage) {
+    const int k0 = t * BN;
+    load_rows<Tr>(sK + stage * BN * Tr::LD, kBase, p.k_row_stride, k0, BN, p.seq_k, tid);
+    load_rows<Tr>(sV + stage * BN * Tr::LD, vBase, p.k_row_stride, k0, BN, p.seq_k, tid);
+  };
+#pragma unroll
+  for (int s = 0; s < ST - 1; ++s) {
+    if (s < nTiles) load_kv(t0 + s, s);
+    cp_async_commit();  // empty groups keep the group count uniform
+  }
+
+  // Per-thread rows: query index i of accumulator rows g and g+8 of each m-tile (for masking and
+  // the epilogue), and whether the warp has any valid row (decode tiles are mostly padding).
+  const int warpRow0 = r0 + warp * Tr::WARP_ROWS;
+  const bool warpActive = warpRow0 < r1;
+  // diag: the row's aligned diagonal i + lk - seqQ (32-bit: sequence lengths stay far below 2^29).
+  int diag[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = warpRow0 + mt * 16 + lane / 4 + h * 8;
+      diag[mt][h] = (p.pack_gqa ? row / p.group : row) + lk - p.seq_q;
+    }
+
+  cp_async_wait<ST - 1>();
+  __syncthreads();
+  const T* wQ = sQ + warp * Tr::WARP_ROWS * Tr::LD;
+  FragA qf[Tr::Q_IN_REGS ? MT : 1][Tr::Q_IN_REGS ? Tr::KSTEPS_QK : 1];
+  if constexpr (Tr::Q_IN_REGS) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < Tr::KSTEPS_QK; ++kk) load_a(qf[mt][kk], wQ + mt * 16 * Tr::LD + kk * 16, Tr::LD, lane);
+  }
+
+  FragC o[MT][Tr::NT_O];
+  float mrow[MT][2], lrow[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int n = 0; n < Tr::NT_O; ++n) o[mt][n] = FragC{{0.f, 0.f, 0.f, 0.f}};
+    mrow[mt][0] = mrow[mt][1] = -INFINITY;
+    lrow[mt][0] = lrow[mt][1] = 0.f;
+  }
+
+  for (int n = 0; n < nTiles; ++n) {
+    cp_async_wait<ST - 2>();
+    __syncthreads();
+    if (n + ST - 1 < nTiles) load_kv(t0 + n + ST - 1, (n + ST - 1) % ST);
+    cp_async_commit();
+    if (!warpActive) continue;
+
+    const int t = t0 + n, k0 = t * BN;
+    const T* tK = sK + (n % ST) * BN * Tr::LD;
+    const T* tV = sV + (n % ST) * BN * Tr::LD;
+
+    FragC s[MT][Tr::NT_S];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int j = 0; j < Tr::NT_S; ++j) s[mt][j] = FragC{{0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+    for (int kk = 0; kk < Tr::KSTEPS_QK; ++kk) {
+      FragA qa[MT];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if constexpr (Tr::Q_IN_REGS) qa[mt] = qf[mt][kk];
+        else load_a(qa[mt], wQ + mt * 16 * Tr::LD + kk * 16, Tr::LD, lane);
+      }
+#pragma unroll
+      for (int j = 0; j < Tr::NT_S; j += 2) {
+        FragB b0, b1;
+        load_b_nk(b0, b1, tK + j * 8 * Tr::LD + kk * 16, Tr::LD, lane);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma<T>(s[mt][j], qa[mt], b0);
+          mma<T>(s[mt][j + 1], qa[mt], b1);
+        }
+      }
+    }
+
+    // Tiling-mask: FULL tiles take no per-element test; PARTIAL ones (and a last tile that runs
+    // past seqK, whose zero-filled keys must not count) test each element against the band.
+    const int k1 = min(p.seq_k, k0 + BN);
+    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
+    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int j = 0; j < Tr::NT_S; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float x = s[mt][j].x[e] * p.scale_log2;
+          if (masked) {
+            const int col = k0 + j * 8 + c_col(lane, e);
+            const int rel = col - diag[mt][e >> 1];
+            if (col >= lk || rel < -p.band_left || rel > p.band_right) x = -INFINITY;
+          }
+          s[mt][j].x[e] = x;
+        }
+
+    // Online softmax in base 2; each lane keeps a partial row sum, reduced over the quad at the end.
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float mx = mrow[mt][h];
+#pragma unroll
+        for (int j = 0; j < Tr::NT_S; ++j) mx = fmaxf(mx, fmaxf(s[mt][j].x[2 * h], s[mt][j].x[2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mUse = mx == -INFINITY ? 0.f : mx;  // a row with nothing allowed yet
+        const float alpha = fast_exp2(mrow[mt][h] - mUse);
+        mrow[mt][h] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < Tr::NT_S; ++j) {
+          const float e0 = fast_exp2(s[mt][j].x[2 * h] - mUse);
+          const float e1 = fast_exp2(s[mt][j].x[2 * h + 1] - mUse);
+          s[mt][j].x[2 * h] = e0;
+          s[mt][j].x[2 * h + 1] = e1;
+          sum += e0 + e1;
+        }
+        lrow[mt][h] = lrow[mt][h] * alpha + sum;
+#pragma unroll
+        for (int d = 0; d < Tr::NT_O; ++d) {
+          o[mt][d].x[2 * h] *= alpha;
+          o[mt][d].x[2 * h + 1] *= alpha;
+        }
+      }
+
+    // O += P V, with P straight from the S accumulators.
+#pragma unroll
+    for (int kk = 0; kk < Tr::KSTEPS_PV; ++kk) {
+      FragA pa[MT];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) pa[mt] = c_to_a<T>(s[mt][2 * kk], s[mt][2 * kk + 1]);
+#pragma unroll
+      for (int d = 0; d < Tr::NT_O; d += 2) {
+        FragB b0, b1;
+        load_b_kn(b0, b1, tV + kk * 16 * Tr::LD + d * 8, Tr::LD, lane);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma<T>(o[mt][d], pa[mt], b0);
+          mma<T>(o[mt][d + 1], pa[mt], b1);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
+
+  // Epilogue: normalize, write O and LSE (or the split's partials, merged by the combine kernel).
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = lrow[mt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int row = warpRow0 + mt * 16 + lane / 4 + h * 8;
+      if (!warpActive || row >= r1) continue;
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float lse = l > 0.f ? (mrow[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+      const int i = diag[mt][h] - lk + p.seq_q;
+      const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
+      const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
+      if (p.num_splits == 1) {
+        T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;
+#pragma unroll
+        for (int d = 0; d < Tr::NT_O; ++d) {
+          const uint32_t v = Elem<T>::pack(o[mt][d].x[2 * h] * inv, o[mt][d].x[2 * h + 1] * inv);
+          *reinterpret_cast<uint32_t*>(out + d * 8 + 2 * (lane % 4)) = v;
+        }
+        if (lane % 4 == 0) p.lse[lseIdx] = lse;
+      } else {
+        const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
+        float* po = p.part_o + ((int64_t)split * rows + lseIdx) * HD;
+#pragma unroll
+        for (int d = 0; d < Tr::NT_O; ++d)
+          *reinterpret_cast<float2*>(po + d * 8 + 2 * (lane % 4)) =
+              make_float2(o[mt][d].x[2 * h] * inv, o[mt][d].x[2 * h + 1] * inv);
+        if (lane % 4 == 0) p.part_lse[(int64_t)split * rows + lseIdx] = lse;
+      }
+    }
+}
+
+}  // namespace fa
+
+// One extern "C" entry point per (config, dtype): the addon finds it by this name.
+#define FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT) fa_ampere_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S
+#define FA_AMPERE_DEFINE_ONE(role, HD, BM, BN, W, S, DT, TYPE)                                       \
+  extern "C" __global__ void __launch_bounds__(W * 32)                                                \
+      FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT)(const FaFwdParams p) {                         \
+    fa::fwd_kernel<fa::AmpereTraits<HD, BM, BN, W, S>, TYPE>(p);                                       \
+  }
+#define FA_AMPERE_DEFINE(role, HD, BM, BN, W, S)            \
+  FA_AMPERE_DEFINE_ONE(role, HD, BM, BN, W, S, f16, __half) \
+  FA_AMPERE_DEFINE_ONE(role, HD, BM, BN, W, S, bf16, __nv_bfloat16)

@@ -1,0 +1,546 @@
+import { join } from 'node:path';
+import {
+  type AttentionInput,
+  type AttentionOptions,
+  type AttentionOutput,
+  type AttentionShape,
+  type Backend,
+  type BackendCapabilities,
+  type BackendInfo,
+  type BackendOptions,
+  type BackendProvider,
+  bandOf,
+  type DType,
+  FastAttentionError,
+  kvLength,
+  lseLength,
+  MASK_KINDS,
+  type MaskSpec,
+  planTiles,
+  qLength,
+  type TilePlan,
+  throwIfAborted,
+  toFastAttentionError,
+  validateAttentionInput,
+  validateAttentionShape,
+} from '@fastattention/core';
+import {
+  type LaunchDesc,
+  loadAddon,
+  type NativeAddon,
+  type NativeConfig,
+  type NativeContext,
+  type NativeDevice,
+  packageRoot,
+  readKernelImages,
+  readManifest,
+} from './native.js';
+import { type ArchPath, type PathName, selectPath } from './paths.js';
+import { cudaSpec } from './spec.js';
+import { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';
+
+export interface CudaBackendOptions extends BackendOptions {
+  /** CUDA device ordinal. Default 0. */
+  readonly device?: number;
+  /** Architecture path; default 'auto' (the newest the device supports). Forcing one validates it. */
+  readonly path?: 'auto' | PathName;
+  /** Where the fatbins are; default `<package>/build/kernels`. */
+  readonly kernelDir?: string;
+}
+
+/** Storage dtypes the CUDA kernels run (f32 attention is the CPU backend's). */
+export type CudaDType = 'f16' | 'bf16';
+
+/** Attention on device tensors: same contract as `attention()`, without host copies. */
+export interface DeviceAttentionInput extends AttentionShape {
+  readonly dtype: CudaDType;
+  readonly q: DeviceTensor;
+  readonly k: DeviceTensor;
+  readonly v: DeviceTensor;
+  readonly scale?: number;
+  /** Valid keys per batch row, on the host or already on the device. */
+  readonly seqLensK?: Int32Array | DeviceTensor<'i32'>;
+  readonly mask?: MaskSpec;
+  /** Reused outputs (else allocated): out like q, lse f32 [batch, headsQ, seqQ]. */
+  readonly out?: DeviceTensor;
+  readonly lse?: DeviceTensor<'f32'>;
+}
+
+/** What a call will launch, and why (the planner's reasons). */
+export interface LaunchPlan {
+  readonly path: PathName;
+  readonly role: 'prefill' | 'decode';
+  readonly kernel: string;
+  readonly config: NativeConfig;
+  readonly splitKV: number;
+  readonly grid: readonly [number, number, number];
+  readonly threads: number;
+  readonly tilePlan: TilePlan;
+}
+
+export interface TimingOptions {
+  readonly warmup?: number;
+  readonly iters?: number;
+  /** Time this compiled configuration (its suffix) instead of the planner's choice. */
+  readonly config?: string;
+}
+
+const HEAD_DIMS = [64, 80, 96, 128, 256];
+/** Decode kernels pack the query heads of a KV head into one tile: up to 16 query rows. */
+const DECODE_MAX_SEQ_Q = 16;
+const BAND_INF = 2 ** 30;
+
+const CAPABILITIES: BackendCapabilities = {
+  dtypes: ['f16', 'bf16'],
+  headDims: { kind: 'list', values: HEAD_DIMS },
+  masks: MASK_KINDS,
+};
+
+const unavailable = (message: string, cause?: unknown): FastAttentionError =>
+  new FastAttentionError('UNAVAILABLE', message, cause === undefined ? {} : { cause });
+
+/** The CUDA backend: host-array attention plus the device-tensor API. */
+export class CudaBackend implements Backend {
+  readonly name = 'cuda';
+  readonly info: BackendInfo;
+  readonly device: NativeDevice;
+  readonly path: ArchPath;
+  readonly #context: NativeContext;
+  readonly #configs: readonly NativeConfig[];
+  readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #disposed = false;
+
+  private constructor(
+    device: NativeDevice,
+    path: ArchPath,
+    context: NativeContext,
+    configs: NativeConfig[],
+    driverVersion: number,
+  ) {
+    this.device = device;
+    this.path = path;
+    this.#context = context;
+    this.#configs = configs;
+    this.info = {
+      name: 'cuda',
+      devices: [
+        {
+          name: device.name,
+          kind: 'gpu',
+          computeUnits: device.multiprocessors,
+          memoryBytes: device.memoryBytes,
+          details: {
+            computeCapability: `${device.major}.${device.minor}`,
+            path: path.name,
+            instruction: path.instruction,
+            driverVersion: `${Math.floor(driverVersion / 1000)}.${(driverVersion % 1000) / 10}`,
+          },
+        },
+      ],
+      capabilities: CAPABILITIES,
+    };
+  }
+
+  /** @internal Use createBackend(). */
+  static async create(options: CudaBackendOptions = {}): Promise<CudaBackend> {
+    const loaded = loadAddon();
+    if ('reason' in loaded) throw unavailable(loaded.reason);
+    const addon: NativeAddon = loaded.addon;
+    let probe: ReturnType<NativeAddon['probe']>;
+    try {
+      probe = addon.probe();
+    } catch (error) {
+      throw toFastAttentionError(error, 'UNAVAILABLE');
+    }
+    if (probe.devices.length === 0) throw unavailable('no device (the CUDA driver sees no GPU)');
+    const ordinal = options.device ?? 0;
+    const device = probe.devices[ordinal];
+    if (!Number.isInteger(ordinal) || !device) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `device: ${ordinal} is not one of the ${probe.devices.length} devices`,
+        {
+          field: 'device',
+        },
+      );
+    }
+    const sm = device.major * 10 + device.minor;
+    const path = selectPath(sm, options.path);
+    const kernelDir = options.kernelDir ?? join(packageRoot, 'build', 'kernels');
+    const images = readKernelImages(kernelDir, path.name);
+    const common = readKernelImages(kernelDir, 'common');
+    if (!images || !common) {
+      throw unavailable(
+        `kernels not built (no ${path.name} fatbins in ${kernelDir}; was nvcc found at build time?)`,
+      );
+    }
+    const built = readManifest(kernelDir)?.paths[path.name];
+    if (built && !built.sm.includes(sm) && sm < built.ptx) {
+      throw unavailable(
+        `kernels not built for sm_${sm} (this build has sm_${built.sm.join(', sm_')} and compute_${built.ptx} PTX)`,
+      );
+    }
+    let context: NativeContext;
+    try {
+      context = new addon.Context(ordinal);
+    } catch (error) {
+      throw toFastAttentionError(error, 'UNAVAILABLE');
+    }
+    try {
+      await context.loadModules([...images, ...common]);
+    } catch (error) {
+      context.dispose();
+      throw toFastAttentionError(error, 'UNAVAILABLE');
+    }
+    const configs = addon
+      .ampereConfigs()
+      .filter((c) => context.hasFunction(moduleName(path.name, c), kernelName(path.name, c, 'f16')));
+    if (configs.length === 0) {
+      context.dispose();
+      throw unavailable(`kernels not built (the ${path.name} fatbins hold none of the configured kernels)`);
+    }
+    return new CudaBackend(device, path, context, configs, probe.driverVersion);
+  }
+
+  async attention<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<AttentionOutput<D>> {
+    this.#alive();
+    const resolved = validateAttentionInput(input, CAPABILITIES);
+    throwIfAborted(options?.signal);
+    const dtype = resolved.dtype as CudaDType;
+    return this.#track(async () => {
+      const shape = [resolved.batch, resolved.seqQ, resolved.headsQ, resolved.headDim];
+      const kvShape = [resolved.batch, resolved.seqK, resolved.headsKV, resolved.headDim];
+      const tensors: DeviceTensor[] = [];
+      try {
+        const q = this.#keep(tensors, this.empty(dtype, shape));
+        const k = this.#keep(tensors, this.empty(dtype, kvShape));
+        const v = this.#keep(tensors, this.empty(dtype, kvShape));
+        await Promise.all([
+          q.write(resolved.q as Uint16Array),
+          k.write(resolved.k as Uint16Array),
+          v.write(resolved.v as Uint16Array),
+        ]);
+        const { out, lse } = await this.attentionDevice({ ...resolved, dtype, q, k, v });
+        tensors.push(out, lse);
+        const [o, l] = await Promise.all([out.download(), lse.download()]);
+        return { out: o as AttentionOutput<D>['out'], lse: l as Float32Array };
+      } finally {
+        for (const t of tensors) t.dispose();
+      }
+    });
+  }
+
+  /** Allocates an uninitialized device tensor. */
+  empty<T extends TensorDType>(dtype: T, shape: readonly number[]): DeviceTensor<T> {
+    this.#alive();
+    try {
+      return new DeviceTensor(this.#owner, dtype, shape);
+    } catch (error) {
+      throw toFastAttentionError(error, 'DEVICE');
+    }
+  }
+
+  /** Copies a host array to a new device tensor. */
+  async upload<T extends TensorDType>(
+    dtype: T,
+    shape: readonly number[],
+    data: HostOf<T>,
+  ): Promise<DeviceTensor<T>> {
+    const t = this.empty(dtype, shape);
+    try {
+      await this.#track(() => t.write(data));
+      return t;
+    } catch (error) {
+      t.dispose();
+      throw error;
+    }
+  }
+
+  /** A device tensor of uniform pseudo-random values in [-1, 1), generated on the device. */
+  async random<T extends CudaDType>(
+    dtype: T,
+    shape: readonly number[],
+    seed: number,
+  ): Promise<DeviceTensor<T>> {
+    const t = this.empty(dtype, shape);
+    try {
+      await this.#track(() => this.#context.fill(t.ptr, t.length, dtype, seed));
+      return t;
+    } catch (error) {
+      t.dispose();
+      throw toFastAttentionError(error, 'DEVICE');
+    }
+  }
+
+  /** How a problem is launched: role, compiled configuration, split-KV count, grid. */
+  plan(problem: AttentionShape & { readonly dtype: CudaDType }, configName?: string): LaunchPlan {
+    const group = problem.headsQ / problem.headsKV;
+    const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
+    const { spec, config: candidates } = this.#spec(role, problem.headDim);
+    // Decode packs the query heads of one KV head into a tile's rows: to the planner that is a
+    // problem of seqQ * group rows and headsKV heads.
+    const planned =
+      role === 'decode'
+        ? { ...problem, seqQ: problem.seqQ * group, headsQ: problem.headsKV }
+        : { ...problem };
+    const forced = configName === undefined ? undefined : candidates.find((c) => c.suffix === configName);
+    if (configName !== undefined && !forced) {
+      throw new FastAttentionError(
+        'UNSUPPORTED',
+        `config: no ${role} configuration '${configName}' for this problem`,
+        {
+          field: 'config',
+        },
+      );
+    }
+    const tilePlan = planTiles(
+      planned,
+      forced ? { ...spec, configs: spec.configs?.filter((c) => c.name === configName) } : spec,
+    );
+    const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
+    const rows = planned.seqQ;
+    return {
+      path: this.path.name,
+      role,
+      kernel: kernelName(this.path.name, config, problem.dtype),
+      config,
+      splitKV: tilePlan.splitKV,
+      grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * tilePlan.splitKV],
+      threads: config.warps * 32,
+      tilePlan,
+    };
+  }
+
+  /** Attention on device tensors; returns the output tensors (the given ones, or new ones). */
+  async attentionDevice(
+    input: DeviceAttentionInput,
+    options?: AttentionOptions,
+  ): Promise<{ out: DeviceTensor; lse: DeviceTensor<'f32'> }> {
+    this.#alive();
+    this.#checkDevice(input);
+    throwIfAborted(options?.signal);
+    return this.#track(() => this.#withLaunch(input, undefined, (desc) => this.#context.attention(desc)));
+  }
+
+  /** Times the attention kernel(s) alone with CUDA events: one figure per iteration, in ms. */
+  async timeAttention(input: DeviceAttentionInput, timing: TimingOptions = {}): Promise<Float64Array> {
+    this.#alive();
+    this.#checkDevice(input);
+    const { warmup = 3, iters = 10 } = timing;
+    let ms: Float64Array = new Float64Array(0);
+    await this.#track(() =>
+      this.#withLaunch(input, timing.config, async (desc) => {
+        ms = await this.#context.timeAttention(desc, warmup, iters);
+      }),
+    );
+    return ms;
+  }
+
+  /** Times a device-to-device copy of `bytes` (the bandwidth yardstick for decode), in ms. */
+  async timeCopy(bytes: number, timing: TimingOptions = {}): Promise<Float64Array> {
+    const { warmup = 3, iters = 10 } = timing;
+    const src = await this.random('f16', [Math.ceil(bytes / 2)], 7);
+    const dst = this.empty('f16', [Math.ceil(bytes / 2)]);
+    try {
+      return await this.#track(() => this.#context.timeCopy(dst.ptr, src.ptr, bytes, warmup, iters));
+    } finally {
+      src.dispose();
+      dst.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    await Promise.allSettled([...this.#pending]);
+    this.#disposed = true;
+    this.#context.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  get #owner(): { context: NativeContext; disposed: boolean } {
+    const self = this;
+    return {
+      context: this.#context,
+      get disposed() {
+        return self.#disposed;
+      },
+    };
+  }
+
+  #alive(): void {
+    if (this.#disposed) throw new FastAttentionError('DISPOSED', 'the cuda backend was disposed');
+  }
+
+  #keep<T extends DeviceTensor>(list: DeviceTensor[], t: T): T {
+    list.push(t);
+    return t;
+  }
+
+  async #track<T>(fn: () => Promise<T>): Promise<T> {
+    const p = fn();
+    this.#pending.add(p);
+    try {
+      return await p;
+    } catch (error) {
+      throw toFastAttentionError(error, 'DEVICE');
+    } finally {
+      this.#pending.delete(p);
+    }
+  }
+
+  #spec(
+    role: 'prefill' | 'decode',
+    headDim: number,
+  ): { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] } {
+    const key = `${role}/${headDim}`;
+    let entry = this.#specs.get(key);
+    if (!entry) {
+      const config = this.#configs.filter((c) => c.role === role && c.headDim === headDim);
+      const first = config[0];
+      if (!first) {
+        throw new FastAttentionError(
+          'UNSUPPORTED',
+          `headDim: no ${role} kernel for head dim ${headDim} in this build`,
+          {
+            field: 'headDim',
+          },
+        );
+      }
+      const occ = this.#context.functionInfo(
+        moduleName(this.path.name, first),
+        kernelName(this.path.name, first, 'f16'),
+        first.warps * 32,
+        first.sharedBytes,
+      );
+      entry = { spec: cudaSpec(this.device, role, config, occ.blocksPerSM), config };
+      this.#specs.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Validates a device input by core's rules for the shape, then the tensors' types and sizes. */
+  #checkDevice(input: DeviceAttentionInput): void {
+    const { seqLensK, ...rest } = input;
+    validateAttentionShape(
+      { ...rest, ...(seqLensK instanceof Int32Array || seqLensK === undefined ? { seqLensK } : {}) },
+      CAPABILITIES,
+    );
+    const expect = (field: string, t: DeviceTensor | undefined, dtype: TensorDType, length: number): void => {
+      if (!t) return;
+      if (t.dtype !== dtype || t.length !== length) {
+        throw new FastAttentionError(
+          'INVALID_INPUT',
+          `${field}: expected a ${dtype} tensor of ${length} elements, got ${t.dtype} x ${t.length}`,
+          { field },
+        );
+      }
+    };
+    expect('q', input.q, input.dtype, qLength(input));
+    expect('k', input.k, input.dtype, kvLength(input));
+    expect('v', input.v, input.dtype, kvLength(input));
+    expect('out', input.out, input.dtype, qLength(input));
+    expect('lse', input.lse, 'f32', lseLength(input));
+    if (seqLensK instanceof DeviceTensor) expect('seqLensK', seqLensK, 'i32', input.batch);
+  }
+
+  /** Builds the launch (allocating outputs, seqLensK and split-KV workspace as needed), runs fn. */
+  async #withLaunch(
+    input: DeviceAttentionInput,
+    configName: string | undefined,
+    fn: (desc: LaunchDesc) => Promise<void>,
+  ): Promise<{ out: DeviceTensor; lse: DeviceTensor<'f32'> }> {
+    const plan = this.plan(input, configName);
+    const temps: DeviceTensor[] = [];
+    const out = input.out ?? this.empty(input.dtype, [input.batch, input.seqQ, input.headsQ, input.headDim]);
+    const lse = input.lse ?? this.empty('f32', [input.batch, input.headsQ, input.seqQ]);
+    try {
+      let seqLensK = 0n;
+      if (input.seqLensK instanceof DeviceTensor) seqLensK = input.seqLensK.ptr;
+      else if (input.seqLensK) {
+        const t = this.#keep(temps, this.empty('i32', [input.batch]));
+        await t.write(input.seqLensK);
+        seqLensK = t.ptr;
+      }
+      let partO = 0n;
+      let partLse = 0n;
+      if (plan.splitKV > 1) {
+        const rows = lseLength(input);
+        partO = this.#keep(temps, this.empty('f32', [plan.splitKV, rows, input.headDim])).ptr;
+        partLse = this.#keep(temps, this.empty('f32', [plan.splitKV, rows])).ptr;
+      }
+      const band = bandOf(input.mask ?? { kind: 'none' });
+      const clamp = (x: number): number => (x >= BAND_INF ? BAND_INF : x);
+      await fn({
+        module: moduleName(plan.path, plan.config),
+        kernel: plan.kernel,
+        combine: plan.splitKV > 1 ? `fa_combine_${input.dtype}` : null,
+        grid: plan.grid,
+        threads: plan.threads,
+        smem: plan.config.sharedBytes,
+        q: input.q.ptr,
+        k: input.k.ptr,
+        v: input.v.ptr,
+        out: out.ptr,
+        lse: lse.ptr,
+        partO,
+        partLse,
+        seqLensK,
+        qBatchStride: input.seqQ * input.headsQ * input.headDim,
+        qRowStride: input.headsQ * input.headDim,
+        kBatchStride: input.seqK * input.headsKV * input.headDim,
+        kRowStride: input.headsKV * input.headDim,
+        batch: input.batch,
+        seqQ: input.seqQ,
+        seqK: input.seqK,
+        headsQ: input.headsQ,
+        headsKV: input.headsKV,
+        headDim: input.headDim,
+        bandLeft: clamp(band.left),
+        bandRight: clamp(band.right),
+        scale: input.scale ?? 1 / Math.sqrt(input.headDim),
+        packGqa: plan.role === 'decode' ? 1 : 0,
+        numSplits: plan.splitKV,
+      });
+      return { out, lse };
+    } catch (error) {
+      if (!input.out) out.dispose();
+      if (!input.lse) lse.dispose();
+      throw error;
+    } finally {
+      for (const t of temps) t.dispose();
+    }
+  }
+}
+
+/** The fatbin (module) holding a configuration's kernels: one per head dim (kernels/<path>/fwd_hd<D>.cu). */
+export function moduleName(path: PathName, config: NativeConfig): string {
+  return `${path}/fwd_hd${config.headDim}`;
+}
+
+export function kernelName(path: PathName, config: NativeConfig, dtype: CudaDType): string {
+  return `fa_${path}_${config.role}_${dtype}_${config.suffix}`;
+}
+
+/**
+ * Creates the CUDA backend on a device. Rejects with UNAVAILABLE and the reason when it cannot
+ * run here: no addon, 'no CUDA driver', 'no device', 'kernels not built'; with UNSUPPORTED for a
+ * forced path that does not exist or does not fit the device.
+ */
+export function createBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
+  return CudaBackend.create(options);
+}
+
+/** Registry entry: tried before the CPU backend; explains itself when unusable. */
+export const cudaProvider: BackendProvider = {
+  name: 'cuda',
+  priority: 100,
+  description: 'NVIDIA GPUs through the CUDA driver API: FlashAttention-2 kernels (ampere path, sm_80+)',
+  create: (options?: Record<string, unknown>) => createBackend(options as CudaBackendOptions | undefined),
+};

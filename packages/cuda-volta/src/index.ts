@@ -1,0 +1,16 @@
+export {
+  CudaBackend,
+  type CudaBackendOptions,
+  type CudaDType,
+  createBackend,
+  cudaProvider,
+  type DeviceAttentionInput,
+  kernelName,
+  type LaunchPlan,
+  type TimingOptions,
+} from './backend.js';
+export type { NativeConfig, NativeDevice } from './native.js';
+export { loadAddon } from './native.js';
+export { type ArchPath, PATHS, type PathName, selectPath } from './paths.js';
+export { cudaSpec } from './spec.js';
+export { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';

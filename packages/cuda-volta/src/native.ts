@@ -1,0 +1,168 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the addon reports about one CUDA device. */
+export interface NativeDevice {
+  readonly index: number;
+  readonly name: string;
+  readonly major: number;
+  readonly minor: number;
+  readonly multiprocessors: number;
+  readonly sharedPerBlockOptin: number;
+  readonly sharedPerMultiprocessor: number;
+  readonly l2Bytes: number;
+  readonly clockKHz: number;
+  readonly memoryClockKHz: number;
+  readonly memoryBusBits: number;
+  readonly memoryBytes: number;
+}
+
+/** One compiled kernel configuration (kernels/<path>/configs.h). */
+export interface NativeConfig {
+  readonly role: 'prefill' | 'decode';
+  readonly headDim: number;
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly warps: number;
+  readonly stages: number;
+  readonly sharedBytes: number;
+  /** Kernel name suffix, also the planner's configuration name. */
+  readonly suffix: string;
+}
+
+/** The launch descriptor the addon turns into FaFwdParams (kernels/common/params.h). */
+export interface LaunchDesc {
+  /** The module (fatbin) holding the kernel: '<path>/<file>'. */
+  readonly module: string;
+  readonly kernel: string;
+  readonly combine: string | null;
+  readonly grid: readonly [number, number, number];
+  readonly threads: number;
+  readonly smem: number;
+  readonly q: bigint;
+  readonly k: bigint;
+  readonly v: bigint;
+  readonly out: bigint;
+  readonly lse: bigint;
+  readonly partO: bigint;
+  readonly partLse: bigint;
+  readonly seqLensK: bigint;
+  readonly qBatchStride: number;
+  readonly qRowStride: number;
+  readonly kBatchStride: number;
+  readonly kRowStride: number;
+  readonly batch: number;
+  readonly seqQ: number;
+  readonly seqK: number;
+  readonly headsQ: number;
+  readonly headsKV: number;
+  readonly headDim: number;
+  readonly bandLeft: number;
+  readonly bandRight: number;
+  readonly scale: number;
+  readonly packGqa: 0 | 1;
+  readonly numSplits: number;
+}
+
+export interface NativeContext {
+  loadModules(images: readonly KernelImage[]): Promise<void>;
+  hasFunction(module: string, name: string): boolean;
+  functionInfo(
+    module: string,
+    name: string,
+    threads: number,
+    smem: number,
+  ): { registers: number; localBytes: number; blocksPerSM: number };
+  alloc(bytes: number): bigint;
+  free(ptr: bigint): void;
+  memInfo(): { free: number; total: number };
+  upload(ptr: bigint, src: ArrayBufferView): Promise<void>;
+  download(ptr: bigint, dst: ArrayBufferView): Promise<void>;
+  memset(ptr: bigint, value: number, bytes: number): Promise<void>;
+  fill(ptr: bigint, count: number, dtype: string, seed: number): Promise<void>;
+  attention(desc: LaunchDesc): Promise<void>;
+  timeAttention(desc: LaunchDesc, warmup: number, iters: number): Promise<Float64Array>;
+  timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  probe(): { driverVersion: number; devices: NativeDevice[] };
+  tileKind(
+    left: number,
+    right: number,
+    lk: number,
+    dMin: number,
+    dMax: number,
+    k0: number,
+    k1: number,
+  ): number;
+  kRange(
+    left: number,
+    right: number,
+    lk: number,
+    dMin: number,
+    dMax: number,
+    blockK: number,
+  ): [number, number];
+  ampereConfigs(): NativeConfig[];
+  Context: new (ordinal: number) => NativeContext;
+}
+
+/** The package root (dist/ and src/ both sit one level below it). */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+let cached: { addon: NativeAddon } | { reason: string } | undefined;
+
+/** Loads build/Release/fa_cuda.node once; on failure, the reason (never throws). */
+export function loadAddon(): { addon: NativeAddon } | { reason: string } {
+  if (cached) return cached;
+  const file = join(packageRoot, 'build', 'Release', 'fa_cuda.node');
+  if (!existsSync(file)) {
+    cached = {
+      reason: `native addon not built (${file} is missing; run the package's build with cmake and a C++ compiler)`,
+    };
+    return cached;
+  }
+  try {
+    cached = { addon: createRequire(import.meta.url)(file) as NativeAddon };
+  } catch (error) {
+    cached = { reason: `native addon failed to load: ${(error as Error).message}` };
+  }
+  return cached;
+}
+
+export interface KernelManifest {
+  readonly nvcc: string;
+  readonly paths: Record<string, { readonly sm: readonly number[]; readonly ptx: number }>;
+}
+
+/** One fatbin: a module named '<path>/<file>'. */
+export interface KernelImage {
+  readonly name: string;
+  readonly data: Buffer;
+}
+
+/** The fatbins of a path directory (build/kernels/<path>), or undefined when not built. */
+export function readKernelImages(kernelDir: string, path: string): KernelImage[] | undefined {
+  const dir = join(kernelDir, path);
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.fatbin'))
+    .sort();
+  return files.length === 0
+    ? undefined
+    : files.map((f) => ({ name: `${path}/${f.replace(/\.fatbin$/, '')}`, data: readFileSync(join(dir, f)) }));
+}
+
+export function readManifest(kernelDir: string): KernelManifest | undefined {
+  const file = join(kernelDir, 'manifest.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as KernelManifest;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,105 @@
+import { FastAttentionError } from '@fastattention/core';
+import type { NativeContext } from './native.js';
+
+/** Element types of device tensors: the attention dtypes, f32 (LSE) and i32 (seqLensK). */
+export type TensorDType = 'f16' | 'bf16' | 'f32' | 'i32';
+
+export type HostOf<T extends TensorDType> = T extends 'f32'
+  ? Float32Array
+  : T extends 'i32'
+    ? Int32Array
+    : Uint16Array;
+
+const BYTES: Record<TensorDType, number> = { f16: 2, bf16: 2, f32: 4, i32: 4 };
+
+export const elementBytes = (dtype: TensorDType): number => BYTES[dtype];
+
+function hostArray<T extends TensorDType>(dtype: T, length: number): HostOf<T> {
+  const ctor = dtype === 'f32' ? Float32Array : dtype === 'i32' ? Int32Array : Uint16Array;
+  return new ctor(length) as HostOf<T>;
+}
+
+interface Owner {
+  readonly context: NativeContext;
+  readonly disposed: boolean;
+}
+
+// Backstop for tensors the caller forgot to dispose: their device memory is freed when the JS
+// object is collected. dispose() stays the way to free memory on time (GC does not see the GPU).
+const registry = new FinalizationRegistry<{ owner: Owner; ptr: bigint }>(({ owner, ptr }) => {
+  if (!owner.disposed) {
+    try {
+      owner.context.free(ptr);
+    } catch {
+      // a finalizer has no one to report to; the context's own release frees the rest
+    }
+  }
+});
+
+/**
+ * Device memory holding a dense row-major tensor. Upload once, run many times, download.
+ * Free it with `dispose()` (or `using`); a FinalizationRegistry frees forgotten ones eventually.
+ */
+export class DeviceTensor<T extends TensorDType = TensorDType> implements Disposable {
+  readonly dtype: T;
+  readonly shape: readonly number[];
+  readonly length: number;
+  readonly bytes: number;
+  readonly #owner: Owner;
+  #ptr: bigint | undefined;
+
+  /** @internal Use the backend's `empty`, `upload` or `random`. */
+  constructor(owner: Owner, dtype: T, shape: readonly number[]) {
+    this.#owner = owner;
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.length = shape.reduce((a, b) => a * b, 1);
+    this.bytes = this.length * BYTES[dtype];
+    this.#ptr = owner.context.alloc(this.bytes);
+    registry.register(this, { owner, ptr: this.#ptr }, this);
+  }
+
+  /** @internal The device address, for launches. Throws DISPOSED after dispose(). */
+  get ptr(): bigint {
+    if (this.#ptr === undefined || this.#owner.disposed) {
+      throw new FastAttentionError('DISPOSED', 'the device tensor was disposed');
+    }
+    return this.#ptr;
+  }
+
+  get disposed(): boolean {
+    return this.#ptr === undefined || this.#owner.disposed;
+  }
+
+  /** Copies the tensor to a new host array (through pinned staging, off the JS thread). */
+  async download(): Promise<HostOf<T>> {
+    const out = hostArray(this.dtype, this.length);
+    await this.#owner.context.download(this.ptr, out);
+    return out;
+  }
+
+  /** Copies a host array of the same length into the tensor. */
+  async write(src: HostOf<T>): Promise<void> {
+    if (src.length !== this.length) {
+      throw new FastAttentionError('INVALID_INPUT', `expected ${this.length} elements, got ${src.length}`);
+    }
+    await this.#owner.context.upload(this.ptr, src);
+  }
+
+  /** Sets every byte to `value` (tests poison outputs with 0xff: NaN in f16, bf16 and f32). */
+  async fillBytes(value: number): Promise<void> {
+    await this.#owner.context.memset(this.ptr, value, this.bytes);
+  }
+
+  dispose(): void {
+    if (this.#ptr === undefined) return;
+    const ptr = this.#ptr;
+    this.#ptr = undefined;
+    registry.unregister(this);
+    if (!this.#owner.disposed) this.#owner.context.free(ptr);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { type Case, compare, describeCase, randomInput, runCase, TOL, tryBackend } from './helpers.js';
+
+const { backend, reason } = await tryBackend();
+if (!backend) console.warn(`[cuda] GPU tests skipped: ${reason}`);
+
+const HEAD_DIMS = [64, 80, 96, 128, 256];
+const cases: Case[] = [];
+// Every head dim and dtype, GQA 2:1, causal self-attention across several q-tiles.
+for (const dtype of ['f16', 'bf16'] as const)
+  for (const headDim of HEAD_DIMS)
+    cases.push({
+      dtype,
+      batch: 2,
+      seqQ: 150,
+      seqK: 150,
+      headsQ: 4,
+      headsKV: 2,
+      headDim,
+      mask: { kind: 'causal' },
+    });
+// Every mask kind, cross attention (bottom-right alignment), both dtypes.
+for (const dtype of ['f16', 'bf16'] as const)
+  for (const mask of [
+    { kind: 'none' },
+    { kind: 'causal' },
+    { kind: 'window', left: 37, right: 5 },
+    { kind: 'window', left: 0, right: 0 },
+    { kind: 'window', left: Number.POSITIVE_INFINITY, right: 20 },
+    { kind: 'window', left: 100, right: Number.POSITIVE_INFINITY },
+  ] as const)
+    cases.push({ dtype, batch: 1, seqQ: 200, seqK: 333, headsQ: 2, headsKV: 1, headDim: 128, mask });
+// Odd sizes: 1, 17, 1000.
+cases.push({ dtype: 'f16', batch: 1, seqQ: 1, seqK: 1, headsQ: 1, headsKV: 1, headDim: 64 });
+cases.push({
+  dtype: 'bf16',
+  batch: 3,
+  seqQ: 17,
+  seqK: 17,
+  headsQ: 3,
+  headsKV: 1,
+  headDim: 80,
+  mask: { kind: 'causal' },
+});
+cases.push({
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 1000,
+  seqK: 1000,
+  headsQ: 2,
+  headsKV: 2,
+  headDim: 64,
+  mask: { kind: 'causal' },
+});
+cases.push({ dtype: 'bf16', batch: 1, seqQ: 1000, seqK: 1000, headsQ: 1, headsKV: 1, headDim: 96 });
+cases.push({
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 17,
+  seqK: 1000,
+  headsQ: 4,
+  headsKV: 4,
+  headDim: 256,
+  mask: { kind: 'causal' },
+});
+// Padding via seqLensK, zero included (rows with no key: zeros and LSE -Infinity).
+for (const mask of [{ kind: 'none' }, { kind: 'causal' }, { kind: 'window', left: 10, right: 3 }] as const)
+  cases.push({
+    dtype: 'f16',
+    batch: 4,
+    seqQ: 64,
+    seqK: 200,
+    headsQ: 4,
+    headsKV: 2,
+    headDim: 128,
+    mask,
+    seqLensK: [0, 57, 200, 129],
+  });
+// GQA ratios: MQA, 3:1, and a non-default scale.
+cases.push({
+  dtype: 'bf16',
+  batch: 2,
+  seqQ: 70,
+  seqK: 90,
+  headsQ: 8,
+  headsKV: 1,
+  headDim: 64,
+  mask: { kind: 'causal' },
+});
+cases.push({ dtype: 'f16', batch: 1, seqQ: 129, seqK: 129, headsQ: 6, headsKV: 2, headDim: 128, scale: 0.3 });
+// Decode (1..16 query rows, GQA heads packed into one tile, split-KV + combine).
+cases.push({ dtype: 'f16', batch: 2, seqQ: 1, seqK: 5000, headsQ: 32, headsKV: 8, headDim: 128 });
+cases.push({ dtype: 'bf16', batch: 1, seqQ: 1, seqK: 4097, headsQ: 8, headsKV: 8, headDim: 64 });
+cases.push({
+  dtype: 'f16',
+  batch: 3,
+  seqQ: 1,
+  seqK: 3000,
+  headsQ: 16,
+  headsKV: 2,
+  headDim: 256,
+  seqLensK: [0, 1, 2999],
+});
+cases.push({
+  dtype: 'bf16',
+  batch: 2,
+  seqQ: 16,
+  seqK: 777,
+  headsQ: 8,
+  headsKV: 2,
+  headDim: 128,
+  mask: { kind: 'causal' },
+});
+cases.push({
+  dtype: 'f16',
+  batch: 2,
+  seqQ: 4,
+  seqK: 2048,
+  headsQ: 12,
+  headsKV: 4,
+  headDim: 96,
+  mask: { kind: 'window', left: 300, right: 0 },
+  seqLensK: [2048, 1000],
+});
+cases.push({
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 7,
+  seqK: 64,
+  headsQ: 40,
+  headsKV: 2,
+  headDim: 80,
+  mask: { kind: 'causal' },
+});
+
+describe.skipIf(!backend)('cuda ampere attention matches the float64 reference', () => {
+  for (const c of cases) {
+    it(describeCase(c), async () => {
+      const err = await runCase(backend!, c);
+      expect(err.bad, 'unwritten (NaN) outputs or mismatched -Infinity LSE').toBe(0);
+      expect(err.out).toBeLessThan(TOL[c.dtype]);
+      expect(err.lse).toBeLessThan(TOL.lse);
+    });
+  }
+
+  it('host-array attention() honours the contract (f16, causal, seqLensK)', async () => {
+    const input = randomInput({
+      dtype: 'f16',
+      batch: 2,
+      seqQ: 33,
+      seqK: 90,
+      headsQ: 4,
+      headsKV: 2,
+      headDim: 64,
+      mask: { kind: 'causal' },
+      seqLensK: [90, 10],
+    });
+    const { out, lse } = await backend!.attention(input);
+    expect(out).toBeInstanceOf(Uint16Array);
+    expect(lse).toBeInstanceOf(Float32Array);
+    const err = compare(input, out, lse);
+    expect(err.bad).toBe(0);
+    expect(err.out).toBeLessThan(TOL.f16);
+    expect(err.lse).toBeLessThan(TOL.lse);
+  });
+
+  it('gives the same result run after run on the same inputs (no races)', async () => {
+    const input = randomInput({
+      dtype: 'bf16',
+      batch: 1,
+      seqQ: 300,
+      seqK: 300,
+      headsQ: 2,
+      headsKV: 1,
+      headDim: 128,
+      mask: { kind: 'causal' },
+    });
+    const a = await backend!.attention(input);
+    const b = await backend!.attention(input);
+    expect(Buffer.from(a.out.buffer).equals(Buffer.from(b.out.buffer))).toBe(true);
+  });
+
+  it('plans decode with split-KV from core planner and prefill without', () => {
+    const d = backend!.plan({
+      dtype: 'f16',
+      batch: 1,
+      seqQ: 1,
+      seqK: 32768,
+      headsQ: 32,
+      headsKV: 8,
+      headDim: 128,
+    });
+    expect(d.role).toBe('decode');
+    expect(d.splitKV).toBeGreaterThan(1);
+    const p = backend!.plan({
+      dtype: 'f16',
+      batch: 16,
+      seqQ: 1024,
+      seqK: 1024,
+      headsQ: 32,
+      headsKV: 32,
+      headDim: 128,
+    });
+    expect(p.role).toBe('prefill');
+    expect(p.splitKV).toBe(1);
+  });
+});

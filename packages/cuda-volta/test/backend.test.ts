@@ -1,0 +1,151 @@
+import { classifyTiles, registerBackend, resolveBackend, TileKind } from '@fastattention/core';
+import { describe, expect, it } from 'vitest';
+import { createBackend, cudaProvider, loadAddon, selectPath } from '../src/index.js';
+import { tryBackend } from './helpers.js';
+
+const loaded = loadAddon();
+const addon = 'addon' in loaded ? loaded.addon : undefined;
+if (!addon) console.warn(`[cuda] addon tests skipped: ${'reason' in loaded ? loaded.reason : ''}`);
+const { backend, reason } = await tryBackend();
+
+describe('path selection', () => {
+  it('picks ampere on sm_80 and newer', () => {
+    expect(selectPath(90).name).toBe('ampere');
+    expect(selectPath(80, 'ampere').name).toBe('ampere');
+  });
+  it('rejects forcing a path that is not implemented or unknown with UNSUPPORTED', () => {
+    expect(() => selectPath(90, 'volta')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+    expect(() => selectPath(90, 'hopper')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+    expect(() => selectPath(75, 'ampere')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+  });
+  it('has no path for a device older than every implemented one', () => {
+    expect(() => selectPath(75)).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' }));
+  });
+});
+
+describe('provider', () => {
+  it('is named cuda with priority 100', () => {
+    expect(cudaProvider.name).toBe('cuda');
+    expect(cudaProvider.priority).toBe(100);
+  });
+  it('createBackend() either works or says why (UNAVAILABLE)', async () => {
+    if (backend) {
+      expect(backend.info.devices[0]?.details?.path).toBe('ampere');
+      return;
+    }
+    await expect(createBackend()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(reason).toMatch(/no CUDA driver|no device|kernels not built|addon/);
+  });
+  it('resolveBackend prefers cuda when it works and explains when it does not', async () => {
+    const unregister = registerBackend(cudaProvider);
+    try {
+      if (backend) {
+        const b = await resolveBackend({ prefer: ['cuda'] });
+        expect(b.name).toBe('cuda');
+        await b.dispose();
+      } else {
+        await expect(resolveBackend({ prefer: ['cuda'], only: true })).rejects.toThrow(/cuda: /);
+      }
+    } finally {
+      unregister();
+    }
+  });
+});
+
+describe.skipIf(!addon)('kernel tiling-mask formulas agree with core classifyTiles', () => {
+  it('for random shapes, masks, block sizes and valid lengths', () => {
+    const INF = 2 ** 30;
+    for (let trial = 0; trial < 400; trial++) {
+      const seqQ = 1 + Math.floor(Math.random() * 300);
+      const seqK = 1 + Math.floor(Math.random() * 400);
+      const lk = Math.floor(Math.random() * (seqK + 1));
+      const blockQ = [16, 64, 128][trial % 3]!;
+      const blockK = [32, 64][trial % 2]!;
+      const kinds = [
+        { kind: 'none' },
+        { kind: 'causal' },
+        { kind: 'window', left: Math.floor(Math.random() * 50), right: Math.floor(Math.random() * 50) },
+        { kind: 'window', left: Number.POSITIVE_INFINITY, right: Math.floor(Math.random() * 5) },
+      ] as const;
+      const mask = kinds[trial % 4]!;
+      const map = classifyTiles(mask, { seqQ, seqK, lk }, { blockQ, blockK });
+      const left = mask.kind === 'window' ? Math.min(mask.left, INF) : INF;
+      const right = mask.kind === 'window' ? Math.min(mask.right, INF) : mask.kind === 'causal' ? 0 : INF;
+      for (let qt = 0; qt < map.qTiles; qt++) {
+        const q0 = qt * blockQ;
+        const q1 = Math.min(seqQ, q0 + blockQ);
+        const dMin = q0 + lk - seqQ;
+        const dMax = q1 - 1 + lk - seqQ;
+        expect(addon!.kRange(left, right, lk, dMin, dMax, blockK)).toEqual([map.kStart[qt], map.kEnd[qt]]);
+        for (let kt = 0; kt < map.kTiles; kt++) {
+          const k0 = kt * blockK;
+          const kind = addon!.tileKind(left, right, lk, dMin, dMax, k0, Math.min(seqK, k0 + blockK));
+          expect(kind).toBe(map.kinds[qt * map.kTiles + kt] ?? TileKind.EMPTY);
+        }
+      }
+    }
+  });
+});
+
+describe.skipIf(!backend)('errors', () => {
+  it('rejects an unsupported head dim before native code', async () => {
+    const q = new Uint16Array(48);
+    await expect(
+      backend!.attention({
+        dtype: 'f16',
+        batch: 1,
+        seqQ: 1,
+        seqK: 1,
+        headsQ: 1,
+        headsKV: 1,
+        headDim: 48,
+        q,
+        k: q,
+        v: q,
+      }),
+    ).rejects.toMatchObject({ code: 'UNSUPPORTED', field: 'headDim' });
+  });
+  it('rejects f32 as UNSUPPORTED', async () => {
+    const q = new Float32Array(64);
+    await expect(
+      backend!.attention({
+        dtype: 'f32',
+        batch: 1,
+        seqQ: 1,
+        seqK: 1,
+        headsQ: 1,
+        headsKV: 1,
+        headDim: 64,
+        q,
+        k: q,
+        v: q,
+      }),
+    ).rejects.toMatchObject({ code: 'UNSUPPORTED', field: 'dtype' });
+  });
+  it('maps a failed allocation to OOM', () => {
+    expect(() => backend!.empty('f16', [2 ** 47])).toThrow(expect.objectContaining({ code: 'OOM' }));
+  });
+  it('forcing an unknown path rejects with UNSUPPORTED', async () => {
+    await expect(createBackend({ path: 'turing' })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+  });
+  it('a disposed backend rejects with DISPOSED', async () => {
+    const b = await createBackend();
+    await b.dispose();
+    await b.dispose();
+    const q = new Uint16Array(64);
+    await expect(
+      b.attention({
+        dtype: 'f16',
+        batch: 1,
+        seqQ: 1,
+        seqK: 1,
+        headsQ: 1,
+        headsKV: 1,
+        headDim: 64,
+        q,
+        k: q,
+        v: q,
+      }),
+    ).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+});

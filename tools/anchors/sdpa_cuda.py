@@ -1,0 +1,101 @@
+"""PyTorch anchors for the CUDA backend's benchmarks, run on the GPU machine in the same call.
+
+SDPA with each backend forced (FLASH = FlashAttention-2, EFFICIENT = xformers-style cutlass,
+CUDNN) and a naive attention (materialized scores + softmax), on the shapes of
+packages/cuda-volta/bench/run.mjs; timed with CUDA events, medians, random data.
+Usage: python3 tools/anchors/sdpa_cuda.py OUT.json [prefill] [decode]
+"""
+import json
+import math
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+DT = {"f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def time_ms(fn, warmup=5, iters=20):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        a = torch.cuda.Event(enable_timing=True)
+        b = torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def naive(q, k, v, causal):
+    s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        n = s.shape[-1]
+        mask = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+        s = s.masked_fill(mask, float("-inf"))
+    return torch.softmax(s.float(), dim=-1).to(q.dtype) @ v
+
+
+def main():
+    out = sys.argv[1]
+    which = sys.argv[2:] or ["prefill", "decode"]
+    rows = []
+    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
+    if "prefill" in which:
+        for (B, H, S, D) in [(16, 32, 1024, 128), (4, 32, 4096, 128), (1, 32, 16384, 128), (4, 32, 4096, 64)]:
+            for dt in ["f16", "bf16"]:
+                q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=DT[dt]) for _ in range(3))
+                for mask in ["none", "causal"]:
+                    causal = mask == "causal"
+                    flops = 4 * B * H * S * S * D / (2 if causal else 1)
+                    base = dict(kind="prefill", dtype=dt, batch=B, headsQ=H, headsKV=H, seqQ=S, seqK=S, headDim=D, mask=mask)
+                    for name, be in [("FLASH", SDPBackend.FLASH_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION), ("CUDNN", SDPBackend.CUDNN_ATTENTION)]:
+                        try:
+                            with sdpa_kernel(be):
+                                ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+                            rows.append(dict(impl=name, ms=ms, tflops=flops / ms / 1e9, **base))
+                        except Exception as e:  # a backend that refuses the shape is reported, not fatal
+                            rows.append(dict(impl=name, error=str(e)[:200], **base))
+                    scores = B * H * S * S * 2
+                    if scores * 4 < 40 * 2**30:
+                        ms = time_ms(lambda: naive(q, k, v, causal), warmup=2, iters=5)
+                        rows.append(dict(impl="naive", ms=ms, tflops=flops / ms / 1e9, **base))
+                    print(f"prefill {dt} {B},{H},{S},{D} {mask}: " + ", ".join(f"{r['impl']} {r.get('tflops', float('nan')):.0f}" for r in rows if r.get('kind') == 'prefill' and all(r[x] == base[x] for x in base)), flush=True)
+                del q, k, v
+                torch.cuda.empty_cache()
+    if "decode" in which:
+        n = 2**30 // 2
+        src = torch.randn(n, device="cuda", dtype=torch.float16)
+        dst = torch.empty_like(src)
+        ms = time_ms(lambda: dst.copy_(src))
+        result["copyGBs"] = 2 * 2**30 / ms / 1e6
+        del src, dst
+        for B in [1, 16, 64]:
+            for S in [4096, 32768, 131072]:
+                q = torch.randn(B, 32, 1, 128, device="cuda", dtype=torch.float16)
+                k = torch.randn(B, 8, S, 128, device="cuda", dtype=torch.float16)
+                v = torch.randn(B, 8, S, 128, device="cuda", dtype=torch.float16)
+                kv_bytes = 2 * B * S * 8 * 128 * 2
+                base = dict(kind="decode", dtype="f16", batch=B, headsQ=32, headsKV=8, seqQ=1, seqK=S, headDim=128, mask="none")
+                for name, be in [("FLASH", SDPBackend.FLASH_ATTENTION), ("CUDNN", SDPBackend.CUDNN_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION)]:
+                    try:
+                        with sdpa_kernel(be):
+                            ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+                        rows.append(dict(impl=name, ms=ms, gbps=kv_bytes / ms / 1e6, **base))
+                    except Exception as e:
+                        rows.append(dict(impl=name, error=str(e)[:200], **base))
+                print(f"decode B={B} S={S}: " + ", ".join(f"{r['impl']} {r.get('gbps', float('nan')):.0f}" for r in rows if r.get('kind') == 'decode' and r['batch'] == B and r['seqK'] == S), flush=True)
+                del q, k, v
+                torch.cuda.empty_cache()
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
