@@ -71,17 +71,23 @@ describe('planTiles', () => {
       expect(plan.blockK % plan.subK, where).toBe(0);
       expect(plan.reasons.length, where).toBeGreaterThan(0);
 
-      // coverage: count the (row, k-block) pairs of one (batch, head) over all work items
+      // coverage: every (q-block, k-block) pair of one (batch, head) exactly once, and the
+      // q-blocks partition the rows
       const small = { ...problem, batch: 1, headsQ: 1, headsKV: 1 };
-      const coverage = new Uint8Array(problem.seqQ * plan.kBlocks);
+      const coverage = new Uint8Array(plan.qBlocks * plan.kBlocks);
+      const rows = new Uint8Array(problem.seqQ);
       let items = 0;
       for (const w of workItems(small, plan)) {
         items++;
-        for (let i = w.qStart; i < w.qEnd; i++) {
-          for (let kb = w.kBlockStart; kb < w.kBlockEnd; kb++) coverage[i * plan.kBlocks + kb]!++;
-        }
+        const qb = w.qStart / plan.blockQ;
+        for (let kb = w.kBlockStart; kb < w.kBlockEnd; kb++) coverage[qb * plan.kBlocks + kb]!++;
+        if (w.split === 0) for (let i = w.qStart; i < w.qEnd; i++) rows[i]!++;
       }
       expect(items * problem.batch * problem.headsQ, where).toBe(plan.workItems);
+      expect(
+        rows.every((c) => c === 1),
+        where,
+      ).toBe(true);
       expect(
         coverage.every((c) => c === 1),
         where,
