@@ -1,0 +1,3 @@
+// Turing-path instantiations for head dim 128 (one file per head dim so the build runs them in parallel).
+#include "fwd.cuh"
+FA_TURING_HD128(FA_TURING_DEFINE)
