@@ -1,0 +1,298 @@
+// The cpu backend's benchmark: everything in one run on one machine, printed as a table and
+// written as JSON to <repo>/bench/results/cpu-<date>.json (rows as DESIGN.md lists them).
+//
+//   node bench/run.mjs            full run (about a minute on 2 cores)
+//   node bench/run.mjs --quick    fewer repetitions, no standard-attention anchor
+//
+// Anchors measured in the same run: core's standardAttention (materialized S x S scores), the
+// machine's f32 FMA peak (native microbenchmark: every thread runs 12 independent FMA chains on
+// the widest vectors the addon uses) and its read bandwidth (native: every thread streams a
+// disjoint slice of a 1 GiB buffer with vector loads, best of 5).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { f32ToBf16, f32ToF16, standardAttention } from '@fastattention/core';
+import { createBackend, loadAddon } from '../dist/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+
+function makeInput(shape) {
+  const { dtype, batch, seqQ, seqK, headsQ, headsKV, headDim, mask } = shape;
+  const gen = (n) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
+    if (dtype === 'f32') return a;
+    return Uint16Array.from(a, dtype === 'f16' ? f32ToF16 : f32ToBf16);
+  };
+  return {
+    dtype,
+    batch,
+    seqQ,
+    seqK,
+    headsQ,
+    headsKV,
+    headDim,
+    mask: mask === 'causal' ? { kind: 'causal' } : { kind: 'none' },
+    q: gen(batch * seqQ * headsQ * headDim),
+    k: gen(batch * seqK * headsKV * headDim),
+    v: gen(batch * seqK * headsKV * headDim),
+  };
+}
+
+const PREFILL = { dtype: 'f32', batch: 1, seqQ: 2048, seqK: 2048, headsQ: 8, headsKV: 8, headDim: 128 };
+
+// Child mode: run one implementation once and report time and peak RSS (its own process, so
+// the figure is that implementation's alone).
+if (args[0] === '--child') {
+  const input = makeInput({ ...PREFILL, mask: 'causal' });
+  const baseline = process.memoryUsage().rss;
+  const t0 = performance.now();
+  if (args[1] === 'standard') {
+    standardAttention(input);
+  } else {
+    const backend = await createBackend();
+    await backend.attention(input);
+    await backend.dispose();
+  }
+  const ms = performance.now() - t0;
+  const peak = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ ms, peakRss: peak, inputsRss: baseline }));
+  process.exit(0);
+}
+
+const quick = args.includes('--quick');
+const loaded = loadAddon();
+if (!loaded.ok) {
+  console.error(`cpu backend unavailable: ${loaded.reason}`);
+  process.exit(1);
+}
+const { addon } = loaded;
+const threads = availableParallelism();
+const backend = await createBackend();
+const device = backend.info.devices[0];
+const isa = String(device.details.isa);
+
+const flopsOf = (s) => {
+  let pairs = s.batch * s.seqQ * s.seqK;
+  if (s.mask === 'causal') pairs = (s.batch * s.seqQ * (s.seqQ + 1)) / 2; // seqQ = seqK here
+  return 4 * pairs * s.headsQ * s.headDim;
+};
+const kvBytes = (s) => 2 * s.batch * s.seqK * s.headsKV * s.headDim * (s.dtype === 'f32' ? 4 : 2);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timeBackend(b, shape, reps) {
+  const input = makeInput(shape);
+  await b.attention(input); // warm-up: scratch buffers, page faults
+  const times = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await b.attention(input);
+    times.push(performance.now() - t0);
+  }
+  return { ms: median(times), min: Math.min(...times), plan: b.explain(input) };
+}
+
+console.log(
+  `machine: ${device.name}, ${threads} threads, isa ${isa}, L1d ${device.details.l1d} L2 ${device.details.l2} L3 ${device.details.l3}`,
+);
+const fmaPeak = await addon.measureFmaPeak(isa, threads, 0.5);
+const fmaPeak1 = await addon.measureFmaPeak(isa, 1, 0.3);
+const bandwidth = await addon.measureReadBandwidth(isa, threads, 2 ** 30, 5);
+console.log(
+  `f32 FMA peak: ${(fmaPeak / 1e9).toFixed(1)} GFLOP/s (${(fmaPeak1 / 1e9).toFixed(1)} on one thread)`,
+);
+console.log(`read bandwidth: ${(bandwidth / 1e9).toFixed(1)} GB/s`);
+
+const rows = [];
+const reps = quick ? 3 : 7;
+const cases = [
+  { ...PREFILL, mask: 'none', target: 'peak' },
+  { ...PREFILL, mask: 'causal' },
+  { ...PREFILL, dtype: 'f16', mask: 'causal' },
+  { ...PREFILL, dtype: 'bf16', mask: 'causal' },
+  {
+    dtype: 'f16',
+    batch: 1,
+    seqQ: 1,
+    seqK: 32768,
+    headsQ: 32,
+    headsKV: 8,
+    headDim: 128,
+    mask: 'none',
+    target: 'bandwidth',
+  },
+  { dtype: 'f32', batch: 1, seqQ: 1, seqK: 32768, headsQ: 32, headsKV: 8, headDim: 128, mask: 'none' },
+  { dtype: 'f16', batch: 4, seqQ: 1, seqK: 8192, headsQ: 32, headsKV: 8, headDim: 128, mask: 'none' },
+  { ...PREFILL, headDim: 64, mask: 'none' },
+  { ...PREFILL, headDim: 100, mask: 'none' },
+];
+for (const c of cases) {
+  const { ms, plan } = await timeBackend(backend, c, reps);
+  const row = {
+    backend: 'cpu',
+    path: isa,
+    dtype: c.dtype,
+    batch: c.batch,
+    seqQ: c.seqQ,
+    seqK: c.seqK,
+    headsQ: c.headsQ,
+    headsKV: c.headsKV,
+    headDim: c.headDim,
+    mask: c.mask,
+    ms: Number(ms.toFixed(3)),
+    tflops: Number((flopsOf(c) / ms / 1e9).toFixed(4)),
+    gbps: Number((kvBytes(c) / ms / 1e6).toFixed(2)),
+    plan: `${plan.plan.blockQ}x${plan.blockK} stack ${plan.stack} split ${plan.splitKV}${plan.allHeads ? ' all-heads' : ''}`,
+  };
+  if (c.target === 'peak') row.fractionOfPeak = Number((flopsOf(c) / (ms / 1e3) / fmaPeak).toFixed(3));
+  if (c.target === 'bandwidth')
+    row.fractionOfBandwidth = Number((kvBytes(c) / (ms / 1e3) / bandwidth).toFixed(3));
+  rows.push(row);
+}
+// The other kernels on the headline shape, for comparison (same machine, same run).
+for (const other of addon.kernels().filter((k) => k !== isa)) {
+  const b = await createBackend({ isa: other });
+  const c = { ...PREFILL, mask: 'none' };
+  const { ms } = await timeBackend(b, c, quick ? 1 : 3);
+  rows.push({
+    backend: 'cpu',
+    path: other,
+    dtype: c.dtype,
+    batch: c.batch,
+    seqQ: c.seqQ,
+    seqK: c.seqK,
+    headsQ: c.headsQ,
+    headsKV: c.headsKV,
+    headDim: c.headDim,
+    mask: c.mask,
+    ms: Number(ms.toFixed(3)),
+    tflops: Number((flopsOf(c) / ms / 1e9).toFixed(4)),
+  });
+  await b.dispose();
+}
+await backend.dispose();
+
+let standard;
+if (!quick) {
+  const child = (which) =>
+    JSON.parse(
+      execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', which], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      }),
+    );
+  const std = child('standard');
+  const cpu = child('cpu');
+  const c = { ...PREFILL, mask: 'causal' };
+  standard = { standard: std, cpu, speedup: std.ms / rows[1].ms };
+  rows.push({
+    backend: 'standard',
+    path: 'core standardAttention (TypeScript, f32, materialized S)',
+    dtype: c.dtype,
+    batch: c.batch,
+    seqQ: c.seqQ,
+    seqK: c.seqK,
+    headsQ: c.headsQ,
+    headsKV: c.headsKV,
+    headDim: c.headDim,
+    mask: c.mask,
+    ms: Number(std.ms.toFixed(1)),
+    tflops: Number((flopsOf(c) / std.ms / 1e9).toFixed(5)),
+    peakRssMB: Math.round(std.peakRss / 2 ** 20),
+    inputsRssMB: Math.round(std.inputsRss / 2 ** 20),
+  });
+  rows.push({
+    backend: 'cpu',
+    path: `${isa} (one cold call in its own process)`,
+    dtype: c.dtype,
+    batch: c.batch,
+    seqQ: c.seqQ,
+    seqK: c.seqK,
+    headsQ: c.headsQ,
+    headsKV: c.headsKV,
+    headDim: c.headDim,
+    mask: c.mask,
+    ms: Number(cpu.ms.toFixed(1)),
+    tflops: Number((flopsOf(c) / cpu.ms / 1e9).toFixed(4)),
+    peakRssMB: Math.round(cpu.peakRss / 2 ** 20),
+    inputsRssMB: Math.round(cpu.inputsRss / 2 ** 20),
+  });
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+console.log();
+console.log(
+  [
+    pad('backend', 9),
+    pad('path', 10),
+    pad('dtype', 5),
+    pad('B,Sq,Sk', 16),
+    pad('Hq/Hkv,D', 10),
+    pad('mask', 7),
+    pad('ms', 10),
+    pad('TFLOPS', 8),
+    pad('GB/s', 7),
+    'notes',
+  ].join(' '),
+);
+for (const r of rows) {
+  const notes = [
+    r.fractionOfPeak !== undefined ? `${(r.fractionOfPeak * 100).toFixed(0)}% of FMA peak` : '',
+    r.fractionOfBandwidth !== undefined
+      ? `${(r.fractionOfBandwidth * 100).toFixed(0)}% of read bandwidth`
+      : '',
+    r.peakRssMB !== undefined ? `peak RSS ${r.peakRssMB} MB (inputs ${r.inputsRssMB} MB)` : '',
+    r.plan ?? '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  console.log(
+    [
+      pad(r.backend, 9),
+      pad(r.path.split(' ')[0], 10),
+      pad(r.dtype, 5),
+      pad(`${r.batch},${r.seqQ},${r.seqK}`, 16),
+      pad(`${r.headsQ}/${r.headsKV},${r.headDim}`, 10),
+      pad(r.mask, 7),
+      pad(r.ms, 10),
+      pad(r.tflops, 8),
+      pad(r.gbps ?? '', 7),
+      notes,
+    ].join(' '),
+  );
+}
+if (standard)
+  console.log(
+    `\ncpu vs standard attention (causal, S 2048, 8 heads, hd 128, f32): ${standard.speedup.toFixed(1)}x faster (warm median vs one standard run)`,
+  );
+
+const date = new Date().toISOString().slice(0, 10);
+const out = join(here, '..', '..', '..', 'bench', 'results', `cpu-${date}.json`);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(
+  out,
+  `${JSON.stringify(
+    {
+      device: { name: device.name, threads, isa, details: device.details },
+      date: new Date().toISOString(),
+      command: `pnpm --filter @fastattention/cpu bench${quick ? ' -- --quick' : ''} (node packages/cpu/bench/run.mjs)`,
+      anchors: {
+        fmaPeakFlops: fmaPeak,
+        fmaPeakFlopsOneThread: fmaPeak1,
+        fmaMethod:
+          'native: every thread runs 12 independent FMA chains on the widest vector registers, best of 3',
+        readBandwidth: bandwidth,
+        bandwidthMethod:
+          'native: every thread streams a disjoint slice of a 1 GiB buffer with vector loads, best of 5',
+        ...(standard ? { standardVsCpu: standard } : {}),
+      },
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`\nwrote ${out}`);

@@ -1,0 +1,92 @@
+// The FlashAttention-2 forward kernel's interface, shared by the per-ISA translation units.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fastattn {
+
+enum class DType : int { F32 = 0, F16 = 1, BF16 = 2 };
+
+/** Band ends beyond any sequence length stand for "Infinity" (unbounded window side). */
+constexpr int64_t kInfiniteBand = int64_t(1) << 40;
+
+/** Tile kinds as core's classifyTiles packs them. */
+enum TileKind : uint8_t { kTileEmpty = 0, kTileFull = 1, kTilePartial = 2 };
+
+/**
+ * One attention call, already validated and planned in TypeScript. A work item is one q-tile
+ * (blockQ query positions) of `stack` query heads that share one KV head, restricted to one
+ * split of the key blocks: its rows are (position, head) pairs, so GQA heads read each K/V
+ * block once.
+ */
+struct AttnParams {
+  DType dtype = DType::F32;
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  float* lse = nullptr;
+  int64_t batch = 0, seqQ = 0, seqK = 0, headsQ = 0, headsKV = 0, headDim = 0;
+  float scale = 1.0f;
+  const int32_t* seqLensK = nullptr;
+  int64_t left = kInfiniteBand, right = kInfiniteBand;
+  int64_t blockQ = 1;  // query positions per q-tile
+  int64_t blockK = 1;  // keys per k-tile
+  int64_t stack = 1;   // query heads per work item (1, or headsQ / headsKV)
+  int64_t splitKV = 1;
+  // Decode: one item covers every head group for its keys, so it streams K/V contiguously
+  // (all KV heads of a key are adjacent) instead of one head's short rows at a large stride.
+  bool allHeads = false;
+  int64_t qTiles = 0, kTiles = 0;
+  const uint8_t* kinds = nullptr;    // [batch][qTiles][kTiles]
+  const int32_t* kStart = nullptr;   // [batch][qTiles]
+  const int32_t* kEnd = nullptr;     // [batch][qTiles]
+  // Split-KV partials, [batch][headsQ][seqQ][splitKV] rows: normalized out and natural-log LSE.
+  float* partialOut = nullptr;
+  float* partialLse = nullptr;
+
+  int64_t headGroups() const { return headsQ / stack; }
+  int64_t itemCount() const { return qTiles * batch * (allHeads ? 1 : headGroups()) * splitKV; }
+};
+
+/** Per-thread working memory, grown on demand and reused across items and calls. */
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch();
+  /** A 64-byte aligned buffer of at least `bytes` for slot `slot` (contents unspecified). */
+  void* get(int slot, size_t bytes);
+
+  static constexpr int kSlots = 10;
+
+ private:
+  void* ptr_[kSlots] = {};
+  size_t size_[kSlots] = {};
+};
+
+/** The functions each ISA translation unit provides. */
+struct KernelTable {
+  const char* isa;
+  int lanes;  // f32 lanes per vector register
+  void (*runItem)(const AttnParams& p, int64_t item, Scratch& scratch);
+  /** FMA throughput probe: `iters` rounds of independent FMA chains; returns the FLOPs done. */
+  double (*fmaLoop)(int64_t iters, float seed);
+  /** Streaming read of `bytes` (vector loads); returns a checksum so it is not optimized away. */
+  float (*readStream)(const float* data, size_t count);
+};
+
+namespace isa_generic { const KernelTable& table(); }
+#if defined(FASTATTN_X86)
+namespace isa_avx2 { const KernelTable& table(); }
+namespace isa_avx512 { const KernelTable& table(); }
+#endif
+
+/** The best table this CPU runs ("avx512", "avx2", "generic"), or the one named (nullptr if not runnable). */
+const KernelTable* selectKernel(const char* wanted);
+/** Names of the kernels this CPU can run, best first. */
+const char* const* runnableKernels(int* count);
+
+}  // namespace fastattn

@@ -1,0 +1,6 @@
+// The avx512 kernel: compiled with its own -m flags (CMakeLists.txt); only called after
+// dispatch.cpp has checked with __builtin_cpu_supports that this CPU runs it.
+#define FA_NS isa_avx512
+#define FA_W 16
+#define FA_ISA_NAME "avx512"
+#include "kernel/flash_fwd_impl.inc"

@@ -1,0 +1,317 @@
+import { availableParallelism, totalmem } from 'node:os';
+import {
+  type AttentionInput,
+  type AttentionOptions,
+  type AttentionOutput,
+  type Backend,
+  type BackendCapabilities,
+  type BackendInfo,
+  type BackendOptions,
+  type BackendProvider,
+  bandOf,
+  classifyBatch,
+  DTYPES,
+  type DType,
+  FastAttentionError,
+  type HardwareSpec,
+  invalidInput,
+  MASK_KINDS,
+  type PlanOptions,
+  planTiles,
+  type ResolvedAttentionInput,
+  type TilePlan,
+  throwIfAborted,
+  toFastAttentionError,
+  validateAttentionInput,
+} from '@fastattention/core';
+import { loadAddon, type NativeCall, type NativePool } from './native.js';
+import { type CpuCaches, cpuFlags, cpuHardwareSpec, cpuModelName, readCpuCaches } from './spec.js';
+
+export type CpuIsa = 'auto' | 'avx512' | 'avx2' | 'generic';
+
+export interface CpuBackendOptions extends BackendOptions {
+  /** Worker threads of this backend's own pool. Default: all cores (`os.availableParallelism()`). */
+  readonly threads?: number;
+  /** Kernel to run. Default `'auto'`: the best one this CPU supports (avx512 > avx2 > generic). */
+  readonly isa?: CpuIsa;
+  /**
+   * Force the planner's choices (block sizes, split-KV count). `blockQ` counts the rows of a work
+   * item: query positions times the query heads that share a KV head.
+   */
+  readonly tiling?: PlanOptions;
+  /** Override the caches read from sysfs (planning experiments). */
+  readonly caches?: CpuCaches;
+}
+
+/** What the backend does with one input: core's plan, and how the native kernel runs it. */
+export interface CpuCallPlan {
+  readonly plan: TilePlan;
+  /** Query heads per work item (GQA heads sharing one KV block), 1 or headsQ / headsKV. */
+  readonly stack: number;
+  /** Query positions per q-tile (plan.blockQ / stack). */
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly splitKV: number;
+  /** Decode layout: one work item covers every head for its keys (contiguous K/V reads). */
+  readonly allHeads: boolean;
+  /** Why the native layout differs from core's plan, when it does. */
+  readonly notes: readonly string[];
+}
+
+export interface CpuBackend extends Backend {
+  readonly spec: HardwareSpec;
+  /** The plan attention() would use for this input (validates it first). */
+  explain(input: AttentionInput): CpuCallPlan;
+}
+
+export const CPU_CAPABILITIES: BackendCapabilities = {
+  dtypes: DTYPES,
+  // Any head dim: multiples of the vector width run fully vectorized, others finish with a scalar tail.
+  headDims: { kind: 'any', max: 1024 },
+  masks: MASK_KINDS,
+};
+
+/** Rows per head group up to which a call counts as decode (memory-bound): two vector panels. */
+const DECODE_ROWS = 32;
+
+const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
+
+/**
+ * Creates the native CPU backend: FlashAttention-2 forward on its own thread pool. Rejects with
+ * code UNAVAILABLE (and the reason) when the addon was not built or cannot load here.
+ */
+export async function createBackend(options: CpuBackendOptions = {}): Promise<CpuBackend> {
+  const loaded = loadAddon();
+  if (!loaded.ok) throw new FastAttentionError('UNAVAILABLE', `cpu backend unavailable: ${loaded.reason}`);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw invalidInput('threads', `expected an integer in [1, 1024], got ${String(threads)}`);
+  }
+  const isa = options.isa ?? 'auto';
+  let pool: NativePool;
+  try {
+    pool = new loaded.addon.Pool(threads, isa);
+  } catch (error) {
+    throw toFastAttentionError(error, 'UNAVAILABLE');
+  }
+  const caches = options.caches ?? readCpuCaches();
+  const spec = cpuHardwareSpec({ threads, lanes: pool.lanes, caches });
+  const flags = cpuFlags();
+  const info: BackendInfo = {
+    name: 'cpu',
+    devices: [
+      {
+        name: cpuModelName(),
+        kind: 'cpu',
+        computeUnits: availableParallelism(),
+        memoryBytes: totalmem(),
+        details: {
+          isa: pool.isa,
+          lanes: pool.lanes,
+          threads,
+          kernels: loaded.addon.kernels().join(','),
+          l1d: caches.l1d,
+          l2: caches.l2,
+          l3: caches.l3,
+          caches: caches.source,
+          f16c: flags.has('f16c'),
+          avx512bf16: flags.has('avx512_bf16'),
+        },
+      },
+    ],
+    capabilities: CPU_CAPABILITIES,
+  };
+  return new NativeCpuBackend(pool, spec, info, options.tiling ?? {});
+}
+
+class NativeCpuBackend implements CpuBackend {
+  readonly name = 'cpu';
+  readonly #pool: NativePool;
+  readonly #tiling: PlanOptions;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #disposing: Promise<void> | undefined;
+
+  constructor(
+    pool: NativePool,
+    readonly spec: HardwareSpec,
+    readonly info: BackendInfo,
+    tiling: PlanOptions,
+  ) {
+    this.#pool = pool;
+    this.#tiling = tiling;
+  }
+
+  explain(input: AttentionInput): CpuCallPlan {
+    return this.#plan(validateAttentionInput(input, CPU_CAPABILITIES));
+  }
+
+  attention<D extends DType>(
+    input: AttentionInput<D>,
+    options: AttentionOptions = {},
+  ): Promise<AttentionOutput<D>> {
+    const run = this.#run(input, options);
+    this.#inflight.add(run);
+    const untrack = (): void => {
+      this.#inflight.delete(run);
+    };
+    run.then(untrack, untrack);
+    return run;
+  }
+
+  async #run<D extends DType>(
+    input: AttentionInput<D>,
+    { signal }: AttentionOptions,
+  ): Promise<AttentionOutput<D>> {
+    if (this.#disposing) throw new FastAttentionError('DISPOSED', 'the cpu backend was disposed');
+    const x = validateAttentionInput(input, CPU_CAPABILITIES);
+    throwIfAborted(signal);
+    const call = this.#call(x, this.#plan(x));
+    let handle: ReturnType<NativePool['run']>;
+    try {
+      handle = this.#pool.run(call);
+    } catch (error) {
+      throw toFastAttentionError(error);
+    }
+    const onAbort = (): void => {
+      this.#pool.cancel(handle.id);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return (await handle.promise) as AttentionOutput<D>;
+    } catch (error) {
+      const e = toFastAttentionError(error);
+      if (e.code === 'ABORTED') {
+        throw new FastAttentionError('ABORTED', 'attention was aborted before it finished', {
+          cause: signal?.reason,
+        });
+      }
+      throw e;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * GQA: the query heads of one KV head become the rows of one work item, so each K/V block is
+   * read (and converted) once for all of them. The planner sizes blocks for those rows; if its
+   * q-block does not hold a whole number of positions, heads are planned one by one instead.
+   */
+  #plan(x: ResolvedAttentionInput): CpuCallPlan {
+    const group = x.headsQ / x.headsKV;
+    const problem = {
+      dtype: x.dtype,
+      batch: x.batch,
+      seqQ: x.seqQ,
+      seqK: x.seqK,
+      headsQ: x.headsQ,
+      headsKV: x.headsKV,
+      headDim: x.headDim,
+    };
+    let planned: { plan: TilePlan; stack: number } | undefined;
+    if (group > 1) {
+      const plan = planTiles(
+        { ...problem, seqQ: x.seqQ * group, headsQ: x.headsKV },
+        this.spec,
+        this.#tiling,
+      );
+      if (plan.blockQ % group === 0) planned = { plan, stack: group };
+    }
+    planned ??= { plan: planTiles(problem, this.spec, this.#tiling), stack: 1 };
+    const { plan, stack } = planned;
+    const blockQ = plan.blockQ / stack;
+    const headGroups = x.headsQ / stack;
+    const base = {
+      plan,
+      stack,
+      blockQ,
+      blockK: plan.blockK,
+      splitKV: plan.splitKV,
+      allHeads: false,
+      notes: [],
+    };
+    // Decode is memory-bound (a handful of rows per K/V byte). An item per head group would read
+    // one head's short rows at a stride of headsKV x headDim, which the hardware prefetchers
+    // follow poorly; an item that covers every head streams K/V contiguously, and split-KV over
+    // the keys gives the threads their work instead.
+    if (x.seqQ * stack > DECODE_ROWS || headGroups === 1 || plan.kBlocks < 2) return base;
+    const l2 = this.spec.memory.find((m) => m.name === 'L2')?.bytes ?? 512 * 1024;
+    const kvRowBytes = 2 * x.headsKV * x.headDim * 4; // K and V, converted to f32
+    let blockK = plan.blockK;
+    while (blockK > 16 && blockK * kvRowBytes > l2 / 2) blockK /= 2;
+    const kTiles = Math.ceil(x.seqK / blockK);
+    const qTiles = Math.ceil(x.seqQ / blockQ);
+    const splitKV =
+      this.#tiling.splitKV ??
+      Math.min(kTiles, Math.max(1, Math.ceil((2 * this.spec.parallelUnits) / (x.batch * qTiles))));
+    return {
+      ...base,
+      blockK,
+      splitKV,
+      allHeads: true,
+      notes: [
+        `decode layout: each item covers all ${headGroups} head groups (contiguous K/V), blockK ${blockK} keeps K and V of every head within half of L2, split-KV ${splitKV} over ${kTiles} key blocks`,
+      ],
+    };
+  }
+
+  #call(x: ResolvedAttentionInput, { stack, blockQ, blockK, splitKV, allHeads }: CpuCallPlan): NativeCall {
+    const { maps, packed } = classifyBatch(
+      x.mask,
+      { seqQ: x.seqQ, seqK: x.seqK },
+      { blockQ, blockK },
+      x.seqLensK,
+    );
+    const qTiles = Math.ceil(x.seqQ / blockQ);
+    const kStart = new Int32Array(x.batch * qTiles);
+    const kEnd = new Int32Array(x.batch * qTiles);
+    maps.forEach((map, b) => {
+      kStart.set(map.kStart, b * qTiles);
+      kEnd.set(map.kEnd, b * qTiles);
+    });
+    const band = bandOf(x.mask);
+    return {
+      dtype: DTYPE_CODE[x.dtype],
+      q: x.q,
+      k: x.k,
+      v: x.v,
+      batch: x.batch,
+      seqQ: x.seqQ,
+      seqK: x.seqK,
+      headsQ: x.headsQ,
+      headsKV: x.headsKV,
+      headDim: x.headDim,
+      scale: x.scale,
+      seqLensK: x.seqLensK,
+      left: band.left,
+      right: band.right,
+      blockQ,
+      blockK,
+      stack,
+      splitKV,
+      allHeads,
+      kinds: packed,
+      kStart,
+      kEnd,
+    };
+  }
+
+  dispose(): Promise<void> {
+    this.#disposing ??= (async () => {
+      await Promise.allSettled([...this.#inflight]);
+      this.#pool.close();
+    })();
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}
+
+/** Registry entry: `registerBackend(cpuProvider)`; resolveBackend() falls back to 'reference' when it is unusable. */
+export const cpuProvider: BackendProvider = {
+  name: 'cpu',
+  priority: 10,
+  description: 'native FlashAttention-2 forward on the CPU (AVX-512 / AVX2 / portable), own thread pool',
+  create: (options) => createBackend(options as CpuBackendOptions | undefined),
+};

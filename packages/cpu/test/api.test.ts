@@ -1,0 +1,254 @@
+import { BackendRegistry, FastAttentionError, referenceProvider } from '@fastattention/core';
+import { describe, expect, it, vi } from 'vitest';
+import { cpuHardwareSpec, cpuProvider, createBackend, parseCacheSize, readCpuCaches } from '../src/index.js';
+import { compare, LSE_TOLERANCE, OUT_TOLERANCE, randomInput, reference } from './helpers.js';
+
+const small = randomInput({
+  name: '',
+  dtype: 'f32',
+  batch: 1,
+  seqQ: 8,
+  seqK: 8,
+  headsQ: 2,
+  headsKV: 1,
+  headDim: 32,
+});
+
+/** A call long enough to observe (about 0.1-0.5 s on one thread of the portable kernel). */
+const long = () =>
+  randomInput({
+    name: '',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 1024,
+    seqK: 1024,
+    headsQ: 8,
+    headsKV: 8,
+    headDim: 64,
+  });
+
+async function rejection(promise: Promise<unknown>): Promise<FastAttentionError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(FastAttentionError);
+    return error as FastAttentionError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('bad input is rejected with a typed error naming the field, before native code runs', () => {
+  const cases: [string, Record<string, unknown>, string, string][] = [
+    ['q of the wrong length', { q: new Float32Array(3) }, 'INVALID_INPUT', 'q'],
+    ['k of the wrong array type', { k: new Uint16Array(small.k.length) }, 'INVALID_INPUT', 'k'],
+    ['heads that do not divide', { headsQ: 3, headsKV: 2 }, 'INVALID_INPUT', 'headsKV'],
+    ['an unknown dtype', { dtype: 'f64' }, 'INVALID_INPUT', 'dtype'],
+    ['a NaN scale', { scale: Number.NaN }, 'INVALID_INPUT', 'scale'],
+    [
+      'a negative window side',
+      { mask: { kind: 'window', left: -1, right: 0 } },
+      'INVALID_INPUT',
+      'mask.left',
+    ],
+    ['an unknown mask', { mask: { kind: 'alibi' } }, 'INVALID_INPUT', 'mask.kind'],
+    ['seqLensK beyond seqK', { seqLensK: new Int32Array([9]) }, 'INVALID_INPUT', 'seqLensK[0]'],
+    ['a head dim above the maximum', { headDim: 2048 }, 'UNSUPPORTED', 'headDim'],
+  ];
+  it.each(cases)('%s', async (_name, patch, code, field) => {
+    const backend = await createBackend({ threads: 1 });
+    const error = await rejection(backend.attention({ ...small, ...patch } as typeof small));
+    expect(error.code).toBe(code);
+    expect(error.field).toBe(field);
+    await backend.dispose();
+  });
+
+  it('rejects bad options', async () => {
+    expect((await rejection(createBackend({ threads: 0 }))).code).toBe('INVALID_INPUT');
+    expect((await rejection(createBackend({ isa: 'sse9' as 'auto' }))).code).toBe('UNSUPPORTED');
+  });
+});
+
+describe('asynchrony', () => {
+  it('keeps the event loop free: a timer keeps firing during a long call', async () => {
+    const backend = await createBackend({ threads: 1, isa: 'generic' });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const start = performance.now();
+    await backend.attention(long());
+    const elapsed = performance.now() - start;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThan(30);
+    expect(ticks).toBeGreaterThan(elapsed / 2 / 4);
+    await backend.dispose();
+  });
+
+  it('runs concurrent calls correctly', async () => {
+    const backend = await createBackend({ threads: 2 });
+    const inputs = [
+      randomInput({
+        name: '',
+        dtype: 'f32',
+        batch: 2,
+        seqQ: 50,
+        seqK: 70,
+        headsQ: 4,
+        headsKV: 2,
+        headDim: 64,
+        mask: { kind: 'causal' },
+      }),
+      randomInput({
+        name: '',
+        dtype: 'f16',
+        batch: 1,
+        seqQ: 1,
+        seqK: 900,
+        headsQ: 8,
+        headsKV: 2,
+        headDim: 128,
+      }),
+      randomInput({
+        name: '',
+        dtype: 'bf16',
+        batch: 1,
+        seqQ: 33,
+        seqK: 33,
+        headsQ: 2,
+        headsKV: 2,
+        headDim: 96,
+      }),
+      randomInput({
+        name: '',
+        dtype: 'f32',
+        batch: 1,
+        seqQ: 17,
+        seqK: 200,
+        headsQ: 3,
+        headsKV: 1,
+        headDim: 36,
+        mask: { kind: 'window', left: 9, right: 9 },
+      }),
+    ];
+    const results = await Promise.all([...inputs, ...inputs].map((input) => backend.attention(input)));
+    results.forEach((result, i) => {
+      const input = inputs[i % inputs.length]!;
+      const errors = compare(result, reference(input), input.dtype);
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[input.dtype]);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+    });
+    await backend.dispose();
+  });
+});
+
+describe('abort', () => {
+  it('rejects with ABORTED when the signal fired before the call', async () => {
+    const backend = await createBackend({ threads: 1 });
+    const error = await rejection(backend.attention(small, { signal: AbortSignal.abort('stop') }));
+    expect(error.code).toBe('ABORTED');
+    await backend.dispose();
+  });
+
+  it('cancels a queued call that has not started; the running one completes', async () => {
+    const backend = await createBackend({ threads: 1, isa: 'generic' });
+    const running = backend.attention(long());
+    const controller = new AbortController();
+    const queued = backend.attention(small, { signal: controller.signal });
+    controller.abort(new Error('user cancelled'));
+    const error = await rejection(queued);
+    expect(error.code).toBe('ABORTED');
+    expect((error.cause as Error).message).toBe('user cancelled');
+    const result = await running;
+    expect(Number.isNaN(result.out[0])).toBe(false);
+    await backend.dispose();
+  });
+
+  it('skips the items not yet started of a running call', async () => {
+    const backend = await createBackend({ threads: 1, isa: 'generic' });
+    const controller = new AbortController();
+    const call = backend.attention(long(), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 5);
+    expect((await rejection(call)).code).toBe('ABORTED');
+    // The backend still works afterwards.
+    const errors = compare(await backend.attention(small), reference(small), 'f32');
+    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f32);
+    await backend.dispose();
+  });
+});
+
+describe('dispose', () => {
+  it('waits for calls in flight, then rejects later calls with DISPOSED; safe to call twice', async () => {
+    const backend = await createBackend({ threads: 2 });
+    const inFlight = backend.attention(small);
+    const disposed = backend.dispose();
+    await expect(inFlight).resolves.toHaveProperty('lse');
+    await disposed;
+    await backend.dispose();
+    expect((await rejection(backend.attention(small))).code).toBe('DISPOSED');
+  });
+
+  it('supports Symbol.asyncDispose', async () => {
+    const backend = await createBackend({ threads: 1 });
+    await backend[Symbol.asyncDispose]();
+    expect((await rejection(backend.attention(small))).code).toBe('DISPOSED');
+  });
+});
+
+describe('registry and device info', () => {
+  it('is the preferred provider over the reference backend', async () => {
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register(cpuProvider);
+    expect(cpuProvider).toMatchObject({ name: 'cpu', priority: 10 });
+    const backend = await registry.resolve({ options: { threads: 1 } });
+    expect(backend.name).toBe('cpu');
+    await backend.dispose();
+  });
+
+  it('lists the device: model, cores, ISA, caches', async () => {
+    const backend = await createBackend();
+    const [device] = backend.info.devices;
+    expect(device?.kind).toBe('cpu');
+    expect(device?.name.length).toBeGreaterThan(0);
+    expect(device?.computeUnits).toBeGreaterThan(0);
+    expect(['avx512', 'avx2', 'generic']).toContain(device?.details?.isa);
+    expect(device?.details?.l2).toBeGreaterThan(0);
+    await backend.dispose();
+  });
+
+  it('builds a HardwareSpec from the machine, with defaults where sysfs is silent', () => {
+    expect(parseCacheSize('32K')).toBe(32 * 1024);
+    expect(parseCacheSize('32M')).toBe(32 * 1024 * 1024);
+    expect(readCpuCaches('/nonexistent').source).toBe('default');
+    const spec = cpuHardwareSpec({ threads: 3, lanes: 8 });
+    expect(spec).toMatchObject({ kind: 'cpu', parallelUnits: 3, nativeTile: { m: 8 } });
+    expect(spec.memory.map((m) => m.name)).toEqual(['L2', 'L1d']);
+  });
+});
+
+describe('without the addon', () => {
+  it('still imports; createBackend rejects UNAVAILABLE and the registry falls back to reference', async () => {
+    vi.resetModules();
+    vi.stubEnv('FASTATTN_CPU_DISABLE', '1');
+    try {
+      // A fresh module graph: the addon is looked up again (and core is a fresh copy too).
+      const fresh = await import('../src/index.js');
+      const core = await import('@fastattention/core');
+      const error = await fresh.createBackend().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(core.FastAttentionError);
+      expect(error).toMatchObject({
+        code: 'UNAVAILABLE',
+        message: expect.stringMatching(/FASTATTN_CPU_DISABLE/),
+      });
+      const registry = new core.BackendRegistry();
+      registry.register(core.referenceProvider);
+      registry.register(fresh.cpuProvider);
+      const backend = await registry.resolve();
+      expect(backend.name).toBe('reference');
+      await backend.dispose();
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

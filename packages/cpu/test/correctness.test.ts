@@ -1,0 +1,336 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
+import { type Case, compare, LSE_TOLERANCE, OUT_TOLERANCE, randomInput, reference } from './helpers.js';
+
+const addon = loadAddon();
+if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
+// Every kernel this machine runs is checked, not only the one 'auto' picks.
+const ISAS = addon.addon.kernels() as CpuIsa[];
+
+const CASES: Case[] = [
+  {
+    name: 'one query, one key',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 1,
+    seqK: 1,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 64,
+  },
+  { name: 'odd size 17', dtype: 'f32', batch: 2, seqQ: 17, seqK: 17, headsQ: 2, headsKV: 2, headDim: 64 },
+  {
+    name: 'size 1000, causal',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 1000,
+    seqK: 1000,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 32,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'GQA 4:2, causal, head dim 128',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 130,
+    seqK: 130,
+    headsQ: 4,
+    headsKV: 2,
+    headDim: 128,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'MQA 6:1, no mask, 3 odd sizes',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 45,
+    seqK: 77,
+    headsQ: 6,
+    headsKV: 1,
+    headDim: 40,
+  },
+  {
+    name: 'window 5/3',
+    dtype: 'f32',
+    batch: 2,
+    seqQ: 70,
+    seqK: 90,
+    headsQ: 2,
+    headsKV: 1,
+    headDim: 64,
+    mask: { kind: 'window', left: 5, right: 3 },
+  },
+  {
+    name: 'window Infinity/2',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 64,
+    seqK: 64,
+    headsQ: 2,
+    headsKV: 2,
+    headDim: 48,
+    mask: { kind: 'window', left: Number.POSITIVE_INFINITY, right: 2 },
+  },
+  {
+    name: 'window 3/Infinity',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 50,
+    seqK: 80,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 64,
+    mask: { kind: 'window', left: 3, right: Number.POSITIVE_INFINITY },
+  },
+  {
+    name: 'window 0/0 (diagonal only)',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 40,
+    seqK: 40,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 32,
+    mask: { kind: 'window', left: 0, right: 0 },
+  },
+  {
+    name: 'chunked prefill seqQ < seqK, padding via seqLensK incl. a zero-length row',
+    dtype: 'f32',
+    batch: 4,
+    seqQ: 33,
+    seqK: 200,
+    headsQ: 4,
+    headsKV: 1,
+    headDim: 64,
+    mask: { kind: 'causal' },
+    seqLensK: [200, 150, 0, 20],
+  },
+  {
+    name: 'decode seqQ = 3, causal, GQA 8:2',
+    dtype: 'f32',
+    batch: 2,
+    seqQ: 3,
+    seqK: 333,
+    headsQ: 8,
+    headsKV: 2,
+    headDim: 64,
+    mask: { kind: 'causal' },
+    seqLensK: [333, 100],
+  },
+  {
+    name: 'generic head dim 36',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 60,
+    seqK: 61,
+    headsQ: 2,
+    headsKV: 2,
+    headDim: 36,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'generic head dim 100',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 31,
+    seqK: 95,
+    headsQ: 2,
+    headsKV: 1,
+    headDim: 100,
+  },
+  {
+    name: 'head dim 256',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 40,
+    seqK: 70,
+    headsQ: 2,
+    headsKV: 2,
+    headDim: 256,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'head dim 7, custom scale',
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 9,
+    seqK: 12,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 7,
+    scale: 0.9,
+  },
+  {
+    name: 'f16, head dim 128, causal',
+    dtype: 'f16',
+    batch: 1,
+    seqQ: 100,
+    seqK: 100,
+    headsQ: 4,
+    headsKV: 2,
+    headDim: 128,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'f16, head dim 36, window',
+    dtype: 'f16',
+    batch: 2,
+    seqQ: 20,
+    seqK: 50,
+    headsQ: 2,
+    headsKV: 2,
+    headDim: 36,
+    mask: { kind: 'window', left: 7, right: 1 },
+    seqLensK: [50, 31],
+  },
+  {
+    name: 'f16, head dim 256',
+    dtype: 'f16',
+    batch: 1,
+    seqQ: 24,
+    seqK: 40,
+    headsQ: 1,
+    headsKV: 1,
+    headDim: 256,
+  },
+  {
+    name: 'bf16, head dim 128, GQA',
+    dtype: 'bf16',
+    batch: 1,
+    seqQ: 64,
+    seqK: 96,
+    headsQ: 4,
+    headsKV: 1,
+    headDim: 128,
+    mask: { kind: 'causal' },
+  },
+  {
+    name: 'bf16, head dim 100, padding',
+    dtype: 'bf16',
+    batch: 3,
+    seqQ: 10,
+    seqK: 30,
+    headsQ: 2,
+    headsKV: 2,
+    headDim: 100,
+    seqLensK: [0, 30, 9],
+  },
+  {
+    name: 'decode seqQ = 1 over 3000 keys (split-KV), f16',
+    dtype: 'f16',
+    batch: 1,
+    seqQ: 1,
+    seqK: 3000,
+    headsQ: 8,
+    headsKV: 1,
+    headDim: 128,
+  },
+  {
+    name: 'decode seqQ = 1, bf16, MQA, padding',
+    dtype: 'bf16',
+    batch: 2,
+    seqQ: 1,
+    seqK: 777,
+    headsQ: 4,
+    headsKV: 1,
+    headDim: 64,
+    seqLensK: [777, 5],
+  },
+];
+
+const backends = new Map<CpuIsa, CpuBackend>();
+beforeAll(async () => {
+  for (const isa of ISAS) backends.set(isa, await createBackend({ isa }));
+});
+afterAll(async () => {
+  for (const b of backends.values()) await b.dispose();
+});
+
+describe.each(CASES)('$name ($dtype)', (c) => {
+  const input = randomInput(c);
+  const ref = reference(input);
+  it.each(ISAS)('matches the float64 reference on the %s kernel', async (isa) => {
+    const result = await backends.get(isa)!.attention(input);
+    expect(result.out).toBeInstanceOf(c.dtype === 'f32' ? Float32Array : Uint16Array);
+    expect(result.out.length).toBe(input.q.length);
+    expect(result.lse.length).toBe(c.batch * c.headsQ * c.seqQ);
+    const errors = compare(result, ref, c.dtype);
+    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[c.dtype]);
+    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+    expect(errors.emptyRowMismatches).toBe(0);
+  });
+});
+
+describe('split-KV decode', () => {
+  it('is planned for one query row over many keys on a few KV heads', async () => {
+    const backend = await createBackend({ threads: 4 });
+    const plan = backend.explain(
+      randomInput({
+        name: '',
+        dtype: 'f16',
+        batch: 1,
+        seqQ: 1,
+        seqK: 3000,
+        headsQ: 8,
+        headsKV: 1,
+        headDim: 128,
+      }),
+    );
+    expect(plan.plan.splitKV).toBeGreaterThan(1);
+    expect(plan.stack).toBe(8);
+    await backend.dispose();
+  });
+
+  it.each([2, 3, 7, 64])(
+    'merges %i partials by LSE (forced split count, empty splits included)',
+    async (splitKV) => {
+      const backend = await createBackend({ tiling: { splitKV, blockK: 64 } });
+      const c: Case = {
+        name: '',
+        dtype: 'f32',
+        batch: 3,
+        seqQ: 2,
+        seqK: 500,
+        headsQ: 4,
+        headsKV: 2,
+        headDim: 64,
+        mask: { kind: 'window', left: 100, right: 0 },
+        seqLensK: [500, 0, 130],
+      };
+      const input = randomInput(c);
+      expect(backend.explain(input).splitKV).toBe(splitKV);
+      const errors = compare(await backend.attention(input), reference(input), 'f32');
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f32);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      expect(errors.emptyRowMismatches).toBe(0);
+      await backend.dispose();
+    },
+  );
+});
+
+describe('forced tilings', () => {
+  it.each([
+    [16, 8],
+    [48, 24],
+    [256, 256],
+  ])('blockQ %i x blockK %i give the same result', async (blockQ, blockK) => {
+    const backend = await createBackend({ tiling: { blockQ, blockK } });
+    const input = randomInput({
+      name: '',
+      dtype: 'f32',
+      batch: 1,
+      seqQ: 150,
+      seqK: 150,
+      headsQ: 2,
+      headsKV: 1,
+      headDim: 64,
+      mask: { kind: 'causal' },
+    });
+    const errors = compare(await backend.attention(input), reference(input), 'f32');
+    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f32);
+    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+    await backend.dispose();
+  });
+});
