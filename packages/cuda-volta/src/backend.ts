@@ -194,7 +194,7 @@ export class CudaBackend implements Backend {
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
     const configs = addon
-      .ampereConfigs()
+      .configs(path.name)
       .filter((c) => context.hasFunction(moduleName(path.name, c), kernelName(path.name, c, 'f16')));
     if (configs.length === 0) {
       context.dispose();

@@ -107,7 +107,8 @@ export interface NativeAddon {
     dMax: number,
     blockK: number,
   ): [number, number];
-  ampereConfigs(): NativeConfig[];
+  /** The compiled configurations of an architecture path (its kernels/<path>/configs.h table). */
+  configs(path: string): NativeConfig[];
   Context: new (ordinal: number) => NativeContext;
 }
 

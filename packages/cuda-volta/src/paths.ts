@@ -2,9 +2,11 @@ import { FastAttentionError } from '@fastattention/core';
 
 /**
  * Architecture paths: each is a set of kernels written for one generation's matrix instruction.
- * `volta` (sm_70, mma.m8n8k4) and `turing` (sm_75, m16n8k8) are planned; `ampere` (sm_80+,
- * m16n8k16 + ldmatrix + cp.async) exists. A later path is added by a row here, its kernels under
- * kernels/<path>/, and its configuration table in the addon.
+ * `volta` (sm_70, mma.m8n8k4, shared-memory layouts for its quad-pairs), `turing` (sm_75,
+ * m16n8k8, no cp.async) and `ampere` (sm_80+, m16n8k16 + ldmatrix + cp.async). A later path is
+ * added by a row here, its kernels under kernels/<path>/, and its configuration table in the addon.
+ * Volta and Turing tensor cores have no bf16: those paths convert bf16 input to f16 in shared
+ * memory (exact within f16's range, see docs/volta-turing.md) and round the output back.
  */
 export type PathName = 'volta' | 'turing' | 'ampere';
 
@@ -18,8 +20,8 @@ export interface ArchPath {
 
 export const PATHS: readonly ArchPath[] = [
   { name: 'ampere', minSm: 80, implemented: true, instruction: 'mma.sync.m16n8k16 + ldmatrix + cp.async' },
-  { name: 'turing', minSm: 75, implemented: false, instruction: 'mma.sync.m16n8k8' },
-  { name: 'volta', minSm: 70, implemented: false, instruction: 'mma.sync.m8n8k4' },
+  { name: 'turing', minSm: 75, implemented: true, instruction: 'mma.sync.m16n8k8' },
+  { name: 'volta', minSm: 70, implemented: true, instruction: 'mma.sync.m8n8k4' },
 ];
 
 /**

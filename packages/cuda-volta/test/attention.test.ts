@@ -133,7 +133,27 @@ cases.push({
   mask: { kind: 'causal' },
 });
 
-describe.skipIf(!backend)('cuda ampere attention matches the float64 reference', () => {
+// The older paths run on a newer GPU when forced (their instructions are valid there), so the
+// same suite validates them on whatever GPU the tests run on; their speed there means nothing.
+for (const path of ['turing', 'volta'] as const) {
+  const forced = backend ? await tryBackend({ path }) : {};
+  if (backend && !forced.backend) console.warn(`[cuda] ${path} path tests skipped: ${forced.reason}`);
+  describe.skipIf(!forced.backend)(`cuda ${path} path (forced) matches the float64 reference`, () => {
+    for (const c of cases) {
+      it(describeCase(c), async () => {
+        const err = await runCase(forced.backend!, c);
+        expect(err.bad, 'unwritten (NaN) outputs or mismatched -Infinity LSE').toBe(0);
+        expect(err.out).toBeLessThan(TOL[c.dtype]);
+        expect(err.lse).toBeLessThan(TOL.lse);
+      });
+    }
+    it('reports the forced path', () => {
+      expect(forced.backend!.info.devices[0]?.details?.path).toBe(path);
+    });
+  });
+}
+
+describe.skipIf(!backend)('cuda default path matches the float64 reference', () => {
   for (const c of cases) {
     it(describeCase(c), async () => {
       const err = await runCase(backend!, c);

@@ -9,17 +9,29 @@ if (!addon) console.warn(`[cuda] addon tests skipped: ${'reason' in loaded ? loa
 const { backend, reason } = await tryBackend();
 
 describe('path selection', () => {
-  it('picks ampere on sm_80 and newer', () => {
+  it('picks ampere on sm_80 and newer, turing on sm_75, volta on sm_70', () => {
     expect(selectPath(90).name).toBe('ampere');
     expect(selectPath(80, 'ampere').name).toBe('ampere');
+    expect(selectPath(75).name).toBe('turing');
+    expect(selectPath(70).name).toBe('volta');
   });
-  it('rejects forcing a path that is not implemented or unknown with UNSUPPORTED', () => {
-    expect(() => selectPath(90, 'volta')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
-    expect(() => selectPath(90, 'hopper')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
-    expect(() => selectPath(75, 'ampere')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+  it('forces an older path on a newer device (how volta and turing are validated on an H100)', () => {
+    expect(selectPath(90, 'volta').name).toBe('volta');
+    expect(selectPath(90, 'turing').name).toBe('turing');
+  });
+  it('rejects forcing an unknown path, or one newer than the device, with UNSUPPORTED', () => {
+    expect(() => selectPath(90, 'hopper')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'path' }),
+    );
+    expect(() => selectPath(75, 'ampere')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'path' }),
+    );
+    expect(() => selectPath(70, 'turing')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'path' }),
+    );
   });
   it('has no path for a device older than every implemented one', () => {
-    expect(() => selectPath(75)).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' }));
+    expect(() => selectPath(61)).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' }));
   });
 });
 

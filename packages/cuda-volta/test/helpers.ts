@@ -14,9 +14,11 @@ import { type CudaBackend, type CudaDType, createBackend } from '../src/index.js
 export const TOL = { f16: 2e-3, bf16: 1e-2, lse: 1e-4 } as const;
 
 /** The backend, or why there is none (then GPU tests skip and print it). */
-export async function tryBackend(): Promise<{ backend?: CudaBackend; reason?: string }> {
+export async function tryBackend(
+  options: { path?: 'volta' | 'turing' | 'ampere' } = {},
+): Promise<{ backend?: CudaBackend; reason?: string }> {
   try {
-    return { backend: await createBackend() };
+    return { backend: await createBackend(options) };
   } catch (error) {
     return { reason: (error as Error).message };
   }

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "../../kernels/ampere/configs.h"
+#include "../../kernels/turing/configs.h"
+#include "../../kernels/volta/configs.h"
 #include "../../kernels/common/params.h"
 #include "../../kernels/common/tile_mask.cuh"
 #include "driver.h"
@@ -145,25 +147,49 @@ Napi::Value KRange(const Napi::CallbackInfo& info) {
   return a;
 }
 
-Napi::Value AmpereConfigs(const Napi::CallbackInfo& info) {
+Napi::Object configRow(Napi::Env env, const char* role, int headDim, int blockQ, int blockK, int warps, int stages,
+                       int sharedBytes, const std::string& suffix) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("role", role);
+  o.Set("headDim", headDim);
+  o.Set("blockQ", blockQ);
+  o.Set("blockK", blockK);
+  o.Set("warps", warps);
+  o.Set("stages", stages);
+  o.Set("sharedBytes", sharedBytes);
+  o.Set("suffix", suffix);
+  return o;
+}
+
+// configs(path): the compiled configurations of one architecture path, read from its configs.h
+// table, so kernel names and shared-memory sizes have one source of truth. The volta and turing
+// tables have no pipeline stages (no cp.async): their suffix has none and stages reads 1.
+Napi::Value Configs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const std::string path = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-#define FA_CONFIG_ROW(role, HD, BM, BN, W, S)                                                       \
-  {                                                                                                  \
-    Napi::Object o = Napi::Object::New(env);                                                         \
-    o.Set("role", #role);                                                                            \
-    o.Set("headDim", HD);                                                                            \
-    o.Set("blockQ", BM);                                                                             \
-    o.Set("blockK", BN);                                                                             \
-    o.Set("warps", W);                                                                               \
-    o.Set("stages", S);                                                                              \
-    o.Set("sharedBytes", FA_AMPERE_SMEM(HD, BM, BN, S));                                             \
-    o.Set("suffix", "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);                                         \
-    out[i++] = o;                                                                                    \
+#define FA_AMPERE_ROW(role, HD, BM, BN, W, S) \
+  out[i++] = configRow(env, #role, HD, BM, BN, W, S, FA_AMPERE_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
+#define FA_VOLTA_ROW(role, HD, BM, BN, W) \
+  out[i++] = configRow(env, #role, HD, BM, BN, W, 1, FA_VOLTA_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
+#define FA_TURING_ROW(role, HD, BM, BN, W) \
+  out[i++] = configRow(env, #role, HD, BM, BN, W, 1, FA_TURING_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
+  if (path == "ampere") {
+    FA_AMPERE_CONFIGS(FA_AMPERE_ROW)
+  } else if (path == "volta") {
+    FA_VOLTA_CONFIGS(FA_VOLTA_ROW)
+  } else if (path == "turing") {
+    FA_TURING_CONFIGS(FA_TURING_ROW)
+  } else {
+    Napi::Error err = Napi::Error::New(env, "path: unknown architecture path '" + path + "'");
+    err.Set("code", "UNSUPPORTED");
+    err.Set("field", "path");
+    throw err;
   }
-  FA_AMPERE_CONFIGS(FA_CONFIG_ROW)
-#undef FA_CONFIG_ROW
+#undef FA_AMPERE_ROW
+#undef FA_VOLTA_ROW
+#undef FA_TURING_ROW
   return out;
 }
 
@@ -623,7 +649,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("tileKind", Napi::Function::New(env, TileKind));
   exports.Set("kRange", Napi::Function::New(env, KRange));
-  exports.Set("ampereConfigs", Napi::Function::New(env, AmpereConfigs));
+  exports.Set("configs", Napi::Function::New(env, Configs));
   exports.Set("Context", Context::Init(env));
   return exports;
 }
