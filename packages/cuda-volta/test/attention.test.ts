@@ -135,10 +135,20 @@ cases.push({
 
 // The older paths run on a newer GPU when forced (their instructions are valid there), so the
 // same suite validates them on whatever GPU the tests run on; their speed there means nothing.
-for (const path of ['turing', 'volta'] as const) {
-  const forced = backend ? await tryBackend({ path }) : {};
-  if (backend && !forced.backend) console.warn(`[cuda] ${path} path tests skipped: ${forced.reason}`);
-  describe.skipIf(!forced.backend)(`cuda ${path} path (forced) matches the float64 reference`, () => {
+// FA_CUDA118_KERNEL_DIR (scripts/cuda118/build.sh's kernels/) adds the volta kernels that CUDA 11.8
+// built as compute_70 PTX, JIT-compiled by the driver: the binaries a V100 user gets.
+const cuda118 = process.env.FA_CUDA118_KERNEL_DIR;
+const variants = [
+  { label: 'turing path (forced)', path: 'turing' },
+  { label: 'volta path (forced)', path: 'volta' },
+  ...(cuda118
+    ? [{ label: 'volta path (forced, CUDA 11.8 compute_70 PTX)', path: 'volta' as const, kernelDir: cuda118 }]
+    : []),
+] as const;
+for (const { label, ...options } of variants) {
+  const forced = backend ? await tryBackend(options) : {};
+  if (backend && !forced.backend) console.warn(`[cuda] ${label} tests skipped: ${forced.reason}`);
+  describe.skipIf(!forced.backend)(`cuda ${label} matches the float64 reference`, () => {
     for (const c of cases) {
       it(describeCase(c), async () => {
         const err = await runCase(forced.backend!, c);
@@ -148,7 +158,7 @@ for (const path of ['turing', 'volta'] as const) {
       });
     }
     it('reports the forced path', () => {
-      expect(forced.backend!.info.devices[0]?.details?.path).toBe(path);
+      expect(forced.backend!.info.devices[0]?.details?.path).toBe(options.path);
     });
   });
 }

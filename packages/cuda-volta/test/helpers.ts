@@ -15,7 +15,7 @@ export const TOL = { f16: 2e-3, bf16: 1e-2, lse: 1e-4 } as const;
 
 /** The backend, or why there is none (then GPU tests skip and print it). */
 export async function tryBackend(
-  options: { path?: 'volta' | 'turing' | 'ampere' } = {},
+  options: { path?: 'volta' | 'turing' | 'ampere'; kernelDir?: string } = {},
 ): Promise<{ backend?: CudaBackend; reason?: string }> {
   try {
     return { backend: await createBackend(options) };

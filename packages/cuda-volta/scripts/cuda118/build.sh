@@ -5,7 +5,9 @@
 #   apt-get update && apt-get install -y --no-install-recommends nvidia-cuda-toolkit   # nvcc, ptxas, cuobjdump in /usr/bin, g++-11
 # Usage: packages/cuda-volta/scripts/cuda118/build.sh [OUT_DIR]   (default packages/cuda-volta/build/cuda118)
 # Writes volta_sm70.fatbin (every volta kernel, sm_70 SASS + compute_70 PTX), volta_compute70.ptx,
-# combine_sm70.fatbin, and resources.txt (ptxas -v, cuobjdump -res-usage, HMMA.884 count per kernel).
+# combine_sm70.fatbin, resources.txt (ptxas -v, cuobjdump -res-usage, HMMA.884 count per kernel), and
+# kernels/, a kernel directory the runtime loads as it is: createBackend({ path: 'volta', kernelDir:
+# '<OUT>/kernels' }) (on a newer GPU the driver JIT-compiles the compute_70 PTX).
 # CI may leave this out: the addon's CUDA 13 build covers sm_75+ (the volta path included, as PTX
 # compiled for compute_75 and newer); this adds the sm_70 binaries for V100 users.
 set -euo pipefail
@@ -27,6 +29,16 @@ FLAGS="-O3 -std=c++17"
 "$NVCC" $FLAGS -arch=compute_70 -ptx -o "$OUT/volta_compute70.ptx" "$TU"
 "$NVCC" $FLAGS -gencode arch=compute_70,code=sm_70 -gencode arch=compute_70,code=compute_70 -fatbin \
   -o "$OUT/combine_sm70.fatbin" "$K/common/combine.cu"
+
+# The runtime's layout: one module per head dim, the combine kernel, and a manifest.
+mkdir -p "$OUT/kernels/volta" "$OUT/kernels/common"
+GENCODE70="-gencode arch=compute_70,code=sm_70 -gencode arch=compute_70,code=compute_70"
+for hd in 64 80 96 128 256; do
+  "$NVCC" $FLAGS $GENCODE70 -fatbin -o "$OUT/kernels/volta/fwd_hd$hd.fatbin" "$K/volta/fwd_hd$hd.cu" &
+done
+cp "$OUT/combine_sm70.fatbin" "$OUT/kernels/common/combine.fatbin"
+wait
+echo '{"nvcc":"11.8","paths":{"volta":{"sm":[70],"ptx":70}},"common":{"sm":[70],"ptx":70}}' > "$OUT/kernels/manifest.json"
 
 # Evidence from the SASS (no GPU needed): registers, spills, shared memory, HMMA.884 per kernel.
 {
