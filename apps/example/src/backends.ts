@@ -44,6 +44,3 @@ export async function discoverBackends(): Promise<Discovery[]> {
     }),
   );
 }
-
-/** Backends that only model a device: never chosen unless asked for by name. */
-export const SIMULATED = ['ascend-sim'];

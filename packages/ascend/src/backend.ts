@@ -121,12 +121,13 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
 }
 
 /**
- * Registry entry. Priority 1: above only the float64 reference. A simulator runs the numbers in
- * JavaScript, so it must never win over a real device backend or the CPU backend.
+ * Registry entry. A simulator runs the numbers in JavaScript and models a device it does not run
+ * on, so it is marked `simulated`: resolveBackend() takes it only when asked for by name.
  */
 export const ascendProvider: BackendProvider = {
   name: 'ascend-sim',
   priority: 1,
+  simulated: true,
   description: 'Ascend 910B FastAttention on a cycle-approximate simulator (timings simulated)',
   create: (options?: Record<string, unknown>) => createBackend(options as AscendBackendOptions | undefined),
 };

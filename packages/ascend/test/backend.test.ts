@@ -105,9 +105,9 @@ describe('ascend-sim backend contract', () => {
     await expect(backend.attention(input)).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 
-  it('registers as ascend-sim with priority 1: above the reference, below any real backend', async () => {
+  it('registers as a simulated backend: resolveBackend takes it only when asked for by name', async () => {
     expect(ascendProvider.name).toBe('ascend-sim');
-    expect(ascendProvider.priority).toBe(1);
+    expect(ascendProvider.simulated).toBe(true);
     const registry = new BackendRegistry();
     registry.register(referenceProvider);
     registry.register(ascendProvider);
@@ -117,7 +117,8 @@ describe('ascend-sim backend contract', () => {
       create: () => Promise.reject(new Error('no addon here')),
     });
     expect(registry.list().map((p) => p.name)).toEqual(['cpu', 'ascend-sim', 'reference']);
-    const chosen = await registry.resolve();
+    expect((await registry.resolve()).name).toBe('reference');
+    const chosen = await registry.resolve({ prefer: ['ascend-sim'] });
     expect(chosen.name).toBe('ascend-sim');
     const out = await chosen.attention({
       ...shape,

@@ -9,6 +9,8 @@ export interface BackendProvider {
   readonly name: string;
   readonly priority: number;
   readonly description?: string;
+  /** Models a device instead of running on one (a simulator): chosen only when named in `prefer`. */
+  readonly simulated?: boolean;
   create(options?: Record<string, unknown>): Promise<Backend>;
 }
 
@@ -93,7 +95,8 @@ export class BackendRegistry {
         },
       );
     }
-    return only ? preferred : [...preferred, ...byPriority.filter((p) => !preferred.includes(p))];
+    const rest = byPriority.filter((p) => !preferred.includes(p) && !p.simulated);
+    return only ? preferred : [...preferred, ...rest];
   }
 }
 

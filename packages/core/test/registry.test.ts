@@ -57,6 +57,14 @@ describe('backend registry', () => {
     });
   });
 
+  it('never picks a simulated backend unless it is named', async () => {
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register({ ...named('sim', 50), simulated: true });
+    expect((await registry.resolve()).name).toBe('reference');
+    expect((await registry.resolve({ prefer: ['sim'] })).name).toBe('sim');
+  });
+
   it('probes every backend and reports usable ones with their info, others with the reason', async () => {
     const registry = new BackendRegistry();
     registry.register(referenceProvider);

@@ -12,7 +12,7 @@ import {
   toFloat64,
 } from '@fastattention/core';
 import Table from 'cli-table3';
-import { discoverBackends, SIMULATED } from '../backends.js';
+import { discoverBackends } from '../backends.js';
 import { formatBytes, formatMs, tableStyle } from '../format.js';
 
 export interface DemoOptions {
@@ -95,7 +95,7 @@ export async function demoRow(backend: Backend, seq: number, o: DemoOptions): Pr
 export async function demoCommand(o: DemoOptions): Promise<void> {
   await discoverBackends();
   const backend = await resolveBackend({
-    ...(o.backend ? { prefer: [o.backend], only: true } : { exclude: SIMULATED }),
+    ...(o.backend ? { prefer: [o.backend], only: true } : {}),
     options: o.threads ? { threads: o.threads } : {},
   });
   try {
