@@ -1,33 +1,15 @@
 import {
-  type AttentionInput,
   type DType,
-  fromNumbers,
   type MaskSpec,
   type ResolvedAttentionInput,
   validateAttentionInput,
 } from '../src/index.js';
+import { randomInput as kitRandomInput } from '../src/testing/index.js';
 
-/** A small seeded PRNG (mulberry32) so that a failing case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
+export { randomSeed, randomValues, rng } from '../src/testing/index.js';
 
 export const randInt = (rand: () => number, lo: number, hi: number): number =>
   lo + Math.floor(rand() * (hi - lo + 1));
-
-/** Normal-ish values in [-2, 2): never all zero. */
-export function randomValues(rand: () => number, n: number): number[] {
-  return Array.from({ length: n }, () => (rand() + rand() + rand() + rand() - 2) * 1.0);
-}
 
 export interface CaseShape {
   batch: number;
@@ -44,17 +26,7 @@ export function randomInput<D extends DType>(
   shape: CaseShape,
   extra: { mask?: MaskSpec; seqLensK?: Int32Array; scale?: number } = {},
 ): ResolvedAttentionInput<D> {
-  const nq = shape.batch * shape.seqQ * shape.headsQ * shape.headDim;
-  const nkv = shape.batch * shape.seqK * shape.headsKV * shape.headDim;
-  const input: AttentionInput<D> = {
-    ...shape,
-    dtype,
-    q: fromNumbers(randomValues(rand, nq), dtype),
-    k: fromNumbers(randomValues(rand, nkv), dtype),
-    v: fromNumbers(randomValues(rand, nkv), dtype),
-    ...extra,
-  };
-  return validateAttentionInput(input);
+  return validateAttentionInput(kitRandomInput(rand, dtype, shape, extra));
 }
 
 /** ||a - b|| / ||b|| over finite entries; NaN anywhere in `a` gives Infinity. */

@@ -1,0 +1,104 @@
+/**
+ * The conformance kit every backend's tests share (`@fastattention/core/testing`): seeded random
+ * inputs that are never all zero, DESIGN.md's tolerances, and the comparison against the float64
+ * reference. A plugin author checks a new backend with exactly what the built-in ones use.
+ */
+import type { AttentionInput } from '../attention.js';
+import type { ArrayOf, DType, HostArray } from '../dtype.js';
+import type { MaskSpec } from '../mask/spec.js';
+import { fromNumbers, toFloat64 } from '../numeric/convert.js';
+import { exactAttention } from '../reference/exact.js';
+import type { AttentionShape } from '../shape.js';
+import { kvLength, qLength } from '../shape.js';
+import { validateAttentionInput } from '../validate.js';
+
+/** Relative L2 error of the output allowed per storage dtype. */
+export const TOLERANCE: Readonly<Record<DType, number>> = { f32: 1e-5, f16: 2e-3, bf16: 1e-2 };
+/** Relative error allowed for each LSE entry. */
+export const LSE_TOLERANCE = 1e-4;
+
+/** A small seeded PRNG (mulberry32): print the seed, and a failing case replays. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A fresh seed per run: tests see new inputs every time. */
+export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
+
+/** Roughly normal values in [-2, 2) (sum of four uniforms): softmax neither flat nor one-hot. */
+export function randomValues(rand: () => number, n: number): number[] {
+  return Array.from({ length: n }, () => rand() + rand() + rand() + rand() - 2);
+}
+
+/** A random attention input of the given shape, with optional mask, lengths and scale. */
+export function randomInput<D extends DType>(
+  rand: () => number,
+  dtype: D,
+  shape: AttentionShape,
+  extra: { mask?: MaskSpec; seqLensK?: Int32Array; scale?: number } = {},
+): AttentionInput<D> {
+  const { batch, seqQ, seqK, headsQ, headsKV, headDim } = shape;
+  const dims = { batch, seqQ, seqK, headsQ, headsKV, headDim };
+  return {
+    ...dims,
+    dtype,
+    q: fromNumbers(randomValues(rand, qLength(dims)), dtype),
+    k: fromNumbers(randomValues(rand, kvLength(dims)), dtype),
+    v: fromNumbers(randomValues(rand, kvLength(dims)), dtype),
+    ...extra,
+  };
+}
+
+export interface ReferenceErrors {
+  /** ||out - ref|| / ||ref|| over the output. */
+  readonly out: number;
+  /** The largest |lse - ref| / max(1, |ref|). */
+  readonly lse: number;
+  /** NaN outputs (unwritten poison) plus LSE entries whose -Infinity does not match the reference. */
+  readonly bad: number;
+}
+
+/** Compares a backend's output for `input` with the float64 reference. */
+export function compareToReference<D extends DType>(
+  input: AttentionInput<D>,
+  out: ArrayOf<D> | HostArray,
+  lse: ArrayLike<number>,
+): ReferenceErrors {
+  const ref = exactAttention(validateAttentionInput(input));
+  const got = toFloat64(out, input.dtype);
+  let num = 0;
+  let den = 0;
+  let bad = 0;
+  for (let i = 0; i < ref.out.length; i++) {
+    const x = got[i]!;
+    if (Number.isNaN(x)) {
+      bad++;
+      continue;
+    }
+    num += (x - ref.out[i]!) ** 2;
+    den += ref.out[i]! ** 2;
+  }
+  let worst = 0;
+  for (let i = 0; i < ref.lse.length; i++) {
+    const r = ref.lse[i]!;
+    const x = lse[i]!;
+    if (r === Number.NEGATIVE_INFINITY || x === Number.NEGATIVE_INFINITY || Number.isNaN(x)) {
+      if (r !== x) bad++;
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(x - r) / Math.max(1, Math.abs(r)));
+  }
+  return { out: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den), lse: worst, bad };
+}
+
+/** True when the errors are within DESIGN.md's tolerances for `dtype`. */
+export function withinTolerance(errors: ReferenceErrors, dtype: DType): boolean {
+  return errors.bad === 0 && errors.out <= TOLERANCE[dtype] && errors.lse <= LSE_TOLERANCE;
+}
