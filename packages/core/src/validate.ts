@@ -7,8 +7,12 @@ import { type AttentionShape, kvLength, qLength } from './shape.js';
 
 const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
 
-/** Largest element count a host array can hold here; also keeps index math in safe integers. */
-const MAX_ELEMENTS = 2 ** 32;
+/**
+ * Largest element count of a tensor: keeps index math exact in doubles. Host arrays are smaller
+ * anyway (their lengths are checked against the shape); device tensors can be far larger than 2^32
+ * (K of 64 x 128K tokens x 8 heads x 128 is 2^33 elements), so no lower limit belongs here.
+ */
+const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
 
 /** The tensor-free part of an attention call: what timing models and planners need. */
 export interface AttentionProblemInput<D extends DType = DType> extends AttentionShape {
@@ -55,7 +59,7 @@ export function validateAttentionShape<D extends DType>(
   }
   if (capabilities) checkHeadDim(input.headDim, capabilities);
   if (qLength(input) > MAX_ELEMENTS || kvLength(input) > MAX_ELEMENTS) {
-    throw invalidInput('q', 'the tensors are larger than 2^32 elements');
+    throw invalidInput('q', 'the tensors have more than 2^53 elements');
   }
 
   const scale = input.scale ?? 1 / Math.sqrt(input.headDim);

@@ -92,6 +92,19 @@ describe('validateAttentionInput', () => {
     }
   });
 
+  it('accepts device-sized problems beyond 2^32 elements (64 x 128K tokens x 8 KV heads x 128)', () => {
+    const problem = {
+      dtype: 'f16',
+      batch: 64,
+      seqQ: 1,
+      seqK: 131072,
+      headsQ: 32,
+      headsKV: 8,
+      headDim: 128,
+    } as const;
+    expect(validateAttentionShape(problem).seqLensK.length).toBe(64);
+  });
+
   it('rejects what a backend cannot run with UNSUPPORTED naming the field', () => {
     const caps: BackendCapabilities = {
       dtypes: ['f16'],

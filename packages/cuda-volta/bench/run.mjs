@@ -132,6 +132,14 @@ if (want('decode')) {
         });
       }
       const times = [];
+      try {
+        await backend.timeAttention(inputs[0], { warmup: 0, iters: 1 });
+      } catch (e) {
+        // A shape this device cannot run (out of memory, say): skip it and say why.
+        console.log(`decode B=${B} seqK=${S}: skipped (${e.code ?? ''} ${e.message})`);
+        for (const t of [...inputs.flatMap((x) => [x.q, x.k, x.v, x.out, x.lse])]) t?.dispose?.();
+        continue;
+      }
       if (sets === 1) times.push(...(await backend.timeAttention(inputs[0], { warmup: 5, iters: 20 })));
       else {
         for (const input of inputs) await backend.timeAttention(input, { warmup: 1, iters: 1 });

@@ -9,6 +9,8 @@
 
 namespace fa {
 
+template <bool B> struct BoolTag { static constexpr bool value = B; };
+
 // Kernel traits: everything a configuration fixes at compile time, apart from the kernel body.
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_>
 struct AmpereTraits {
@@ -55,7 +57,9 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   T* sV = sK + ST * BN * Tr::LD;
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int tile = blockIdx.x, head = blockIdx.y;
+  // Last q-tile first: under a causal mask the last tiles have the most k-tiles, so starting them
+  // first shortens the tail of the grid (as FlashAttention-2 does).
+  const int tile = gridDim.x - 1 - blockIdx.x, head = blockIdx.y;
   const int b = blockIdx.z / p.num_splits, split = blockIdx.z % p.num_splits;
   const int lk = p.seqlens_k ? p.seqlens_k[b] : p.seq_k;
   const int kvh = p.pack_gqa ? head : head / p.group;
@@ -73,6 +77,11 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
   const int t0 = max(kStart, s0), t1 = min(kEnd, s1);
   const int nTiles = max(0, t1 - t0);
+  // k-tiles that need no per-element mask (FULL and inside lk): decided once here, so the loop
+  // tests each tile with two compares. A negative scale runs every tile through the masked body.
+  int fullStart, fullEnd;
+  fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
+  if (!(p.scale_log2 >= 0.f)) fullEnd = fullStart;
 
   const T* qBase = static_cast<const T*>(p.q) + (int64_t)b * p.q_batch_stride;
   const T* kBase = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
@@ -103,19 +112,11 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     cp_async_commit();  // empty groups keep the group count uniform
   }
 
-  // Per-thread rows: query index i of accumulator rows g and g+8 of each m-tile (for masking and
-  // the epilogue), and whether the warp has any valid row (decode tiles are mostly padding).
+  // Per-thread rows: query row of accumulator rows g and g+8 of each m-tile, recomputed where needed
+  // (masked tiles, epilogue) rather than kept live through the loop.
   const int warpRow0 = r0 + warp * Tr::WARP_ROWS;
   const bool warpActive = warpRow0 < r1;
-  // diag: the row's aligned diagonal i + lk - seqQ (32-bit: sequence lengths stay far below 2^29).
-  int diag[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = warpRow0 + mt * 16 + lane / 4 + h * 8;
-      diag[mt][h] = (p.pack_gqa ? row / p.group : row) + lk - p.seq_q;
-    }
+  auto row_of = [&](int mt, int h) { return warpRow0 + mt * 16 + lane / 4 + h * 8; };
 
   cp_async_wait<ST - 1>();
   __syncthreads();
@@ -129,6 +130,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   }
 
   FragC o[MT][Tr::NT_O];
+  // mrow: running row max of scale * log2(e) * q.k (base-2 units); lrow: this lane's partial row sum.
   float mrow[MT][2], lrow[MT][2];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
@@ -137,14 +139,14 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     mrow[mt][0] = mrow[mt][1] = -INFINITY;
     lrow[mt][0] = lrow[mt][1] = 0.f;
   }
+  const float sl = p.scale_log2;
 
-  for (int n = 0; n < nTiles; ++n) {
-    cp_async_wait<ST - 2>();
-    __syncthreads();
-    if (n + ST - 1 < nTiles) load_kv(t0 + n + ST - 1, (n + ST - 1) % ST);
-    cp_async_commit();
-    if (!warpActive) continue;
-
+  // One k-tile: S = Q K^T, online softmax, O += P V. MASK is a compile-time flag so that FULL tiles
+  // (the bulk of every problem) carry no per-element mask work and keep the scale folded into the
+  // exp2 argument (one FFMA per element, as FlashAttention-2 does); PARTIAL tiles, a last tile that
+  // runs past lk, and a negative scale (where max(scale * s) != scale * max(s)) take the masked body.
+  auto tile_step = [&](auto maskTag, int n) {
+    constexpr bool MASK = decltype(maskTag)::value;
     const int t = t0 + n, k0 = t * BN;
     const T* tK = sK + (n % ST) * BN * Tr::LD;
     const T* tV = sV + (n % ST) * BN * Tr::LD;
@@ -174,48 +176,65 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       }
     }
 
-    // Tiling-mask: FULL tiles take no per-element test; PARTIAL ones (and a last tile that runs
-    // past seqK, whose zero-filled keys must not count) test each element against the band.
-    const int k1 = min(p.seq_k, k0 + BN);
-    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
-    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
+    if constexpr (MASK) {
+      // Scale explicitly and test each element against the band (and lk): afterwards s holds
+      // base-2 logits, so the softmax below runs with a unit scale.
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int j = 0; j < Tr::NT_S; ++j)
+        for (int h = 0; h < 2; ++h) {
+          const int row = row_of(mt, h);
+          const int diag = (p.pack_gqa ? row / p.group : row) + lk - p.seq_q;
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[mt][j].x[e] * p.scale_log2;
-          if (masked) {
-            const int col = k0 + j * 8 + c_col(lane, e);
-            const int rel = col - diag[mt][e >> 1];
-            if (col >= lk || rel < -p.band_left || rel > p.band_right) x = -INFINITY;
-          }
-          s[mt][j].x[e] = x;
+          for (int j = 0; j < Tr::NT_S; ++j)
+#pragma unroll
+            for (int e = 2 * h; e < 2 * h + 2; ++e) {
+              const int col = k0 + j * 8 + c_col(lane, e);
+              const int rel = col - diag;
+              const bool off = col >= lk || rel < -p.band_left || rel > p.band_right;
+              s[mt][j].x[e] = off ? -INFINITY : s[mt][j].x[e] * sl;
+            }
         }
+    }
+    const float esc = MASK ? 1.f : sl;  // factor from s to base-2 logits
 
     // Online softmax in base 2; each lane keeps a partial row sum, reduced over the quad at the end.
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = mrow[mt][h];
+        // Row max and sum as trees, not serial chains: short dependency chains matter with only
+        // two warps per scheduler to hide them.
+        float mxs[Tr::NT_S];
 #pragma unroll
-        for (int j = 0; j < Tr::NT_S; ++j) mx = fmaxf(mx, fmaxf(s[mt][j].x[2 * h], s[mt][j].x[2 * h + 1]));
+        for (int j = 0; j < Tr::NT_S; ++j) mxs[j] = fmaxf(s[mt][j].x[2 * h], s[mt][j].x[2 * h + 1]);
+#pragma unroll
+        for (int w = 1; w < Tr::NT_S; w *= 2)
+#pragma unroll
+          for (int j = 0; j + w < Tr::NT_S; j += 2 * w) mxs[j] = fmaxf(mxs[j], mxs[j + w]);
+        float mx = mxs[0];
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mUse = mx == -INFINITY ? 0.f : mx;  // a row with nothing allowed yet
+        // New running max in base-2 units (esc >= 0 here: a negative scale takes the MASK body).
+        const float mNew = fmaxf(mrow[mt][h], mx * esc);
+        // A row with nothing allowed yet (only possible on masked tiles) keeps 0 as its offset.
+        const float mUse = (MASK && mNew == -INFINITY) ? 0.f : mNew;
         const float alpha = fast_exp2(mrow[mt][h] - mUse);
-        mrow[mt][h] = mx;
-        float sum = 0.f;
+        mrow[mt][h] = mNew;
+        float sums[Tr::NT_S];
 #pragma unroll
         for (int j = 0; j < Tr::NT_S; ++j) {
-          const float e0 = fast_exp2(s[mt][j].x[2 * h] - mUse);
-          const float e1 = fast_exp2(s[mt][j].x[2 * h + 1] - mUse);
+          const float e0 = fast_exp2(fmaf(s[mt][j].x[2 * h], esc, -mUse));
+          const float e1 = fast_exp2(fmaf(s[mt][j].x[2 * h + 1], esc, -mUse));
           s[mt][j].x[2 * h] = e0;
           s[mt][j].x[2 * h + 1] = e1;
-          sum += e0 + e1;
+          sums[j] = e0 + e1;
         }
+#pragma unroll
+        for (int w = 1; w < Tr::NT_S; w *= 2)
+#pragma unroll
+          for (int j = 0; j + w < Tr::NT_S; j += 2 * w) sums[j] += sums[j + w];
+        const float sum = sums[0];
         lrow[mt][h] = lrow[mt][h] * alpha + sum;
 #pragma unroll
         for (int d = 0; d < Tr::NT_O; ++d) {
@@ -241,6 +260,19 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         }
       }
     }
+  };
+
+  for (int n = 0; n < nTiles; ++n) {
+    cp_async_wait<ST - 2>();
+    __syncthreads();
+    if (n + ST - 1 < nTiles) load_kv(t0 + n + ST - 1, (n + ST - 1) % ST);
+    cp_async_commit();
+    if (!warpActive) continue;
+    // Tiling-mask: FULL tiles take the unmasked body; PARTIAL ones (and a last tile that runs
+    // past lk, whose zero-filled keys must not count) test each element against the band.
+    const int t = t0 + n;
+    if (t < fullStart || t >= fullEnd) tile_step(BoolTag<true>{}, n);
+    else tile_step(BoolTag<false>{}, n);
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
 
@@ -252,11 +284,11 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       float l = lrow[mt][h];
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
-      const int row = warpRow0 + mt * 16 + lane / 4 + h * 8;
+      const int row = row_of(mt, h);
       if (!warpActive || row >= r1) continue;
       const float inv = l > 0.f ? 1.f / l : 0.f;
       const float lse = l > 0.f ? (mrow[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
-      const int i = diag[mt][h] - lk + p.seq_q;
+      const int i = p.pack_gqa ? row / p.group : row;
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
       if (p.num_splits == 1) {

@@ -38,3 +38,22 @@ FA_HD void fa_k_range(int64_t left, int64_t right, int64_t lk, int64_t dMin, int
   *start = (int)(lo / blockK);
   *end = (int)(hi / blockK) + 1;
 }
+
+// The k-tiles [*start, *end) of block size blockK that a kernel may run without any per-element
+// mask test: FULL tiles (fa_tile_kind) that also end at or before lk (k0 + blockK <= lk, so no
+// zero-filled key past lk sits in them). Both band ends grow with the row, so these tiles form one
+// contiguous run; the kernel decides each tile with two integer compares instead of fa_tile_kind.
+// Empty run: *start >= *end.
+FA_HD void fa_full_range(int64_t left, int64_t right, int64_t lk, int64_t dMin, int64_t dMax, int blockK, int* start,
+                         int* end) {
+  // k0 = t * blockK >= dMax - left  and  k0 + blockK - 1 <= dMin + right  and  k0 + blockK <= lk.
+  int64_t lo = dMax - left;
+  lo = lo <= 0 ? 0 : (lo + blockK - 1) / blockK;
+  const int64_t a = dMin + right + 1;  // (t + 1) * blockK <= a
+  int64_t hi = a <= 0 ? 0 : a / blockK;
+  const int64_t b = lk <= 0 ? 0 : lk / blockK;
+  if (b < hi) hi = b;
+  if (hi < lo) hi = lo;
+  *start = (int)lo;
+  *end = (int)hi;
+}
