@@ -1,5 +1,6 @@
+import { compareToReference } from '@fastattention/core/testing';
 import { describe, expect, it } from 'vitest';
-import { type Case, compare, describeCase, randomInput, runCase, TOL, tryBackend } from './helpers.js';
+import { type Case, describeCase, randomInput, runCase, TOL, tryBackend } from './helpers.js';
 
 const { backend, reason } = await tryBackend();
 if (!backend) console.warn(`[cuda] GPU tests skipped: ${reason}`);
@@ -188,7 +189,7 @@ describe.skipIf(!backend)('cuda default path matches the float64 reference', () 
     const { out, lse } = await backend!.attention(input);
     expect(out).toBeInstanceOf(Uint16Array);
     expect(lse).toBeInstanceOf(Float32Array);
-    const err = compare(input, out, lse);
+    const err = compareToReference(input, out, lse);
     expect(err.bad).toBe(0);
     expect(err.out).toBeLessThan(TOL.f16);
     expect(err.lse).toBeLessThan(TOL.lse);
