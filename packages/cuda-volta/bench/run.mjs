@@ -20,7 +20,7 @@ const median = (a) => {
 
 const backend = await createBackend();
 // Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).
-const ALT_PREFILL = {};
+const ALT_PREFILL = {}; // e.g. { 128: ['hd128_128x32w4s2'] } with that line in configs.h
 const ALT_DECODE = {};
 const dev = backend.info.devices[0];
 console.log(`device: ${dev.name} (${JSON.stringify(dev.details)})`);
@@ -149,6 +149,12 @@ if (want('decode')) {
       }
       const ms = median(times);
       const gbps = kvBytes / ms / 1e6;
+      // The same launches enqueued back to back (host ahead of the device, as in a decode loop):
+      // without the host's per-launch latency that the one-launch-per-call figure above contains
+      // (the PyTorch anchors are timed one launch per call, like `ms`).
+      const piped = median(
+        await backend.timeAttentionSets(inputs, { warmup: 1, rounds: Math.max(3, Math.ceil(20 / sets)) }),
+      );
       const plan = backend.plan(inputs[0]);
       rows.push({
         backend: 'cuda',
@@ -169,9 +175,12 @@ if (want('decode')) {
         config: plan.config.suffix,
         splitKV: plan.splitKV,
         rotatedSets: sets,
+        msPipelined: piped,
+        gbpsPipelined: kvBytes / piped / 1e6,
+        ofCopyPipelined: kvBytes / piped / 1e6 / copyGBs,
       });
       console.log(
-        `decode B=${B} seqK=${S}: ${ms.toFixed(3)} ms ${gbps.toFixed(0)} GB/s (${((100 * gbps) / copyGBs).toFixed(0)}% of copy) split=${plan.splitKV} [${plan.config.suffix}]`,
+        `decode B=${B} seqK=${S}: ${ms.toFixed(3)} ms ${gbps.toFixed(0)} GB/s (${((100 * gbps) / copyGBs).toFixed(0)}% of copy) split=${plan.splitKV} [${plan.config.suffix}]; back to back ${piped.toFixed(3)} ms ${(kvBytes / piped / 1e6).toFixed(0)} GB/s (${((100 * kvBytes) / piped / 1e6 / copyGBs).toFixed(0)}%)`,
       );
       for (const config of ALT_DECODE[D] ?? []) {
         const t = [];

@@ -16,14 +16,24 @@ for (const r of ours.rows.filter((x) => x.kind === 'prefill')) {
     `${r.dtype} | ${r.batch},${r.headsQ},${r.seqQ},${r.headDim} | ${r.mask} | ${f(r.tflops)} | ${f(fl)} | ${f(ef)} | ${f(cu)} | ${f(nv)} | ${f(fl && r.tflops / fl, 2)} | ${f(ef && r.tflops / ef, 2)} | ${f(nv && r.tflops / nv, 2)}`,
   );
 }
+const alts = ours.rows.filter((x) => x.kind === 'prefill-alt');
+if (alts.length) {
+  console.log('\nprefill alternatives (TFLOP/s; x default = alt / planned config, same run)');
+  for (const r of alts) {
+    const base = ours.rows.find((x) => x.kind === 'prefill' && key(x) === key(r));
+    console.log(
+      `${r.dtype} | ${r.batch},${r.headsQ},${r.seqQ},${r.headDim} | ${r.mask} | ${r.config} | ${f(r.tflops)} | x ${f(base && r.tflops / base.tflops, 2)}`,
+    );
+  }
+}
 const copy = ours.rows.find((x) => x.kind === 'copy');
 console.log(
   `\ndecode (f16, 32 q heads, 8 kv heads, hd 128): GB/s of K+V; copy ${f(copy?.gbps, 0)} GB/s (torch copy ${f(anchors.copyGBs, 0)})`,
 );
-console.log('B | seqK | ours | % copy | split | FLASH | CUDNN | EFFICIENT');
+console.log('B | seqK | ours | % copy | ours back-to-back | % copy | split | FLASH | CUDNN | EFFICIENT');
 for (const r of ours.rows.filter((x) => x.kind === 'decode')) {
   const a = (impl) => anc.get(`${impl}|decode|${key(r)}`)?.gbps;
   console.log(
-    `${r.batch} | ${r.seqK} | ${f(r.gbps, 0)} | ${f(100 * r.ofCopy, 0)} | ${r.splitKV} | ${f(a('FLASH'), 0)} | ${f(a('CUDNN'), 0)} | ${f(a('EFFICIENT'), 0)}`,
+    `${r.batch} | ${r.seqK} | ${f(r.gbps, 0)} | ${f(100 * r.ofCopy, 0)} | ${f(r.gbpsPipelined, 0)} | ${f(100 * r.ofCopyPipelined, 0)} | ${r.splitKV} | ${f(a('FLASH'), 0)} | ${f(a('CUDNN'), 0)} | ${f(a('EFFICIENT'), 0)}`,
   );
 }

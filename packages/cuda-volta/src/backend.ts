@@ -287,7 +287,14 @@ export class CudaBackend implements Backend {
       role === 'decode'
         ? { ...problem, seqQ: problem.seqQ * group, headsQ: problem.headsKV }
         : { ...problem };
-    const forced = configName === undefined ? undefined : candidates.find((c) => c.suffix === configName);
+    // A forced configuration may also be one compiled only for timing (role '<role>_alt').
+    const forced =
+      configName === undefined
+        ? undefined
+        : (candidates.find((c) => c.suffix === configName) ??
+          this.#configs.find(
+            (c) => c.role === `${role}_alt` && c.headDim === problem.headDim && c.suffix === configName,
+          ));
     if (configName !== undefined && !forced) {
       throw new FastAttentionError(
         'UNSUPPORTED',
@@ -299,7 +306,22 @@ export class CudaBackend implements Backend {
     }
     const tilePlan = planTiles(
       planned,
-      forced ? { ...spec, configs: spec.configs?.filter((c) => c.name === configName) } : spec,
+      forced
+        ? {
+            ...spec,
+            configs: [
+              {
+                name: forced.suffix,
+                blockQ: forced.blockQ,
+                blockK: forced.blockK,
+                subQ: forced.blockQ / forced.warps,
+                subK: forced.blockK,
+                stages: forced.stages,
+                headDims: [forced.headDim],
+              },
+            ],
+          }
+        : spec,
     );
     const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
     const rows = planned.seqQ;
@@ -338,6 +360,41 @@ export class CudaBackend implements Backend {
       }),
     );
     return ms;
+  }
+
+  /**
+   * Times several inputs (e.g. rotated input sets of one shape) launched back to back, `rounds`
+   * times over the list after `warmup` untimed rounds: one figure per launch, in ms. Unlike
+   * `timeAttention` with one iteration per call, the host enqueues ahead of the device, so host
+   * launch latency stays out of the figures (as in a decode loop that never waits per step).
+   */
+  async timeAttentionSets(
+    inputs: readonly DeviceAttentionInput[],
+    timing: TimingOptions & { readonly rounds?: number } = {},
+  ): Promise<Float64Array> {
+    this.#alive();
+    for (const input of inputs) this.#checkDevice(input);
+    const { warmup = 1, rounds = 5 } = timing;
+    let ms: Float64Array = new Float64Array(0);
+    const descs: LaunchDesc[] = [];
+    const nest = async (i: number): Promise<void> => {
+      if (i === inputs.length) {
+        ms = await this.#context.timeAttentionSets(descs, warmup, rounds);
+        return;
+      }
+      await this.#withLaunch(inputs[i]!, timing.config, async (desc) => {
+        descs.push(desc);
+        await nest(i + 1);
+      });
+    };
+    await this.#track(() => nest(0));
+    return ms;
+  }
+
+  /** Free and total device memory, in bytes. */
+  memInfo(): { free: number; total: number } {
+    this.#alive();
+    return this.#context.memInfo();
   }
 
   /** Times a device-to-device copy of `bytes` (the bandwidth yardstick for decode), in ms. */

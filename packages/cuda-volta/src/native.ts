@@ -21,7 +21,8 @@ export interface NativeDevice {
 
 /** One compiled kernel configuration (kernels/<path>/configs.h). */
 export interface NativeConfig {
-  readonly role: 'prefill' | 'decode';
+  /** 'prefill_alt' / 'decode_alt': compiled for timing (TimingOptions.config), never planned. */
+  readonly role: 'prefill' | 'decode' | 'prefill_alt' | 'decode_alt';
   readonly headDim: number;
   readonly blockQ: number;
   readonly blockK: number;
@@ -82,8 +83,10 @@ export interface NativeContext {
   download(ptr: bigint, dst: ArrayBufferView): Promise<void>;
   memset(ptr: bigint, value: number, bytes: number): Promise<void>;
   fill(ptr: bigint, count: number, dtype: string, seed: number): Promise<void>;
+  copy(dst: bigint, src: bigint, bytes: number): Promise<void>;
   attention(desc: LaunchDesc): Promise<void>;
   timeAttention(desc: LaunchDesc, warmup: number, iters: number): Promise<Float64Array>;
+  timeAttentionSets(descs: readonly LaunchDesc[], warmup: number, rounds: number): Promise<Float64Array>;
   timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
   dispose(): void;
 }

@@ -86,6 +86,48 @@ export class DeviceTensor<T extends TensorDType = TensorDType> implements Dispos
     await this.#owner.context.upload(this.ptr, src);
   }
 
+  /**
+   * Copies `count` elements of `src` (same dtype), starting at element `srcOffset`, into this
+   * tensor at element `dstOffset`, on the device (no host round trip). Offsets may exceed 2^32
+   * elements: addresses are 64-bit. E.g. one batch row of a large K cache into a batch-1 tensor.
+   */
+  async copyFrom(
+    src: DeviceTensor<T>,
+    options: { readonly srcOffset?: number; readonly dstOffset?: number; readonly count?: number } = {},
+  ): Promise<void> {
+    const { srcOffset = 0, dstOffset = 0 } = options;
+    const count = options.count ?? Math.min(src.length - srcOffset, this.length - dstOffset);
+    const ok = (x: number): boolean => Number.isSafeInteger(x) && x >= 0;
+    if (src.dtype !== this.dtype) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `src: expected a ${this.dtype} tensor, got ${src.dtype}`,
+        {
+          field: 'src',
+        },
+      );
+    }
+    if (
+      !ok(srcOffset) ||
+      !ok(dstOffset) ||
+      !ok(count) ||
+      srcOffset + count > src.length ||
+      dstOffset + count > this.length
+    ) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `copy of ${count} elements from ${srcOffset} into ${dstOffset} is out of bounds (${src.length} -> ${this.length})`,
+        { field: 'count' },
+      );
+    }
+    const eb = BigInt(BYTES[this.dtype]);
+    await this.#owner.context.copy(
+      this.ptr + BigInt(dstOffset) * eb,
+      src.ptr + BigInt(srcOffset) * eb,
+      count * BYTES[this.dtype],
+    );
+  }
+
   /** Sets every byte to `value` (tests poison outputs with 0xff: NaN in f16, bf16 and f32). */
   async fillBytes(value: number): Promise<void> {
     await this.#owner.context.memset(this.ptr, value, this.bytes);

@@ -17,6 +17,11 @@
 #define FA_AMPERE_HD64(X) X(prefill, 64, 128, 64, 4, 2) X(decode, 64, 64, 128, 4, 3)
 #define FA_AMPERE_HD80(X) X(prefill, 80, 128, 64, 4, 2) X(decode, 80, 64, 128, 4, 3)
 #define FA_AMPERE_HD96(X) X(prefill, 96, 128, 64, 4, 2) X(decode, 96, 64, 128, 4, 3)
+// Lines with role prefill_alt / decode_alt are compiled for timing only (bench ALT_*,
+// TimingOptions.config); the planner never picks them. Run 4 (2026-11-24, H100) timed these hd-128
+// prefill alternatives against 128x64w4s2 in one call and dropped them: 128x32w4s2 0.95-1.02x,
+// 128x64w8s2 (2 CTAs/SM, <= 128 registers) 0.85-1.03x, 64x64w4s2 0.79-0.98x, 64x32w4s2 (3 CTAs/SM)
+// 0.77-1.00x. E.g. X(prefill_alt, 128, 128, 32, 4, 2).
 #define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 64, 128, 4, 3)
 #define FA_AMPERE_HD256(X) X(prefill, 256, 64, 32, 4, 2) X(decode, 256, 64, 32, 4, 3)
 

@@ -32,7 +32,12 @@ struct AmpereTraits {
   // halve the shared-memory traffic of K and V per mma (each B fragment feeds 2 mmas), which is
   // what bounds mma.sync attention on sm_90, but O and S then need the registers: Q is re-read
   // from shared memory every k-tile instead (as FlashAttention-2 does).
-  static constexpr bool Q_IN_REGS = MT == 1;
+  // 8 warps x 16 rows: two CTAs per SM (16 warps, 4 per scheduler) need <= 128 registers, so Q is
+  // re-read from shared memory there too.
+  // One m-tile per warp with a small tile (64 x 32: 52 KB of shared memory) asks for 3 CTAs per SM
+  // (<= 168 registers, 12 warps). 0 = no minimum (ptxas may use all 255 registers).
+  static constexpr int MIN_BLOCKS = WARPS >= 8 ? 2 : (MT == 1 && 3 * SMEM <= 227 * 1024) ? 3 : 0;
+  static constexpr bool Q_IN_REGS = MT == 1 && WARPS < 8;
   static_assert(WARP_ROWS % 16 == 0 && HD % 16 == 0 && BN % 16 == 0, "tile shape");
 };
 
@@ -199,6 +204,10 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     const float esc = MASK ? 1.f : sl;  // factor from s to base-2 logits
 
     // Online softmax in base 2; each lane keeps a partial row sum, reduced over the quad at the end.
+    // P is packed to the operand type right after its exponentials (pk[mt][j][h] = elements
+    // 2h, 2h+1 of S's n-tile j): the f32 scores die there instead of living until the PV mma, which
+    // halves P's registers (FlashAttention-2 converts P the same way, before the second gemm).
+    uint32_t pk[MT][Tr::NT_S][2];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -226,8 +235,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         for (int j = 0; j < Tr::NT_S; ++j) {
           const float e0 = fast_exp2(fmaf(s[mt][j].x[2 * h], esc, -mUse));
           const float e1 = fast_exp2(fmaf(s[mt][j].x[2 * h + 1], esc, -mUse));
-          s[mt][j].x[2 * h] = e0;
-          s[mt][j].x[2 * h + 1] = e1;
+          pk[mt][j][h] = Elem<T>::pack(e0, e1);
           sums[j] = e0 + e1;
         }
 #pragma unroll
@@ -243,12 +251,13 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         }
       }
 
-    // O += P V, with P straight from the S accumulators.
+    // O += P V: the packed P of two neighbouring n-tiles is one A fragment (mma.cuh, c_to_a).
 #pragma unroll
     for (int kk = 0; kk < Tr::KSTEPS_PV; ++kk) {
       FragA pa[MT];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) pa[mt] = c_to_a<T>(s[mt][2 * kk], s[mt][2 * kk + 1]);
+      for (int mt = 0; mt < MT; ++mt)
+        pa[mt] = FragA{{pk[mt][2 * kk][0], pk[mt][2 * kk][1], pk[mt][2 * kk + 1][0], pk[mt][2 * kk + 1][1]}};
 #pragma unroll
       for (int d = 0; d < Tr::NT_O; d += 2) {
         FragB b0, b1;
@@ -316,7 +325,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 // One extern "C" entry point per (config, dtype): the addon finds it by this name.
 #define FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT) fa_ampere_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S
 #define FA_AMPERE_DEFINE_ONE(role, HD, BM, BN, W, S, DT, TYPE)                                       \
-  extern "C" __global__ void __launch_bounds__(W * 32)                                                \
+  extern "C" __global__ void __launch_bounds__(W * 32, (fa::AmpereTraits<HD, BM, BN, W, S>::MIN_BLOCKS)) \
       FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT)(const FaFwdParams p) {                         \
     fa::fwd_kernel<fa::AmpereTraits<HD, BM, BN, W, S>, TYPE>(p);                                       \
   }

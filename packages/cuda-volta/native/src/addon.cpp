@@ -217,8 +217,10 @@ class Context : public Napi::ObjectWrap<Context> {
                            InstanceMethod("download", &Context::Download),
                            InstanceMethod("memset", &Context::Memset),
                            InstanceMethod("fill", &Context::Fill),
+                           InstanceMethod("copy", &Context::Copy),
                            InstanceMethod("attention", &Context::Attention),
                            InstanceMethod("timeAttention", &Context::TimeAttention),
+                           InstanceMethod("timeAttentionSets", &Context::TimeAttentionSets),
                            InstanceMethod("timeCopy", &Context::TimeCopy),
                            InstanceMethod("dispose", &Context::Dispose),
                        });
@@ -483,6 +485,17 @@ class Context : public Napi::ObjectWrap<Context> {
     });
   }
 
+  // copy(dst, src, bytes): device-to-device, stream-ordered, then synchronized (byte offsets are
+  // applied by the caller to the addresses: 64-bit BigInt arithmetic, so > 4 GiB offsets are fine).
+  Napi::Value Copy(const Napi::CallbackInfo& info) {
+    const CUdeviceptr dst = ptrArg(info[0]), src = ptrArg(info[1]);
+    const size_t bytes = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    return submit(info, [this, dst, src, bytes]() {
+      if (bytes > 0) FA_CU(cuMemcpyDtoDAsync(dst, src, bytes, stream_), "cuMemcpyDtoDAsync_v2");
+      FA_CU(cuStreamSynchronize(stream_), "cuStreamSynchronize");
+    });
+  }
+
   Napi::Value Fill(const Napi::CallbackInfo& info) {
     const CUdeviceptr dst = ptrArg(info[0]);
     const uint64_t count = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
@@ -618,6 +631,27 @@ class Context : public Napi::ObjectWrap<Context> {
     auto result = std::make_shared<std::vector<double>>();
     return submit(
         info, [this, l, warmup, iters, result]() { *result = timed(warmup, iters, [&] { enqueue(*l); }); },
+        [result](Napi::Env env) { return toArray(env, *result); });
+  }
+
+  // timeAttentionSets([desc...], warmup, rounds): rounds x (every desc once), enqueued back to back
+  // with an event pair around each launch, one figure per launch. The host enqueues ahead of the
+  // device (as a decode loop does), so the launch latency of the host is not in the figures; the
+  // descs rotate over input sets so that problems smaller than L2 are still read from memory.
+  Napi::Value TimeAttentionSets(const Napi::CallbackInfo& info) {
+    Napi::Array arr = info[0].As<Napi::Array>();
+    auto ls = std::make_shared<std::vector<Launch>>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) ls->push_back(parseLaunch(arr.Get(i).As<Napi::Object>()));
+    const int warmup = info[1].As<Napi::Number>().Int32Value(), rounds = info[2].As<Napi::Number>().Int32Value();
+    auto result = std::make_shared<std::vector<double>>();
+    return submit(
+        info,
+        [this, ls, warmup, rounds, result]() {
+          for (int w = 0; w < warmup; ++w)
+            for (auto& l : *ls) enqueue(l);
+          size_t n = 0;
+          *result = timed(0, rounds * static_cast<int>(ls->size()), [&] { enqueue((*ls)[n++ % ls->size()]); });
+        },
         [result](Napi::Env env) { return toArray(env, *result); });
   }
 
