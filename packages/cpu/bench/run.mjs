@@ -10,7 +10,7 @@
 // disjoint slice of a 1 GiB buffer with vector loads, best of 5).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { f32ToBf16, f32ToF16, standardAttention } from '@fastattention/core';
@@ -85,19 +85,21 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timeBackend(b, shape, reps) {
   const input = makeInput(shape);
-  await b.attention(input); // warm-up: scratch buffers, page faults
+  const { workspaceBytes } = await b.attention(input); // warm-up: scratch buffers, page faults
   const times = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
     await b.attention(input);
     times.push(performance.now() - t0);
   }
-  return { ms: median(times), min: Math.min(...times), plan: b.explain(input) };
+  return { ms: median(times), min: Math.min(...times), plan: b.explain(input), workspaceBytes };
 }
 
+const loadAtStart = loadavg();
 console.log(
   `machine: ${device.name}, ${threads} threads, isa ${isa}, L1d ${device.details.l1d} L2 ${device.details.l2} L3 ${device.details.l3}`,
 );
+console.log(`load average at start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')}`);
 const fmaPeak = await addon.measureFmaPeak(isa, threads, 0.5);
 const fmaPeak1 = await addon.measureFmaPeak(isa, 1, 0.3);
 const bandwidth = await addon.measureReadBandwidth(isa, threads, 2 ** 30, 5);
@@ -123,14 +125,37 @@ const cases = [
     headDim: 128,
     mask: 'none',
     target: 'bandwidth',
+    decode: true,
   },
-  { dtype: 'f32', batch: 1, seqQ: 1, seqK: 32768, headsQ: 32, headsKV: 8, headDim: 128, mask: 'none' },
-  { dtype: 'f16', batch: 4, seqQ: 1, seqK: 8192, headsQ: 32, headsKV: 8, headDim: 128, mask: 'none' },
+  {
+    dtype: 'f32',
+    batch: 1,
+    seqQ: 1,
+    seqK: 32768,
+    headsQ: 32,
+    headsKV: 8,
+    headDim: 128,
+    mask: 'none',
+    decode: true,
+  },
+  {
+    dtype: 'f16',
+    batch: 4,
+    seqQ: 1,
+    seqK: 8192,
+    headsQ: 32,
+    headsKV: 8,
+    headDim: 128,
+    mask: 'none',
+    decode: true,
+  },
   { ...PREFILL, headDim: 64, mask: 'none' },
   { ...PREFILL, headDim: 100, mask: 'none' },
 ];
+// Decode calls are short (a few ms): more of them for a stable median.
+const decodeReps = quick ? 5 : 15;
 for (const c of cases) {
-  const { ms, plan } = await timeBackend(backend, c, reps);
+  const { ms, min, plan, workspaceBytes } = await timeBackend(backend, c, c.decode ? decodeReps : reps);
   const row = {
     backend: 'cpu',
     path: isa,
@@ -143,9 +168,12 @@ for (const c of cases) {
     headDim: c.headDim,
     mask: c.mask,
     ms: Number(ms.toFixed(3)),
+    minMs: Number(min.toFixed(3)),
+    reps: c.decode ? decodeReps : reps,
     tflops: Number((flopsOf(c) / ms / 1e9).toFixed(4)),
     gbps: Number((kvBytes(c) / ms / 1e6).toFixed(2)),
-    plan: `${plan.plan.blockQ}x${plan.blockK} stack ${plan.stack} split ${plan.splitKV}${plan.allHeads ? ' all-heads' : ''}`,
+    workspaceBytes,
+    plan: `${plan.plan.blockQ}x${plan.blockK} stack ${plan.stack} split ${plan.splitKV}${plan.allHeads ? ' all-heads' : ''}${plan.decode ? ' decode-kernel' : ''}`,
   };
   if (c.target === 'peak') row.fractionOfPeak = Number((flopsOf(c) / (ms / 1e3) / fmaPeak).toFixed(3));
   if (c.target === 'bandwidth')
@@ -269,6 +297,9 @@ if (standard)
     `\ncpu vs standard attention (causal, S 2048, 8 heads, hd 128, f32): ${standard.speedup.toFixed(1)}x faster (warm median vs one standard run)`,
   );
 
+const loadAtEnd = loadavg();
+console.log(`load average at end: ${loadAtEnd.map((x) => x.toFixed(2)).join(', ')}`);
+
 const date = new Date().toISOString().slice(0, 10);
 const out = join(here, '..', '..', '..', 'bench', 'results', `cpu-${date}.json`);
 mkdirSync(dirname(out), { recursive: true });
@@ -278,6 +309,7 @@ writeFileSync(
     {
       device: { name: device.name, threads, isa, details: device.details },
       date: new Date().toISOString(),
+      loadAverage: { start: loadAtStart, end: loadAtEnd },
       command: `pnpm --filter @fastattention/cpu bench${quick ? ' -- --quick' : ''} (node packages/cpu/bench/run.mjs)`,
       anchors: {
         fmaPeakFlops: fmaPeak,

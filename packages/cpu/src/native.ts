@@ -28,6 +28,8 @@ export interface NativeCall {
   readonly splitKV: number;
   /** One work item per key split covering every head (decode), instead of one per head group. */
   readonly allHeads: boolean;
+  /** Decode micro-kernel (keys in vector lanes); needs allHeads and stack = headsQ / headsKV. */
+  readonly decode: boolean;
   /** Core's packed tile kinds [batch][qTiles][kTiles] and per-q-tile k-tile ranges [batch][qTiles]. */
   readonly kinds: Uint8Array;
   readonly kStart: Int32Array;
@@ -41,7 +43,8 @@ export interface NativePool {
   /** f32 lanes per vector register of that kernel. */
   readonly lanes: number;
   run(call: NativeCall): {
-    promise: Promise<{ out: Float32Array | Uint16Array; lse: Float32Array }>;
+    /** workspaceBytes: per-thread scratch the call uses and its split-KV partials. */
+    promise: Promise<{ out: Float32Array | Uint16Array; lse: Float32Array; workspaceBytes: number }>;
     id: number;
   };
   /** Skips the call's items that have not started; its promise rejects with code ABORTED. */

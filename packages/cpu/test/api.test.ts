@@ -192,6 +192,62 @@ describe('dispose', () => {
   });
 });
 
+describe('workspaceBytes', () => {
+  const prefill = (seq: number) =>
+    randomInput({
+      name: '',
+      dtype: 'f32',
+      batch: 1,
+      seqQ: seq,
+      seqK: seq,
+      headsQ: 2,
+      headsKV: 2,
+      headDim: 64,
+      mask: { kind: 'causal' },
+    });
+  const decode = (seqK: number) =>
+    randomInput({
+      name: '',
+      dtype: 'f16',
+      batch: 1,
+      seqQ: 1,
+      seqK,
+      headsQ: 8,
+      headsKV: 2,
+      headDim: 128,
+    });
+
+  it('reports the scratch and partials of a call, O(S): doubling S does not quadruple it', async () => {
+    const backend = await createBackend({ threads: 2 });
+    for (const make of [prefill, decode]) {
+      const sizes = [512, 1024, 2048];
+      const bytes: number[] = [];
+      for (const s of sizes) {
+        const input = make(s);
+        const { workspaceBytes } = await backend.attention(input);
+        expect(workspaceBytes).toBeGreaterThan(0);
+        // Prefill: far below a materialized score matrix (4 bytes x heads x seqQ x seqK).
+        if (input.seqQ > 1) expect(workspaceBytes!).toBeLessThan(input.headsQ * input.seqQ * input.seqK);
+        bytes.push(workspaceBytes!);
+      }
+      for (let i = 1; i < sizes.length; i++) expect(bytes[i]! / bytes[i - 1]!).toBeLessThan(2.5);
+    }
+    await backend.dispose();
+  });
+
+  it('counts the split-KV partials', async () => {
+    const input = decode(4096);
+    const one = await createBackend({ threads: 1, tiling: { splitKV: 1 } });
+    const eight = await createBackend({ threads: 1, tiling: { splitKV: 8 } });
+    const a = (await one.attention(input)).workspaceBytes!;
+    const b = (await eight.attention(input)).workspaceBytes!;
+    // 8 partial rows of headDim + 1 floats per query row, beyond the one-split call.
+    expect(b - a).toBeGreaterThanOrEqual(8 * input.headsQ * (input.headDim + 1) * 4);
+    await one.dispose();
+    await eight.dispose();
+  });
+});
+
 describe('registry and device info', () => {
   it('is the preferred provider over the reference backend', async () => {
     const registry = new BackendRegistry();

@@ -7,7 +7,7 @@ import type { AttentionInput } from '../attention.js';
 import type { ArrayOf, DType, HostArray } from '../dtype.js';
 import type { MaskSpec } from '../mask/spec.js';
 import { fromNumbers, toFloat64 } from '../numeric/convert.js';
-import { exactAttention } from '../reference/exact.js';
+import { type ExactResult, exactAttention } from '../reference/exact.js';
 import type { AttentionShape } from '../shape.js';
 import { kvLength, qLength } from '../shape.js';
 import { validateAttentionInput } from '../validate.js';
@@ -57,7 +57,7 @@ export function randomInput<D extends DType>(
 }
 
 export interface ReferenceErrors {
-  /** ||out - ref|| / ||ref|| over the output. */
+  /** ||out - ref|| / ||ref|| over the output; Infinity if any output is NaN (unwritten poison). */
   readonly out: number;
   /** The largest |lse - ref| / max(1, |ref|). */
   readonly lse: number;
@@ -71,15 +71,28 @@ export function compareToReference<D extends DType>(
   out: ArrayOf<D> | HostArray,
   lse: ArrayLike<number>,
 ): ReferenceErrors {
-  const ref = exactAttention(validateAttentionInput(input));
-  const got = toFloat64(out, input.dtype);
+  return compareToExact(exactAttention(validateAttentionInput(input)), input.dtype, out, lse);
+}
+
+/**
+ * Compares an output with an already computed reference (`exactAttention`): for tests that check
+ * several kernels against one reference.
+ */
+export function compareToExact(
+  ref: ExactResult,
+  dtype: DType,
+  out: HostArray,
+  lse: ArrayLike<number>,
+): ReferenceErrors {
+  const got = toFloat64(out, dtype);
   let num = 0;
   let den = 0;
+  let nan = 0;
   let bad = 0;
   for (let i = 0; i < ref.out.length; i++) {
     const x = got[i]!;
     if (Number.isNaN(x)) {
-      bad++;
+      nan++;
       continue;
     }
     num += (x - ref.out[i]!) ** 2;
@@ -95,7 +108,8 @@ export function compareToReference<D extends DType>(
     }
     worst = Math.max(worst, Math.abs(x - r) / Math.max(1, Math.abs(r)));
   }
-  return { out: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den), lse: worst, bad };
+  const outError = nan > 0 ? Number.POSITIVE_INFINITY : den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+  return { out: outError, lse: worst, bad: bad + nan };
 }
 
 /** True when the errors are within DESIGN.md's tolerances for `dtype`. */

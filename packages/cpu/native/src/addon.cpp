@@ -145,6 +145,12 @@ class Pool : public Napi::ObjectWrap<Pool> {
     const Napi::Value allHeads = a.Get("allHeads");
     p.allHeads = allHeads.IsBoolean() && allHeads.As<Napi::Boolean>().Value();
     if (p.stack != 1 && p.stack != p.headsQ / p.headsKV) throwInvalid(env, "stack", "expected 1 or headsQ / headsKV");
+    const Napi::Value decode = a.Get("decode");
+    p.decode = decode.IsBoolean() && decode.As<Napi::Boolean>().Value();
+    if (p.decode && !(p.allHeads && p.stack == p.headsQ / p.headsKV)) {
+      throwInvalid(env, "decode", "the decode kernel needs allHeads and stack = headsQ / headsKV");
+    }
+    if (p.decode && p.headDim > kMaxDecodeHeadDim) throwInvalid(env, "headDim", "too large for the decode kernel");
     p.qTiles = (p.seqQ + p.blockQ - 1) / p.blockQ;
     p.kTiles = (p.seqK + p.blockK - 1) / p.blockK;
 
@@ -199,7 +205,7 @@ class Pool : public Napi::ObjectWrap<Pool> {
     Napi::Promise promise = pending->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "fastattn.cpu.attention", 0, 1);
-    pending->job = std::make_shared<AttentionJob>(p, *kernel_, [tsfn, pending]() mutable {
+    pending->job = std::make_shared<AttentionJob>(p, *kernel_, threads_(), [tsfn, pending]() mutable {
       tsfn.BlockingCall(pending, [](Napi::Env env, Napi::Function, Pending* pd) { Settle(env, pd); });
       tsfn.Release();
     });
@@ -242,6 +248,7 @@ class Pool : public Napi::ObjectWrap<Pool> {
         result.Set("out", Napi::Uint16Array::New(env, pd->outLength, outBuf, 0));
       }
       result.Set("lse", Napi::Float32Array::New(env, pd->lseLength, lseBuf, 0));
+      result.Set("workspaceBytes", Napi::Number::New(env, double(pd->job->workspaceBytes())));
       pd->deferred.Resolve(result);
     }
     pd->keep.Reset();

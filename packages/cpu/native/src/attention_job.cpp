@@ -1,5 +1,6 @@
 #include "attention_job.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -7,7 +8,8 @@
 
 namespace fastattn {
 
-AttentionJob::AttentionJob(const AttnParams& params, const KernelTable& kernel, std::function<void()> done)
+AttentionJob::AttentionJob(const AttnParams& params, const KernelTable& kernel, int threads,
+                           std::function<void()> done)
     : Job(params.itemCount()), params_(params), kernel_(kernel), done_(std::move(done)) {
   if (params_.splitKV > 1) {
     const size_t rows = size_t(params_.batch * params_.headsQ * params_.seqQ * params_.splitKV);
@@ -16,6 +18,12 @@ AttentionJob::AttentionJob(const AttnParams& params, const KernelTable& kernel, 
     params_.partialOut = partialOut_.data();
     params_.partialLse = partialLse_.data();
   }
+  // Every worker that takes an item needs one item's scratch (kept and reused across calls, but
+  // counted for each call that needs it), plus the partials and the merge's accumulator row.
+  const size_t workers = size_t(std::min<int64_t>(threads, params_.itemCount()));
+  const size_t mergeRow = params_.splitKV > 1 ? size_t(params_.headDim) * sizeof(double) : 0;
+  workspaceBytes_ = kernel.scratchBytes(params_) * workers + (partialOut_.size() + partialLse_.size()) * sizeof(float) +
+                    mergeRow;
 }
 
 void AttentionJob::runItem(int64_t item, Scratch& scratch) { kernel_.runItem(params_, item, scratch); }

@@ -13,7 +13,10 @@ namespace fastattn {
 class AttentionJob : public Job {
  public:
   /** `done` runs once on a worker thread when the job has finished (check aborted()/failed()). */
-  AttentionJob(const AttnParams& params, const KernelTable& kernel, std::function<void()> done);
+  AttentionJob(const AttnParams& params, const KernelTable& kernel, int threads, std::function<void()> done);
+
+  /** Bytes this call allocates besides inputs and outputs: per-thread scratch and split-KV partials. */
+  size_t workspaceBytes() const { return workspaceBytes_; }
 
  protected:
   void runItem(int64_t item, Scratch& scratch) override;
@@ -27,6 +30,7 @@ class AttentionJob : public Job {
   std::function<void()> done_;
   std::vector<float> partialOut_;
   std::vector<float> partialLse_;
+  size_t workspaceBytes_ = 0;
 };
 
 }  // namespace fastattn

@@ -11,6 +11,9 @@ enum class DType : int { F32 = 0, F16 = 1, BF16 = 2 };
 /** Band ends beyond any sequence length stand for "Infinity" (unbounded window side). */
 constexpr int64_t kInfiniteBand = int64_t(1) << 40;
 
+/** The decode kernel's largest head dim (the size of its zero row for keys past a chunk's end). */
+constexpr int64_t kMaxDecodeHeadDim = 1024;
+
 /** Tile kinds as core's classifyTiles packs them. */
 enum TileKind : uint8_t { kTileEmpty = 0, kTileFull = 1, kTilePartial = 2 };
 
@@ -38,6 +41,9 @@ struct AttnParams {
   // Decode: one item covers every head group for its keys, so it streams K/V contiguously
   // (all KV heads of a key are adjacent) instead of one head's short rows at a large stride.
   bool allHeads = false;
+  // Decode micro-kernel (decode_impl.inc): keys in the vector lanes, for few rows per KV head.
+  // Requires allHeads and stack = headsQ / headsKV.
+  bool decode = false;
   int64_t qTiles = 0, kTiles = 0;
   const uint8_t* kinds = nullptr;    // [batch][qTiles][kTiles]
   const int32_t* kStart = nullptr;   // [batch][qTiles]
@@ -72,6 +78,8 @@ struct KernelTable {
   const char* isa;
   int lanes;  // f32 lanes per vector register
   void (*runItem)(const AttnParams& p, int64_t item, Scratch& scratch);
+  /** The most scratch one work item of this call uses, in bytes (for the call's workspace report). */
+  size_t (*scratchBytes)(const AttnParams& p);
   /** FMA throughput probe: `iters` rounds of independent FMA chains; returns the FLOPs done. */
   double (*fmaLoop)(int64_t iters, float seed);
   /** Streaming read of `bytes` (vector loads); returns a checksum so it is not optimized away. */
