@@ -7,7 +7,18 @@
 // Anchors measured in the same run: core's standardAttention (materialized S x S scores), the
 // machine's f32 FMA peak (native microbenchmark: every thread runs 12 independent FMA chains on
 // the widest vectors the addon uses) and its read bandwidth (native: every thread streams a
-// disjoint slice of a 1 GiB buffer with vector loads, best of 5).
+// disjoint slice of a 1 GiB buffer with vector loads, best of 5, kept for comparison with earlier
+// runs).
+//
+// The decode rows' bandwidth anchor is measured with the same statistic and machine state as the
+// kernel (timeDecodeInterleaved): a second pool of the same thread count and pinning (worker i on
+// CPU i) streams the very K and V arrays of the call (same bytes, same pages: 134 MB for the f16
+// 32K shape, 4x L3), split in the same number of contiguous work items as the call's split-KV,
+// timed from JS around the promise like the kernel; after three discarded pairs, anchor and
+// kernel calls alternate (anchor, kernel, anchor, kernel, ...), 15 of each; the row reports the median of each, the ratio of the
+// medians and the ratio of the bests.
+//
+//   node bench/run.mjs --decode   only the decode rows (interleaved anchor), for tuning
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -64,6 +75,7 @@ if (args[0] === '--child') {
 }
 
 const quick = args.includes('--quick');
+const decodeOnly = args.includes('--decode');
 const loaded = loadAddon();
 if (!loaded.ok) {
   console.error(`cpu backend unavailable: ${loaded.reason}`);
@@ -83,6 +95,52 @@ const flopsOf = (s) => {
 const kvBytes = (s) => 2 * s.batch * s.seqK * s.headsKV * s.headDim * (s.dtype === 'f32' ? 4 : 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// Anchor and kernel alternate on the same input; see the header. Returns medians and bests of both.
+async function timeDecodeInterleaved(b, probe, shape, reps) {
+  const input = makeInput(shape);
+  const plan = b.explain(input);
+  const items = plan.splitKV * shape.batch; // one q-tile per batch row in decode
+  const arrays = [input.k, input.v];
+  // Warm-up: three discarded pairs (the first calls after makeInput ran 2-4x slower: V8's
+  // concurrent GC of the generator's garbage shares the two CPUs).
+  let workspaceBytes = 0;
+  for (let i = 0; i < 3; i++) {
+    await probe.readProbe(arrays, items);
+    ({ workspaceBytes } = await b.attention(input));
+  }
+  const kernel = [];
+  const anchor = [];
+  let bytes = 0;
+  for (let i = 0; i < reps; i++) {
+    let t0 = performance.now();
+    bytes = await probe.readProbe(arrays, items);
+    anchor.push(performance.now() - t0);
+    t0 = performance.now();
+    await b.attention(input);
+    kernel.push(performance.now() - t0);
+  }
+  const paired = kernel.map((k, i) => anchor[i] / k);
+  return {
+    ms: median(kernel),
+    min: Math.min(...kernel),
+    plan,
+    workspaceBytes,
+    anchor: {
+      bytes,
+      items,
+      medianMs: median(anchor),
+      minMs: Math.min(...anchor),
+      medianGBps: bytes / median(anchor) / 1e6,
+      bestGBps: bytes / Math.min(...anchor) / 1e6,
+      ratioOfMedians: median(anchor) / median(kernel),
+      ratioOfBests: Math.min(...anchor) / Math.min(...kernel),
+      medianPairedRatio: median(paired),
+      kernelMs: kernel.map((x) => Number(x.toFixed(3))),
+      anchorMs: anchor.map((x) => Number(x.toFixed(3))),
+    },
+  };
+}
+
 async function timeBackend(b, shape, reps) {
   const input = makeInput(shape);
   const { workspaceBytes } = await b.attention(input); // warm-up: scratch buffers, page faults
@@ -100,9 +158,11 @@ console.log(
   `machine: ${device.name}, ${threads} threads, isa ${isa}, L1d ${device.details.l1d} L2 ${device.details.l2} L3 ${device.details.l3}`,
 );
 console.log(`load average at start: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')}`);
-const fmaPeak = await addon.measureFmaPeak(isa, threads, 0.5);
-const fmaPeak1 = await addon.measureFmaPeak(isa, 1, 0.3);
+const fmaPeak = decodeOnly ? Number.NaN : await addon.measureFmaPeak(isa, threads, 0.5);
+const fmaPeak1 = decodeOnly ? Number.NaN : await addon.measureFmaPeak(isa, 1, 0.3);
 const bandwidth = await addon.measureReadBandwidth(isa, threads, 2 ** 30, 5);
+// The decode rows' interleaved anchor: a pool like the backend's (same threads, same pinning).
+const probe = new addon.Pool(threads, isa);
 console.log(
   `f32 FMA peak: ${(fmaPeak / 1e9).toFixed(1)} GFLOP/s (${(fmaPeak1 / 1e9).toFixed(1)} on one thread)`,
 );
@@ -155,7 +215,11 @@ const cases = [
 // Decode calls are short (a few ms): more of them for a stable median.
 const decodeReps = quick ? 5 : 15;
 for (const c of cases) {
-  const { ms, min, plan, workspaceBytes } = await timeBackend(backend, c, c.decode ? decodeReps : reps);
+  if (decodeOnly && !c.decode) continue;
+  const timed = c.decode
+    ? await timeDecodeInterleaved(backend, probe, c, decodeReps)
+    : await timeBackend(backend, c, reps);
+  const { ms, min, plan, workspaceBytes } = timed;
   const row = {
     backend: 'cpu',
     path: isa,
@@ -178,10 +242,24 @@ for (const c of cases) {
   if (c.target === 'peak') row.fractionOfPeak = Number((flopsOf(c) / (ms / 1e3) / fmaPeak).toFixed(3));
   if (c.target === 'bandwidth')
     row.fractionOfBandwidth = Number((kvBytes(c) / (ms / 1e3) / bandwidth).toFixed(3));
+  if (timed.anchor) {
+    const a = timed.anchor;
+    row.anchor = {
+      ...a,
+      medianMs: Number(a.medianMs.toFixed(3)),
+      minMs: Number(a.minMs.toFixed(3)),
+      medianGBps: Number(a.medianGBps.toFixed(2)),
+      bestGBps: Number(a.bestGBps.toFixed(2)),
+      ratioOfMedians: Number(a.ratioOfMedians.toFixed(3)),
+      ratioOfBests: Number(a.ratioOfBests.toFixed(3)),
+      medianPairedRatio: Number(a.medianPairedRatio.toFixed(3)),
+    };
+  }
   rows.push(row);
 }
+probe.close();
 // The other kernels on the headline shape, for comparison (same machine, same run).
-for (const other of addon.kernels().filter((k) => k !== isa)) {
+for (const other of decodeOnly ? [] : addon.kernels().filter((k) => k !== isa)) {
   const b = await createBackend({ isa: other });
   const c = { ...PREFILL, mask: 'none' };
   const { ms } = await timeBackend(b, c, quick ? 1 : 3);
@@ -204,7 +282,7 @@ for (const other of addon.kernels().filter((k) => k !== isa)) {
 await backend.dispose();
 
 let standard;
-if (!quick) {
+if (!quick && !decodeOnly) {
   const child = (which) =>
     JSON.parse(
       execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', which], {
@@ -272,6 +350,9 @@ for (const r of rows) {
     r.fractionOfBandwidth !== undefined
       ? `${(r.fractionOfBandwidth * 100).toFixed(0)}% of read bandwidth`
       : '',
+    r.anchor
+      ? `same-run stream ${r.anchor.medianGBps} GB/s median (${r.anchor.bestGBps} best): ${(r.anchor.ratioOfMedians * 100).toFixed(0)}% median/median, ${(r.anchor.ratioOfBests * 100).toFixed(0)}% best/best`
+      : '',
     r.peakRssMB !== undefined ? `peak RSS ${r.peakRssMB} MB (inputs ${r.inputsRssMB} MB)` : '',
     r.plan ?? '',
   ]
@@ -301,7 +382,15 @@ const loadAtEnd = loadavg();
 console.log(`load average at end: ${loadAtEnd.map((x) => x.toFixed(2)).join(', ')}`);
 
 const date = new Date().toISOString().slice(0, 10);
-const out = join(here, '..', '..', '..', 'bench', 'results', `cpu-${date}.json`);
+const out = join(
+  here,
+  '..',
+  '..',
+  '..',
+  'bench',
+  'results',
+  `cpu-${date}${decodeOnly ? '-decode' : ''}${process.env.FASTATTN_BENCH_TAG ? `-${process.env.FASTATTN_BENCH_TAG}` : ''}.json`,
+);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
@@ -310,7 +399,7 @@ writeFileSync(
       device: { name: device.name, threads, isa, details: device.details },
       date: new Date().toISOString(),
       loadAverage: { start: loadAtStart, end: loadAtEnd },
-      command: `pnpm --filter @fastattention/cpu bench${quick ? ' -- --quick' : ''} (node packages/cpu/bench/run.mjs)`,
+      command: `pnpm --filter @fastattention/cpu bench${quick ? ' -- --quick' : ''}${decodeOnly ? ' -- --decode' : ''} (node packages/cpu/bench/run.mjs)`,
       anchors: {
         fmaPeakFlops: fmaPeak,
         fmaPeakFlopsOneThread: fmaPeak1,
@@ -318,7 +407,9 @@ writeFileSync(
           'native: every thread runs 12 independent FMA chains on the widest vector registers, best of 3',
         readBandwidth: bandwidth,
         bandwidthMethod:
-          'native: every thread streams a disjoint slice of a 1 GiB buffer with vector loads, best of 5',
+          'native: every thread streams a disjoint slice of a 1 GiB buffer with vector loads, best of 5 (history; the decode rows carry their own interleaved anchor)',
+        decodeAnchorMethod:
+          "per decode row: a second pool with the backend's thread count and pinning XOR-streams the call's own K and V arrays, split in the call's split-KV item count, timed from JS like the kernel; anchor and kernel calls alternate, 15 each (5 with --quick); medians and bests of both, ratio of medians and of bests",
         ...(standard ? { standardVsCpu: standard } : {}),
       },
       rows,

@@ -47,6 +47,12 @@ export interface NativePool {
     promise: Promise<{ out: Float32Array | Uint16Array; lse: Float32Array; workspaceBytes: number }>;
     id: number;
   };
+  /**
+   * Streams every byte of `arrays` on this pool's workers as `items` work items (item i reads
+   * the i-th contiguous part of each array); resolves with the bytes read. A bandwidth anchor
+   * with the same threads, pinning, scheduling and pages as a split-KV decode call.
+   */
+  readProbe(arrays: readonly ArrayBufferView[], items: number): Promise<number>;
   /** Skips the call's items that have not started; its promise rejects with code ABORTED. */
   cancel(id: number): boolean;
   /** Joins the worker threads (no call may be in flight). */

@@ -1,6 +1,7 @@
 import { BackendRegistry, FastAttentionError, referenceProvider } from '@fastattention/core';
 import { describe, expect, it, vi } from 'vitest';
 import { cpuHardwareSpec, cpuProvider, createBackend, parseCacheSize, readCpuCaches } from '../src/index.js';
+import { loadAddon } from '../src/native.js';
 import { compare, LSE_TOLERANCE, OUT_TOLERANCE, randomInput, reference } from './helpers.js';
 
 const small = randomInput({
@@ -306,5 +307,21 @@ describe('without the addon', () => {
     } finally {
       vi.unstubAllEnvs();
     }
+  });
+});
+
+describe('read probe (the decode benchmark anchor)', () => {
+  it('streams every byte of the given arrays on a pool and resolves with the count', async (context) => {
+    const loaded = loadAddon(); // the module graph of this file: no disabled-addon stub leaks in
+    if (!loaded.ok) {
+      context.skip(`addon not built: ${loaded.reason}`);
+      return;
+    }
+    const pool = new loaded.addon.Pool(2, 'auto');
+    const a = new Uint16Array(1000).fill(1);
+    const b = new Float32Array(333).fill(2);
+    await expect(pool.readProbe([a, b], 3)).resolves.toBe(2000 + 1328);
+    await expect(pool.readProbe([], 1)).resolves.toBe(0);
+    pool.close();
   });
 });

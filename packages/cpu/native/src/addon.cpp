@@ -11,6 +11,9 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
+#include <atomic>
+#include <functional>
 
 #include "attention_job.h"
 #include "kernel/flash_fwd.h"
@@ -74,7 +77,8 @@ class Pool : public Napi::ObjectWrap<Pool> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Pool",
-                       {InstanceMethod<&Pool::Run>("run"), InstanceMethod<&Pool::Cancel>("cancel"),
+                       {InstanceMethod<&Pool::Run>("run"), InstanceMethod<&Pool::ReadProbe>("readProbe"),
+                        InstanceMethod<&Pool::Cancel>("cancel"),
                         InstanceMethod<&Pool::Close>("close"), InstanceAccessor<&Pool::Threads>("threads"),
                         InstanceAccessor<&Pool::Isa>("isa"), InstanceAccessor<&Pool::Lanes>("lanes")});
   }
@@ -224,6 +228,81 @@ class Pool : public Napi::ObjectWrap<Pool> {
     handle.Set("id", Napi::Number::New(env, id));
     return handle;
   }
+
+  /**
+   * readProbe(arrays, items): streams every byte of the given typed arrays on this pool's
+   * workers, as `items` work items (item i reads the i-th of `items` equal contiguous parts of
+   * each array: the split of a split-KV decode call with splitKV = items over K and V). Resolves
+   * with the bytes read. The bandwidth anchor of the decode benchmark: same threads, pinning,
+   * scheduling, pages and bytes as the kernel, timed the same way from JS.
+   */
+  Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
+    if (!info[0].IsArray()) throwInvalid(env, "arrays", "expected an array of typed arrays");
+    const Napi::Array list = info[0].As<Napi::Array>();
+    const int64_t items = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : int64_t(threads_());
+    if (items < 1 || items > (1 << 16)) throwInvalid(env, "items", "expected an integer in [1, 65536]");
+    std::vector<StreamJob::Range> ranges;
+    double total = 0.0;
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      const Napi::Value v = list.Get(i);
+      if (!v.IsTypedArray()) throwInvalid(env, "arrays", "expected typed arrays");
+      Napi::TypedArray a = v.As<Napi::TypedArray>();
+      const auto* base = static_cast<const char*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+      ranges.push_back({base, a.ByteLength()});
+      total += double(a.ByteLength() / 8 * 8);
+    }
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "fastattn.cpu.readProbe", 0, 1);
+    auto job = std::make_shared<StreamJob>(std::move(ranges), items, [tsfn, deferred, keep, total]() mutable {
+      tsfn.BlockingCall([deferred, keep, total](Napi::Env e, Napi::Function) {
+        deferred->Resolve(Napi::Number::New(e, total));
+        keep->Reset();
+      });
+      tsfn.Release();
+    });
+    Napi::Promise promise = deferred->Promise();
+    try {
+      pool_->submit(job);
+    } catch (const std::exception& e) {
+      tsfn.Release();
+      throw codedError(env, "DISPOSED", e.what());
+    }
+    return promise;
+  }
+
+  /** A read probe: item i XOR-streams the i-th part of every range. */
+  class StreamJob : public Job {
+   public:
+    struct Range {
+      const char* data;
+      size_t bytes;
+    };
+    StreamJob(std::vector<Range> ranges, int64_t items, std::function<void()> done)
+        : Job(items), ranges_(std::move(ranges)), parts_(items), done_(std::move(done)) {}
+
+   protected:
+    void runItem(int64_t item, Scratch&) override {
+      uint64_t x = 0;
+      for (const Range& r : ranges_) {
+        const size_t words = r.bytes / 8;
+        const size_t w0 = words * size_t(item) / size_t(parts_);
+        const size_t w1 = words * size_t(item + 1) / size_t(parts_);
+        x ^= xorStream(r.data + w0 * 8, (w1 - w0) * 8);
+      }
+      sink_.fetch_xor(x, std::memory_order_relaxed);  // keeps the loads
+    }
+    void finish() override { done_(); }
+
+   private:
+    std::vector<Range> ranges_;
+    int64_t parts_;
+    std::function<void()> done_;
+    std::atomic<uint64_t> sink_{0};
+  };
 
   /** On the JS thread, once a call's last item has finished. */
   static void Settle(Napi::Env env, Pending* pd) {

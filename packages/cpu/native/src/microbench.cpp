@@ -88,4 +88,26 @@ double measureReadBandwidth(const KernelTable& kernel, int threads, size_t bytes
   return best;
 }
 
+uint64_t xorStream(const void* data, size_t bytes) {
+  typedef uint64_t v8 __attribute__((vector_size(64), aligned(8), may_alias));
+  const auto* p = static_cast<const char*>(data);
+  v8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  size_t i = 0;
+  for (; i + 256 <= bytes; i += 256) {
+    a0 ^= *reinterpret_cast<const v8*>(p + i);
+    a1 ^= *reinterpret_cast<const v8*>(p + i + 64);
+    a2 ^= *reinterpret_cast<const v8*>(p + i + 128);
+    a3 ^= *reinterpret_cast<const v8*>(p + i + 192);
+  }
+  const v8 s = (a0 ^ a1) ^ (a2 ^ a3);
+  uint64_t r = 0;
+  for (int k = 0; k < 8; ++k) r ^= s[k];
+  for (; i + 8 <= bytes; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    r ^= w;
+  }
+  return r;
+}
+
 }  // namespace fastattn
