@@ -21,7 +21,8 @@ const median = (a) => {
 const backend = await createBackend();
 // Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).
 const ALT_PREFILL = {}; // e.g. { 128: ['hd128_128x32w4s2'] } with that line in configs.h
-const ALT_DECODE = {};
+// Run 6: FA_BENCH_ALT_DECODE=hd128_16x64w1s3,... times hd-128 decode alternatives too.
+const ALT_DECODE = process.env.FA_BENCH_ALT_DECODE ? { 128: process.env.FA_BENCH_ALT_DECODE.split(',') } : {};
 const dev = backend.info.devices[0];
 console.log(`device: ${dev.name} (${JSON.stringify(dev.details)})`);
 const rows = [];

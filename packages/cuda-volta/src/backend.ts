@@ -36,7 +36,7 @@ import {
   readManifest,
 } from './native.js';
 import { type ArchPath, type PathName, selectPath } from './paths.js';
-import { cudaSpec } from './spec.js';
+import { cudaSpec, tileConfigOf } from './spec.js';
 import { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';
 
 export interface CudaBackendOptions extends BackendOptions {
@@ -110,6 +110,15 @@ export class CudaBackend implements Backend {
   readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
   readonly #pending = new Set<Promise<unknown>>();
   #disposed = false;
+  /**
+   * Fused split-KV combine (ampere path, run 6): per-(batch, head, q-tile) arrival counters, zero
+   * between launches (the last split CTA resets its counter). Grown on demand; outgrown buffers are
+   * kept until dispose() since launches already enqueued may still use them.
+   */
+  #counters: DeviceTensor<'i32'> | undefined;
+  readonly #oldCounters: DeviceTensor[] = [];
+  /** FA_CUDA_FUSED_COMBINE=0 keeps the separate combine launch on the ampere path (for A/B timing). */
+  readonly #fusedCombine = process.env.FA_CUDA_FUSED_COMBINE !== '0';
 
   private constructor(
     device: NativeDevice,
@@ -281,6 +290,18 @@ export class CudaBackend implements Backend {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
     const { spec, config: candidates } = this.#spec(role, problem.headDim);
+    // FA_CUDA_DECODE_CONFIG=<suffix> plans decode with that compiled configuration where it exists
+    // for this head dim (run 6: to validate a fallback or an alternative through the whole suite).
+    const envDecode = role === 'decode' ? process.env.FA_CUDA_DECODE_CONFIG : undefined;
+    if (
+      configName === undefined &&
+      envDecode &&
+      this.#configs.some(
+        (c) => c.role.startsWith('decode') && c.headDim === problem.headDim && c.suffix === envDecode,
+      )
+    ) {
+      configName = envDecode;
+    }
     // Decode packs the query heads of one KV head into a tile's rows: to the planner that is a
     // problem of seqQ * group rows and headsKV heads.
     const planned =
@@ -304,22 +325,27 @@ export class CudaBackend implements Backend {
         },
       );
     }
+    // A forced configuration is planned with its own occupancy (CTAs per SM), so its split-KV
+    // count fills its own CTA slots.
+    const forcedUnits = forced
+      ? this.device.multiprocessors *
+        Math.max(
+          1,
+          this.#context.functionInfo(
+            moduleName(this.path.name, forced),
+            kernelName(this.path.name, forced, 'f16'),
+            forced.warps * 32,
+            forced.sharedBytes,
+          ).blocksPerSM,
+        )
+      : spec.parallelUnits;
     const tilePlan = planTiles(
       planned,
       forced
         ? {
             ...spec,
-            configs: [
-              {
-                name: forced.suffix,
-                blockQ: forced.blockQ,
-                blockK: forced.blockK,
-                subQ: forced.blockQ / forced.warps,
-                subK: forced.blockK,
-                stages: forced.stages,
-                headDims: [forced.headDim],
-              },
-            ],
+            parallelUnits: forcedUnits,
+            configs: [tileConfigOf(forced)],
           }
         : spec,
     );
@@ -414,6 +440,7 @@ export class CudaBackend implements Backend {
     if (this.#disposed) return;
     await Promise.allSettled([...this.#pending]);
     this.#disposed = true;
+    for (const t of [...this.#oldCounters, ...(this.#counters ? [this.#counters] : [])]) t.dispose();
     this.#context.dispose();
   }
 
@@ -507,6 +534,17 @@ export class CudaBackend implements Backend {
     if (seqLensK instanceof DeviceTensor) expect('seqLensK', seqLensK, 'i32', input.batch);
   }
 
+  /** A zeroed counter buffer of at least n entries (see #counters). */
+  async #countersFor(n: number): Promise<bigint> {
+    if (!this.#counters || this.#counters.length < n) {
+      const t = this.empty('i32', [Math.max(n, 4096)]);
+      await t.write(new Int32Array(t.length));
+      if (this.#counters) this.#oldCounters.push(this.#counters);
+      this.#counters = t;
+    }
+    return this.#counters.ptr;
+  }
+
   /** Builds the launch (allocating outputs, seqLensK and split-KV workspace as needed), runs fn. */
   async #withLaunch(
     input: DeviceAttentionInput,
@@ -532,12 +570,17 @@ export class CudaBackend implements Backend {
         partO = this.#keep(temps, this.empty('f32', [plan.splitKV, rows, input.headDim])).ptr;
         partLse = this.#keep(temps, this.empty('f32', [plan.splitKV, rows])).ptr;
       }
+      let counters = 0n;
+      if (plan.splitKV > 1 && this.path.name === 'ampere' && this.#fusedCombine) {
+        counters = await this.#countersFor(plan.grid[0] * plan.grid[1] * input.batch);
+      }
       const band = bandOf(input.mask ?? { kind: 'none' });
       const clamp = (x: number): number => (x >= BAND_INF ? BAND_INF : x);
       await fn({
         module: moduleName(plan.path, plan.config),
         kernel: plan.kernel,
-        combine: plan.splitKV > 1 ? `fa_combine_${input.dtype}` : null,
+        combine: plan.splitKV > 1 && counters === 0n ? `fa_combine_${input.dtype}` : null,
+        counters,
         grid: plan.grid,
         threads: plan.threads,
         smem: plan.config.sharedBytes,

@@ -16,15 +16,7 @@ export function cudaSpec(
 ): HardwareSpec {
   const first = configs[0];
   const stages = first?.stages ?? 2;
-  const tileConfigs: TileConfig[] = configs.map((c) => ({
-    name: c.suffix,
-    blockQ: c.blockQ,
-    blockK: c.blockK,
-    subQ: c.blockQ / c.warps,
-    subK: c.blockK,
-    stages: c.stages,
-    headDims: [c.headDim],
-  }));
+  const tileConfigs: TileConfig[] = configs.map(tileConfigOf);
   // Dense f16 mma.sync rate: 1024 FMA per clock per SM on sm_80/sm_90 (2048 FLOP).
   const peakFlops = device.multiprocessors * device.clockKHz * 1e3 * 2048;
   // DDR/HBM: two transfers per memory clock.
@@ -50,5 +42,23 @@ export function cudaSpec(
     ...(memoryBandwidth > 0 ? { memoryBandwidth } : {}),
     configs: tileConfigs,
     maxSplitKV: 64,
+  };
+}
+
+/**
+ * A compiled configuration as core's TileConfig. The second level is one warp's tile: BM / warps
+ * rows of every key of a k-tile, or, for a KSPLIT decode tile (fewer than 16 rows per warp: run 6,
+ * kernels/ampere/fwd.cuh), all BM rows of BN / warps keys.
+ */
+export function tileConfigOf(c: NativeConfig): TileConfig {
+  const ksplit = c.blockQ < 16 * c.warps;
+  return {
+    name: c.suffix,
+    blockQ: c.blockQ,
+    blockK: c.blockK,
+    subQ: ksplit ? c.blockQ : c.blockQ / c.warps,
+    subK: ksplit ? c.blockK / c.warps : c.blockK,
+    stages: c.stages,
+    headDims: [c.headDim],
   };
 }

@@ -8,7 +8,8 @@
 //   about 104 KB of shared memory at hd 128, so 2 CTAs share an SM (measured: 8 warps x 16 rows
 //   with Q in registers reached only 0.58x FA2, shared-memory bound on K/V fragment loads).
 // role decode: seqQ <= 16, the query heads of one KV head packed into the tile's rows (GQA); long
-//   k-tiles and 3 stages keep 2 x 64 KB of K/V in flight per SM for a memory-bound loop.
+//   k-tiles and 3 stages keep 2 x 64 KB of K/V in flight per SM for a memory-bound loop. A tile of
+//   16 rows on 4 warps (BM < 16 x WARPS) is KSPLIT: the warps split each k-tile's keys (run 6).
 // The first configuration of a role and head dim is the default; more can be listed and timed with
 // TimingOptions.config (measured 2026-11-24 on the H100, hd 128: prefill 128x64 with 8 warps x 16
 // rows = same speed as 4 warps x 32 rows; decode 64x64 with 3 stages = 0.57-0.70x of 64x128).
@@ -22,7 +23,16 @@
 // prefill alternatives against 128x64w4s2 in one call and dropped them: 128x32w4s2 0.95-1.02x,
 // 128x64w8s2 (2 CTAs/SM, <= 128 registers) 0.85-1.03x, 64x64w4s2 0.79-0.98x, 64x32w4s2 (3 CTAs/SM)
 // 0.77-1.00x. E.g. X(prefill_alt, 128, 128, 32, 4, 2).
-#define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 64, 128, 4, 3)
+// Run 6 (2026-11-24, H100, same call, fused combine in all): one-warp decode tiles of 16 rows (4x
+// instead of 16x wasted mma rows on a 32/8-head decode, several CTAs per SM, more splits) lost:
+// 16x64w1s3 (2 CTAs/SM, 33 splits at B=1) 0.69x at B=1 32K, 0.90x at 128K, ~1x at B=16/64;
+// 16x32w1s4 (3 CTAs/SM, 49 splits) 0.64x / 0.85x, 0.91x at B=64 128K. One warp cannot both issue
+// its cp.async stream and hide its own ldmatrix/mma latency. E.g. X(decode_alt, 128, 16, 64, 1, 3).
+// Decode at hd 128 (run 6): KSPLIT, 16 rows, the 4 warps split each k-tile's keys (fwd.cuh); run 5's
+// 64x128 (4 warps x 16 rows, 4 of 64 rows used by a 32/8-head decode) and a 2-CTA/SM KSPLIT tile
+// are kept for timing.
+#define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 16, 128, 4, 3) \
+  X(decode_alt, 128, 64, 128, 4, 3) X(decode_alt, 128, 16, 64, 4, 3)
 #define FA_AMPERE_HD256(X) X(prefill, 256, 64, 32, 4, 2) X(decode, 256, 64, 32, 4, 3)
 
 #define FA_AMPERE_CONFIGS(X) FA_AMPERE_HD64(X) FA_AMPERE_HD80(X) FA_AMPERE_HD96(X) FA_AMPERE_HD128(X) FA_AMPERE_HD256(X)

@@ -32,15 +32,20 @@ template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_>
 struct AmpereTraits {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
   static constexpr int THREADS = WARPS * 32;
-  static constexpr int WARP_ROWS = BM / WARPS;
+  // KSPLIT (run 6, decode): a tile of fewer rows than 16 per warp (BM = 16, 4 warps): every warp
+  // owns all BM rows and a quarter of each k-tile's keys; the warps' (max, sum, O) are merged
+  // through shared memory at the end. Packed GQA decode uses 4 of 16 rows instead of 4 of 64.
+  static constexpr bool KSPLIT = BM < 16 * WARPS;
+  static constexpr int WARP_ROWS = KSPLIT ? BM : BM / WARPS;
+  static constexpr int WBN = KSPLIT ? BN / WARPS : BN;  // keys of a k-tile per warp
   static constexpr int MT = WARP_ROWS / 16;  // m16 tiles per warp
   // Rows padded by 8 elements (16 bytes): consecutive rows start 4 banks apart, so the 8 row
   // addresses of each ldmatrix phase hit 8 distinct 16-byte bank groups (no conflicts) for any HD
   // that is a multiple of 16 (80 and 96 included, which a 64-element swizzle would not cover).
   static constexpr int LD = HD + 8;
   static constexpr int KSTEPS_QK = HD / 16;
-  static constexpr int NT_S = BN / 8;
-  static constexpr int KSTEPS_PV = BN / 16;
+  static constexpr int NT_S = WBN / 8;
+  static constexpr int KSTEPS_PV = WBN / 16;
   static constexpr int NT_O = HD / 8;
   static constexpr int CHUNKS = HD / 8;  // 16-byte chunks per row
   static constexpr int SMEM = FA_AMPERE_SMEM(HD, BM, BN, STAGES);
@@ -54,7 +59,9 @@ struct AmpereTraits {
   // (<= 168 registers, 12 warps). 0 = no minimum (ptxas may use all 255 registers).
   static constexpr int MIN_BLOCKS = WARPS >= 8 ? 2 : (MT == 1 && 3 * SMEM <= 227 * 1024) ? 3 : 0;
   static constexpr bool Q_IN_REGS = MT == 1 && WARPS < 8;
-  static_assert(WARP_ROWS % 16 == 0 && HD % 16 == 0 && BN % 16 == 0, "tile shape");
+  static_assert(WARP_ROWS % 16 == 0 && HD % 16 == 0 && BN % 16 == 0 && WBN % 16 == 0, "tile shape");
+  static_assert(!KSPLIT || (BM == 16 && (WARPS * BM * (HD + 4) + 2 * WARPS * BM) * 4 <= 2 * STAGES * BN * LD * 2),
+                "KSPLIT: 16 rows, and the warps' partial O must fit in the K/V buffers");
 };
 
 template <typename Tr, typename T>
@@ -170,13 +177,13 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 
   // Per-thread rows: query row of accumulator rows g and g+8 of each m-tile, recomputed where needed
   // (masked tiles, epilogue) rather than kept live through the loop.
-  const int warpRow0 = r0 + warp * Tr::WARP_ROWS;
+  const int warpRow0 = r0 + (Tr::KSPLIT ? 0 : warp * Tr::WARP_ROWS);
   const bool warpActive = warpRow0 < r1;
   auto row_of = [&](int mt, int h) { return warpRow0 + mt * 16 + lane / 4 + h * 8; };
 
   cp_async_wait<ST - 1>();
   __syncthreads();
-  const T* wQ = sQ + warp * Tr::WARP_ROWS * Tr::LD;
+  const T* wQ = sQ + (Tr::KSPLIT ? 0 : warp * Tr::WARP_ROWS * Tr::LD);
   FragA qf[Tr::Q_IN_REGS ? MT : 1][Tr::Q_IN_REGS ? Tr::KSTEPS_QK : 1];
   if constexpr (Tr::Q_IN_REGS) {
 #pragma unroll
@@ -203,9 +210,10 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   // runs past lk, and a negative scale (where max(scale * s) != scale * max(s)) take the masked body.
   auto tile_step = [&](auto maskTag, int n) {
     constexpr bool MASK = decltype(maskTag)::value;
-    const int t = t0 + n, k0 = t * BN;
-    const T* tK = sK + (n % ST) * BN * Tr::LD;
-    const T* tV = sV + (n % ST) * BN * Tr::LD;
+    const int kw = Tr::KSPLIT ? warp * Tr::WBN : 0;  // this warp's first key of the k-tile
+    const int t = t0 + n, k0 = t * BN + kw;
+    const T* tK = sK + (n % ST) * BN * Tr::LD + kw * Tr::LD;
+    const T* tV = sV + (n % ST) * BN * Tr::LD + kw * Tr::LD;
 
     FragC s[MT][Tr::NT_S];
 #pragma unroll
@@ -405,7 +413,71 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
 
-  // Epilogue: normalize, write O and LSE (or the split's partials, merged by the combine kernel).
+  // Epilogue: normalize, write O and LSE (or the split's partials, merged below by the last split
+  // CTA when p.counters is set, else by the separate combine kernel).
+  if constexpr (Tr::KSPLIT) {
+    // Each warp leaves its rows' running max (base 2), full row sum and unnormalized O in shared
+    // memory (the K/V buffers, free now); then the CTA merges the warps per (row, 4 columns).
+    constexpr int LDO = HD + 4;
+    float* sO = reinterpret_cast<float*>(sK);
+    float* sM = sO + Tr::WARPS * BM * LDO;
+    float* sL = sM + Tr::WARPS * BM;
+    __syncthreads();  // every warp is done reading K/V
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = lrow[0][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int r = lane / 4 + h * 8;
+      float* dst = sO + (warp * BM + r) * LDO + 2 * (lane % 4);
+#pragma unroll
+      for (int d = 0; d < Tr::NT_O; ++d)
+        *reinterpret_cast<float2*>(dst + d * 8) = make_float2(o[0][d].x[2 * h], o[0][d].x[2 * h + 1]);
+      if (lane % 4 == 0) {
+        sM[warp * BM + r] = mrow[0][h];
+        sL[warp * BM + r] = l;
+      }
+    }
+    __syncthreads();
+    constexpr int C4 = HD / 4;
+    for (int idx = tid; idx < (r1 - r0) * C4; idx += Tr::THREADS) {
+      const int r = idx / C4, c4 = idx % C4, row = r0 + r;
+      float M = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < Tr::WARPS; ++w) M = fmaxf(M, sM[w * BM + r]);
+      float l = 0.f;
+      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int w = 0; w < Tr::WARPS; ++w) {
+        const float mw = sM[w * BM + r];
+        const float f = mw == -INFINITY ? 0.f : fast_exp2(mw - M);
+        l += f * sL[w * BM + r];
+        const float4 v = *reinterpret_cast<const float4*>(sO + (w * BM + r) * LDO + c4 * 4);
+        acc.x += f * v.x;
+        acc.y += f * v.y;
+        acc.z += f * v.z;
+        acc.w += f * v.w;
+      }
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float lse = l > 0.f ? (M + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+      const int i = p.pack_gqa ? row / p.group : row;
+      const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
+      const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
+      if (p.num_splits == 1) {
+        T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;
+        uint2 pk2;
+        pk2.x = Elem<T>::pack(acc.x * inv, acc.y * inv);
+        pk2.y = Elem<T>::pack(acc.z * inv, acc.w * inv);
+        *reinterpret_cast<uint2*>(out + c4 * 4) = pk2;
+        if (c4 == 0) p.lse[lseIdx] = lse;
+      } else {
+        const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
+        *reinterpret_cast<float4*>(p.part_o + ((int64_t)split * rows + lseIdx) * HD + c4 * 4) =
+            make_float4(acc.x * inv, acc.y * inv, acc.z * inv, acc.w * inv);
+        if (c4 == 0) p.part_lse[(int64_t)split * rows + lseIdx] = lse;
+      }
+    }
+  } else
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -414,13 +486,15 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const int row = row_of(mt, h);
-      if (!warpActive || row >= r1) continue;
+      if (!warpActive) continue;  // warp-uniform
+      const bool valid = row < r1;  // per quad; the shuffles below need the whole warp
       const float inv = l > 0.f ? 1.f / l : 0.f;
       const float lse = l > 0.f ? (mrow[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
       const int i = p.pack_gqa ? row / p.group : row;
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
       if (p.num_splits == 1) {
+        if (!valid) continue;
         T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;
 #pragma unroll
         for (int d = 0; d < Tr::NT_O; ++d) {
@@ -431,13 +505,68 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       } else {
         const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
         float* po = p.part_o + ((int64_t)split * rows + lseIdx) * HD;
+        // 16-byte stores: lanes 2j and 2j+1 of a quad swap halves, so the even lane owns 4
+        // consecutive columns of n-tile d and the odd lane 4 of n-tile d + 1.
+        const bool odd = lane & 1;
 #pragma unroll
-        for (int d = 0; d < Tr::NT_O; ++d)
-          *reinterpret_cast<float2*>(po + d * 8 + 2 * (lane % 4)) =
-              make_float2(o[mt][d].x[2 * h] * inv, o[mt][d].x[2 * h + 1] * inv);
-        if (lane % 4 == 0) p.part_lse[(int64_t)split * rows + lseIdx] = lse;
+        for (int d = 0; d < Tr::NT_O; d += 2) {
+          const float a0 = o[mt][d].x[2 * h] * inv, a1 = o[mt][d].x[2 * h + 1] * inv;
+          const float b0 = o[mt][d + 1].x[2 * h] * inv, b1 = o[mt][d + 1].x[2 * h + 1] * inv;
+          // Even lane sends its tile-(d+1) pair, odd lane its tile-d pair.
+          const float s0 = __shfl_xor_sync(0xffffffffu, odd ? a0 : b0, 1);
+          const float s1 = __shfl_xor_sync(0xffffffffu, odd ? a1 : b1, 1);
+          const float4 v = odd ? make_float4(s0, s1, b0, b1) : make_float4(a0, a1, s0, s1);
+          const int col = (odd ? (d + 1) * 8 + 2 * (lane % 4) - 2 : d * 8 + 2 * (lane % 4));
+          if (valid) *reinterpret_cast<float4*>(po + col) = v;
+        }
+        if (valid && lane % 4 == 0) p.part_lse[(int64_t)split * rows + lseIdx] = lse;
       }
     }
+
+  // Fused combine: the last split CTA of this (batch, head, q-tile) merges every split's partials.
+  if (p.num_splits > 1 && p.counters) {
+    int* flag = reinterpret_cast<int*>(smem_raw);
+    const int64_t cIdx = ((int64_t)b * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    __threadfence();  // this CTA's partials are visible device-wide before it is counted
+    __syncthreads();  // every warp is done with shared memory and has written its partials
+    if (tid == 0) *flag = atomicAdd(p.counters + cIdx, 1) == p.num_splits - 1;
+    __syncthreads();
+    if (!*flag) return;
+    __threadfence();
+    const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
+    const int nS = p.num_splits;
+    constexpr int V4 = HD / 4;
+    for (int idx = tid; idx < (r1 - r0) * V4; idx += Tr::THREADS) {
+      const int row = r0 + idx / V4, d4 = idx % V4;
+      const int i = p.pack_gqa ? row / p.group : row;
+      const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
+      const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
+      float mx = -INFINITY;
+#pragma unroll 8
+      for (int s = 0; s < nS; ++s) mx = fmaxf(mx, __ldcg(p.part_lse + s * rows + lseIdx));
+      float sum = 0.f;
+      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 8
+      for (int s = 0; s < nS; ++s) {
+        const float l = __ldcg(p.part_lse + s * rows + lseIdx);
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(p.part_o + (s * rows + lseIdx) * HD) + d4);
+        const float w = l == -INFINITY ? 0.f : __expf(l - mx);
+        sum += w;
+        acc.x += w * v.x;
+        acc.y += w * v.y;
+        acc.z += w * v.z;
+        acc.w += w * v.w;
+      }
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;
+      uint2 pk2;
+      pk2.x = Elem<T>::pack(acc.x * inv, acc.y * inv);
+      pk2.y = Elem<T>::pack(acc.z * inv, acc.w * inv);
+      *reinterpret_cast<uint2*>(out + d4 * 4) = pk2;
+      if (d4 == 0) p.lse[lseIdx] = sum > 0.f ? mx + logf(sum) : -INFINITY;
+    }
+    if (tid == 0) p.counters[cIdx] = 0;  // ready for the next launch (stream-ordered)
+  }
 }
 
 }  // namespace fa

@@ -26,6 +26,10 @@ struct FaFwdParams {
   int pack_gqa;       // 1: a tile's rows are (query row, query head of the KV head) pairs (decode)
   int rows_total;     // seq_q, or seq_q * group when pack_gqa
   int num_splits;     // split-KV partitions; 1 writes out/lse directly
+  // Fused split-KV combine (ampere path, run 6): one int per (batch, head, q-tile) CTA row of the
+  // grid, zero between launches. Each split CTA adds 1 after writing its partials; the last one
+  // merges them into out/lse and resets the counter to 0. Null: the separate combine kernel merges.
+  int* counters;
 };
 
 struct FaCombineParams {

@@ -561,6 +561,7 @@ class Context : public Napi::ObjectWrap<Context> {
     p.pack_gqa = num("packGqa").Int32Value();
     p.rows_total = p.pack_gqa ? p.seq_q * p.group : p.seq_q;
     p.num_splits = num("numSplits").Int32Value();
+    p.counters = d.Has("counters") && !d.Get("counters").IsUndefined() ? reinterpret_cast<int*>(ptr("counters")) : nullptr;
     FaCombineParams& c = l.c;
     c.part_o = p.part_o;
     c.part_lse = p.part_lse;
@@ -578,7 +579,7 @@ class Context : public Napi::ObjectWrap<Context> {
 
   void enqueue(Launch& l) {
     launch(function(l.module, l.kernel), l.grid[0], l.grid[1], l.grid[2], l.threads, l.smem, &l.p, "cuLaunchKernel(attention)");
-    if (l.p.num_splits > 1) {
+    if (l.p.num_splits > 1 && !l.p.counters) {  // with counters the last split CTA merges (fused)
       const unsigned rows = static_cast<unsigned>(int64_t(l.p.batch) * l.p.heads_q * l.p.seq_q);
       launch(function("common/combine", l.combine), rows, 1, 1, 128, 0, &l.c, "cuLaunchKernel(combine)");
     }
