@@ -72,14 +72,21 @@ describe('bad input is rejected with a typed error naming the field, before nati
 describe('asynchrony', () => {
   it('keeps the event loop free: a timer keeps firing during a long call', async () => {
     const backend = await createBackend({ threads: 1, isa: 'generic' });
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 2);
+    // A blocked event loop shows as one long gap between timer ticks; a busy CI machine only
+    // stretches the ticks somewhat, so compare the largest gap with the call, not a tick count.
+    const input = long();
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 2);
     const start = performance.now();
-    await backend.attention(long());
-    const elapsed = performance.now() - start;
+    await backend.attention(input);
+    const end = performance.now();
     clearInterval(timer);
+    const elapsed = end - start;
+    const times = [start, ...ticks, end];
+    const largestGap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
     expect(elapsed).toBeGreaterThan(30);
-    expect(ticks).toBeGreaterThan(elapsed / 2 / 4);
+    expect(ticks.length).toBeGreaterThan(3);
+    expect(largestGap).toBeLessThan(elapsed / 2);
     await backend.dispose();
   });
 
