@@ -40,7 +40,9 @@ const make = async (be, dtype, B, H, S, mask) => {
     mask: { kind: mask },
   };
 };
-const free = (x) => [x.q, x.k, x.v, x.out, x.lse].forEach((t) => t.dispose());
+const free = (x) => {
+  for (const t of [x.q, x.k, x.v, x.out, x.lse]) t.dispose();
+};
 
 // Correctness: every build against the first, f16 and bf16, both masks, an odd length.
 let bad = 0;
@@ -65,7 +67,9 @@ for (const dtype of ['f16', 'bf16']) {
       const rel = Math.sqrt(num / den);
       const ok = Number.isFinite(rel) && rel < (dtype === 'f16' ? 2e-3 : 1e-2) && den > 0;
       if (!ok) bad++;
-      console.log(`check ${dirs[i]} vs ${dirs[0]} ${dtype} ${mask}: rel ${rel.toExponential(2)} ${ok ? 'ok' : 'BAD'}`);
+      console.log(
+        `check ${dirs[i]} vs ${dirs[0]} ${dtype} ${mask}: rel ${rel.toExponential(2)} ${ok ? 'ok' : 'BAD'}`,
+      );
     }
   }
 }
@@ -91,7 +95,17 @@ for (const [B, H, S] of shapes) {
       }
       const tf = res.map((ms) => flops / ms / 1e9);
       for (let i = 0; i < dirs.length; i++)
-        rows.push({ build: dirs[i], dtype, batch: B, heads: H, seq: S, headDim: D, mask, ms: res[i], tflops: tf[i] });
+        rows.push({
+          build: dirs[i],
+          dtype,
+          batch: B,
+          heads: H,
+          seq: S,
+          headDim: D,
+          mask,
+          ms: res[i],
+          tflops: tf[i],
+        });
       console.log(
         `ab ${dtype} ${B},${H},${S},${D} ${mask}: ` +
           tf.map((t, i) => `${dirs[i].split('/').pop()} ${t.toFixed(1)}`).join('  ') +
