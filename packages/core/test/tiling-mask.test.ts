@@ -84,12 +84,14 @@ describe('classifyTiles (tiling-mask)', () => {
 
   it('shares tile maps between batch rows of equal length and packs them for native code', () => {
     const lens = Int32Array.of(10, 7, 10);
-    const { maps, packed } = classifyBatch(
+    const { maps, packed, kStart, kEnd } = classifyBatch(
       { kind: 'causal' },
       { seqQ: 5, seqK: 10 },
       { blockQ: 4, blockK: 4 },
       lens,
     );
+    expect([...kStart]).toEqual([...maps[0]!.kStart, ...maps[1]!.kStart, ...maps[2]!.kStart]);
+    expect([...kEnd]).toEqual([...maps[0]!.kEnd, ...maps[1]!.kEnd, ...maps[2]!.kEnd]);
     expect(maps[0]).toBe(maps[2]);
     expect(maps[1]).not.toBe(maps[0]);
     expect(packed.length).toBe(3 * maps[0]!.kinds.length);

@@ -24,6 +24,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { attentionFlops, median } from '@fastattention/bench';
 import { f32ToBf16, f32ToF16, standardAttention } from '@fastattention/core';
 import { createBackend, loadAddon } from '../dist/index.js';
 
@@ -87,13 +88,8 @@ const backend = await createBackend();
 const device = backend.info.devices[0];
 const isa = String(device.details.isa);
 
-const flopsOf = (s) => {
-  let pairs = s.batch * s.seqQ * s.seqK;
-  if (s.mask === 'causal') pairs = (s.batch * s.seqQ * (s.seqQ + 1)) / 2; // seqQ = seqK here
-  return 4 * pairs * s.headsQ * s.headDim;
-};
+const flopsOf = (s) => attentionFlops(s, { kind: s.mask });
 const kvBytes = (s) => 2 * s.batch * s.seqK * s.headsKV * s.headDim * (s.dtype === 'f32' ? 4 : 2);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Anchor and kernel alternate on the same input; see the header. Returns medians and bests of both.
 async function timeDecodeInterleaved(b, probe, shape, reps) {

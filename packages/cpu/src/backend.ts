@@ -298,19 +298,12 @@ class NativeCpuBackend implements CpuBackend {
     x: ResolvedAttentionInput,
     { stack, blockQ, blockK, splitKV, allHeads, decode }: CpuCallPlan,
   ): NativeCall {
-    const { maps, packed } = classifyBatch(
+    const { packed, kStart, kEnd } = classifyBatch(
       x.mask,
       { seqQ: x.seqQ, seqK: x.seqK },
       { blockQ, blockK },
       x.seqLensK,
     );
-    const qTiles = Math.ceil(x.seqQ / blockQ);
-    const kStart = new Int32Array(x.batch * qTiles);
-    const kEnd = new Int32Array(x.batch * qTiles);
-    maps.forEach((map, b) => {
-      kStart.set(map.kStart, b * qTiles);
-      kEnd.set(map.kEnd, b * qTiles);
-    });
     const band = bandOf(x.mask);
     return {
       dtype: DTYPE_CODE[x.dtype],

@@ -4,11 +4,11 @@
 // each build's output against the first build's on the same random inputs (never on zeros).
 //   FA_AB_OUT=ab.json FA_AB_HD=128 node bench/ab.mjs dirA dirB ...
 import { writeFileSync } from 'node:fs';
+import { median } from '@fastattention/bench';
 import { createBackend } from '../dist/index.js';
 
 const dirs = process.argv.slice(2);
 const D = Number(process.env.FA_AB_HD ?? 128);
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const backends = [];
 for (const kernelDir of dirs) backends.push(await createBackend({ kernelDir }));
 

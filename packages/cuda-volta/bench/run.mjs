@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from '@fastattention/bench';
 import { createBackend } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -13,10 +14,6 @@ const outFile =
   process.env.FA_BENCH_OUT ?? join(here, '..', '..', '..', 'bench', 'results', 'cuda-ampere.json');
 const which = process.argv.slice(2);
 const want = (x) => which.length === 0 || which.includes(x);
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
 
 const backend = await createBackend();
 // Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).

@@ -108,15 +108,15 @@ export function tileMapBytes(map: TileMap): number {
 }
 
 /**
- * Tile maps for every batch row, shared between rows of equal `seqLensK`, and packed into one
- * [batch][qTiles][kTiles] byte array for native kernels.
+ * Tile maps for every batch row, shared between rows of equal `seqLensK`, and packed for native
+ * kernels: `packed` is [batch][qTiles][kTiles] tile kinds, `kStart`/`kEnd` are [batch][qTiles].
  */
 export function classifyBatch(
   mask: MaskSpec,
   grid: { seqQ: number; seqK: number },
   blocks: TileBlocks,
   seqLensK: Int32Array,
-): { maps: TileMap[]; packed: Uint8Array } {
+): { maps: TileMap[]; packed: Uint8Array; kStart: Int32Array; kEnd: Int32Array } {
   const byLk = new Map<number, TileMap>();
   const maps = Array.from(seqLensK, (lk) => {
     let map = byLk.get(lk);
@@ -126,8 +126,15 @@ export function classifyBatch(
     }
     return map;
   });
-  const per = maps[0] ? maps[0].kinds.length : 0;
-  const packed = new Uint8Array(per * maps.length);
-  for (const [b, m] of maps.entries()) packed.set(m.kinds, b * per);
-  return { maps, packed };
+  const tiles = Math.ceil(grid.seqQ / blocks.blockQ) * Math.ceil(grid.seqK / blocks.blockK);
+  const qTiles = Math.ceil(grid.seqQ / blocks.blockQ);
+  const packed = new Uint8Array(tiles * maps.length);
+  const kStart = new Int32Array(qTiles * maps.length);
+  const kEnd = new Int32Array(qTiles * maps.length);
+  for (const [b, m] of maps.entries()) {
+    packed.set(m.kinds, b * tiles);
+    kStart.set(m.kStart, b * qTiles);
+    kEnd.set(m.kEnd, b * qTiles);
+  }
+  return { maps, packed, kStart, kEnd };
 }
