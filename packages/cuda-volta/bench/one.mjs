@@ -1,29 +1,38 @@
-// One prefill problem, launched a few times (for ncu): node bench/one.mjs [B H S D dtype mask]
+// One problem, launched a few times (for ncu):
+//   node bench/one.mjs [B H S D dtype mask [seqQ headsKV]]
+// seqQ defaults to S (prefill); e.g. `1 32 32768 128 f16 none 1 8` is a 32/8-head decode step.
 import { createBackend } from '../dist/index.js';
 
-const [B, H, S, D] = (
-  process.argv.slice(2, 6).length === 4 ? process.argv.slice(2, 6) : [4, 32, 4096, 128]
-).map(Number);
-const dtype = process.argv[6] ?? 'f16';
-const mask = process.argv[7] ?? 'none';
+const args = process.argv.slice(2);
+const [B, H, S, D] = (args.length >= 4 ? args.slice(0, 4) : [4, 32, 4096, 128]).map(Number);
+const dtype = args[4] ?? 'f16';
+const mask = args[5] ?? 'none';
+const seqQ = Number(args[6] ?? S);
+const HKV = Number(args[7] ?? H);
 const backend = await createBackend();
-const shape = [B, S, H, D];
-const [q, k, v] = await Promise.all([1, 2, 3].map((s) => backend.random(dtype, shape, s)));
+const [q, k, v] = await Promise.all([
+  backend.random(dtype, [B, seqQ, H, D], 1),
+  backend.random(dtype, [B, S, HKV, D], 2),
+  backend.random(dtype, [B, S, HKV, D], 3),
+]);
 const input = {
   dtype,
   batch: B,
-  seqQ: S,
+  seqQ,
   seqK: S,
   headsQ: H,
-  headsKV: H,
+  headsKV: HKV,
   headDim: D,
   q,
   k,
   v,
-  out: backend.empty(dtype, shape),
-  lse: backend.empty('f32', [B, H, S]),
+  out: backend.empty(dtype, [B, seqQ, H, D]),
+  lse: backend.empty('f32', [B, H, seqQ]),
   mask: { kind: mask },
 };
+const plan = backend.plan(input);
 const t = await backend.timeAttention(input, { warmup: 1, iters: 2 });
-console.log(`one ${dtype} ${B},${H},${S},${D} ${mask}: ${t.map((x) => x.toFixed(3)).join(' ')} ms`);
+console.log(
+  `one ${dtype} ${B},${H}/${HKV},${seqQ}x${S},${D} ${mask} [${plan.kernel}, split ${plan.splitKV}]: ${t.map((x) => x.toFixed(3)).join(' ')} ms`,
+);
 await backend.dispose();

@@ -17,7 +17,12 @@ const want = (x) => which.length === 0 || which.includes(x);
 
 const backend = await createBackend();
 // Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).
-const ALT_PREFILL = {}; // e.g. { 128: ['hd128_128x32w4s2'] } with that line in configs.h
+// FA_BENCH_ALT_PREFILL=hd128_128x64w4s2,... (on the hopper path: the ampere kernel it replaces).
+const ALT_PREFILL = {};
+for (const suffix of (process.env.FA_BENCH_ALT_PREFILL ?? '').split(',').filter(Boolean)) {
+  const hd = Number(/^hd(\d+)_/.exec(suffix)?.[1]);
+  ALT_PREFILL[hd] = [...(ALT_PREFILL[hd] ?? []), suffix];
+}
 // Run 6: FA_BENCH_ALT_DECODE=hd128_16x64w1s3,... times hd-128 decode alternatives too.
 const ALT_DECODE = process.env.FA_BENCH_ALT_DECODE ? { 128: process.env.FA_BENCH_ALT_DECODE.split(',') } : {};
 const dev = backend.info.devices[0];
@@ -83,7 +88,14 @@ if (want('prefill')) {
         // Alternative compiled configurations, timed in the same run for comparison.
         for (const config of ALT_PREFILL[D] ?? []) {
           const alt = median(await backend.timeAttention(input, { warmup: 5, iters: 20, config }));
-          rows.push({ ...row, kind: 'prefill-alt', ms: alt, tflops: flops / alt / 1e9, config });
+          rows.push({
+            ...row,
+            path: backend.plan(input, config).path,
+            kind: 'prefill-alt',
+            ms: alt,
+            tflops: flops / alt / 1e9,
+            config,
+          });
           console.log(`  alt ${config}: ${alt.toFixed(3)} ms ${(flops / alt / 1e9).toFixed(1)} TFLOP/s`);
         }
       }

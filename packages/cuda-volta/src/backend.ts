@@ -25,6 +25,7 @@ import {
   validateAttentionShape,
 } from '@fastattention/core';
 import {
+  type KernelImage,
   type LaunchDesc,
   loadAddon,
   type NativeAddon,
@@ -35,7 +36,7 @@ import {
   readKernelImages,
   readManifest,
 } from './native.js';
-import { type ArchPath, type PathName, selectPath } from './paths.js';
+import { type ArchPath, candidatePaths, type PathName } from './paths.js';
 import { cudaSpec, tileConfigOf } from './spec.js';
 import { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';
 
@@ -175,21 +176,20 @@ export class CudaBackend implements Backend {
       );
     }
     const sm = device.major * 10 + device.minor;
-    const path = selectPath(sm, options.path);
     const kernelDir = options.kernelDir ?? join(packageRoot, 'build', 'kernels');
-    const images = readKernelImages(kernelDir, path.name);
-    const common = readKernelImages(kernelDir, 'common');
-    if (!images || !common) {
-      throw unavailable(
-        `kernels not built (no ${path.name} fatbins in ${kernelDir}; was nvcc found at build time?)`,
-      );
+    // The best path whose kernels (and its base's) this build holds for this device.
+    const reasons: string[] = [];
+    let chosen: { path: ArchPath; images: KernelImage[] } | undefined;
+    for (const path of candidatePaths(sm, options.path)) {
+      const found = findKernels(kernelDir, path, sm);
+      if ('reason' in found) reasons.push(found.reason);
+      else {
+        chosen = { path, images: found.images };
+        break;
+      }
     }
-    const built = readManifest(kernelDir)?.paths[path.name];
-    if (built && !built.sm.includes(sm) && sm < built.ptx) {
-      throw unavailable(
-        `kernels not built for sm_${sm} (this build has sm_${built.sm.join(', sm_')} and compute_${built.ptx} PTX)`,
-      );
-    }
+    if (!chosen) throw unavailable(reasons.join('; '));
+    const { path, images } = chosen;
     let context: NativeContext;
     try {
       context = new addon.Context(ordinal);
@@ -197,14 +197,14 @@ export class CudaBackend implements Backend {
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
     try {
-      await context.loadModules([...images, ...common]);
+      await context.loadModules(images);
     } catch (error) {
       context.dispose();
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
-    const configs = addon
-      .configs(path.name)
-      .filter((c) => context.hasFunction(moduleName(path.name, c), kernelName(path.name, c, 'f16')));
+    const configs = pathConfigs(addon, path).filter((c) =>
+      context.hasFunction(moduleName(c), kernelName(c, 'f16')),
+    );
     if (configs.length === 0) {
       context.dispose();
       throw unavailable(`kernels not built (the ${path.name} fatbins hold none of the configured kernels)`);
@@ -332,8 +332,8 @@ export class CudaBackend implements Backend {
         Math.max(
           1,
           this.#context.functionInfo(
-            moduleName(this.path.name, forced),
-            kernelName(this.path.name, forced, 'f16'),
+            moduleName(forced),
+            kernelName(forced, 'f16'),
             forced.warps * 32,
             forced.sharedBytes,
           ).blocksPerSM,
@@ -352,9 +352,9 @@ export class CudaBackend implements Backend {
     const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
     const rows = planned.seqQ;
     return {
-      path: this.path.name,
+      path: config.path,
       role,
-      kernel: kernelName(this.path.name, config, problem.dtype),
+      kernel: kernelName(config, problem.dtype),
       config,
       splitKV: tilePlan.splitKV,
       grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * tilePlan.splitKV],
@@ -498,8 +498,8 @@ export class CudaBackend implements Backend {
         );
       }
       const occ = this.#context.functionInfo(
-        moduleName(this.path.name, first),
-        kernelName(this.path.name, first, 'f16'),
+        moduleName(first),
+        kernelName(first, 'f16'),
         first.warps * 32,
         first.sharedBytes,
       );
@@ -571,13 +571,13 @@ export class CudaBackend implements Backend {
         partLse = this.#keep(temps, this.empty('f32', [plan.splitKV, rows])).ptr;
       }
       let counters = 0n;
-      if (plan.splitKV > 1 && this.path.name === 'ampere' && this.#fusedCombine) {
+      if (plan.splitKV > 1 && plan.config.path === 'ampere' && this.#fusedCombine) {
         counters = await this.#countersFor(plan.grid[0] * plan.grid[1] * input.batch);
       }
       const band = bandOf(input.mask ?? { kind: 'none' });
       const clamp = (x: number): number => (x >= BAND_INF ? BAND_INF : x);
       await fn({
-        module: moduleName(plan.path, plan.config),
+        module: moduleName(plan.config),
         kernel: plan.kernel,
         combine: plan.splitKV > 1 && counters === 0n ? `fa_combine_${input.dtype}` : null,
         counters,
@@ -620,12 +620,54 @@ export class CudaBackend implements Backend {
 }
 
 /** The fatbin (module) holding a configuration's kernels: one per head dim (kernels/<path>/fwd_hd<D>.cu). */
-export function moduleName(path: PathName, config: NativeConfig): string {
-  return `${path}/fwd_hd${config.headDim}`;
+export function moduleName(config: NativeConfig): string {
+  return `${config.path}/fwd_hd${config.headDim}`;
 }
 
-export function kernelName(path: PathName, config: NativeConfig, dtype: CudaDType): string {
-  return `fa_${path}_${config.role}_${dtype}_${config.suffix}`;
+/** The kernel's entry point; an '_alt' role is the base path's kernel under its own role's name. */
+export function kernelName(config: NativeConfig, dtype: CudaDType): string {
+  return `fa_${config.path}_${config.compiledRole ?? config.role}_${dtype}_${config.suffix}`;
+}
+
+/**
+ * A path's configurations: its own, then its base's. A base configuration of a role and head dim
+ * the path has its own kernel for becomes '<role>_alt': never planned, still timeable by name.
+ */
+function pathConfigs(addon: NativeAddon, path: ArchPath): NativeConfig[] {
+  const own = addon.configs(path.name);
+  if (!path.base) return own;
+  const base = addon.configs(path.base).map((c): NativeConfig => {
+    if (c.role !== 'prefill' && c.role !== 'decode') return c;
+    const overridden = own.some((o) => o.role === c.role && o.headDim === c.headDim);
+    return overridden ? { ...c, role: `${c.role}_alt`, compiledRole: c.role } : c;
+  });
+  return [...own, ...base];
+}
+
+/** The fatbins of a path and its base in kernelDir, or why they cannot run on sm. */
+function findKernels(
+  kernelDir: string,
+  path: ArchPath,
+  sm: number,
+): { images: KernelImage[] } | { reason: string } {
+  const manifest = readManifest(kernelDir);
+  const images: KernelImage[] = [];
+  for (const name of [path.name, ...(path.base ? [path.base] : []), 'common']) {
+    const found = readKernelImages(kernelDir, name);
+    if (!found) {
+      return {
+        reason: `kernels not built (no ${name} fatbins in ${kernelDir}; was nvcc found at build time?)`,
+      };
+    }
+    const built = manifest?.paths[name];
+    if (built && !built.sm.includes(sm) && sm < built.ptx) {
+      return {
+        reason: `kernels not built for sm_${sm} (this build has ${name} for sm_${built.sm.join(', sm_')} and compute_${built.ptx} PTX)`,
+      };
+    }
+    images.push(...found);
+  }
+  return { images };
 }
 
 /**

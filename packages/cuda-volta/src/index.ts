@@ -11,6 +11,6 @@ export {
 } from './backend.js';
 export type { NativeConfig, NativeDevice } from './native.js';
 export { loadAddon } from './native.js';
-export { type ArchPath, PATHS, type PathName, selectPath } from './paths.js';
+export { type ArchPath, candidatePaths, PATHS, type PathName, runsOn, selectPath } from './paths.js';
 export { cudaSpec } from './spec.js';
 export { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PathName } from './paths.js';
 
 /** What the addon reports about one CUDA device. */
 export interface NativeDevice {
@@ -21,6 +22,8 @@ export interface NativeDevice {
 
 /** One compiled kernel configuration (kernels/<path>/configs.h). */
 export interface NativeConfig {
+  /** The path whose kernels/<path>/ holds it (a path with a base mixes its own and the base's). */
+  readonly path: PathName;
   /** 'prefill_alt' / 'decode_alt': compiled for timing (TimingOptions.config), never planned. */
   readonly role: 'prefill' | 'decode' | 'prefill_alt' | 'decode_alt';
   readonly headDim: number;
@@ -31,6 +34,8 @@ export interface NativeConfig {
   readonly sharedBytes: number;
   /** Kernel name suffix, also the planner's configuration name. */
   readonly suffix: string;
+  /** The role the kernel was compiled under, where `role` was changed to '<role>_alt'. */
+  readonly compiledRole?: 'prefill' | 'decode';
 }
 
 /** The launch descriptor the addon turns into FaFwdParams (kernels/common/params.h). */

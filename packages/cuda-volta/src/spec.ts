@@ -41,7 +41,8 @@ export function cudaSpec(
     peakFlops,
     ...(memoryBandwidth > 0 ? { memoryBandwidth } : {}),
     configs: tileConfigs,
-    maxSplitKV: 64,
+    // The hopper prefill kernel writes O directly (no split-KV partials).
+    maxSplitKV: configs.some((c) => c.path === 'hopper') ? 1 : 64,
   };
 }
 

@@ -89,6 +89,28 @@ cases.push({
   mask: { kind: 'causal' },
 });
 cases.push({ dtype: 'f16', batch: 1, seqQ: 129, seqK: 129, headsQ: 6, headsKV: 2, headDim: 128, scale: 0.3 });
+// Several 128-row q-tiles with a partial last one, keys ending mid-tile, and a negative scale
+// (every tile takes the masked body): the hopper path's 128 x 128 tiles.
+cases.push({
+  dtype: 'bf16',
+  batch: 2,
+  seqQ: 517,
+  seqK: 1100,
+  headsQ: 4,
+  headsKV: 2,
+  headDim: 128,
+  mask: { kind: 'causal' },
+});
+cases.push({
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 300,
+  seqK: 260,
+  headsQ: 2,
+  headsKV: 2,
+  headDim: 128,
+  scale: -0.05,
+});
 // Decode (1..16 query rows, GQA heads packed into one tile, split-KV + combine).
 cases.push({ dtype: 'f16', batch: 2, seqQ: 1, seqK: 5000, headsQ: 32, headsKV: 8, headDim: 128 });
 cases.push({ dtype: 'bf16', batch: 1, seqQ: 1, seqK: 4097, headsQ: 8, headsKV: 8, headDim: 64 });
@@ -139,7 +161,12 @@ cases.push({
 // FA_CUDA118_KERNEL_DIR (scripts/cuda118/build.sh's kernels/) adds the volta kernels that CUDA 11.8
 // built as compute_70 PTX, JIT-compiled by the driver: the binaries a V100 user gets.
 const cuda118 = process.env.FA_CUDA118_KERNEL_DIR;
+// On an H100 the default is the hopper path, so the ampere kernels it replaces are forced too.
+const defaultPath = backend?.info.devices[0]?.details?.path;
 const variants = [
+  ...(defaultPath && defaultPath !== 'ampere'
+    ? [{ label: 'ampere path (forced)', path: 'ampere' as const }]
+    : []),
   { label: 'turing path (forced)', path: 'turing' },
   { label: 'volta path (forced)', path: 'volta' },
   ...(cuda118
@@ -223,7 +250,7 @@ describe.skipIf(!backend)('cuda default path matches the float64 reference', () 
     });
     expect(d.role).toBe('decode');
     expect(d.splitKV).toBeGreaterThan(1);
-    const p = backend!.plan({
+    const prefill = {
       dtype: 'f16',
       batch: 16,
       seqQ: 1024,
@@ -231,8 +258,17 @@ describe.skipIf(!backend)('cuda default path matches the float64 reference', () 
       headsQ: 32,
       headsKV: 32,
       headDim: 128,
-    });
+    } as const;
+    const p = backend!.plan(prefill);
     expect(p.role).toBe('prefill');
     expect(p.splitKV).toBe(1);
+    // The hopper path runs its own wgmma prefill kernel at head dim 128 and the ampere kernels
+    // for the rest; the ampere kernel it replaces stays timeable by name.
+    if (backend!.path.name === 'hopper') {
+      expect(p.path).toBe('hopper');
+      expect(d.path).toBe('ampere');
+      expect(backend!.plan({ ...prefill, headDim: 64 }).path).toBe('ampere');
+      expect(backend!.plan(prefill, 'hd128_128x64w4s2').path).toBe('ampere');
+    }
   });
 });

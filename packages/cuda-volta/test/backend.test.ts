@@ -1,6 +1,6 @@
 import { classifyTiles, registerBackend, resolveBackend, TileKind } from '@fastattention/core';
 import { describe, expect, it } from 'vitest';
-import { createBackend, cudaProvider, loadAddon, selectPath } from '../src/index.js';
+import { candidatePaths, createBackend, cudaProvider, loadAddon, selectPath } from '../src/index.js';
 import { tryBackend } from './helpers.js';
 
 const loaded = loadAddon();
@@ -9,20 +9,34 @@ if (!addon) console.warn(`[cuda] addon tests skipped: ${'reason' in loaded ? loa
 const { backend, reason } = await tryBackend();
 
 describe('path selection', () => {
-  it('picks ampere on sm_80 and newer, turing on sm_75, volta on sm_70', () => {
-    expect(selectPath(90).name).toBe('ampere');
-    expect(selectPath(80, 'ampere').name).toBe('ampere');
+  it('picks hopper on sm_90, ampere on sm_80 and newer, turing on sm_75, volta on sm_70', () => {
+    expect(selectPath(90).name).toBe('hopper');
+    expect(selectPath(80).name).toBe('ampere');
+    expect(selectPath(100).name).toBe('ampere'); // sm_90a code does not run on later generations
+    expect(selectPath(90, 'ampere').name).toBe('ampere');
     expect(selectPath(75).name).toBe('turing');
     expect(selectPath(70).name).toBe('volta');
+  });
+  it('falls back from hopper to ampere where a build has no sm_90a kernels', () => {
+    expect(candidatePaths(90).map((p) => p.name)).toEqual(['hopper', 'ampere', 'turing', 'volta']);
+    expect(candidatePaths(90, 'hopper').map((p) => p.name)).toEqual(['hopper']);
   });
   it('forces an older path on a newer device (how volta and turing are validated on an H100)', () => {
     expect(selectPath(90, 'volta').name).toBe('volta');
     expect(selectPath(90, 'turing').name).toBe('turing');
   });
   it('rejects forcing an unknown path, or one newer than the device, with UNSUPPORTED', () => {
-    expect(() => selectPath(90, 'hopper')).toThrow(
+    expect(() => selectPath(90, 'blackwell')).toThrow(
       expect.objectContaining({ code: 'UNSUPPORTED', field: 'path' }),
     );
+    expect(() => selectPath(89, 'hopper')).toThrow(
+      expect.objectContaining({
+        code: 'UNSUPPORTED',
+        field: 'path',
+        message: expect.stringMatching(/needs sm_90;/),
+      }),
+    );
+    expect(() => selectPath(100, 'hopper')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
     expect(() => selectPath(75, 'ampere')).toThrow(
       expect.objectContaining({ code: 'UNSUPPORTED', field: 'path' }),
     );
@@ -42,7 +56,8 @@ describe('provider', () => {
   });
   it('createBackend() either works or says why (UNAVAILABLE)', async () => {
     if (backend) {
-      expect(backend.info.devices[0]?.details?.path).toBe('ampere');
+      const sm = Number(String(backend.info.devices[0]?.details?.computeCapability).replace('.', ''));
+      expect(backend.info.devices[0]?.details?.path).toBe(sm === 90 ? 'hopper' : 'ampere');
       return;
     }
     await expect(createBackend()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
@@ -138,9 +153,11 @@ describe.skipIf(!backend)('errors', () => {
     expect(() => backend!.empty('f16', [2 ** 47])).toThrow(expect.objectContaining({ code: 'OOM' }));
   });
   it('forcing an unknown path rejects with UNSUPPORTED', async () => {
-    // turing and volta are implemented now (forcing them is tested in attention.test.ts); a path
-    // name that does not exist must still be refused.
-    await expect(createBackend({ path: 'hopper' as 'auto' })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    // Every named path is implemented (forcing them is tested in attention.test.ts); a path name
+    // that does not exist must still be refused.
+    await expect(createBackend({ path: 'blackwell' as 'auto' })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
   });
   it('a disposed backend rejects with DISPOSED', async () => {
     const b = await createBackend();

@@ -8,14 +8,14 @@ import {
   rng,
   TOLERANCE,
 } from '@fastattention/core/testing';
-import { type CudaBackend, type CudaDType, createBackend } from '../src/index.js';
+import { type CudaBackend, type CudaDType, createBackend, type PathName } from '../src/index.js';
 
 /** DESIGN.md tolerances, from the conformance kit. */
 export const TOL = { f16: TOLERANCE.f16, bf16: TOLERANCE.bf16, lse: LSE_TOLERANCE } as const;
 
 /** The backend, or why there is none (then GPU tests skip and print it). */
 export async function tryBackend(
-  options: { path?: 'volta' | 'turing' | 'ampere'; kernelDir?: string } = {},
+  options: { path?: PathName; kernelDir?: string } = {},
 ): Promise<{ backend?: CudaBackend; reason?: string }> {
   try {
     return { backend: await createBackend(options) };

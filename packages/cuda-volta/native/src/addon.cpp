@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../kernels/ampere/configs.h"
+#include "../../kernels/hopper/configs.h"
 #include "../../kernels/turing/configs.h"
 #include "../../kernels/volta/configs.h"
 #include "../../kernels/common/params.h"
@@ -147,9 +148,10 @@ Napi::Value KRange(const Napi::CallbackInfo& info) {
   return a;
 }
 
-Napi::Object configRow(Napi::Env env, const char* role, int headDim, int blockQ, int blockK, int warps, int stages,
-                       int sharedBytes, const std::string& suffix) {
+Napi::Object configRow(Napi::Env env, const std::string& path, const char* role, int headDim, int blockQ, int blockK,
+                       int warps, int stages, int sharedBytes, const std::string& suffix) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("path", path);
   o.Set("role", role);
   o.Set("headDim", headDim);
   o.Set("blockQ", blockQ);
@@ -170,13 +172,17 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
 #define FA_AMPERE_ROW(role, HD, BM, BN, W, S) \
-  out[i++] = configRow(env, #role, HD, BM, BN, W, S, FA_AMPERE_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, FA_AMPERE_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
+#define FA_HOPPER_ROW(role, HD, BM, BN, W, S) \
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, FA_HOPPER_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
 #define FA_VOLTA_ROW(role, HD, BM, BN, W) \
-  out[i++] = configRow(env, #role, HD, BM, BN, W, 1, FA_VOLTA_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, 1, FA_VOLTA_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
 #define FA_TURING_ROW(role, HD, BM, BN, W) \
-  out[i++] = configRow(env, #role, HD, BM, BN, W, 1, FA_TURING_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, 1, FA_TURING_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
   if (path == "ampere") {
     FA_AMPERE_CONFIGS(FA_AMPERE_ROW)
+  } else if (path == "hopper") {
+    FA_HOPPER_CONFIGS(FA_HOPPER_ROW)
   } else if (path == "volta") {
     FA_VOLTA_CONFIGS(FA_VOLTA_ROW)
   } else if (path == "turing") {
@@ -188,6 +194,7 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
     throw err;
   }
 #undef FA_AMPERE_ROW
+#undef FA_HOPPER_ROW
 #undef FA_VOLTA_ROW
 #undef FA_TURING_ROW
   return out;
