@@ -23,7 +23,7 @@ if [[ $extra == *" sass "* ]]; then
   xz -9 "$OUT/sass.txt"
 fi
 t0=$(date +%s)
-(cd "$root" && timeout 240 node_modules/.bin/vitest run --project cuda 2>&1) > "$OUT/test.log"; trc=$?
+(cd "$root" && timeout 300 node_modules/.bin/vitest run --project cuda 2>&1) > "$OUT/test.log"; trc=$?
 echo "tests rc=$trc in $(( $(date +%s) - t0 )) s: $(grep -E 'Tests|Test Files' "$OUT/test.log" | tr '\n' ' ')" | tee -a "$OUT/bench.log"
 t0=$(date +%s)
 { timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 node bench/sanity.mjs 2>&1 | tail -4; echo "memcheck rc=$?";

@@ -165,6 +165,11 @@ if (want('decode')) {
       const piped = median(
         await backend.timeAttentionSets(inputs, { warmup: 1, rounds: Math.max(3, Math.ceil(20 / sets)) }),
       );
+      // A decode loop: 20 launches between two events (figure = time / 20), so no event sits between
+      // most launches and programmatic dependent launch (sm_90+) can overlap consecutive steps.
+      const loop = median(
+        await backend.timeAttentionSets(inputs, { warmup: 1, rounds: Math.ceil(120 / sets), perFigure: 20 }),
+      );
       const plan = backend.plan(inputs[0]);
       rows.push({
         backend: 'cuda',
@@ -188,9 +193,12 @@ if (want('decode')) {
         msPipelined: piped,
         gbpsPipelined: kvBytes / piped / 1e6,
         ofCopyPipelined: kvBytes / piped / 1e6 / copyGBs,
+        msLoop: loop,
+        gbpsLoop: kvBytes / loop / 1e6,
+        ofCopyLoop: kvBytes / loop / 1e6 / copyGBs,
       });
       console.log(
-        `decode B=${B} seqK=${S}: ${ms.toFixed(3)} ms ${gbps.toFixed(0)} GB/s (${((100 * gbps) / copyGBs).toFixed(0)}% of copy) split=${plan.splitKV} [${plan.config.suffix}]; back to back ${piped.toFixed(3)} ms ${(kvBytes / piped / 1e6).toFixed(0)} GB/s (${((100 * kvBytes) / piped / 1e6 / copyGBs).toFixed(0)}%)`,
+        `decode B=${B} seqK=${S}: ${ms.toFixed(3)} ms ${gbps.toFixed(0)} GB/s (${((100 * gbps) / copyGBs).toFixed(0)}% of copy) split=${plan.splitKV} [${plan.config.suffix}]; back to back ${piped.toFixed(3)} ms ${(kvBytes / piped / 1e6).toFixed(0)} GB/s (${((100 * kvBytes) / piped / 1e6 / copyGBs).toFixed(0)}%); loop ${loop.toFixed(3)} ms (${((100 * kvBytes) / loop / 1e6 / copyGBs).toFixed(0)}%)`,
       );
       for (const config of ALT_DECODE[D] ?? []) {
         const t = [];

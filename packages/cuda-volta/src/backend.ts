@@ -120,6 +120,12 @@ export class CudaBackend implements Backend {
   readonly #oldCounters: DeviceTensor[] = [];
   /** FA_CUDA_FUSED_COMBINE=0 keeps the separate combine launch on the ampere path (for A/B timing). */
   readonly #fusedCombine = process.env.FA_CUDA_FUSED_COMBINE !== '0';
+  /**
+   * Programmatic dependent launch (sm_90+, run 7): an attention kernel may be dispatched while the
+   * previous kernel of the stream finishes, and waits (griddepcontrol.wait) before touching memory.
+   * The ampere and hopper kernels have that wait in their sm_90+ code. FA_CUDA_PDL=0 turns it off.
+   */
+  readonly #pdl: boolean;
 
   private constructor(
     device: NativeDevice,
@@ -127,11 +133,13 @@ export class CudaBackend implements Backend {
     context: NativeContext,
     configs: NativeConfig[],
     driverVersion: number,
+    pdl: boolean,
   ) {
     this.device = device;
     this.path = path;
     this.#context = context;
     this.#configs = configs;
+    this.#pdl = pdl && process.env.FA_CUDA_PDL !== '0';
     this.info = {
       name: 'cuda',
       devices: [
@@ -209,7 +217,11 @@ export class CudaBackend implements Backend {
       context.dispose();
       throw unavailable(`kernels not built (the ${path.name} fatbins hold none of the configured kernels)`);
     }
-    return new CudaBackend(device, path, context, configs, probe.driverVersion);
+    // PDL needs sm_90+ and the sm_90+ code of the kernels (which has the wait): machine code for
+    // this device, or PTX of compute_90 or newer (an older PTX JIT-compiled here has no wait).
+    const ampere = readManifest(kernelDir)?.paths.ampere;
+    const pdl = sm >= 90 && !!ampere && (ampere.sm.includes(sm) || ampere.ptx >= 90);
+    return new CudaBackend(device, path, context, configs, probe.driverVersion, pdl);
   }
 
   async attention<D extends DType>(
@@ -396,16 +408,16 @@ export class CudaBackend implements Backend {
    */
   async timeAttentionSets(
     inputs: readonly DeviceAttentionInput[],
-    timing: TimingOptions & { readonly rounds?: number } = {},
+    timing: TimingOptions & { readonly rounds?: number; readonly perFigure?: number } = {},
   ): Promise<Float64Array> {
     this.#alive();
     for (const input of inputs) this.#checkDevice(input);
-    const { warmup = 1, rounds = 5 } = timing;
+    const { warmup = 1, rounds = 5, perFigure = 1 } = timing;
     let ms: Float64Array = new Float64Array(0);
     const descs: LaunchDesc[] = [];
     const nest = async (i: number): Promise<void> => {
       if (i === inputs.length) {
-        ms = await this.#context.timeAttentionSets(descs, warmup, rounds);
+        ms = await this.#context.timeAttentionSets(descs, warmup, rounds, perFigure);
         return;
       }
       await this.#withLaunch(inputs[i]!, timing.config, async (desc) => {
@@ -584,6 +596,7 @@ export class CudaBackend implements Backend {
         grid: plan.grid,
         threads: plan.threads,
         smem: plan.config.sharedBytes,
+        pdl: this.#pdl && (plan.config.path === 'ampere' || plan.config.path === 'hopper'),
         q: input.q.ptr,
         k: input.k.ptr,
         v: input.v.ptr,

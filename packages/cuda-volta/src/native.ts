@@ -47,6 +47,8 @@ export interface LaunchDesc {
   readonly grid: readonly [number, number, number];
   readonly threads: number;
   readonly smem: number;
+  /** Launch with programmatic stream serialization (the kernel has griddepcontrol.wait). */
+  readonly pdl: boolean;
   readonly q: bigint;
   readonly k: bigint;
   readonly v: bigint;
@@ -97,7 +99,12 @@ export interface NativeContext {
   copy(dst: bigint, src: bigint, bytes: number): Promise<void>;
   attention(desc: LaunchDesc): Promise<void>;
   timeAttention(desc: LaunchDesc, warmup: number, iters: number): Promise<Float64Array>;
-  timeAttentionSets(descs: readonly LaunchDesc[], warmup: number, rounds: number): Promise<Float64Array>;
+  timeAttentionSets(
+    descs: readonly LaunchDesc[],
+    warmup: number,
+    rounds: number,
+    perFigure: number,
+  ): Promise<Float64Array>;
   timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
   dispose(): void;
 }

@@ -2,6 +2,7 @@
 // (or, for decode, the packed query heads of one KV head), streams the non-empty k-tiles of its
 // key range through a STAGES-deep cp.async pipeline, and keeps S, P and O in registers.
 #pragma once
+#include "../common/launch.cuh"
 #include "../common/mma.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
@@ -84,6 +85,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   T* sK = sQ + BM * Tr::LD;
   T* sV = sK + ST * BN * Tr::LD;
 
+  grid_dependency_wait();  // before any global memory access (programmatic dependent launch)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   // Last q-tile first: under a causal mask the last tiles have the most k-tiles, so starting them
   // first shortens the tail of the grid (as FlashAttention-2 does).
@@ -412,6 +414,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     else tile_step(BoolTag<false>{}, n);
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
+  grid_launch_dependents();
 
   // Epilogue: normalize, write O and LSE (or the split's partials, merged below by the last split
   // CTA when p.counters is set, else by the separate combine kernel).
@@ -536,26 +539,46 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
     const int nS = p.num_splits;
     constexpr int V4 = HD / 4;
+    // Up to CHUNK splits' partials are loaded at once (all loads issued before the first use: one
+    // L2 round trip per chunk, run 7) and merged online, so any split count works.
+    constexpr int CHUNK = 16;
     for (int idx = tid; idx < (r1 - r0) * V4; idx += Tr::THREADS) {
       const int row = r0 + idx / V4, d4 = idx % V4;
       const int i = p.pack_gqa ? row / p.group : row;
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
-      float mx = -INFINITY;
-#pragma unroll 8
-      for (int s = 0; s < nS; ++s) mx = fmaxf(mx, __ldcg(p.part_lse + s * rows + lseIdx));
-      float sum = 0.f;
+      float mx = -INFINITY, sum = 0.f;
       float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 8
-      for (int s = 0; s < nS; ++s) {
-        const float l = __ldcg(p.part_lse + s * rows + lseIdx);
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(p.part_o + (s * rows + lseIdx) * HD) + d4);
-        const float w = l == -INFINITY ? 0.f : __expf(l - mx);
-        sum += w;
-        acc.x += w * v.x;
-        acc.y += w * v.y;
-        acc.z += w * v.z;
-        acc.w += w * v.w;
+      for (int s0 = 0; s0 < nS; s0 += CHUNK) {
+        float l[CHUNK];
+        float4 v[CHUNK];
+#pragma unroll
+        for (int j = 0; j < CHUNK; ++j) {
+          const bool ok = s0 + j < nS;
+          const int64_t at = (int64_t)(ok ? s0 + j : 0) * rows + lseIdx;
+          l[j] = ok ? __ldcg(p.part_lse + at) : -INFINITY;
+          v[j] = ok ? __ldcg(reinterpret_cast<const float4*>(p.part_o + at * HD) + d4) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        float cm = mx;
+#pragma unroll
+        for (int j = 0; j < CHUNK; ++j) cm = fmaxf(cm, l[j]);
+        if (cm == -INFINITY) continue;  // no keys in any split so far
+        const float f = __expf(mx - cm);  // 0 when mx is -inf
+        sum *= f;
+        acc.x *= f;
+        acc.y *= f;
+        acc.z *= f;
+        acc.w *= f;
+#pragma unroll
+        for (int j = 0; j < CHUNK; ++j) {
+          const float w = __expf(l[j] - cm);  // 0 for an empty split (-inf)
+          sum += w;
+          acc.x += w * v[j].x;
+          acc.y += w * v[j].y;
+          acc.z += w * v[j].z;
+          acc.w += w * v[j].w;
+        }
+        mx = cm;
       }
       const float inv = sum > 0.f ? 1.f / sum : 0.f;
       T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;

@@ -5,6 +5,7 @@
 // from the registers S was computed in (rs) and V from shared memory, transposed by the hardware.
 // Prefill only (no packed-GQA decode rows, no split-KV): the host plans those on the ampere kernels.
 #pragma once
+#include "../common/launch.cuh"
 #include "../common/mma.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
@@ -41,6 +42,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   unsigned char* sK = sQ + Tr::Q_BYTES;
   unsigned char* sV = sK + ST * Tr::KV_BYTES;
 
+  grid_dependency_wait();  // before any global memory access (programmatic dependent launch)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wg = warp / 4;
   // Last q-tile first: under a causal mask the last tiles have the most k-tiles.
@@ -214,6 +216,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     else tile_step(BoolTag<false>{}, n);
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
+  grid_launch_dependents();
 
   // Epilogue: normalize, write O and LSE for this thread's two rows.
 #pragma unroll

@@ -307,8 +307,11 @@ class Context : public Napi::ObjectWrap<Context> {
     return f;
   }
 
+  // pdl: programmatic dependent launch (sm_90+): the grid may be dispatched while the previous
+  // kernel of the stream finishes; the kernel then waits (griddepcontrol.wait) before touching
+  // memory. Only for kernels built with that wait (the ampere and hopper paths, sm_90+ code).
   void launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned threads, int smem, void* arg,
-              const char* what) {
+              const char* what, bool pdl = false) {
     if (smem > 48 * 1024) {
       auto it = smemSet_.find(f);
       if (it == smemSet_.end() || it->second < smem) {
@@ -317,6 +320,14 @@ class Context : public Napi::ObjectWrap<Context> {
       }
     }
     void* args[] = {arg};
+    if (pdl && driver().cuLaunchKernelEx) {
+      CUlaunchAttribute attr{};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig cfg{gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream_, &attr, 1};
+      FA_CU(cuLaunchKernelEx(&cfg, f, args, nullptr), what);
+      return;
+    }
     FA_CU(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream_, args, nullptr), what);
   }
 
@@ -526,6 +537,7 @@ class Context : public Napi::ObjectWrap<Context> {
     unsigned grid[3] = {1, 1, 1};
     unsigned threads = 128;
     int smem = 0;
+    bool pdl = false;
     FaFwdParams p{};
     FaCombineParams c{};
   };
@@ -541,6 +553,7 @@ class Context : public Napi::ObjectWrap<Context> {
     for (uint32_t i = 0; i < 3; ++i) l.grid[i] = g.Get(i).As<Napi::Number>().Uint32Value();
     l.threads = num("threads").Uint32Value();
     l.smem = num("smem").Int32Value();
+    l.pdl = d.Has("pdl") && d.Get("pdl").ToBoolean().Value();
     FaFwdParams& p = l.p;
     p.q = reinterpret_cast<const void*>(ptr("q"));
     p.k = reinterpret_cast<const void*>(ptr("k"));
@@ -585,7 +598,8 @@ class Context : public Napi::ObjectWrap<Context> {
   }
 
   void enqueue(Launch& l) {
-    launch(function(l.module, l.kernel), l.grid[0], l.grid[1], l.grid[2], l.threads, l.smem, &l.p, "cuLaunchKernel(attention)");
+    launch(function(l.module, l.kernel), l.grid[0], l.grid[1], l.grid[2], l.threads, l.smem, &l.p, "cuLaunchKernel(attention)",
+           l.pdl);
     if (l.p.num_splits > 1 && !l.p.counters) {  // with counters the last split CTA merges (fused)
       const unsigned rows = static_cast<unsigned>(int64_t(l.p.batch) * l.p.heads_q * l.p.seq_q);
       launch(function("common/combine", l.combine), rows, 1, 1, 128, 0, &l.c, "cuLaunchKernel(combine)");
@@ -642,23 +656,30 @@ class Context : public Napi::ObjectWrap<Context> {
         [result](Napi::Env env) { return toArray(env, *result); });
   }
 
-  // timeAttentionSets([desc...], warmup, rounds): rounds x (every desc once), enqueued back to back
-  // with an event pair around each launch, one figure per launch. The host enqueues ahead of the
-  // device (as a decode loop does), so the launch latency of the host is not in the figures; the
-  // descs rotate over input sets so that problems smaller than L2 are still read from memory.
+  // timeAttentionSets([desc...], warmup, rounds, perFigure = 1): rounds x (every desc once),
+  // enqueued back to back, one figure per perFigure launches (an event pair around them, the time
+  // divided by perFigure). The host enqueues ahead of the device (as a decode loop does), so the
+  // host's launch latency is not in the figures; the descs rotate over input sets so that problems
+  // smaller than L2 are still read from memory. perFigure > 1 leaves no event between most launches,
+  // so programmatic dependent launch can overlap one launch's start with the previous one's end.
   Napi::Value TimeAttentionSets(const Napi::CallbackInfo& info) {
     Napi::Array arr = info[0].As<Napi::Array>();
     auto ls = std::make_shared<std::vector<Launch>>();
     for (uint32_t i = 0; i < arr.Length(); ++i) ls->push_back(parseLaunch(arr.Get(i).As<Napi::Object>()));
     const int warmup = info[1].As<Napi::Number>().Int32Value(), rounds = info[2].As<Napi::Number>().Int32Value();
+    const int perFigure = info.Length() > 3 && info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
     auto result = std::make_shared<std::vector<double>>();
     return submit(
         info,
-        [this, ls, warmup, rounds, result]() {
+        [this, ls, warmup, rounds, perFigure, result]() {
           for (int w = 0; w < warmup; ++w)
             for (auto& l : *ls) enqueue(l);
           size_t n = 0;
-          *result = timed(0, rounds * static_cast<int>(ls->size()), [&] { enqueue((*ls)[n++ % ls->size()]); });
+          const int launches = rounds * static_cast<int>(ls->size());
+          *result = timed(0, std::max(1, launches / perFigure), [&] {
+            for (int i = 0; i < perFigure; ++i) enqueue((*ls)[n++ % ls->size()]);
+          });
+          for (auto& ms : *result) ms /= perFigure;
         },
         [result](Napi::Env env) { return toArray(env, *result); });
   }

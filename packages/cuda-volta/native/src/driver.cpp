@@ -66,6 +66,7 @@ Loaded load() {
   sym(lib, d.cuFuncGetAttribute, "cuFuncGetAttribute", e);
   sym(lib, d.cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor", e);
   sym(lib, d.cuLaunchKernel, "cuLaunchKernel", e);
+  d.cuLaunchKernelEx = reinterpret_cast<decltype(d.cuLaunchKernelEx)>(dlsym(lib, "cuLaunchKernelEx"));
   if (!e.empty()) return l;
   const CUresult r = d.cuInit(0);
   if (r == CUDA_ERROR_NO_DEVICE) {
