@@ -366,28 +366,19 @@ export class CudaBackend implements Backend {
     // FA_CUDA_DECODE_SPLIT=<n> overrides the decode split count (run 7: a sweep for timing; the
     // kernels take any count, each split keeping at least one k-tile).
     const envSplit = role === 'decode' ? Number(process.env.FA_CUDA_DECODE_SPLIT) : Number.NaN;
-    if (Number.isInteger(envSplit) && envSplit >= 1) {
-      const split = Math.min(envSplit, Math.ceil(problem.seqK / config.blockK));
-      return {
-        path: config.path,
-        role,
-        kernel: kernelName(config, problem.dtype),
-        config,
-        splitKV: split,
-        grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * split],
-        threads: config.warps * 32,
-        tilePlan: { ...tilePlan, splitKV: split },
-      };
-    }
+    const splitKV =
+      Number.isInteger(envSplit) && envSplit >= 1
+        ? Math.min(envSplit, Math.ceil(problem.seqK / config.blockK))
+        : tilePlan.splitKV;
     return {
       path: config.path,
       role,
       kernel: kernelName(config, problem.dtype),
       config,
-      splitKV: tilePlan.splitKV,
-      grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * tilePlan.splitKV],
+      splitKV,
+      grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * splitKV],
       threads: config.warps * 32,
-      tilePlan,
+      tilePlan: splitKV === tilePlan.splitKV ? tilePlan : { ...tilePlan, splitKV },
     };
   }
 
