@@ -26,6 +26,7 @@ import {
 } from '@fastattention/core';
 import {
   type KernelImage,
+  type KernelManifest,
   type LaunchDesc,
   loadAddon,
   type NativeAddon,
@@ -36,7 +37,7 @@ import {
   readKernelImages,
   readManifest,
 } from './native.js';
-import { type ArchPath, candidatePaths, type PathName } from './paths.js';
+import { type ArchPath, candidatePaths, type PathName, pathNamed } from './paths.js';
 import { cudaSpec, tileConfigOf } from './spec.js';
 import { DeviceTensor, type HostOf, type TensorDType } from './tensor.js';
 
@@ -185,11 +186,12 @@ export class CudaBackend implements Backend {
     }
     const sm = device.major * 10 + device.minor;
     const kernelDir = options.kernelDir ?? join(packageRoot, 'build', 'kernels');
+    const manifest = readManifest(kernelDir);
     // The best path whose kernels (and its base's) this build holds for this device.
     const reasons: string[] = [];
     let chosen: { path: ArchPath; images: KernelImage[] } | undefined;
     for (const path of candidatePaths(sm, options.path)) {
-      const found = findKernels(kernelDir, path, sm);
+      const found = findKernels(kernelDir, manifest, path, sm);
       if ('reason' in found) reasons.push(found.reason);
       else {
         chosen = { path, images: found.images };
@@ -219,7 +221,7 @@ export class CudaBackend implements Backend {
     }
     // PDL needs sm_90+ and the sm_90+ code of the kernels (which has the wait): machine code for
     // this device, or PTX of compute_90 or newer (an older PTX JIT-compiled here has no wait).
-    const ampere = readManifest(kernelDir)?.paths.ampere;
+    const ampere = manifest?.paths.ampere;
     const pdl = sm >= 90 && !!ampere && (ampere.sm.includes(sm) || ampere.ptx >= 90);
     return new CudaBackend(device, path, context, configs, probe.driverVersion, pdl);
   }
@@ -590,7 +592,8 @@ export class CudaBackend implements Backend {
         partLse = this.#keep(temps, this.empty('f32', [plan.splitKV, rows])).ptr;
       }
       let counters = 0n;
-      if (plan.splitKV > 1 && plan.config.path === 'ampere' && this.#fusedCombine) {
+      const kernels = pathNamed(plan.config.path).kernels;
+      if (plan.splitKV > 1 && kernels.fusedCombine && this.#fusedCombine) {
         counters = await this.#countersFor(plan.grid[0] * plan.grid[1] * input.batch);
       }
       const band = bandOf(input.mask ?? { kind: 'none' });
@@ -603,7 +606,7 @@ export class CudaBackend implements Backend {
         grid: plan.grid,
         threads: plan.threads,
         smem: plan.config.sharedBytes,
-        pdl: this.#pdl && (plan.config.path === 'ampere' || plan.config.path === 'hopper'),
+        pdl: this.#pdl && kernels.pdl,
         q: input.q.ptr,
         k: input.k.ptr,
         v: input.v.ptr,
@@ -667,10 +670,10 @@ function pathConfigs(addon: NativeAddon, path: ArchPath): NativeConfig[] {
 /** The fatbins of a path and its base in kernelDir, or why they cannot run on sm. */
 function findKernels(
   kernelDir: string,
+  manifest: KernelManifest | undefined,
   path: ArchPath,
   sm: number,
 ): { images: KernelImage[] } | { reason: string } {
-  const manifest = readManifest(kernelDir);
   const images: KernelImage[] = [];
   for (const name of [path.name, ...(path.base ? [path.base] : []), 'common']) {
     const found = readKernelImages(kernelDir, name);

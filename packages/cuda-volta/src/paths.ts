@@ -23,6 +23,15 @@ export interface ArchPath {
   readonly base?: PathName;
   readonly implemented: boolean;
   readonly instruction: string;
+  /** What the path's kernels support beyond the contract (its base's kernels say for themselves). */
+  readonly kernels: {
+    /** Split-KV partials (else the planner plans one split for them). */
+    readonly splitKV: boolean;
+    /** The last split CTA merges the partials (else the separate combine kernel runs). */
+    readonly fusedCombine: boolean;
+    /** griddepcontrol.wait in their sm_90+ code: they may be launched with programmatic dependent launch. */
+    readonly pdl: boolean;
+  };
 }
 
 export const PATHS: readonly ArchPath[] = [
@@ -33,10 +42,29 @@ export const PATHS: readonly ArchPath[] = [
     base: 'ampere',
     implemented: true,
     instruction: 'wgmma.m64nNk16 (prefill) + the ampere kernels',
+    kernels: { splitKV: false, fusedCombine: false, pdl: true },
   },
-  { name: 'ampere', minSm: 80, implemented: true, instruction: 'mma.sync.m16n8k16 + ldmatrix + cp.async' },
-  { name: 'turing', minSm: 75, implemented: true, instruction: 'mma.sync.m16n8k8' },
-  { name: 'volta', minSm: 70, implemented: true, instruction: 'mma.sync.m8n8k4' },
+  {
+    name: 'ampere',
+    minSm: 80,
+    implemented: true,
+    instruction: 'mma.sync.m16n8k16 + ldmatrix + cp.async',
+    kernels: { splitKV: true, fusedCombine: true, pdl: true },
+  },
+  {
+    name: 'turing',
+    minSm: 75,
+    implemented: true,
+    instruction: 'mma.sync.m16n8k8',
+    kernels: { splitKV: true, fusedCombine: false, pdl: false },
+  },
+  {
+    name: 'volta',
+    minSm: 70,
+    implemented: true,
+    instruction: 'mma.sync.m8n8k4',
+    kernels: { splitKV: true, fusedCombine: false, pdl: false },
+  },
 ];
 
 /** Whether a device of compute capability `sm` can run the path's kernels. */
@@ -86,4 +114,9 @@ export function candidatePaths(sm: number, forced?: string): ArchPath[] {
 /** The path to run on a device of compute capability `sm` when every path's kernels are built. */
 export function selectPath(sm: number, forced?: string): ArchPath {
   return candidatePaths(sm, forced)[0]!;
+}
+
+/** The path of that name (every PathName has a row in PATHS). */
+export function pathNamed(name: PathName): ArchPath {
+  return PATHS.find((p) => p.name === name)!;
 }

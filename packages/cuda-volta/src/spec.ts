@@ -1,5 +1,6 @@
 import type { HardwareSpec, TileConfig } from '@fastattention/core';
 import type { NativeConfig, NativeDevice } from './native.js';
+import { pathNamed } from './paths.js';
 
 /**
  * The HardwareSpec of a CUDA device for one kernel role and head dim: what core's planTiles needs
@@ -41,8 +42,7 @@ export function cudaSpec(
     peakFlops,
     ...(memoryBandwidth > 0 ? { memoryBandwidth } : {}),
     configs: tileConfigs,
-    // The hopper prefill kernel writes O directly (no split-KV partials).
-    maxSplitKV: configs.some((c) => c.path === 'hopper') ? 1 : 64,
+    maxSplitKV: configs.every((c) => pathNamed(c.path).kernels.splitKV) ? 64 : 1,
   };
 }
 

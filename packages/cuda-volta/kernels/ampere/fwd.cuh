@@ -26,8 +26,6 @@
 
 namespace fa {
 
-template <bool B> struct BoolTag { static constexpr bool value = B; };
-
 // Kernel traits: everything a configuration fixes at compile time, apart from the kernel body.
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_>
 struct AmpereTraits {

@@ -15,8 +15,6 @@
 namespace fa {
 namespace hopper {
 
-template <bool B> struct BoolTag { static constexpr bool value = B; };
-
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_>
 struct HopperTraits {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
