@@ -45,6 +45,7 @@ export {
   type BackendProvider,
   BackendRegistry,
   defaultRegistry,
+  type Fallback,
   type ProbeResult,
   probeBackends,
   type ResolvePreferences,
@@ -83,6 +84,8 @@ export {
 export { tiledAttention } from './tiling/tiled.js';
 export {
   type AttentionProblemInput,
+  MAX_DIMENSION,
+  MAX_SCALE,
   type ResolvedAttentionProblem,
   validateAttentionInput,
   validateAttentionShape,

@@ -22,6 +22,19 @@ export interface ResolvePreferences {
   readonly exclude?: readonly string[];
   /** Passed to every provider's `create`. */
   readonly options?: Record<string, unknown>;
+  /**
+   * What to do when a registered backend is unusable and a lower-priority one is chosen instead.
+   * Default: a process warning (`FASTATTN_FALLBACK`), once per backend and reason. `false`
+   * stays silent; a function receives each fallback instead.
+   */
+  readonly onFallback?: false | ((fallback: Fallback) => void);
+}
+
+/** A backend that resolution skipped, and the one it chose instead. */
+export interface Fallback {
+  readonly skipped: string;
+  readonly reason: string;
+  readonly chosen: string;
 }
 
 export type ProbeResult =
@@ -31,6 +44,7 @@ export type ProbeResult =
 /** Keeps the providers and picks one. Most code uses the module-level default registry. */
 export class BackendRegistry {
   readonly #providers = new Map<string, BackendProvider>();
+  readonly #warned = new Set<string>();
 
   /** Adds (or replaces) a provider; returns a function that removes it again. */
   register(provider: BackendProvider): () => void {
@@ -51,15 +65,35 @@ export class BackendRegistry {
     if (order.length === 0) {
       throw new FastAttentionError('UNAVAILABLE', 'no backend is registered that matches the preferences');
     }
-    const failures: string[] = [];
+    const failures: { name: string; reason: string }[] = [];
     for (const provider of order) {
+      let backend: Backend;
       try {
-        return await provider.create(preferences.options);
+        backend = await provider.create(preferences.options);
       } catch (error) {
-        failures.push(`  ${provider.name}: ${toFastAttentionError(error, 'UNAVAILABLE').message}`);
+        failures.push({ name: provider.name, reason: toFastAttentionError(error, 'UNAVAILABLE').message });
+        continue;
       }
+      for (const { name, reason } of failures) {
+        this.#fallback({ skipped: name, reason, chosen: backend.name }, preferences.onFallback);
+      }
+      return backend;
     }
-    throw new FastAttentionError('UNAVAILABLE', `no usable attention backend:\n${failures.join('\n')}`);
+    const lines = failures.map(({ name, reason }) => `  ${name}: ${reason}`);
+    throw new FastAttentionError('UNAVAILABLE', `no usable attention backend:\n${lines.join('\n')}`);
+  }
+
+  #fallback(fallback: Fallback, onFallback: ResolvePreferences['onFallback']): void {
+    if (onFallback === false) return;
+    if (onFallback) return onFallback(fallback);
+    const key = `${fallback.skipped}\0${fallback.reason}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    const message = `backend '${fallback.skipped}' is unusable, using '${fallback.chosen}' instead: ${fallback.reason}`;
+    const emit = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
+      ?.emitWarning;
+    if (emit) emit(message, { type: 'FastAttentionWarning', code: 'FASTATTN_FALLBACK' });
+    else console.warn(`FastAttentionWarning: ${message}`);
   }
 
   /** Tries every provider (creating and disposing each) and reports what it found. */

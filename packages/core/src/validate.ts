@@ -1,11 +1,17 @@
 import type { AttentionInput, ResolvedAttentionInput } from './attention.js';
 import type { BackendCapabilities } from './backend.js';
 import { type DType, isDType } from './dtype.js';
-import { invalidInput, unsupported } from './errors.js';
+import { FastAttentionError, invalidInput, unsupported } from './errors.js';
 import type { MaskSpec } from './mask/spec.js';
 import { type AttentionShape, kvLength, qLength } from './shape.js';
 
 const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
+
+/**
+ * Largest size of one dimension: lengths travel as int32 to native code (and `seqLensK` is an
+ * Int32Array), so `seqK = 2^31` could not even be described.
+ */
+export const MAX_DIMENSION = 2 ** 31 - 1;
 
 /**
  * Largest element count of a tensor: keeps index math exact in doubles. Host arrays are smaller
@@ -13,6 +19,12 @@ const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] a
  * (K of 64 x 128K tokens x 8 heads x 128 is 2^33 elements), so no lower limit belongs here.
  */
 const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Largest |scale|: every backend computes `scale * log2(e) * q.k` in f32, so the folded factor
+ * must itself be a finite f32 (about 2.36e38). Larger scales would turn every score infinite.
+ */
+export const MAX_SCALE = 3.4028234663852886e38 / Math.LOG2E;
 
 /** The tensor-free part of an attention call: what timing models and planners need. */
 export interface AttentionProblemInput<D extends DType = DType> extends AttentionShape {
@@ -32,76 +44,143 @@ export interface ResolvedAttentionProblem<D extends DType = DType> extends Atten
 /**
  * Checks the shape, dtype, scale, valid lengths and mask of a call (everything but the tensors)
  * against the contract and, if given, a backend's capabilities, and fills in the defaults.
+ * Each field is read exactly once (getters, proxies and prototype chains included) into a plain
+ * object, which is what the caller must use from then on: nothing can change under it.
  * Throws a FastAttentionError naming the field: INVALID_INPUT for what the contract forbids,
- * UNSUPPORTED for valid input the backend cannot run.
+ * UNSUPPORTED for valid input the backend cannot run. Allocates nothing proportional to the
+ * claimed sizes before they are checked.
  */
 export function validateAttentionShape<D extends DType>(
   input: AttentionProblemInput<D>,
   capabilities?: BackendCapabilities,
 ): ResolvedAttentionProblem<D> {
-  if (typeof input !== 'object' || input === null) throw invalidInput('input', 'expected an object');
-  const { dtype } = input;
+  return resolveProblem<D>(readProblem<D>(input), capabilities);
+}
+
+/**
+ * Checks an attention input against the contract (and, if given, a backend's capabilities) and
+ * fills in the defaults: `validateAttentionShape` plus the tensors' array types and lengths,
+ * which are checked before any default is allocated. Returns a plain snapshot of the input.
+ */
+export function validateAttentionInput<D extends DType>(
+  input: AttentionInput<D>,
+  capabilities?: BackendCapabilities,
+): ResolvedAttentionInput<D> {
+  const raw = readProblem<D>(input);
+  const tensors = {
+    q: readField(input, 'q') as AttentionInput<D>['q'],
+    k: readField(input, 'k') as AttentionInput<D>['k'],
+    v: readField(input, 'v') as AttentionInput<D>['v'],
+  };
+  const problem = resolveProblem<D>(raw, capabilities, () => {
+    checkArray('q', tensors.q, raw.dtype, qLength(raw));
+    checkArray('k', tensors.k, raw.dtype, kvLength(raw));
+    checkArray('v', tensors.v, raw.dtype, kvLength(raw));
+  });
+  return { ...problem, ...tensors };
+}
+
+/** The fields of a problem, each read once; unvalidated. */
+type RawProblem<D extends DType> = { -readonly [K in keyof AttentionProblemInput<D>]: unknown } & {
+  dtype: D;
+} & AttentionShape;
+
+function readProblem<D extends DType>(input: unknown): RawProblem<D> {
+  if (typeof input !== 'object' || input === null) {
+    throw invalidInput('input', `expected an attention input object, got ${describe(input)}`);
+  }
+  const raw: Record<string, unknown> = {};
+  for (const field of [...SHAPE_FIELDS, 'dtype', 'scale', 'seqLensK', 'mask'] as const) {
+    raw[field] = readField(input, field);
+  }
+  return raw as unknown as RawProblem<D>;
+}
+
+function readField(input: unknown, field: string, path = field): unknown {
+  try {
+    return (input as Record<string, unknown>)[field];
+  } catch (error) {
+    throw new FastAttentionError('INVALID_INPUT', `${path}: reading it threw: ${String(error)}`, {
+      field: path,
+      cause: error,
+    });
+  }
+}
+
+function resolveProblem<D extends DType>(
+  raw: RawProblem<D>,
+  capabilities: BackendCapabilities | undefined,
+  checkTensors?: () => void,
+): ResolvedAttentionProblem<D> {
+  const { dtype } = raw;
   if (!isDType(dtype)) throw invalidInput('dtype', `expected 'f32', 'f16' or 'bf16', got ${describe(dtype)}`);
   if (capabilities && !capabilities.dtypes.includes(dtype)) {
     throw unsupported('dtype', `'${dtype}' is not supported (supported: ${capabilities.dtypes.join(', ')})`);
   }
   for (const field of SHAPE_FIELDS) {
-    const value: unknown = input[field];
+    const value: unknown = raw[field];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
       throw invalidInput(field, `expected a positive integer, got ${describe(value)}`);
     }
+    if (value > MAX_DIMENSION) {
+      throw invalidInput(field, `${value} is larger than the maximum ${MAX_DIMENSION} (2^31 - 1)`);
+    }
   }
-  if (input.headsQ % input.headsKV !== 0) {
-    throw invalidInput(
-      'headsKV',
-      `headsQ (${input.headsQ}) must be a multiple of headsKV (${input.headsKV})`,
-    );
+  if (raw.headsQ % raw.headsKV !== 0) {
+    throw invalidInput('headsKV', `headsQ (${raw.headsQ}) must be a multiple of headsKV (${raw.headsKV})`);
   }
-  if (capabilities) checkHeadDim(input.headDim, capabilities);
-  if (qLength(input) > MAX_ELEMENTS || kvLength(input) > MAX_ELEMENTS) {
-    throw invalidInput('q', 'the tensors have more than 2^53 elements');
-  }
+  if (capabilities) checkHeadDim(raw.headDim, capabilities);
+  if (qLength(raw) > MAX_ELEMENTS) throw invalidInput('q', 'the shape describes more than 2^53 elements');
+  if (kvLength(raw) > MAX_ELEMENTS) throw invalidInput('k', 'the shape describes more than 2^53 elements');
+  checkTensors?.();
 
-  const scale = input.scale ?? 1 / Math.sqrt(input.headDim);
+  const scale = raw.scale ?? 1 / Math.sqrt(raw.headDim);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
     throw invalidInput('scale', `expected a finite number, got ${describe(scale)}`);
   }
-
-  const seqLensK = input.seqLensK ?? new Int32Array(input.batch).fill(input.seqK);
-  if (!(seqLensK instanceof Int32Array)) throw invalidInput('seqLensK', 'expected an Int32Array');
-  if (seqLensK.length !== input.batch) {
-    throw invalidInput('seqLensK', `expected length batch = ${input.batch}, got ${seqLensK.length}`);
-  }
-  for (let b = 0; b < seqLensK.length; b++) {
-    const lk = seqLensK[b]!;
-    if (lk < 0 || lk > input.seqK) {
-      throw invalidInput(`seqLensK[${b}]`, `${lk} is outside [0, seqK = ${input.seqK}]`);
-    }
+  if (Math.abs(scale) > MAX_SCALE) {
+    throw invalidInput(
+      'scale',
+      `|${scale}| is larger than ${MAX_SCALE.toPrecision(4)}: scale * log2(e) overflows f32`,
+    );
   }
 
-  const mask = checkMask(input.mask ?? { kind: 'none' });
+  const seqLensK = resolveSeqLensK(raw.seqLensK, raw.batch, raw.seqK);
+  const mask = readMask(raw.mask ?? { kind: 'none' });
   if (capabilities && !capabilities.masks.includes(mask.kind)) {
     throw unsupported(
       'mask.kind',
       `'${mask.kind}' is not supported (supported: ${capabilities.masks.join(', ')})`,
     );
   }
-  return { ...input, scale, seqLensK, mask };
+  return {
+    dtype: dtype as D,
+    batch: raw.batch,
+    seqQ: raw.seqQ,
+    seqK: raw.seqK,
+    headsQ: raw.headsQ,
+    headsKV: raw.headsKV,
+    headDim: raw.headDim,
+    scale,
+    seqLensK,
+    mask,
+  };
 }
 
-/**
- * Checks an attention input against the contract (and, if given, a backend's capabilities) and
- * fills in the defaults: `validateAttentionShape` plus the tensors' array types and lengths.
- */
-export function validateAttentionInput<D extends DType>(
-  input: AttentionInput<D>,
-  capabilities?: BackendCapabilities,
-): ResolvedAttentionInput<D> {
-  const problem = validateAttentionShape(input, capabilities);
-  checkArray('q', input.q, problem.dtype, qLength(problem));
-  checkArray('k', input.k, problem.dtype, kvLength(problem));
-  checkArray('v', input.v, problem.dtype, kvLength(problem));
-  return { ...input, ...problem };
+function resolveSeqLensK(value: unknown, batch: number, seqK: number): Int32Array {
+  if (value === undefined) return new Int32Array(batch).fill(seqK);
+  if (!(value instanceof Int32Array))
+    throw invalidInput('seqLensK', `expected an Int32Array, got ${describe(value)}`);
+  if (value.length !== batch) {
+    throw invalidInput('seqLensK', `expected length batch = ${batch}, got ${value.length}`);
+  }
+  // A copy: the caller's array may change (or its buffer shrink) while the call runs.
+  const lens = value.slice();
+  for (let b = 0; b < lens.length; b++) {
+    const lk = lens[b]!;
+    if (lk < 0 || lk > seqK) throw invalidInput(`seqLensK[${b}]`, `${lk} is outside [0, seqK = ${seqK}]`);
+  }
+  return lens;
 }
 
 function checkHeadDim(headDim: number, capabilities: BackendCapabilities): void {
@@ -124,25 +203,28 @@ function checkArray(field: 'q' | 'k' | 'v', array: unknown, dtype: DType, expect
   }
 }
 
-function checkMask(mask: unknown): MaskSpec {
-  if (typeof mask !== 'object' || mask === null) throw invalidInput('mask', 'expected an object');
-  const kind = (mask as { kind?: unknown }).kind;
-  if (kind === 'none' || kind === 'causal') return mask as MaskSpec;
+/** Reads the mask's fields once into a fresh object. */
+function readMask(mask: unknown): MaskSpec {
+  if (typeof mask !== 'object' || mask === null)
+    throw invalidInput('mask', `expected an object, got ${describe(mask)}`);
+  const kind = readField(mask, 'kind', 'mask.kind');
+  if (kind === 'none' || kind === 'causal') return { kind };
   if (kind !== 'window') {
     throw invalidInput('mask.kind', `expected 'none', 'causal' or 'window', got ${describe(kind)}`);
   }
-  for (const side of ['left', 'right'] as const) {
-    const value: unknown = (mask as Record<string, unknown>)[side];
+  const side = (name: 'left' | 'right'): number => {
+    const value = readField(mask, name, `mask.${name}`);
     const ok =
       typeof value === 'number' &&
       (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 0));
     if (!ok)
       throw invalidInput(
-        `mask.${side}`,
+        `mask.${name}`,
         `expected a non-negative integer or Infinity, got ${describe(value)}`,
       );
-  }
-  return mask as MaskSpec;
+    return value;
+  };
+  return { kind, left: side('left'), right: side('right') };
 }
 
 function describe(value: unknown): string {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type Backend,
   BackendRegistry,
@@ -29,6 +29,31 @@ describe('backend registry', () => {
     registry.register(failing('gpu', 100, 'no CUDA driver'));
     registry.register(named('cpu', 10));
     expect((await registry.resolve()).name).toBe('cpu');
+  });
+
+  it('warns once per backend and reason when it falls back past an installed backend', async () => {
+    const registry = new BackendRegistry();
+    registry.register(referenceProvider);
+    registry.register(failing('gpu', 100, 'no CUDA driver'));
+    registry.register(named('cpu', 10));
+    const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      await registry.resolve();
+      await registry.resolve();
+      expect(emit.mock.calls).toEqual([
+        [
+          "backend 'gpu' is unusable, using 'cpu' instead: no CUDA driver",
+          { type: 'FastAttentionWarning', code: 'FASTATTN_FALLBACK' },
+        ],
+      ]);
+      const seen: unknown[] = [];
+      await registry.resolve({ onFallback: (f) => seen.push(f) });
+      expect(seen).toEqual([{ skipped: 'gpu', reason: 'no CUDA driver', chosen: 'cpu' }]);
+      await registry.resolve({ onFallback: false });
+      expect(emit).toHaveBeenCalledTimes(1);
+    } finally {
+      emit.mockRestore();
+    }
   });
 
   it('explains in one error why each backend was not usable', async () => {
