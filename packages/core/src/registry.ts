@@ -85,7 +85,10 @@ export class BackendRegistry {
 
   #fallback(fallback: Fallback, onFallback: ResolvePreferences['onFallback']): void {
     if (onFallback === false) return;
-    if (onFallback) return onFallback(fallback);
+    if (onFallback) {
+      onFallback(fallback);
+      return;
+    }
     const key = `${fallback.skipped}\0${fallback.reason}`;
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
