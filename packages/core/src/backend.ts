@@ -41,6 +41,16 @@ export interface Backend extends AsyncDisposable {
     input: AttentionInput<D>,
     options?: AttentionOptions,
   ): Promise<AttentionOutput<D>>;
+  /**
+   * Optional: the paper's baseline on the same device and threads: standard attention with the
+   * score matrix materialized (S = scale QK^T, softmax, PV). Same input, checks and result as
+   * `attention()`; `workspaceBytes` counts the scores. Tools use it to show what tiling buys,
+   * like with like.
+   */
+  standardAttention?<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<AttentionOutput<D>>;
   /** Frees native resources. Later calls reject with code DISPOSED. Safe to call twice. */
   dispose(): Promise<void>;
 }
