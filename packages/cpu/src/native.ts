@@ -70,12 +70,18 @@ export interface NativeAddon {
 }
 
 export type AddonLoad =
-  | { readonly ok: true; readonly addon: NativeAddon }
+  | { readonly ok: true; readonly addon: NativeAddon /** The file loaded. */; readonly path: string }
   | { readonly ok: false; readonly reason: string };
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** Where cmake-js puts the addon, relative to the package root (dist/ and src/ both sit one level down). */
+/**
+ * Where a build from source puts the addon (the workspace's `pnpm build`, or the install script
+ * where no prebuild fits), relative to the package root (dist/ and src/ both sit one level down).
+ * A build there takes precedence over the prebuilt `prebuilds/<platform>-<arch>/` one.
+ */
 export const addonPath = join(packageRoot, 'build', 'Release', 'fastattn_cpu.node');
+/** Why the last build from source did not produce the addon (scripts/build-native.mjs). */
+const buildErrorFile = join(packageRoot, 'build', 'native-build-error.txt');
 
 let cached: AddonLoad | undefined;
 
@@ -86,19 +92,38 @@ export function loadAddon(): AddonLoad {
   return cached;
 }
 
+/** node-gyp-build's resolver: build/Release first, then the prebuild matching platform, arch and libc. */
+interface NodeGypBuild {
+  resolve(dir: string): string;
+}
+
 function tryLoad(): AddonLoad {
   if (process.env.FASTATTN_CPU_DISABLE === '1') {
     return { ok: false, reason: 'the native addon is disabled by FASTATTN_CPU_DISABLE=1' };
   }
-  if (!existsSync(addonPath)) {
-    const buildError = join(packageRoot, 'build', 'native-build-error.txt');
-    const why = existsSync(buildError) ? readFileSync(buildError, 'utf8').trim() : 'it was not built';
-    return { ok: false, reason: `the native addon ${addonPath} is missing: ${why}` };
+  const require = createRequire(import.meta.url);
+  let file: string;
+  try {
+    file = (require('node-gyp-build') as NodeGypBuild).resolve(packageRoot);
+  } catch (error) {
+    const message = (error as Error).message
+      .split('\n')[0]!
+      .replace(/^No native build was found/, 'no prebuilt addon');
+    return { ok: false, reason: `the native addon is missing (${message}): ${buildFailure()}` };
   }
   try {
-    const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
-    return { ok: true, addon };
+    return { ok: true, addon: require(file) as NativeAddon, path: file };
   } catch (error) {
-    return { ok: false, reason: `the native addon failed to load: ${(error as Error).message}` };
+    const built = existsSync(buildErrorFile) ? `; the build from source: ${buildFailure()}` : '';
+    return {
+      ok: false,
+      reason: `the native addon ${file} failed to load: ${(error as Error).message}${built}`,
+    };
   }
+}
+
+function buildFailure(): string {
+  return existsSync(buildErrorFile)
+    ? readFileSync(buildErrorFile, 'utf8').trim()
+    : 'it was not built (install CMake >= 3.15 and a C++17 compiler, then run `npm rebuild @fastattention/cpu`)';
 }
