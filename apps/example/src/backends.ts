@@ -1,3 +1,6 @@
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type BackendProvider, registerBackend } from '@fastattention/core';
 
 /** The backend packages the CLI knows, best first. Each exports a registry provider. */
@@ -7,10 +10,13 @@ const KNOWN = [
   { pkg: '@fastattention/ascend', exportName: 'ascendProvider' },
 ] as const;
 
+/** Extra backend packages from the environment, comma-separated (same as --backend-package). */
+export const BACKEND_PACKAGES_ENV = 'FASTATTN_BACKEND_PACKAGES';
+
 export interface Discovery {
   readonly pkg: string;
-  /** The registered provider, or why the package could not supply one. */
-  readonly provider?: BackendProvider;
+  /** The registered providers, or why the package could not supply one. */
+  readonly providers?: readonly BackendProvider[];
   readonly reason?: string;
 }
 
@@ -20,27 +26,53 @@ function isProvider(value: unknown): value is BackendProvider {
 }
 
 /**
- * Imports every known backend package that is installed and registers its provider with core's
- * default registry. A package that is missing or fails to import is reported, never fatal:
- * the reference backend is always there.
+ * A third-party package or file, resolved from the current directory (where the user installed
+ * it), not from the CLI's own location.
  */
-export async function discoverBackends(): Promise<Discovery[]> {
-  return Promise.all(
-    KNOWN.map(async ({ pkg, exportName }): Promise<Discovery> => {
-      try {
-        const mod: Record<string, unknown> = await import(pkg);
-        const provider = mod[exportName];
-        if (!isProvider(provider)) return { pkg, reason: `${pkg} does not export ${exportName}` };
-        registerBackend(provider);
-        return { pkg, provider };
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        const reason =
-          code === 'ERR_MODULE_NOT_FOUND'
-            ? 'package not installed'
-            : `failed to load: ${(error as Error).message}`;
-        return { pkg, reason };
-      }
+function specifierOf(pkg: string): string {
+  if (pkg.startsWith('.') || isAbsolute(pkg)) return pathToFileURL(resolve(pkg)).href;
+  try {
+    return pathToFileURL(createRequire(join(process.cwd(), 'noop.js')).resolve(pkg)).href;
+  } catch {
+    return pkg; // ESM-only exports: let import() resolve it (and report why not)
+  }
+}
+
+async function load(pkg: string, pick: (mod: Record<string, unknown>) => unknown[]): Promise<Discovery> {
+  try {
+    const mod: Record<string, unknown> = await import(pkg);
+    const providers = pick(mod).filter(isProvider);
+    if (providers.length === 0) return { pkg, reason: `${pkg} exports no backend provider` };
+    for (const p of providers) registerBackend(p);
+    return { pkg, providers };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === 'ERR_MODULE_NOT_FOUND'
+        ? 'package not installed'
+        : `failed to load: ${(error as Error).message}`;
+    return { pkg, reason };
+  }
+}
+
+/**
+ * Imports every known backend package that is installed, plus any third-party ones named (a
+ * package or file exporting a `BackendProvider` as `provider`, `default` or `*Provider`), and
+ * registers their providers with core's default registry. A package that is missing or fails to
+ * import is reported, never fatal: the reference backend is always there.
+ */
+export async function discoverBackends(extra: readonly string[] = []): Promise<Discovery[]> {
+  const fromEnv = (process.env[BACKEND_PACKAGES_ENV] ?? '').split(',').map((s) => s.trim());
+  const thirdParty = [...new Set([...extra, ...fromEnv].filter(Boolean))];
+  return Promise.all([
+    ...KNOWN.map(({ pkg, exportName }) => load(pkg, (mod) => [mod[exportName]])),
+    ...thirdParty.map(async (pkg) => {
+      const found = await load(specifierOf(pkg), (mod) =>
+        Object.entries(mod)
+          .filter(([name]) => name === 'provider' || name === 'default' || name.endsWith('Provider'))
+          .map(([, value]) => value),
+      );
+      return { ...found, pkg };
     }),
-  );
+  ]);
 }

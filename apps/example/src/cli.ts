@@ -1,8 +1,12 @@
 #!/usr/bin/env node
+import { createRequire } from 'node:module';
 import { DTYPES, isFastAttentionError, MASK_KINDS } from '@fastattention/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_PACKAGES_ENV } from './backends.js';
 import { type DemoOptions, demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -14,31 +18,45 @@ function sizeList(value: string): number[] {
   return value.split(',').map((s) => positiveInt(s.trim()));
 }
 
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 const program = new Command('fastattn')
   .description('FastAttention: exact attention for the hardware FlashAttention leaves behind')
-  .showHelpAfterError();
+  .version(version, '-v, --version')
+  .option(
+    '--backend-package <module>',
+    `load a third-party backend package or file exporting a provider (repeatable; also ${BACKEND_PACKAGES_ENV})`,
+    collect,
+  )
+  .showHelpAfterError()
+  .showSuggestionAfterError();
 
 program
   .command('info')
   .description('list the backends found, their devices and capabilities, and why any is unusable')
   .option('--json', 'print JSON instead of a table')
-  .action(infoCommand);
+  .action((o: { json?: boolean }, command: Command) => infoCommand({ ...command.optsWithGlobals(), ...o }));
 
 program
-  .command('demo', { isDefault: true })
+  .command('demo')
   .description('run attention on the best available backend and on standard attention, and compare')
   .option('-b, --backend <name>', 'use this backend instead of the best available one')
   .option('-s, --sizes <list>', 'sequence lengths, comma-separated', sizeList, [256, 512, 1024])
   .option('--heads <n>', 'attention heads', positiveInt, 8)
   .option('--head-dim <n>', 'head dimension', positiveInt, 64)
-  .addOption(new Option('--dtype <dtype>', 'storage type').choices(DTYPES).default('f32'))
+  .addOption(
+    new Option('--dtype <dtype>', 'storage type (default: f32 where the backend runs it)').choices(DTYPES),
+  )
   .addOption(
     new Option('--mask <kind>', 'mask (window: 128 keys to the left)').choices(MASK_KINDS).default('causal'),
   )
   .option('-r, --repeat <n>', 'timed runs per size (the median is shown)', positiveInt, 3)
   .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .option('--force', 'run even when the estimated memory or time is over the limits')
   .option('--json', 'print JSON instead of a table')
-  .action((o: DemoOptions) => demoCommand(o));
+  .action((o: DemoOptions, command: Command) => demoCommand({ ...command.optsWithGlobals(), ...o }));
 
 program.parseAsync().catch((error: unknown) => {
   if (isFastAttentionError(error)) {

@@ -1,150 +1,238 @@
-import { timeMedian } from '@fastattention/bench';
+import { freemem } from 'node:os';
 import {
   type AttentionInput,
   type AttentionOutput,
   type Backend,
   type DType,
-  fromNumbers,
-  type MaskSpec,
+  type Fallback,
+  FastAttentionError,
+  type MaskKind,
   resolveBackend,
-  type StandardAttentionResult,
-  standardAttention,
-  toFloat64,
 } from '@fastattention/core';
 import Table from 'cli-table3';
 import { discoverBackends } from '../backends.js';
+import { type Calibration, estimateSize, overBudget } from '../demo/budget.js';
+import { sampledError } from '../demo/check.js';
+import { type DemoProblem, randomInput } from '../demo/input.js';
 import { formatBytes, formatMs, tableStyle } from '../format.js';
+import { createProgress, type Progress } from '../progress.js';
+import { timeMedian } from '../timing.js';
 
 export interface DemoOptions {
   backend?: string;
+  backendPackage?: string[];
   sizes: number[];
   heads: number;
   headDim: number;
-  dtype: DType;
-  mask: MaskSpec['kind'];
+  /** Default: f32 where the backend runs it, else its first dtype. */
+  dtype?: DType;
+  mask: MaskKind;
   repeat: number;
   threads?: number;
+  force?: boolean;
   json?: boolean;
 }
 
 export interface DemoRow {
   seq: number;
   backendMs: number;
-  standardMs: number;
-  speedup: number;
+  /** The same backend's standard attention (materialized scores); absent when it has none. */
+  standardMs: number | undefined;
+  speedup: number | undefined;
+  /** Workspace the backend accounted for (outputs included), not a measurement of the process. */
   backendBytes: number | undefined;
-  standardBytes: number;
+  standardBytes: number | undefined;
+  /** Against the float64 reference, on sampled rows. */
   relError: number;
+  standardRelError: number | undefined;
 }
 
-function randomInput(seq: number, o: DemoOptions): AttentionInput {
-  const n = seq * o.heads * o.headDim;
-  // uniform in [-1, 1): never all zero, so every row has real work
-  const values = () => Array.from({ length: n }, () => Math.random() * 2 - 1);
+/** Longest the demo runs without --force. */
+const MAX_DEMO_MS = 120_000;
+const CALIBRATION_SEQ = 256;
+const CALIBRATION_MAX_SEQ = 2048;
+const CALIBRATION_MS = 50;
+
+type Run = (input: AttentionInput) => Promise<AttentionOutput>;
+
+async function measure(run: Run, input: AttentionInput, repeat: number) {
+  let out: AttentionOutput | undefined;
+  const ms = await timeMedian(
+    async () => {
+      out = await run(input);
+    },
+    { repeat },
+  );
+  return { ms, out: out! };
+}
+
+/** One size on the backend and on its standard baseline, both checked against the reference. */
+export async function demoRow(
+  flash: Run,
+  standard: Run | undefined,
+  p: DemoProblem,
+  repeat: number,
+): Promise<DemoRow> {
+  const input = randomInput(p);
+  const f = await measure(flash, input, repeat);
+  const s = standard ? await measure(standard, input, repeat) : undefined;
+  const bytes = (r: AttentionOutput) =>
+    r.workspaceBytes === undefined ? undefined : r.workspaceBytes + r.out.byteLength;
   return {
-    dtype: o.dtype,
-    batch: 1,
-    seqQ: seq,
-    seqK: seq,
-    headsQ: o.heads,
-    headsKV: o.heads,
-    headDim: o.headDim,
-    q: fromNumbers(values(), o.dtype),
-    k: fromNumbers(values(), o.dtype),
-    v: fromNumbers(values(), o.dtype),
-    mask: o.mask === 'window' ? { kind: 'window', left: 128, right: 0 } : { kind: o.mask },
-  } as AttentionInput;
-}
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-/** Runs one size on the backend and on standard attention; checks they agree. */
-export async function demoRow(backend: Backend, seq: number, o: DemoOptions): Promise<DemoRow> {
-  const input = randomInput(seq, o);
-  const timing = { repeat: o.repeat };
-  let backendResult: AttentionOutput | undefined;
-  const backendMs = await timeMedian(async () => {
-    backendResult = await backend.attention(input);
-  }, timing);
-  let standardResult: StandardAttentionResult<DType> | undefined;
-  const standardMs = await timeMedian(() => {
-    standardResult = standardAttention(input);
-  }, timing);
-  const b = backendResult!;
-  const s = standardResult!;
-  return {
-    seq,
-    backendMs,
-    standardMs,
-    speedup: standardMs / backendMs,
-    backendBytes: b.workspaceBytes === undefined ? undefined : b.workspaceBytes + b.out.byteLength,
-    standardBytes: s.workspaceBytes + s.out.byteLength,
-    relError: relativeError(toFloat64(b.out, o.dtype), toFloat64(s.out, o.dtype)),
+    seq: p.seq,
+    backendMs: f.ms,
+    standardMs: s?.ms,
+    speedup: s ? s.ms / f.ms : undefined,
+    backendBytes: bytes(f.out),
+    standardBytes: s ? bytes(s.out) : undefined,
+    relError: sampledError(input, f.out.out),
+    standardRelError: s ? sampledError(input, s.out.out) : undefined,
   };
 }
 
-/** `fastattn demo`: the best available backend against standard attention, a table per size. */
-export async function demoCommand(o: DemoOptions): Promise<void> {
-  await discoverBackends();
-  const backend = await resolveBackend({
+async function pickBackend(o: DemoOptions, fallbacks: Fallback[]): Promise<Backend> {
+  await discoverBackends(o.backendPackage ?? []);
+  return resolveBackend({
     ...(o.backend ? { prefer: [o.backend], only: true } : {}),
     options: o.threads ? { threads: o.threads } : {},
+    onFallback: (f) => fallbacks.push(f),
   });
+}
+
+function pickDtype(backend: Backend, wanted: DType | undefined): DType {
+  const { dtypes } = backend.info.capabilities;
+  if (wanted !== undefined) return wanted; // validation names the field if the backend lacks it
+  return dtypes.includes('f32') ? 'f32' : dtypes[0]!;
+}
+
+/**
+ * Times one call of each at growing sizes until a call takes long enough to be in the quadratic
+ * regime (small sizes are dominated by fixed costs and would overstate larger ones), staying at or
+ * below the largest requested size and small enough that the scores fit easily.
+ */
+async function calibrate(
+  flash: Run,
+  standard: Run | undefined,
+  problem: (seq: number) => DemoProblem,
+  maxSeq: number,
+) {
+  const time = async (run: Run | undefined, input: AttentionInput) => {
+    if (!run) return 0;
+    const t0 = performance.now();
+    await run(input);
+    return performance.now() - t0;
+  };
+  let seq = Math.min(CALIBRATION_SEQ, maxSeq);
+  for (;;) {
+    const input = randomInput(problem(seq));
+    const c: Calibration = {
+      seq,
+      flashMs: await time(flash, input),
+      standardMs: await time(standard, input),
+    };
+    if (c.flashMs + c.standardMs >= CALIBRATION_MS || seq * 2 > Math.min(maxSeq, CALIBRATION_MAX_SEQ))
+      return c;
+    seq *= 2;
+  }
+}
+
+/** `fastattn demo`: the best available backend against standard attention on the same device. */
+export async function demoCommand(o: DemoOptions): Promise<void> {
+  const fallbacks: Fallback[] = [];
+  const backend = await pickBackend(o, fallbacks);
+  const progress: Progress = createProgress();
   try {
-    const device = backend.info.devices[0];
+    const dtype = pickDtype(backend, o.dtype);
+    const flash: Run = (input) => backend.attention(input);
+    const standard: Run | undefined = backend.standardAttention
+      ? (input) => backend.standardAttention!(input)
+      : undefined;
+    const problem = (seq: number): DemoProblem => ({
+      seq,
+      heads: o.heads,
+      headDim: o.headDim,
+      dtype,
+      mask: o.mask,
+    });
     const log = o.json ? () => {} : console.log;
+    const device = backend.info.devices[0];
+    for (const f of fallbacks) log(`note: backend '${f.skipped}' is unusable: ${f.reason}`);
     log(
       `backend: ${backend.name}${device ? ` on ${device.name}` : ''}\n` +
-        `problem: batch 1, ${o.heads} heads, head dim ${o.headDim}, ${o.dtype}, ${o.mask} mask; median of ${o.repeat} runs\n` +
-        'standard attention: materialized scores, full mask and softmax in TypeScript (f32)\n',
+        `problem: batch 1, ${o.heads} heads, head dim ${o.headDim}, ${dtype}, ${o.mask} mask; median of ${o.repeat} runs\n` +
+        (standard
+          ? `baseline: ${backend.name}'s standard attention (scores materialized, same threads and SIMD)\n`
+          : `baseline: none (${backend.name} has no standard attention; speedup not shown)\n`),
     );
-    const table = new Table({
-      head: [
-        'seq',
-        `${backend.name} ms`,
-        'standard ms',
-        'speedup',
-        `${backend.name} memory`,
-        'standard memory',
-        'rel. error',
-      ],
-      colAligns: ['right', 'right', 'right', 'right', 'right', 'right', 'right'],
-      style: tableStyle(),
+
+    progress.step('estimating memory and time ...');
+    const calibration = await calibrate(flash, standard, problem, Math.max(...o.sizes));
+    const estimates = o.sizes.map((seq) => estimateSize(problem(seq), standard !== undefined));
+    const refusal = overBudget(estimates, calibration, o.repeat + 1, {
+      freeBytes: freemem(),
+      maxMs: MAX_DEMO_MS,
     });
-    const progress = process.stderr.isTTY
-      ? (text: string) => process.stderr.write(`${text.padEnd(40)}\r`)
-      : () => {};
-    const rows: DemoRow[] = [];
-    for (const seq of o.sizes) {
-      progress(`  running seq ${seq} ...`);
-      const r = await demoRow(backend, seq, o);
-      rows.push(r);
-      table.push([
-        r.seq,
-        formatMs(r.backendMs),
-        formatMs(r.standardMs),
-        `${r.speedup.toFixed(1)}x`,
-        formatBytes(r.backendBytes),
-        formatBytes(r.standardBytes),
-        r.relError.toExponential(1),
-      ]);
+    if (refusal && !o.force) {
+      progress.done();
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `refusing to start:\n${refusal}\nUse smaller --sizes (or fewer --heads), or --force to run anyway.`,
+        { field: 'sizes' },
+      );
     }
-    progress('');
+
+    const rows: DemoRow[] = [];
+    for (const [i, seq] of o.sizes.entries()) {
+      progress.step(`[${i + 1}/${o.sizes.length}] seq ${seq}: running ...`);
+      const row = await demoRow(flash, standard, problem(seq), o.repeat);
+      rows.push(row);
+      const vs = row.standardMs === undefined ? '' : `, standard ${formatMs(row.standardMs)} ms`;
+      progress.step(
+        `[${i + 1}/${o.sizes.length}] seq ${seq}: ${backend.name} ${formatMs(row.backendMs)} ms${vs}`,
+      );
+    }
+    progress.done();
     if (o.json) {
-      console.log(JSON.stringify({ backend: backend.name, device: device?.name, options: o, rows }, null, 2));
+      const options = { ...o, dtype };
+      console.log(JSON.stringify({ backend: backend.name, device: device?.name, options, rows }, null, 2));
       return;
     }
-    console.log(table.toString());
-    console.log('memory: bytes allocated by the call besides its inputs (outputs included).');
+    console.log(renderTable(backend.name, rows));
+    console.log(
+      'workspace: bytes each call accounted for besides its inputs (outputs included), not measured.\n' +
+        'rel. error: against the float64 reference on the first 4 and last 16 query positions.',
+    );
+    if (refusal) console.log(`ran with --force despite: ${refusal.replaceAll('\n', '; ')}`);
   } finally {
+    progress.done();
     await backend.dispose();
   }
+}
+
+function renderTable(name: string, rows: readonly DemoRow[]): string {
+  const table = new Table({
+    head: [
+      'seq',
+      `${name} ms`,
+      'standard ms',
+      'speedup',
+      `${name} workspace`,
+      'standard workspace',
+      'rel. error',
+    ],
+    colAligns: ['right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    style: tableStyle(),
+  });
+  for (const r of rows) {
+    table.push([
+      r.seq,
+      formatMs(r.backendMs),
+      r.standardMs === undefined ? 'n/a' : formatMs(r.standardMs),
+      r.speedup === undefined ? 'n/a' : `${r.speedup.toFixed(1)}x`,
+      formatBytes(r.backendBytes),
+      formatBytes(r.standardBytes),
+      r.relError.toExponential(1),
+    ]);
+  }
+  return table.toString();
 }

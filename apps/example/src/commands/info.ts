@@ -33,8 +33,8 @@ function describeDevices(info: BackendInfo): string {
 }
 
 /** `fastattn info`: every backend found, its devices and capabilities, or why it cannot be used. */
-export async function infoCommand(options: { json?: boolean }): Promise<void> {
-  const discovered = await discoverBackends();
+export async function infoCommand(options: { json?: boolean; backendPackage?: string[] }): Promise<void> {
+  const discovered = await discoverBackends(options.backendPackage ?? []);
   const probed = await probeBackends();
   if (options.json) {
     console.log(
