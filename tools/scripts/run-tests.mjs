@@ -10,7 +10,9 @@ import { join } from 'node:path';
 const root = new URL('../..', import.meta.url).pathname;
 const packageDirs = ['packages', 'apps', 'tools'].flatMap((group) => {
   const dir = join(root, group);
-  return existsSync(dir) ? readdirSync(dir).map((name) => ({ label: `${group}/${name}`, dir: join(dir, name) })) : [];
+  return existsSync(dir)
+    ? readdirSync(dir).map((name) => ({ label: `${group}/${name}`, dir: join(dir, name) }))
+    : [];
 });
 
 // A report left by an earlier run must not stand in for this one (turbo restores cached ones).
@@ -22,7 +24,16 @@ const before = new Set(existsSync(runsDir) ? readdirSync(runsDir) : []);
 // vitest and tsc processes starve each other into timeouts.
 const turbo = spawnSync(
   join(root, 'node_modules', '.bin', 'turbo'),
-  ['run', 'lint', 'typecheck', 'test', '--continue', '--summarize', '--concurrency=2', ...process.argv.slice(2)],
+  [
+    'run',
+    'lint',
+    'typecheck',
+    'test',
+    '--continue',
+    '--summarize',
+    '--concurrency=2',
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 
@@ -63,7 +74,8 @@ function readTestReports() {
     for (const file of r.testResults) {
       const where = `${label}/${file.name.slice(dir.length + 1)}`;
       for (const a of file.assertionResults) {
-        if (a.status === 'failed') out.failures.push({ where, name: a.fullName, message: firstLines(a.failureMessages) });
+        if (a.status === 'failed')
+          out.failures.push({ where, name: a.fullName, message: firstLines(a.failureMessages) });
       }
       // A file that failed to load (syntax error, missing import) has no assertions.
       if (file.status === 'failed' && file.assertionResults.length === 0) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type AttentionShape, allowedKeys, bandOf, type MaskSpec } from '@fastattention/core';
 import Table from 'cli-table3';
 
-/** One measured configuration: the columns DESIGN.md fixes, plus whatever a bench adds. */
+/** One measured configuration: the columns every bench reports, plus whatever a bench adds. */
 export interface BenchRow {
   backend: string;
   path: string;

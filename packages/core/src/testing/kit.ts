@@ -1,6 +1,6 @@
 /**
  * The conformance kit every backend's tests share (`@fastattention/core/testing`): seeded random
- * inputs that are never all zero, DESIGN.md's tolerances, and the comparison against the float64
+ * inputs that are never all zero, the contract's tolerances, and the comparison against the float64
  * reference. A plugin author checks a new backend with exactly what the built-in ones use.
  */
 import type { AttentionInput } from '../attention.js';
@@ -114,7 +114,7 @@ export function compareToExact(
   return { out: outError, lse: worst, bad };
 }
 
-/** True when the errors are within DESIGN.md's tolerances for `dtype`. */
+/** True when the errors are within the contract's tolerances for `dtype`. */
 export function withinTolerance(errors: ReferenceErrors, dtype: DType): boolean {
   return errors.bad === 0 && errors.out <= TOLERANCE[dtype] && errors.lse <= LSE_TOLERANCE;
 }
