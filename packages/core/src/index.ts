@@ -42,6 +42,8 @@ export { createReferenceBackend, referenceProvider } from './reference/backend.j
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
 export {
+  type BackendOptionsMap,
+  type BackendOptionsOf,
   type BackendProvider,
   BackendRegistry,
   defaultRegistry,

@@ -2,16 +2,33 @@ import type { Backend, BackendInfo } from './backend.js';
 import { FastAttentionError, toFastAttentionError } from './errors.js';
 
 /**
+ * Each backend's own `createBackend` options by registry name. Backend packages add their entry by
+ * declaration merging, so that `resolveBackend({ backendOptions: { cpu: { threads: 4 } } })` is
+ * type-checked:
+ *
+ *   declare module '@fastattention/core' {
+ *     interface BackendOptionsMap { cpu: CpuBackendOptions }
+ *   }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by backend packages (declaration merging)
+export interface BackendOptionsMap {}
+
+/** The options of the backend registered as `name`: typed where its package declares them. */
+export type BackendOptionsOf<N extends string> = N extends keyof BackendOptionsMap
+  ? BackendOptionsMap[N]
+  : Record<string, unknown>;
+
+/**
  * A backend the registry can try. Higher priority wins: GPU paths over the CPU addon over the
  * reference backend. `create` rejects (code UNAVAILABLE) with the reason when it cannot run here.
  */
-export interface BackendProvider {
+export interface BackendProvider<O extends object = Record<string, unknown>> {
   readonly name: string;
   readonly priority: number;
   readonly description?: string;
   /** Models a device instead of running on one (a simulator): chosen only when named in `prefer`. */
   readonly simulated?: boolean;
-  create(options?: Record<string, unknown>): Promise<Backend>;
+  create(options?: O): Promise<Backend>;
 }
 
 export interface ResolvePreferences {
@@ -22,6 +39,10 @@ export interface ResolvePreferences {
   readonly exclude?: readonly string[];
   /** Passed to every provider's `create`. */
   readonly options?: Record<string, unknown>;
+  /** Options for one backend by name, merged over `options` (typed through `BackendOptionsMap`). */
+  readonly backendOptions?: { readonly [N in keyof BackendOptionsMap]?: BackendOptionsMap[N] } & {
+    readonly [name: string]: object | undefined;
+  };
   /**
    * What to do when a registered backend is unusable and a lower-priority one is chosen instead.
    * Default: a process warning (`FASTATTN_FALLBACK`), once per backend and reason. `false`
@@ -69,7 +90,10 @@ export class BackendRegistry {
     for (const provider of order) {
       let backend: Backend;
       try {
-        backend = await provider.create(preferences.options);
+        backend = await provider.create({
+          ...preferences.options,
+          ...preferences.backendOptions?.[provider.name],
+        });
       } catch (error) {
         failures.push({ name: provider.name, reason: toFastAttentionError(error, 'UNAVAILABLE').message });
         continue;

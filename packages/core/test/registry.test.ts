@@ -22,7 +22,37 @@ const named = (name: string, priority: number) => ({
   create: async (): Promise<Backend> => ({ ...createReferenceBackend(), name }),
 });
 
+declare module '../src/index.js' {
+  interface BackendOptionsMap {
+    typed: { readonly level: number };
+  }
+}
+
 describe('backend registry', () => {
+  it('passes each backend its own options, merged over the shared ones, and type-checks them', async () => {
+    const registry = new BackendRegistry();
+    const seen: Record<string, unknown> = {};
+    const recording = (name: string, priority: number) => ({
+      name,
+      priority,
+      create: async (options?: Record<string, unknown>): Promise<Backend> => {
+        seen[name] = options;
+        if (name === 'typed') throw new FastAttentionError('UNAVAILABLE', 'not here');
+        return { ...createReferenceBackend(), name };
+      },
+    });
+    registry.register(recording('typed', 2));
+    registry.register(recording('other', 1));
+    await registry.resolve({
+      options: { threads: 2 },
+      backendOptions: { typed: { level: 3 }, other: { threads: 1 } },
+      onFallback: false,
+    });
+    expect(seen).toEqual({ typed: { threads: 2, level: 3 }, other: { threads: 1 } });
+    // @ts-expect-error: 'typed' declares level as a number
+    await registry.resolve({ backendOptions: { typed: { level: 'high' } }, onFallback: false });
+  });
+
   it('falls back by priority past unusable backends', async () => {
     const registry = new BackendRegistry();
     registry.register(referenceProvider);
