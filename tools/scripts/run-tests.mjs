@@ -88,7 +88,12 @@ function readTestReports() {
 }
 
 function firstLines(messages) {
-  return (messages ?? []).join('\n').split('\n').slice(0, 8).join('\n');
+  return (messages ?? [])
+    .join('\n')
+    .split('\n')
+    .filter((line) => !line.includes('/node_modules/'))
+    .slice(0, 8)
+    .join('\n');
 }
 
 function indent(text) {
