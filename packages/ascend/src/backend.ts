@@ -19,14 +19,10 @@ import {
   PRESETS,
   withOverrides,
 } from './device/presets.js';
+import { CAPABILITIES, prepareSimulation, type SimulateOptions, type TimingProblem } from './job.js';
 import type { SimulationReport } from './sim/report.js';
-import {
-  CAPABILITIES,
-  type SimulateOptions,
-  type SimulationResult,
-  simulateAttention,
-  type TimingProblem,
-} from './simulate.js';
+import type { SimulationResult } from './simulate.js';
+import { SimulationPool } from './worker/pool.js';
 
 export interface AscendBackendOptions extends BackendOptions {
   /** Which 910B variant to simulate. Default '910B2'. */
@@ -35,29 +31,46 @@ export interface AscendBackendOptions extends BackendOptions {
   readonly overrides?: DeviceOverrides;
   /** Options every attention() call uses (tiling, forced block sizes). */
   readonly simulate?: Omit<SimulateOptions, 'mode' | 'trace'>;
+  /**
+   * Worker threads that run the simulator, started on first use; calls beyond this many wait in
+   * order. Default: all cores.
+   */
+  readonly threads?: number;
+}
+
+/** core's attention output plus the simulated timing report of this very call. */
+export interface AscendAttentionOutput<D extends DType = DType> extends AttentionOutput<D> {
+  readonly report: SimulationReport;
 }
 
 /** The Ascend backend: core's Backend plus the simulator's own entry points. */
 export interface AscendBackend extends Backend {
   readonly device: AscendDevice;
+  /** core's attention() call; the result also carries this call's simulated timing report. */
+  attention<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<AscendAttentionOutput<D>>;
   /** Runs one call on the simulator and returns outputs (functional mode) and the timing report. */
   simulate<D extends DType>(
     input: AttentionInput<D> | TimingProblem,
     options?: SimulateOptions & AttentionOptions,
   ): Promise<SimulationResult<D>>;
-  /** The simulated timing report of the last attention() or simulate() call. */
-  lastReport(): SimulationReport | undefined;
 }
 
 /**
- * Creates the simulated Ascend 910B backend. attention() validates its input, then runs
- * FastAttention on the simulator in functional mode: real outputs, plus a timing report kept for
- * `lastReport()`. Everything the report says is simulated.
+ * Creates the simulated Ascend 910B backend. attention() validates its input on the caller's
+ * thread, then runs FastAttention on the simulator in functional mode on a worker thread: real
+ * outputs plus the call's timing report. Everything the report says is simulated.
  */
 export async function createBackend(options: AscendBackendOptions = {}): Promise<AscendBackend> {
   const chip = options.device ?? '910B2';
   if (!ASCEND_CHIPS.includes(chip)) {
     throw invalidInput('device', `expected one of ${ASCEND_CHIPS.join(', ')}, got '${String(chip)}'`);
+  }
+  const { threads } = options;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    throw invalidInput('threads', `expected a positive integer, got ${String(threads)}`);
   }
   const device = withOverrides(PRESETS[chip], options.overrides);
   const info: BackendInfo = {
@@ -79,14 +92,14 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     ],
     capabilities: CAPABILITIES,
   };
+  const pool = new SimulationPool(device, threads);
   let disposed = false;
-  let last: SimulationReport | undefined;
   const alive = (): void => {
     if (disposed) throw new FastAttentionError('DISPOSED', 'the ascend-sim backend was disposed');
   };
   const dispose = async (): Promise<void> => {
     disposed = true;
-    last = undefined;
+    await pool.dispose();
   };
   const simulate = async <D extends DType>(
     input: AttentionInput<D> | TimingProblem,
@@ -95,9 +108,8 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     alive();
     const { signal, ...rest } = callOptions;
     throwIfAborted(signal);
-    const result = simulateAttention(device, input, { ...options.simulate, ...rest });
-    last = result.report;
-    return result;
+    const job = prepareSimulation(input, { ...options.simulate, ...rest });
+    return (await pool.run(job, signal)) as SimulationResult<D>;
   };
   return {
     name: info.name,
@@ -106,15 +118,14 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     async attention<D extends DType>(
       input: AttentionInput<D>,
       callOptions?: AttentionOptions,
-    ): Promise<AttentionOutput<D>> {
-      const { out, lse } = await simulate(input, {
+    ): Promise<AscendAttentionOutput<D>> {
+      const { out, lse, report } = await simulate(input, {
         mode: 'functional',
         ...(callOptions?.signal ? { signal: callOptions.signal } : {}),
       });
-      return { out: out as AttentionOutput<D>['out'], lse: lse! };
+      return { out: out as AttentionOutput<D>['out'], lse: lse!, report };
     },
     simulate,
-    lastReport: () => last,
     dispose,
     [Symbol.asyncDispose]: dispose,
   };

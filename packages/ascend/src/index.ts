@@ -1,4 +1,10 @@
-export { type AscendBackend, type AscendBackendOptions, ascendProvider, createBackend } from './backend.js';
+export {
+  type AscendAttentionOutput,
+  type AscendBackend,
+  type AscendBackendOptions,
+  ascendProvider,
+  createBackend,
+} from './backend.js';
 export {
   AIC_PIPES,
   AIV_PIPES,
@@ -21,16 +27,9 @@ export {
   PRESETS,
   withOverrides,
 } from './device/presets.js';
+export { CAPABILITIES, HEAD_DIMS, type SimulateOptions, type Tiling, type TimingProblem } from './job.js';
 export type { ScoreDType } from './kernel/standard.js';
 export type { KernelName, PipeStats, SimulationMode, SimulationReport } from './sim/report.js';
 export type { TraceEvent } from './sim/scheduler.js';
-export {
-  CAPABILITIES,
-  HEAD_DIMS,
-  type SimulateOptions,
-  type SimulationResult,
-  simulateAttention,
-  type Tiling,
-  type TimingProblem,
-} from './simulate.js';
+export { type SimulationResult, simulateAttention } from './simulate.js';
 export { type ChromeTrace, type ChromeTraceEvent, toChromeTrace } from './trace/chrome.js';

@@ -1,76 +1,25 @@
 import {
   type AttentionInput,
   type AttentionProblem,
-  type AttentionShape,
-  type BackendCapabilities,
   classifyBatch,
   type DType,
-  invalidInput,
-  MASK_KINDS,
-  type MaskSpec,
   planTiles,
-  type ResolvedAttentionInput,
   TileKind,
   type TileMap,
   TileMaskPattern,
   type TilePlan,
   tileMapBytes,
-  validateAttentionInput,
-  validateAttentionShape,
 } from '@fastattention/core';
 import { type AscendDevice, ascendSpec } from './device/presets.js';
+import { prepareSimulation, type SimulateOptions, type SimulationJob, type TimingProblem } from './job.js';
 import { fastAttentionNumbers } from './kernel/fast-attention.js';
 import { scheduleFastAttention } from './kernel/fast-attention-schedule.js';
 import type { CubeDType } from './kernel/numerics.js';
-import { type ScoreDType, standardAttentionNumbers } from './kernel/standard.js';
+import { standardAttentionNumbers } from './kernel/standard.js';
 import { scheduleStandard } from './kernel/standard-schedule.js';
 import { CostModel } from './sim/costs.js';
-import { buildReport, type KernelName, type SimulationMode, type SimulationReport } from './sim/report.js';
+import { buildReport, type SimulationMode, type SimulationReport } from './sim/report.js';
 import { Machine, TraceSink } from './sim/scheduler.js';
-
-/** Head dims the kernels honour: multiples of the Cube's 16, up to 256 (L0A/L0C still fit at 256). */
-export const HEAD_DIMS: readonly number[] = Array.from({ length: 16 }, (_, i) => 16 * (i + 1));
-
-/**
- * f16 and bf16 only: the modelled Cube multiplies 16-bit operands into f32. f32 input is rejected
- * (UNSUPPORTED, field 'dtype') rather than silently rounded to 16 bits, which would break the f32
- * error bound (1e-5) the contract promises for f32 callers.
- */
-export const CAPABILITIES: BackendCapabilities = {
-  dtypes: ['f16', 'bf16'],
-  headDims: { kind: 'list', values: HEAD_DIMS },
-  masks: MASK_KINDS,
-};
-
-/** A timing-only problem: the shape and mask of a call without its tensors. */
-export interface TimingProblem extends AttentionShape {
-  readonly dtype: DType;
-  readonly mask?: MaskSpec;
-  readonly seqLensK?: Int32Array;
-}
-
-export type Tiling = 'two-level' | 'single-level';
-
-export interface SimulateOptions {
-  /** 'functional' computes outputs and cycles (needs q/k/v); 'timing' only cycles. Default: functional when tensors are given. */
-  readonly mode?: SimulationMode;
-  /** Default 'fast-attention'. */
-  readonly kernel?: KernelName;
-  /**
-   * 'two-level' (default): the planner's first-level blocks split into second-level sub-blocks.
-   * 'single-level': the first-level block is the second-level block, so every small tile is a
-   * hand-off between Cube and Vector (the baseline the two-level tiling improves on).
-   */
-  readonly tiling?: Tiling;
-  /** Force the first-level block (passed to core's planTiles). */
-  readonly blockQ?: number;
-  readonly blockK?: number;
-  readonly splitKV?: number;
-  /** Standard attention's S/P storage in GM. Default 'f16', as a framework keeps the input dtype. */
-  readonly scoreDType?: ScoreDType;
-  /** Record instructions for a Chrome trace (first `cores` core groups, default 2). */
-  readonly trace?: boolean | { readonly cores?: number; readonly maxEvents?: number };
-}
 
 export interface SimulationResult<D extends DType = DType> {
   /** Present in functional mode. */
@@ -80,33 +29,25 @@ export interface SimulationResult<D extends DType = DType> {
   readonly plan?: TilePlan;
 }
 
-const hasTensors = (x: AttentionInput | TimingProblem): x is AttentionInput =>
-  (x as AttentionInput).q !== undefined ||
-  (x as AttentionInput).k !== undefined ||
-  (x as AttentionInput).v !== undefined;
-
 /**
- * Runs one attention call on the simulated device. Validates like every backend (typed errors
- * naming the field), plans with core's planTiles on the device's HardwareSpec, classifies tiles
- * with core's tiling-mask, then computes the numbers (functional mode) and schedules the kernel.
+ * Runs one attention call on the simulated device, synchronously (the backend runs it on a worker
+ * thread; the bench and the timing tests call it directly). Validates like every backend (typed
+ * errors naming the field), plans with core's planTiles on the device's HardwareSpec, classifies
+ * tiles with core's tiling-mask, then computes the numbers (functional mode) and schedules the
+ * kernel.
  */
 export function simulateAttention<D extends DType>(
   device: AscendDevice,
   input: AttentionInput<D> | TimingProblem,
   options: SimulateOptions = {},
 ): SimulationResult<D> {
-  const withTensors = hasTensors(input);
-  const mode = options.mode ?? (withTensors ? 'functional' : 'timing');
-  if (mode !== 'functional' && mode !== 'timing')
-    throw invalidInput('mode', `expected 'functional' or 'timing'`);
-  if (mode === 'functional' && !withTensors) throw invalidInput('q', 'functional mode needs q, k and v');
-  const resolved = withTensors
-    ? validateAttentionInput(input as AttentionInput<D>, CAPABILITIES)
-    : validateProblem(input as TimingProblem);
-  const kernel = options.kernel ?? 'fast-attention';
-  if (kernel !== 'fast-attention' && kernel !== 'standard') {
-    throw invalidInput('kernel', `expected 'fast-attention' or 'standard'`);
-  }
+  return runSimulation(device, prepareSimulation(input, options)) as SimulationResult<D>;
+}
+
+/** Runs a validated job: what a worker thread executes. */
+export function runSimulation(device: AscendDevice, job: SimulationJob): SimulationResult<CubeDType> {
+  const { problem: resolved, kernel, tensors } = job;
+  const mode: SimulationMode = tensors ? 'functional' : 'timing';
   const problem: AttentionProblem = {
     batch: resolved.batch,
     seqQ: resolved.seqQ,
@@ -116,18 +57,13 @@ export function simulateAttention<D extends DType>(
     headDim: resolved.headDim,
     dtype: resolved.dtype,
   };
-  const trace = options.trace
-    ? new TraceSink(
-        typeof options.trace === 'object' ? options.trace.cores : undefined,
-        typeof options.trace === 'object' ? options.trace.maxEvents : undefined,
-      )
-    : undefined;
+  const trace = job.trace ? new TraceSink(job.trace.cores, job.trace.maxEvents) : undefined;
   const machine = new Machine(device.aicCores, trace);
   const ub = device.buffers.ub;
   const common = { device: device.name, mode, clockHz: device.clockHz.value, machine };
 
   if (kernel === 'standard') {
-    const scoreDType = options.scoreDType ?? 'f16';
+    const { scoreDType } = job;
     const cost = new CostModel(device, device.aicCores);
     const r = scheduleStandard(machine, cost, problem, scoreDType, device.launchCycles.value, ub);
     const report = buildReport({
@@ -144,12 +80,12 @@ export function simulateAttention<D extends DType>(
         scoreIn: r.scoreClass,
       },
     });
-    if (mode === 'timing') return { report };
-    const numbers = standardAttentionNumbers(resolved as ResolvedAttentionInput<CubeDType>, scoreDType);
-    return { out: numbers.out as SimulationResult<D>['out'], lse: numbers.lse, report };
+    if (!tensors) return { report };
+    const numbers = standardAttentionNumbers({ ...resolved, ...tensors }, scoreDType);
+    return { out: numbers.out, lse: numbers.lse, report };
   }
 
-  const plan = choosePlan(device, problem, options);
+  const plan = choosePlan(device, problem, job);
   const { maps } = classifyBatch(
     resolved.mask,
     { seqQ: problem.seqQ, seqK: problem.seqK },
@@ -168,7 +104,7 @@ export function simulateAttention<D extends DType>(
     flops: r.flops,
     handOffs: r.handOffs,
     details: {
-      tiling: options.tiling ?? 'two-level',
+      tiling: job.tiling,
       plan: {
         blockQ: plan.blockQ,
         blockK: plan.blockK,
@@ -186,21 +122,19 @@ export function simulateAttention<D extends DType>(
         activeCores * 2 * (plan.blockQ * plan.blockK * (4 + 2) + plan.blockQ * problem.headDim * 4),
     },
   });
-  if (mode === 'timing') return { report, plan };
-  const numbers = fastAttentionNumbers(resolved as ResolvedAttentionInput<CubeDType>, plan, maps, patterns);
-  return { out: numbers.out as SimulationResult<D>['out'], lse: numbers.lse, report, plan };
+  if (!tensors) return { report, plan };
+  const numbers = fastAttentionNumbers({ ...resolved, ...tensors }, plan, maps, patterns);
+  return { out: numbers.out, lse: numbers.lse, report, plan };
 }
 
-function choosePlan(device: AscendDevice, problem: AttentionProblem, options: SimulateOptions): TilePlan {
+function choosePlan(device: AscendDevice, problem: AttentionProblem, options: SimulationJob): TilePlan {
   const spec = ascendSpec(device);
   const forced = {
     ...(options.blockQ !== undefined ? { blockQ: options.blockQ } : {}),
     ...(options.blockK !== undefined ? { blockK: options.blockK } : {}),
     ...(options.splitKV !== undefined ? { splitKV: options.splitKV } : {}),
   };
-  const tiling = options.tiling ?? 'two-level';
-  if (tiling === 'two-level') return planTiles(problem, spec, forced);
-  if (tiling !== 'single-level') throw invalidInput('tiling', `expected 'two-level' or 'single-level'`);
+  if (options.tiling === 'two-level') return planTiles(problem, spec, forced);
   // Single level: the block that is handed over is the block the Cube and Vector work on, so it
   // must fit the second-level buffers; take the two-level plan's second level as that block.
   const two = planTiles(problem, spec, {
@@ -244,10 +178,4 @@ function maskMemory(
     bytes += tileMapBytes(map) + pattern.bytes;
   }
   return { tilingMaskBytes: bytes, fullMaskBytes: problem.batch * problem.seqQ * problem.seqK };
-}
-
-/** A tensor-less timing problem, validated by core's rules; empty tensors keep one resolved type. */
-function validateProblem(x: TimingProblem): ResolvedAttentionInput {
-  const empty = new Uint16Array(0);
-  return { ...validateAttentionShape(x, CAPABILITIES), q: empty, k: empty, v: empty };
 }

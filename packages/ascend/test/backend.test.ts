@@ -1,13 +1,14 @@
 import {
   type AttentionInput,
   BackendRegistry,
+  DTYPES,
   FastAttentionError,
   fromNumbers,
   referenceProvider,
 } from '@fastattention/core';
 import { describe, expect, it } from 'vitest';
-import { ascendProvider, ascendSpec, createBackend, PRESETS } from '../src/index.js';
-import { randomInput, rng } from './helpers.js';
+import { ascendProvider, ascendSpec, createBackend, PRESETS, simulateAttention } from '../src/index.js';
+import { errors, LSE_TOLERANCE, randomInput, rng, TOLERANCE, WORK_TIMEOUT } from './helpers.js';
 
 const rand = rng(7);
 const shape = { batch: 1, seqQ: 4, seqK: 6, headsQ: 2, headsKV: 1, headDim: 16 };
@@ -23,7 +24,7 @@ async function rejects(input: unknown, code: string, field: string): Promise<voi
   expect((error as FastAttentionError).field).toBe(field);
 }
 
-describe('ascend-sim backend contract', () => {
+describe('ascend-sim backend contract', { timeout: WORK_TIMEOUT }, () => {
   it('describes itself as a simulator with f16/bf16 and head dims in multiples of 16 up to 256', async () => {
     const backend = await createBackend({ device: '910B3' });
     expect(backend.name).toBe('ascend-sim');
@@ -36,14 +37,45 @@ describe('ascend-sim backend contract', () => {
     });
   });
 
-  it('keeps the timing report of the last call', async () => {
+  it('returns each call its own timing report, also when calls run concurrently', async () => {
+    const backend = await createBackend({ threads: 2 });
+    const small = randomInput(rand, 'f16', shape);
+    const large = randomInput(rand, 'f16', { ...shape, seqQ: 64, seqK: 96 }, { mask: { kind: 'causal' } });
+    const [a, b, c] = await Promise.all([
+      backend.attention(large),
+      backend.attention(small),
+      backend.simulate(large, { mode: 'timing' }),
+    ]);
+    for (const [result, input] of [
+      [a, large],
+      [b, small],
+    ] as const) {
+      expect(result.report.simulated).toBe(true);
+      expect(result.report.mode).toBe('functional');
+      // The report is this call's: the same cycles as simulating this input alone.
+      expect(result.report.totalCycles).toBe(simulateAttention(backend.device, input).report.totalCycles);
+    }
+    expect(a.report.totalCycles).not.toBe(b.report.totalCycles);
+    expect(c.report.mode).toBe('timing');
+    expect(c.report.totalCycles).toBe(a.report.totalCycles);
+    await backend.dispose();
+  });
+
+  it('runs every dtype its capabilities list, and rejects every other one as UNSUPPORTED', async () => {
     const backend = await createBackend();
-    expect(backend.lastReport()).toBeUndefined();
-    await backend.attention(randomInput(rand, 'f16', shape));
-    const report = backend.lastReport()!;
-    expect(report.simulated).toBe(true);
-    expect(report.mode).toBe('functional');
-    expect(report.totalCycles).toBeGreaterThan(0);
+    const listed = backend.info.capabilities.dtypes;
+    expect(listed.length).toBeGreaterThan(0);
+    for (const dtype of DTYPES) {
+      const input = randomInput(rand, dtype, shape, { mask: { kind: 'causal' } });
+      if (listed.includes(dtype)) {
+        const e = errors(input, await backend.attention(input));
+        expect(e.out).toBeLessThan(TOLERANCE[dtype]);
+        expect(e.lse).toBeLessThan(LSE_TOLERANCE);
+      } else {
+        await rejects(input, 'UNSUPPORTED', 'dtype');
+      }
+    }
+    await backend.dispose();
   });
 
   it('rejects f32 input as UNSUPPORTED dtype', async () => {

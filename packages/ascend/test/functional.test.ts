@@ -1,7 +1,16 @@
 import type { MaskSpec } from '@fastattention/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AscendBackend, createBackend } from '../src/index.js';
-import { errors, LSE_TOLERANCE, randomInput, rng, SEED, type Shape, TOLERANCE } from './helpers.js';
+import {
+  errors,
+  LSE_TOLERANCE,
+  randomInput,
+  rng,
+  SEED,
+  type Shape,
+  TOLERANCE,
+  WORK_TIMEOUT,
+} from './helpers.js';
 
 let backend: AscendBackend;
 beforeAll(async () => {
@@ -18,7 +27,7 @@ const MASKS: readonly MaskSpec[] = [
   { kind: 'window', left: 40, right: 0 },
 ];
 
-describe(`ascend-sim matches exact attention (seed ${SEED})`, () => {
+describe(`ascend-sim matches exact attention (seed ${SEED})`, { timeout: WORK_TIMEOUT }, () => {
   const rand = rng(SEED);
   const shapes: Array<[string, Shape]> = [
     ['single row, single key', { batch: 1, seqQ: 1, seqK: 1, headsQ: 1, headsKV: 1, headDim: 16 }],

@@ -6,6 +6,12 @@ export { LSE_TOLERANCE, randomInput, rng, TOLERANCE } from '@fastattention/core/
 /** This run's seed: printed in test names, so a failure replays. */
 export const SEED = randomSeed();
 
+/**
+ * Timeout of a test that runs the simulator for real. CI runs every package's tests at once on
+ * two cores, where a call that takes 1 s here can take 5 s or more.
+ */
+export const WORK_TIMEOUT = 60_000;
+
 export type Shape = AttentionShape;
 
 /** Relative L2 error of out and worst relative LSE error; Infinity for unwritten (NaN) outputs. */

@@ -8,6 +8,7 @@ import {
   toChromeTrace,
   withOverrides,
 } from '../src/index.js';
+import { WORK_TIMEOUT } from './helpers.js';
 
 const device = PRESETS['910B2'];
 const problem = (seq: number, mask: 'none' | 'causal', heads = 8): TimingProblem => ({
@@ -33,7 +34,7 @@ function expectConsistent(report: SimulationReport): void {
   }
 }
 
-describe('timing model', () => {
+describe('timing model', { timeout: WORK_TIMEOUT }, () => {
   it('no pipe is busy longer than the whole run, for both kernels and masks', () => {
     for (const kernel of ['fast-attention', 'standard'] as const) {
       for (const mask of ['none', 'causal'] as const) {

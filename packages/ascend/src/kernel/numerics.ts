@@ -54,7 +54,9 @@ export function cubeRowTimesMatrix(
 ): void {
   for (let c = 0; c < cols; c++) {
     const w = p[pOff + c]!;
-    if (w === 0) continue; // adding an exact zero product leaves an f32 sum unchanged
+    // A zero weight is a masked (or underflowed) key: skipping it leaves the f32 sum unchanged and
+    // keeps a masked key's garbage V out of the row (0 * NaN and 0 * Inf are NaN).
+    if (w === 0) continue;
     const row = vOff + c * vStride;
     for (let e = 0; e < d; e++) acc[accOff + e] = fround(acc[accOff + e]! + w * v[row + e]!);
   }

@@ -1,0 +1,146 @@
+import type { AttentionInput } from '@fastattention/core';
+import { describe, expect, it } from 'vitest';
+import { createBackend } from '../src/index.js';
+import { errors, LSE_TOLERANCE, randomInput, rng, SEED, TOLERANCE, WORK_TIMEOUT } from './helpers.js';
+
+const rand = rng(SEED);
+
+/** Seconds of simulator work at this size: the call the event loop must not wait for. */
+const long = (): AttentionInput<'f16'> =>
+  randomInput(
+    rand,
+    'f16',
+    { batch: 1, seqQ: 512, seqK: 512, headsQ: 8, headsKV: 8, headDim: 64 },
+    { mask: { kind: 'causal' } },
+  );
+
+const small = (): AttentionInput<'f16'> =>
+  randomInput(rand, 'f16', { batch: 1, seqQ: 8, seqK: 8, headsQ: 1, headsKV: 1, headDim: 16 });
+
+/** Timer ticks every 2 ms while `work` runs: a blocked event loop shows as one long gap. */
+async function largestGap(
+  work: () => Promise<unknown>,
+): Promise<{ gap: number; elapsed: number; ticks: number }> {
+  const ticks: number[] = [];
+  const timer = setInterval(() => ticks.push(performance.now()), 2);
+  const start = performance.now();
+  await work();
+  const end = performance.now();
+  clearInterval(timer);
+  const times = [start, ...ticks, end];
+  const gap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+  return { gap, elapsed: end - start, ticks: ticks.length };
+}
+
+describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK_TIMEOUT }, () => {
+  it('keeps the event loop free: timers keep firing during a long call', async () => {
+    const backend = await createBackend({ threads: 1 });
+    await backend.attention(small()); // the worker's start-up is not what this measures
+    const input = long();
+    const run = await largestGap(() => backend.attention(input));
+    // Run on the event loop, the whole call is one gap (about 0.7 s here, seconds on a loaded CI
+    // machine); off it, only scheduling noise remains. The bound leaves room for a loaded machine.
+    console.log(`S = 512 call: ${run.elapsed.toFixed(0)} ms, largest timer gap ${run.gap.toFixed(1)} ms`);
+    expect(run.ticks).toBeGreaterThan(5);
+    expect(run.gap).toBeLessThan(Math.min(150, run.elapsed / 3));
+    await backend.dispose();
+  });
+
+  it('rejects with ABORTED soon after an abort mid-run, and the worker stops working on it', async () => {
+    const backend = await createBackend({ threads: 1 });
+    await backend.attention(small());
+    const controller = new AbortController();
+    const call = backend.attention(long(), { signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const abortedAt = performance.now();
+    controller.abort(new Error('the client left'));
+    const error = await call.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const rejectedAfter = performance.now() - abortedAt;
+    // Resolving would mean the abort came after the work: this call takes far longer than 100 ms.
+    expect(error).toMatchObject({ code: 'ABORTED' });
+    expect((error as Error).cause).toBe(controller.signal.reason);
+    expect(rejectedAfter).toBeLessThan(100);
+    // Nothing keeps computing it: this process (the test's thread plus its workers) is idle.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const cpu = process.cpuUsage(cpu0);
+    const busy = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
+    expect(busy).toBeLessThan(0.5);
+    // The backend still works: a fresh worker takes the next call.
+    const input = small();
+    const e = errors(input, await backend.attention(input));
+    expect(e.out).toBeLessThan(TOLERANCE.f16);
+    await backend.dispose();
+  });
+
+  it('drops an aborted call that is still waiting for a worker', async () => {
+    const backend = await createBackend({ threads: 1 });
+    const first = backend.attention(small());
+    const controller = new AbortController();
+    const second = backend.attention(long(), { signal: controller.signal });
+    controller.abort();
+    await expect(second).rejects.toMatchObject({ code: 'ABORTED' });
+    const result = await first;
+    expect(result.report.mode).toBe('functional');
+    await backend.dispose();
+  });
+
+  it('rejects calls still running or waiting when the backend is disposed', async () => {
+    const backend = await createBackend({ threads: 1 });
+    const outcomes = [backend.attention(long()), backend.attention(long())].map((call) =>
+      call.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await backend.dispose();
+    for (const outcome of outcomes) expect(await outcome).toMatchObject({ code: 'DISPOSED' });
+  });
+
+  it('reads inputs on SharedArrayBuffers, and leaves the caller its arrays', async () => {
+    const backend = await createBackend({ threads: 1 });
+    const input = randomInput(
+      rand,
+      'f16',
+      { batch: 2, seqQ: 30, seqK: 45, headsQ: 4, headsKV: 2, headDim: 32 },
+      { mask: { kind: 'window', left: 9, right: 2 }, seqLensK: new Int32Array([45, 17]) },
+    );
+    const shared = (a: Uint16Array): Uint16Array => {
+      const s = new Uint16Array(new SharedArrayBuffer(a.byteLength));
+      s.set(a);
+      return s;
+    };
+    const onShared = { ...input, q: shared(input.q), k: shared(input.k), v: shared(input.v) };
+    const e = errors(input, await backend.attention(onShared));
+    expect(e.out).toBeLessThan(TOLERANCE.f16);
+    expect(e.lse).toBeLessThan(LSE_TOLERANCE);
+    // Views into a larger ArrayBuffer: the call copies what it needs and transfers nothing of the
+    // caller's (a transferred buffer would be detached, its length 0).
+    const big = new Uint16Array(input.q.length + input.k.length + 7);
+    big.set(input.q, 3);
+    const q = big.subarray(3, 3 + input.q.length);
+    const before = Array.from(input.k);
+    const again = errors(input, await backend.attention({ ...input, q }));
+    expect(again.out).toBeLessThan(TOLERANCE.f16);
+    expect(q.length).toBe(input.q.length);
+    expect(big.buffer.byteLength).toBeGreaterThan(0);
+    expect(Array.from(input.k)).toEqual(before);
+    expect(input.seqLensK!.length).toBe(2);
+    await backend.dispose();
+  });
+
+  it('rejects a thread count that is not a positive integer', async () => {
+    for (const threads of [0, 1.5, -1]) {
+      await expect(createBackend({ threads })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'threads',
+      });
+    }
+  });
+});
