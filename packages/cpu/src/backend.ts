@@ -9,22 +9,32 @@ import {
   type BackendOptions,
   type BackendProvider,
   bandOf,
+  bytesOf,
   classifyBatch,
   DTYPES,
   type DType,
   FastAttentionError,
   type HardwareSpec,
   invalidInput,
+  levelBytes,
   MASK_KINDS,
   type PlanOptions,
   planTiles,
   type ResolvedAttentionInput,
+  type StandardAttentionResult,
   type TilePlan,
   throwIfAborted,
   toFastAttentionError,
   validateAttentionInput,
 } from '@fastattention/core';
-import { loadAddon, type NativeCall, type NativePool } from './native.js';
+import { pinInputs } from './input_memory.js';
+import {
+  loadAddon,
+  type NativeCall,
+  type NativePool,
+  type NativeProblem,
+  type NativeResult,
+} from './native.js';
 import { type CpuCaches, cpuFlags, cpuHardwareSpec, cpuModelName, readCpuCaches } from './spec.js';
 
 export type CpuIsa = 'auto' | 'avx512' | 'avx2' | 'generic';
@@ -64,11 +74,26 @@ export interface CpuBackend extends Backend {
   readonly spec: HardwareSpec;
   /** The plan attention() would use for this input (validates it first). */
   explain(input: AttentionInput): CpuCallPlan;
+  /**
+   * Standard attention, the baseline of the FlashAttention papers, on the same threads and vector
+   * kernels as attention(): the scores S = scale·QKᵀ of every (batch row, query head) are
+   * materialized in memory over all valid keys (masked ones included), softmaxed there, then
+   * multiplied by V. Same input, masks, dtypes, GQA and seqLensK as attention(), same output;
+   * `workspaceBytes` is what it allocated: the score matrix (batch x headsQ x seqQ x seqK floats,
+   * seqQ rounded up to the kernel's row block) plus per-thread scratch. Rejects with OOM when the
+   * score matrix would exceed half of physical memory.
+   */
+  standardAttention<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<StandardAttentionResult<D>>;
 }
 
 export const CPU_CAPABILITIES: BackendCapabilities = {
   dtypes: DTYPES,
-  // Any head dim: multiples of the vector width run fully vectorized, others finish with a scalar tail.
+  // Any head dim: multiples of the vector width run fully vectorized, others finish with a scalar
+  // tail. 1024 is the decode kernel's limit (its zero row); past the caches' reach the kernels
+  // stream from the next level (see #levelsFor).
   headDims: { kind: 'any', max: 1024 },
   masks: MASK_KINDS,
 };
@@ -156,7 +181,26 @@ class NativeCpuBackend implements CpuBackend {
     input: AttentionInput<D>,
     options: AttentionOptions = {},
   ): Promise<AttentionOutput<D>> {
-    const run = this.#run(input, options);
+    return this.#track(
+      this.#run(input, options, (x) => {
+        const call = this.#call(x, this.#plan(x));
+        // The tile plan this call built in JS counts with the native scratch and partials.
+        const planBytes = call.kinds.byteLength + call.kStart.byteLength + call.kEnd.byteLength;
+        return { handle: this.#pool.run(call), extraBytes: planBytes };
+      }),
+    );
+  }
+
+  standardAttention<D extends DType>(
+    input: AttentionInput<D>,
+    options: AttentionOptions = {},
+  ): Promise<StandardAttentionResult<D>> {
+    return this.#track(
+      this.#run(input, options, (x) => ({ handle: this.#pool.runStandard(this.#problem(x)), extraBytes: 0 })),
+    );
+  }
+
+  #track<T>(run: Promise<T>): Promise<T> {
     this.#inflight.add(run);
     const untrack = (): void => {
       this.#inflight.delete(run);
@@ -165,17 +209,19 @@ class NativeCpuBackend implements CpuBackend {
     return run;
   }
 
+  /** Validates, submits (`submit` builds the native call) and settles one call. */
   async #run<D extends DType>(
     input: AttentionInput<D>,
     { signal }: AttentionOptions,
-  ): Promise<AttentionOutput<D>> {
+    submit: (x: ResolvedAttentionInput<D>) => { handle: ReturnType<NativePool['run']>; extraBytes: number },
+  ): Promise<StandardAttentionResult<D>> {
     if (this.#disposing) throw new FastAttentionError('DISPOSED', 'the cpu backend was disposed');
     const x = validateAttentionInput(input, CPU_CAPABILITIES);
     throwIfAborted(signal);
-    const call = this.#call(x, this.#plan(x));
     let handle: ReturnType<NativePool['run']>;
+    let extraBytes: number;
     try {
-      handle = this.#pool.run(call);
+      ({ handle, extraBytes } = submit(x));
     } catch (error) {
       throw toFastAttentionError(error);
     }
@@ -184,10 +230,8 @@ class NativeCpuBackend implements CpuBackend {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const { out, lse, workspaceBytes } = await handle.promise;
-      // The native figure (scratch, partials) plus the tile plan this call built in JS.
-      const planBytes = call.kinds.byteLength + call.kStart.byteLength + call.kEnd.byteLength;
-      return { out, lse, workspaceBytes: workspaceBytes + planBytes } as AttentionOutput<D>;
+      const { out, lse, workspaceBytes }: NativeResult = await handle.promise;
+      return { out, lse, workspaceBytes: workspaceBytes + extraBytes } as StandardAttentionResult<D>;
     } catch (error) {
       const e = toFastAttentionError(error);
       if (e.code === 'ABORTED') {
@@ -207,6 +251,33 @@ class NativeCpuBackend implements CpuBackend {
    * q-block does not hold a whole number of positions, heads are planned one by one instead.
    */
   #plan(x: ResolvedAttentionInput): CpuCallPlan {
+    const { spec, dropped } = this.#levelsFor(x);
+    const levelNotes = dropped.map(
+      (level) =>
+        `head dim ${x.headDim}: even the smallest tile overflows ${level}, so the kernel streams it from the next level (planned without ${level})`,
+    );
+    const planned = this.#layout(x, spec);
+    return levelNotes.length === 0 ? planned : { ...planned, notes: [...levelNotes, ...planned.notes] };
+  }
+
+  /**
+   * The spec the planner sees for this call: without the cache levels that even the smallest
+   * tile (one native tile of rows and keys at this head dim) overflows. The kernels run at any
+   * head dim, from whichever level holds the data; planning against a level nothing fits in
+   * would reject calls they run (head dims 513-1024 on a 32 KiB L1d). Forced tilings are still
+   * checked against every level that can hold something.
+   */
+  #levelsFor(x: ResolvedAttentionInput): { spec: HardwareSpec; dropped: string[] } {
+    const { m, n } = this.spec.nativeTile;
+    const fits = this.spec.memory.filter(
+      (level) => levelBytes(level, m, n, x.headDim, bytesOf(x.dtype)) <= level.bytes,
+    );
+    if (fits.length === this.spec.memory.length) return { spec: this.spec, dropped: [] };
+    const dropped = this.spec.memory.filter((level) => !fits.includes(level)).map((level) => level.name);
+    return { spec: { ...this.spec, memory: fits }, dropped };
+  }
+
+  #layout(x: ResolvedAttentionInput, spec: HardwareSpec): CpuCallPlan {
     const group = x.headsQ / x.headsKV;
     const problem = {
       dtype: x.dtype,
@@ -219,14 +290,10 @@ class NativeCpuBackend implements CpuBackend {
     };
     let planned: { plan: TilePlan; stack: number } | undefined;
     if (group > 1) {
-      const plan = planTiles(
-        { ...problem, seqQ: x.seqQ * group, headsQ: x.headsKV },
-        this.spec,
-        this.#tiling,
-      );
+      const plan = planTiles({ ...problem, seqQ: x.seqQ * group, headsQ: x.headsKV }, spec, this.#tiling);
       if (plan.blockQ % group === 0) planned = { plan, stack: group };
     }
-    planned ??= { plan: planTiles(problem, this.spec, this.#tiling), stack: 1 };
+    planned ??= { plan: planTiles(problem, spec, this.#tiling), stack: 1 };
     const { plan, stack } = planned;
     const blockQ = plan.blockQ / stack;
     const headGroups = x.headsQ / stack;
@@ -294,22 +361,12 @@ class NativeCpuBackend implements CpuBackend {
     };
   }
 
-  #call(
-    x: ResolvedAttentionInput,
-    { stack, blockQ, blockK, splitKV, allHeads, decode }: CpuCallPlan,
-  ): NativeCall {
-    const { packed, kStart, kEnd } = classifyBatch(
-      x.mask,
-      { seqQ: x.seqQ, seqK: x.seqK },
-      { blockQ, blockK },
-      x.seqLensK,
-    );
+  /** The problem as native code reads it, with inputs it may read until the call settles. */
+  #problem(x: ResolvedAttentionInput): NativeProblem {
     const band = bandOf(x.mask);
     return {
       dtype: DTYPE_CODE[x.dtype],
-      q: x.q,
-      k: x.k,
-      v: x.v,
+      ...pinInputs(x),
       batch: x.batch,
       seqQ: x.seqQ,
       seqK: x.seqK,
@@ -320,6 +377,21 @@ class NativeCpuBackend implements CpuBackend {
       seqLensK: x.seqLensK,
       left: band.left,
       right: band.right,
+    };
+  }
+
+  #call(
+    x: ResolvedAttentionInput,
+    { stack, blockQ, blockK, splitKV, allHeads, decode }: CpuCallPlan,
+  ): NativeCall {
+    const { packed, kStart, kEnd } = classifyBatch(
+      x.mask,
+      { seqQ: x.seqQ, seqK: x.seqK },
+      { blockQ, blockK },
+      x.seqLensK,
+    );
+    return {
+      ...this.#problem(x),
       blockQ,
       blockK,
       stack,

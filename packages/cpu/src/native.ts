@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The arguments of one planned call, as native/src/addon.cpp reads them. */
-export interface NativeCall {
+/** The problem of one call, as native/src/call_args.cpp reads it (readProblem). */
+export interface NativeProblem {
   readonly dtype: 0 | 1 | 2;
   readonly q: Float32Array | Uint16Array;
   readonly k: Float32Array | Uint16Array;
@@ -20,6 +20,10 @@ export interface NativeCall {
   /** Window sides; Infinity = unbounded. */
   readonly left: number;
   readonly right: number;
+}
+
+/** The arguments of one planned FlashAttention call (call_args.cpp: readProblem, readPlan). */
+export interface NativeCall extends NativeProblem {
   /** Query positions per q-tile. */
   readonly blockQ: number;
   readonly blockK: number;
@@ -36,17 +40,23 @@ export interface NativeCall {
   readonly kEnd: Int32Array;
 }
 
+/** What a call resolves with. `workspaceBytes`: per-thread scratch, split-KV partials, score matrix. */
+export interface NativeResult {
+  readonly out: Float32Array | Uint16Array;
+  readonly lse: Float32Array;
+  readonly workspaceBytes: number;
+}
+
 export interface NativePool {
   readonly threads: number;
   /** The kernel in use: 'avx512', 'avx2' or 'generic'. */
   readonly isa: string;
   /** f32 lanes per vector register of that kernel. */
   readonly lanes: number;
-  run(call: NativeCall): {
-    /** workspaceBytes: per-thread scratch the call uses and its split-KV partials. */
-    promise: Promise<{ out: Float32Array | Uint16Array; lse: Float32Array; workspaceBytes: number }>;
-    id: number;
-  };
+  /** A FlashAttention call; `id` is for cancel(). */
+  run(call: NativeCall): { promise: Promise<NativeResult>; id: number };
+  /** Standard attention (materialized scores) on the same threads and kernels. */
+  runStandard(call: NativeProblem): { promise: Promise<NativeResult>; id: number };
   /**
    * Streams every byte of `arrays` on this pool's workers as `items` work items (item i reads
    * the i-th contiguous part of each array); resolves with the bytes read. A bandwidth anchor

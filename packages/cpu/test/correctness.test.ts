@@ -473,7 +473,10 @@ describe('forced tilings', () => {
     [48, 24],
     [256, 256],
   ])('blockQ %i x blockK %i give the same result', async (blockQ, blockK) => {
-    const backend = await createBackend({ tiling: { blockQ, blockK } });
+    // Caches given explicitly: whether a forced tiling fits must not depend on the machine (256 x
+    // 256 at head dim 64 needs 526336 B of L2, more than a 512 KiB L2 holds).
+    const caches = { l1d: 48 * 1024, l2: 2 * 1024 * 1024, l3: 32 * 1024 * 1024, source: 'default' } as const;
+    const backend = await createBackend({ tiling: { blockQ, blockK }, caches });
     const input = randomInput({
       name: '',
       dtype: 'f32',

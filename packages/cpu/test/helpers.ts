@@ -1,10 +1,15 @@
 import {
   type AttentionInput,
   type AttentionOutput,
+  allowedKeys,
+  bandOf,
   type DType,
   type ExactResult,
   exactAttention,
+  f32ToBf16,
+  f32ToF16,
   type MaskSpec,
+  toFloat64,
   validateAttentionInput,
 } from '@fastattention/core';
 import {
@@ -48,4 +53,93 @@ export function reference(input: AttentionInput): ExactResult {
 /** Errors of a backend result against the float64 reference; `bad` counts NaN outputs and -Infinity mismatches. */
 export function compare(result: AttentionOutput, ref: ExactResult, dtype: DType): ReferenceErrors {
   return compareToExact(ref, dtype, result.out, result.lse);
+}
+
+/** Errors where the reference is finite; `mismatched` counts elements whose non-finite value differs. */
+export interface PatternErrors {
+  readonly out: number;
+  readonly lse: number;
+  /** Output or LSE entries where one side is non-finite and the other is not the same value. */
+  readonly mismatched: number;
+  /** Non-finite outputs in the reference: a test that poisons visible data must see some. */
+  readonly nonFinite: number;
+}
+
+const sameNonFinite = (a: number, b: number): boolean =>
+  Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+
+/**
+ * Compares with the float64 reference including its NaN and ±Infinity pattern: where the
+ * reference is finite, the relative errors of compareToExact; where it is not, the backend must
+ * give the same non-finite value (NaN for NaN, the same infinity).
+ */
+export function comparePattern(result: AttentionOutput, ref: ExactResult, dtype: DType): PatternErrors {
+  const got = toFloat64(result.out, dtype);
+  let num = 0;
+  let den = 0;
+  let mismatched = 0;
+  let nonFinite = 0;
+  for (let i = 0; i < ref.out.length; i++) {
+    const r = ref.out[i]!;
+    const x = got[i]!;
+    if (!Number.isFinite(r) || !Number.isFinite(x)) {
+      if (!Number.isFinite(r)) nonFinite++;
+      if (!sameNonFinite(r, x)) mismatched++;
+      continue;
+    }
+    num += (x - r) ** 2;
+    den += r ** 2;
+  }
+  let lse = 0;
+  for (let i = 0; i < ref.lse.length; i++) {
+    const r = ref.lse[i]!;
+    const x = result.lse[i]!;
+    if (!Number.isFinite(r) || !Number.isFinite(x)) {
+      if (!sameNonFinite(r, x)) mismatched++;
+      continue;
+    }
+    lse = Math.max(lse, Math.abs(x - r) / Math.max(1, Math.abs(r)));
+  }
+  return { out: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den), lse, mismatched, nonFinite };
+}
+
+/** The storage bits of NaN, +Infinity or -Infinity in a dtype. */
+export function encode(value: number, dtype: DType): number {
+  if (dtype === 'f32') return value;
+  return (dtype === 'f16' ? f32ToF16 : f32ToBf16)(value);
+}
+
+/**
+ * A copy of `input` with K and V set to `value` (every head, every element) at the keys
+ * `poisoned(b, j)` selects: a KV cache slot holding garbage.
+ */
+export function poisonKeys<D extends DType>(
+  input: AttentionInput<D>,
+  poisoned: (b: number, j: number) => boolean,
+  value: number,
+): AttentionInput<D> {
+  const k = input.k.slice() as typeof input.k;
+  const v = input.v.slice() as typeof input.v;
+  const bits = encode(value, input.dtype);
+  const row = input.headsKV * input.headDim;
+  for (let b = 0; b < input.batch; b++) {
+    for (let j = 0; j < input.seqK; j++) {
+      if (!poisoned(b, j)) continue;
+      const at = (b * input.seqK + j) * row;
+      k.fill(bits, at, at + row);
+      v.fill(bits, at, at + row);
+    }
+  }
+  return { ...input, k, v };
+}
+
+/** Whether no query row of batch row b may see key j (j >= seqLensK[b], or outside every row's band). */
+export function invisibleToAll(input: AttentionInput, b: number, j: number): boolean {
+  const x = validateAttentionInput(input);
+  const band = bandOf(x.mask);
+  for (let i = 0; i < x.seqQ; i++) {
+    const [start, end] = allowedKeys(band, i, x.seqQ, x.seqLensK[b]!);
+    if (j >= start && j < end) return false;
+  }
+  return true;
 }

@@ -1,6 +1,7 @@
 // The FlashAttention-2 forward kernel's interface, shared by the per-ISA translation units.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -56,6 +57,18 @@ struct AttnParams {
   int64_t itemCount() const { return qTiles * batch * (allHeads ? 1 : headGroups()) * splitKV; }
 };
 
+/**
+ * The keys [lo, hi) that query position `pos` of batch row `b` may see (empty when lo >= hi):
+ * the band around its bottom-right diagonal, cut to the row's valid length seqLensK[b]. Kernels
+ * never let a key outside it touch the row: a KV cache's unused slots hold garbage, NaN included.
+ */
+inline void visibleKeys(const AttnParams& p, int64_t b, int64_t pos, int64_t& lo, int64_t& hi) {
+  const int64_t lk = p.seqLensK[b];
+  const int64_t diag = pos + lk - p.seqQ;
+  lo = std::min<int64_t>(std::max<int64_t>(0, diag - p.left), lk);
+  hi = std::max<int64_t>(std::min<int64_t>(lk, diag + p.right + 1), 0);
+}
+
 /** Per-thread working memory, grown on demand and reused across items and calls. */
 class Scratch {
  public:
@@ -73,6 +86,18 @@ class Scratch {
   size_t size_[kSlots] = {};
 };
 
+/**
+ * Standard attention (the paper's baseline), run by StandardJob: one work item is `rowsPerItem`
+ * query positions of one query head; its scores S = scale·Q·Kᵀ over all of the row's valid keys
+ * are written to its slab of the materialized score matrix, softmaxed there, then multiplied by V.
+ */
+struct StandardLayout {
+  int64_t rowsPerItem = 0;  // query positions per item (a whole number of Q panels)
+  int64_t rowBlocks = 0;    // items per (batch row, query head)
+  int64_t slabFloats = 0;   // one item's slab of the score matrix: seqK x rowsPerItem
+  int64_t items(const AttnParams& p) const { return p.batch * p.headsQ * rowBlocks; }
+};
+
 /** The functions each ISA translation unit provides. */
 struct KernelTable {
   const char* isa;
@@ -80,6 +105,11 @@ struct KernelTable {
   void (*runItem)(const AttnParams& p, int64_t item, Scratch& scratch);
   /** The most scratch one work item of this call uses, in bytes (for the call's workspace report). */
   size_t (*scratchBytes)(const AttnParams& p);
+  /** Standard attention: the item layout for this kernel's panels, one item, and its scratch bytes. */
+  StandardLayout (*standardLayout)(const AttnParams& p);
+  void (*runStandardItem)(const AttnParams& p, const StandardLayout& layout, float* scores, int64_t item,
+                          Scratch& scratch);
+  size_t (*standardScratchBytes)(const AttnParams& p, const StandardLayout& layout);
   /** FMA throughput probe: `iters` rounds of independent FMA chains; returns the FLOPs done. */
   double (*fmaLoop)(int64_t iters, float seed);
   /** Streaming read of `bytes` (vector loads); returns a checksum so it is not optimized away. */
