@@ -2,13 +2,13 @@
 // directory (a copy of build/kernels with another fwd_hd<D>.fatbin). Times the prefill shapes of
 // bench/run.mjs at one head dim with every build, rotating the order per shape, after checking
 // each build's output against the first build's on the same random inputs (never on zeros).
-//   FA_AB_OUT=ab.json FA_AB_HD=128 node bench/ab.mjs dirA dirB ...
+//   FASTATTN_AB_OUT=ab.json FASTATTN_AB_HD=128 node bench/ab.mjs dirA dirB ...
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
 import { createBackend } from '../dist/index.js';
 
 const dirs = process.argv.slice(2);
-const D = Number(process.env.FA_AB_HD ?? 128);
+const D = Number(process.env.FASTATTN_AB_HD ?? 128);
 const backends = [];
 for (const kernelDir of dirs) backends.push(await createBackend({ kernelDir }));
 
@@ -114,7 +114,7 @@ for (const [B, H, S] of shapes) {
     }
   }
 }
-if (process.env.FA_AB_OUT) writeFileSync(process.env.FA_AB_OUT, JSON.stringify(rows, null, 1));
+if (process.env.FASTATTN_AB_OUT) writeFileSync(process.env.FASTATTN_AB_OUT, JSON.stringify(rows, null, 1));
 for (const be of backends) await be.dispose();
 if (bad) {
   console.log(`${bad} check(s) failed`);

@@ -1,12 +1,12 @@
-// Run 6: checks forced decode configurations (FA_BENCH_ALT_DECODE, comma-separated) and the
+// Run 6: checks forced decode configurations (FASTATTN_BENCH_ALT_DECODE, comma-separated) and the
 // default plan against the float64 reference on fresh random inputs (f16 decode, GQA packed,
 // split-KV with the fused combine), output poisoned first. Exit 1 on any error over 2e-3.
-//   FA_BENCH_ALT_DECODE=hd128_16x64w1s3 node bench/alt-check.mjs
+//   FASTATTN_BENCH_ALT_DECODE=hd128_16x64w1s3 node bench/alt-check.mjs
 import { exactAttention, f16ToF32, f32ToF16, validateAttentionInput } from '@fastattention/core';
 import { createBackend } from '../dist/index.js';
 
 const backend = await createBackend();
-const configs = [undefined, ...(process.env.FA_BENCH_ALT_DECODE ?? '').split(',').filter(Boolean)];
+const configs = [undefined, ...(process.env.FASTATTN_BENCH_ALT_DECODE ?? '').split(',').filter(Boolean)];
 const gen = (n) => Uint16Array.from({ length: n }, () => f32ToF16(Math.random() * 2 - 1));
 const cases = [
   { batch: 1, seqQ: 1, seqK: 32768, headsQ: 32, headsKV: 8 },

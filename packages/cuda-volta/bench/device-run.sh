@@ -30,7 +30,7 @@ t0=$(date +%s)
   timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 node bench/sanity.mjs 2>&1 | tail -4; echo "racecheck rc=$?"; } > "$OUT/sanity.log"
 echo "sanitizer in $(( $(date +%s) - t0 )) s: $(grep -E 'rc=|ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanity.log" | tr '\n' ' ')" | tee -a "$OUT/bench.log"
 args=(); [[ $which == all ]] || args=("$which")
-FA_BENCH_OUT=$OUT/cuda.json timeout 200 node bench/run.mjs "${args[@]}" 2>&1 | tee -a "$OUT/bench.log"
+FASTATTN_BENCH_OUT=$OUT/cuda.json timeout 200 node bench/run.mjs "${args[@]}" 2>&1 | tee -a "$OUT/bench.log"
 PYTHONUNBUFFERED=1 timeout 200 python3 ../../tools/anchors/sdpa_cuda.py "$OUT/anchors.json" "${args[@]}" 2>&1 | tee -a "$OUT/bench.log"
 if [[ $extra == *" ncu "* ]]; then
   timeout 90 ncu --kernel-name regex:prefill_f16_hd128 --launch-skip 1 --launch-count 1 \

@@ -1,7 +1,7 @@
 // Benchmarks of the CUDA backend on device tensors, timed with CUDA events around the kernels
 // alone (medians of several runs, random data generated on the device). Writes JSON rows
 // (backend, path, dtype, batch, seqQ, seqK, headsQ, headsKV, headDim, mask, ms, tflops, ...) to
-// FA_BENCH_OUT (default ../../bench/results/cuda-ampere.json) and prints a table.
+// FASTATTN_BENCH_OUT (default ../../bench/results/cuda-ampere.json) and prints a table.
 //   node bench/run.mjs [prefill] [decode]
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,20 +11,22 @@ import { createBackend } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outFile =
-  process.env.FA_BENCH_OUT ?? join(here, '..', '..', '..', 'bench', 'results', 'cuda-ampere.json');
+  process.env.FASTATTN_BENCH_OUT ?? join(here, '..', '..', '..', 'bench', 'results', 'cuda-ampere.json');
 const which = process.argv.slice(2);
 const want = (x) => which.length === 0 || which.includes(x);
 
 const backend = await createBackend();
 // Extra compiled configurations to time beside the planner's choice ({ headDim: [suffix] }).
-// FA_BENCH_ALT_PREFILL=hd128_128x64w4s2,... (on the hopper path: the ampere kernel it replaces).
+// FASTATTN_BENCH_ALT_PREFILL=hd128_128x64w4s2,... (on the hopper path: the ampere kernel it replaces).
 const ALT_PREFILL = {};
-for (const suffix of (process.env.FA_BENCH_ALT_PREFILL ?? '').split(',').filter(Boolean)) {
+for (const suffix of (process.env.FASTATTN_BENCH_ALT_PREFILL ?? '').split(',').filter(Boolean)) {
   const hd = Number(/^hd(\d+)_/.exec(suffix)?.[1]);
   ALT_PREFILL[hd] = [...(ALT_PREFILL[hd] ?? []), suffix];
 }
-// Run 6: FA_BENCH_ALT_DECODE=hd128_16x64w1s3,... times hd-128 decode alternatives too.
-const ALT_DECODE = process.env.FA_BENCH_ALT_DECODE ? { 128: process.env.FA_BENCH_ALT_DECODE.split(',') } : {};
+// Run 6: FASTATTN_BENCH_ALT_DECODE=hd128_16x64w1s3,... times hd-128 decode alternatives too.
+const ALT_DECODE = process.env.FASTATTN_BENCH_ALT_DECODE
+  ? { 128: process.env.FASTATTN_BENCH_ALT_DECODE.split(',') }
+  : {};
 const dev = backend.info.devices[0];
 console.log(`device: ${dev.name} (${JSON.stringify(dev.details)})`);
 const rows = [];

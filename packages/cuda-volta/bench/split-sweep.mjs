@@ -35,7 +35,7 @@ for (const [B, S] of [
     });
   }
   for (const split of splits.length ? splits : [16, 24, 32, 48, 64]) {
-    process.env.FA_CUDA_DECODE_SPLIT = String(split);
+    process.env.FASTATTN_CUDA_DECODE_SPLIT = String(split);
     const one = [];
     for (const input of inputs) await backend.timeAttention(input, { warmup: 1, iters: 1 });
     for (let r = 0; r < Math.ceil(12 / sets); r++)
@@ -49,7 +49,7 @@ for (const [B, S] of [
       `B=${B} S=${S} split ${String(backend.plan(inputs[0]).splitKV).padStart(2)}: one ${pct(median(one))}%  b2b ${pct(b2b)}% (${(b2b * 1e3).toFixed(1)} us)  loop ${pct(loop)}% (${(loop * 1e3).toFixed(1)} us)`,
     );
   }
-  delete process.env.FA_CUDA_DECODE_SPLIT;
+  delete process.env.FASTATTN_CUDA_DECODE_SPLIT;
   for (const x of inputs) for (const t of [x.q, x.k, x.v, x.out, x.lse]) t.dispose();
 }
 await backend.dispose();

@@ -27,6 +27,7 @@ import {
 import {
   type KernelImage,
   type KernelManifest,
+  kernelsNotBuilt,
   type LaunchDesc,
   loadAddon,
   type NativeAddon,
@@ -119,12 +120,12 @@ export class CudaBackend implements Backend {
    */
   #counters: DeviceTensor<'i32'> | undefined;
   readonly #oldCounters: DeviceTensor[] = [];
-  /** FA_CUDA_FUSED_COMBINE=0 keeps the separate combine launch on the ampere path (for A/B timing). */
-  readonly #fusedCombine = process.env.FA_CUDA_FUSED_COMBINE !== '0';
+  /** FASTATTN_CUDA_FUSED_COMBINE=0 keeps the separate combine launch on the ampere path (for A/B timing). */
+  readonly #fusedCombine = process.env.FASTATTN_CUDA_FUSED_COMBINE !== '0';
   /**
    * Programmatic dependent launch (sm_90+, run 7): an attention kernel may be dispatched while the
    * previous kernel of the stream finishes, and waits (griddepcontrol.wait) before touching memory.
-   * The ampere and hopper kernels have that wait in their sm_90+ code. FA_CUDA_PDL=0 turns it off.
+   * The ampere and hopper kernels have that wait in their sm_90+ code. FASTATTN_CUDA_PDL=0 turns it off.
    */
   readonly #pdl: boolean;
 
@@ -140,7 +141,7 @@ export class CudaBackend implements Backend {
     this.path = path;
     this.#context = context;
     this.#configs = configs;
-    this.#pdl = pdl && process.env.FA_CUDA_PDL !== '0';
+    this.#pdl = pdl && process.env.FASTATTN_CUDA_PDL !== '0';
     this.info = {
       name: 'cuda',
       devices: [
@@ -198,7 +199,7 @@ export class CudaBackend implements Backend {
         break;
       }
     }
-    if (!chosen) throw unavailable(reasons.join('; '));
+    if (!chosen) throw unavailable([...new Set(reasons)].join('; '));
     const { path, images } = chosen;
     let context: NativeContext;
     try {
@@ -304,9 +305,9 @@ export class CudaBackend implements Backend {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
     const { spec, config: candidates } = this.#spec(role, problem.headDim);
-    // FA_CUDA_DECODE_CONFIG=<suffix> plans decode with that compiled configuration where it exists
+    // FASTATTN_CUDA_DECODE_CONFIG=<suffix> plans decode with that compiled configuration where it exists
     // for this head dim (run 6: to validate a fallback or an alternative through the whole suite).
-    const envDecode = role === 'decode' ? process.env.FA_CUDA_DECODE_CONFIG : undefined;
+    const envDecode = role === 'decode' ? process.env.FASTATTN_CUDA_DECODE_CONFIG : undefined;
     if (
       configName === undefined &&
       envDecode &&
@@ -365,9 +366,9 @@ export class CudaBackend implements Backend {
     );
     const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
     const rows = planned.seqQ;
-    // FA_CUDA_DECODE_SPLIT=<n> overrides the decode split count (run 7: a sweep for timing; the
+    // FASTATTN_CUDA_DECODE_SPLIT=<n> overrides the decode split count (run 7: a sweep for timing; the
     // kernels take any count, each split keeping at least one k-tile).
-    const envSplit = role === 'decode' ? Number(process.env.FA_CUDA_DECODE_SPLIT) : Number.NaN;
+    const envSplit = role === 'decode' ? Number(process.env.FASTATTN_CUDA_DECODE_SPLIT) : Number.NaN;
     const splitKV =
       Number.isInteger(envSplit) && envSplit >= 1
         ? Math.min(envSplit, Math.ceil(problem.seqK / config.blockK))
@@ -679,13 +680,13 @@ function findKernels(
     const found = readKernelImages(kernelDir, name);
     if (!found) {
       return {
-        reason: `kernels not built (no ${name} fatbins in ${kernelDir}; was nvcc found at build time?)`,
+        reason: kernelsNotBuilt(kernelDir, name, sm),
       };
     }
     const built = manifest?.paths[name];
     if (built && !built.sm.includes(sm) && sm < built.ptx) {
       return {
-        reason: `kernels not built for sm_${sm} (this build has ${name} for sm_${built.sm.join(', sm_')} and compute_${built.ptx} PTX)`,
+        reason: kernelsNotBuilt(kernelDir, name, sm, built),
       };
     }
     images.push(...found);

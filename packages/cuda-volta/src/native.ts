@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PathName } from './paths.js';
 
@@ -138,22 +138,95 @@ export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 let cached: { addon: NativeAddon } | { reason: string } | undefined;
 
-/** Loads build/Release/fa_cuda.node once; on failure, the reason (never throws). */
+/** node-gyp-build's resolver: build/Release first, then the prebuild matching platform, arch and libc. */
+interface NodeGypBuild {
+  resolve(dir: string): string;
+}
+
+/**
+ * Loads the addon once (never throws): a build from source (build/Release/fa_cuda.node) if there is
+ * one, else the prebuilt prebuilds/<platform>-<arch>/fa_cuda.napi.<libc>.node; on failure, the reason.
+ */
 export function loadAddon(): { addon: NativeAddon } | { reason: string } {
   if (cached) return cached;
-  const file = join(packageRoot, 'build', 'Release', 'fa_cuda.node');
-  if (!existsSync(file)) {
+  const require = createRequire(import.meta.url);
+  const buildError = join(packageRoot, 'build', 'native-build-error.txt');
+  const built = existsSync(buildError)
+    ? `; the build from source: ${readFileSync(buildError, 'utf8').trim()}`
+    : '';
+  let file: string;
+  try {
+    file = (require('node-gyp-build') as NodeGypBuild).resolve(packageRoot);
+  } catch (error) {
+    const message = (error as Error).message
+      .split('\n')[0]!
+      .replace(/^No native build was found/, 'no prebuilt addon');
     cached = {
-      reason: `native addon not built (${file} is missing; run the package's build with cmake and a C++ compiler)`,
+      reason:
+        `native addon not built (${message})` +
+        (built ||
+          '; install CMake >= 3.18 and a C++17 compiler, then run `npm rebuild @fastattention/cuda-volta` (in this repository: pnpm build)'),
     };
     return cached;
   }
   try {
-    cached = { addon: createRequire(import.meta.url)(file) as NativeAddon };
+    cached = { addon: require(file) as NativeAddon };
   } catch (error) {
-    cached = { reason: `native addon failed to load: ${(error as Error).message}` };
+    cached = { reason: `native addon ${file} failed to load: ${(error as Error).message}${built}` };
   }
   return cached;
+}
+
+/** What scripts/build-native.mjs recorded about the last build (build/native-build.json). */
+interface BuildStatus {
+  readonly nvcc?: string | null;
+  readonly detected?: readonly number[];
+  readonly requested?: readonly number[];
+  readonly archs?: Readonly<Record<string, readonly number[]>>;
+  readonly notes?: readonly string[];
+}
+
+/**
+ * Why `path`'s kernels cannot run on a GPU of compute capability `sm`, and how to get them:
+ * "kernels not built for this GPU (sm_90): <what the build did>; set FASTATTN_CUDA_ARCHS=90 and
+ * rebuild (...)". `built` is the manifest's entry for the path, where the build has one.
+ */
+export function kernelsNotBuilt(
+  kernelDir: string,
+  path: string,
+  sm: number,
+  built?: { readonly sm: readonly number[]; readonly ptx: number },
+): string {
+  const defaultDir = resolve(kernelDir) === resolve(packageRoot, 'build', 'kernels');
+  const status = defaultDir ? readBuildStatus() : undefined;
+  let why: string;
+  if (built) {
+    why = `this build has the ${path} kernels for sm_${built.sm.join(', sm_')}${built.ptx ? ` and compute_${built.ptx} PTX` : ''}`;
+  } else if (!status) {
+    why = `no ${path} fatbins in ${kernelDir}`;
+  } else {
+    const compiled = Object.entries(status.archs ?? {}).filter(([, list]) => list.length > 0);
+    why =
+      compiled.length === 0
+        ? (status.notes ?? []).join('; ') || 'the build compiled no kernels'
+        : `this build has ${compiled.map(([p, list]) => `${p} sm_${list.join('/')}`).join(', ')}, no ${path} kernels`;
+    if (status.nvcc === null)
+      why += '; nvcc was not found at build time (install the CUDA toolkit 12.x or 13.x)';
+  }
+  const how =
+    sm < 75
+      ? `sm_${sm} needs CUDA <= 12: build with it (FASTATTN_CUDA_ARCHS=${sm}) or use scripts/cuda118/build.sh and createBackend({ kernelDir })`
+      : `set FASTATTN_CUDA_ARCHS=${sm} and rebuild (npm rebuild @fastattention/cuda-volta; in this repository: pnpm build)`;
+  return `kernels not built for this GPU (sm_${sm}): ${why}; ${how}`;
+}
+
+function readBuildStatus(): BuildStatus | undefined {
+  const file = join(packageRoot, 'build', 'native-build.json');
+  try {
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BuildStatus) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface KernelManifest {

@@ -158,9 +158,9 @@ cases.push({
 
 // The older paths run on a newer GPU when forced (their instructions are valid there), so the
 // same suite validates them on whatever GPU the tests run on; their speed there means nothing.
-// FA_CUDA118_KERNEL_DIR (scripts/cuda118/build.sh's kernels/) adds the volta kernels that CUDA 11.8
+// FASTATTN_CUDA118_KERNEL_DIR (scripts/cuda118/build.sh's kernels/) adds the volta kernels that CUDA 11.8
 // built as compute_70 PTX, JIT-compiled by the driver: the binaries a V100 user gets.
-const cuda118 = process.env.FA_CUDA118_KERNEL_DIR;
+const cuda118 = process.env.FASTATTN_CUDA118_KERNEL_DIR;
 // On an H100 the default is the hopper path, so the ampere kernels it replaces are forced too.
 const defaultPath = backend?.info.devices[0]?.details?.path;
 const variants = [
