@@ -122,6 +122,19 @@ export function prepareSimulation(
   if (scoreDType !== 'f16' && scoreDType !== 'f32') {
     throw invalidInput('scoreDType', `expected 'f16' or 'f32'`);
   }
+  // The planner takes forced sizes as given: a bad one would fail deep inside a worker.
+  for (const [field, value] of [
+    ['blockQ', blockQ],
+    ['blockK', blockK],
+    ['splitKV', splitKV],
+    ...(typeof trace === 'object'
+      ? [['trace.cores', trace.cores] as const, ['trace.maxEvents', trace.maxEvents] as const]
+      : []),
+  ] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+      throw invalidInput(field, `expected a positive integer, got ${String(value)}`);
+    }
+  }
   const problem: SimulationProblem = {
     batch: resolved.batch,
     seqQ: resolved.seqQ,

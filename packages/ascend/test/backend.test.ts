@@ -119,6 +119,15 @@ describe('ascend-sim backend contract', { timeout: WORK_TIMEOUT }, () => {
     expect(await codeOf({ ...base, seqQ: 0 })).toEqual(['INVALID_INPUT', 'seqQ']);
     expect(await codeOf({ ...base, headDim: 20 })).toEqual(['UNSUPPORTED', 'headDim']);
     expect(await codeOf(base, 'functional')).toEqual(['INVALID_INPUT', 'q']);
+    const optionCode = async (options: object): Promise<[string, string | undefined]> => {
+      const e = (await backend.simulate(base, options).catch((err: unknown) => err)) as FastAttentionError;
+      return [e.code, e.field];
+    };
+    expect(await optionCode({ blockQ: -1 })).toEqual(['INVALID_INPUT', 'blockQ']);
+    expect(await optionCode({ blockK: 2.5 })).toEqual(['INVALID_INPUT', 'blockK']);
+    expect(await optionCode({ splitKV: 0 })).toEqual(['INVALID_INPUT', 'splitKV']);
+    expect(await optionCode({ trace: { cores: 'all' } })).toEqual(['INVALID_INPUT', 'trace.cores']);
+    expect(await optionCode({ kernel: 'flash' })).toEqual(['INVALID_INPUT', 'kernel']);
     const ok = await backend.simulate(base);
     expect(ok.out).toBeUndefined();
     expect(ok.report.mode).toBe('timing');
