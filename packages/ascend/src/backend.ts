@@ -20,7 +20,7 @@ import {
   withOverrides,
 } from './device/presets.js';
 import { CAPABILITIES, prepareSimulation, type SimulateOptions, type TimingProblem } from './job.js';
-import type { SimulationReport } from './sim/report.js';
+import type { KernelName, SimulationReport } from './sim/report.js';
 import type { SimulationResult } from './simulate.js';
 import { SimulationPool } from './worker/pool.js';
 
@@ -48,6 +48,16 @@ export interface AscendBackend extends Backend {
   readonly device: AscendDevice;
   /** core's attention() call; the result also carries this call's simulated timing report. */
   attention<D extends DType>(
+    input: AttentionInput<D>,
+    options?: AttentionOptions,
+  ): Promise<AscendAttentionOutput<D>>;
+  /**
+   * core's optional baseline: standard attention on the simulated device (S and P through GM, the
+   * full mask read by the softmax), S kept in f32 unless `createBackend({ simulate: { scoreDType }
+   * })` says otherwise; `workspaceBytes` is the simulated GM bytes of S (attention()'s is its
+   * Cube-Vector hand-off buffers).
+   */
+  standardAttention<D extends DType>(
     input: AttentionInput<D>,
     options?: AttentionOptions,
   ): Promise<AscendAttentionOutput<D>>;
@@ -111,20 +121,36 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     const job = prepareSimulation(input, { ...options.simulate, ...rest });
     return (await pool.run(job, signal)) as SimulationResult<D>;
   };
+  const functional = async <D extends DType>(
+    input: AttentionInput<D>,
+    kernel: KernelName,
+    callOptions?: AttentionOptions,
+  ): Promise<AscendAttentionOutput<D>> => {
+    const { out, lse, report } = await simulate(input, {
+      mode: 'functional',
+      kernel,
+      // The baseline keeps its scores in f32 unless told otherwise: the same result as attention().
+      ...(kernel === 'standard' ? { scoreDType: options.simulate?.scoreDType ?? 'f32' } : {}),
+      ...(callOptions?.signal ? { signal: callOptions.signal } : {}),
+    });
+    // Simulated GM bytes besides inputs and outputs: S for the baseline, the hand-off buffers for
+    // FastAttention; what a memory report compares.
+    const workspace = kernel === 'standard' ? report.details.scoreBytes : report.details.workspaceBytes;
+    return {
+      out: out as AttentionOutput<D>['out'],
+      lse: lse!,
+      report,
+      ...(typeof workspace === 'number' ? { workspaceBytes: workspace } : {}),
+    };
+  };
   return {
     name: info.name,
     info,
     device,
-    async attention<D extends DType>(
-      input: AttentionInput<D>,
-      callOptions?: AttentionOptions,
-    ): Promise<AscendAttentionOutput<D>> {
-      const { out, lse, report } = await simulate(input, {
-        mode: 'functional',
-        ...(callOptions?.signal ? { signal: callOptions.signal } : {}),
-      });
-      return { out: out as AttentionOutput<D>['out'], lse: lse!, report };
-    },
+    attention: <D extends DType>(input: AttentionInput<D>, callOptions?: AttentionOptions) =>
+      functional(input, 'fast-attention', callOptions),
+    standardAttention: <D extends DType>(input: AttentionInput<D>, callOptions?: AttentionOptions) =>
+      functional(input, 'standard', callOptions),
     simulate,
     dispose,
     [Symbol.asyncDispose]: dispose,

@@ -61,6 +61,22 @@ describe('ascend-sim backend contract', { timeout: WORK_TIMEOUT }, () => {
     await backend.dispose();
   });
 
+  it('offers standard attention on the model as the baseline, with the same result as attention()', async () => {
+    const backend = await createBackend();
+    const input = randomInput(rand, 'f16', { ...shape, seqQ: 24, seqK: 40 }, { mask: { kind: 'causal' } });
+    const standard = await backend.standardAttention(input);
+    const e = errors(input, standard);
+    expect(e.out).toBeLessThan(TOLERANCE.f16);
+    expect(e.lse).toBeLessThan(LSE_TOLERANCE);
+    expect(standard.report.kernel).toBe('standard');
+    // S in f32 for every (row, key) of every head.
+    expect(standard.workspaceBytes).toBe(shape.batch * shape.headsQ * 24 * 40 * 4);
+    const fast = await backend.attention(input);
+    expect(fast.report.kernel).toBe('fast-attention');
+    expect(fast.workspaceBytes).toBeGreaterThan(0);
+    await backend.dispose();
+  });
+
   it('runs every dtype its capabilities list, and rejects every other one as UNSUPPORTED', async () => {
     const backend = await createBackend();
     const listed = backend.info.capabilities.dtypes;
