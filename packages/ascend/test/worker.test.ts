@@ -39,10 +39,10 @@ describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK
     const input = long();
     const run = await largestGap(() => backend.attention(input));
     // Run on the event loop, the whole call is one gap (about 0.7 s here, seconds on a loaded CI
-    // machine); off it, only scheduling noise remains. The bound leaves room for a loaded machine.
-    console.log(`S = 512 call: ${run.elapsed.toFixed(0)} ms, largest timer gap ${run.gap.toFixed(1)} ms`);
+    // machine), which elapsed / 2 always catches; off it, only scheduling noise remains, tens of ms
+    // between timeslices on a machine whose cores are all taken.
     expect(run.ticks).toBeGreaterThan(5);
-    expect(run.gap).toBeLessThan(Math.min(150, run.elapsed / 3));
+    expect(run.gap).toBeLessThan(Math.min(run.elapsed / 2, Math.max(150, run.elapsed / 8)));
     await backend.dispose();
   });
 
