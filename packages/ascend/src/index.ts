@@ -33,3 +33,12 @@ export type { KernelName, PipeStats, SimulationMode, SimulationReport } from './
 export type { TraceEvent } from './sim/scheduler.js';
 export { type SimulationResult, simulateAttention } from './simulate.js';
 export { type ChromeTrace, type ChromeTraceEvent, toChromeTrace } from './trace/chrome.js';
+
+import type { AscendBackendOptions } from './backend.js';
+
+// Typed options for resolveBackend({ backendOptions: { 'ascend-sim': { device: '910B3' } } }).
+declare module '@fastattention/core' {
+  interface BackendOptionsMap {
+    'ascend-sim': AscendBackendOptions;
+  }
+}

@@ -118,6 +118,24 @@ function encode(value: number, dtype: DType): number {
   return Number.isNaN(value) ? nan : value > 0 ? inf : negInf;
 }
 
+/** The longest gap between 1 ms timer ticks while `work` runs. */
+async function worstTimerGap(work: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 1);
+  try {
+    last = performance.now();
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(worst, performance.now() - last);
+}
+
 /** Every case of the contract, sized for a loaded CI machine. */
 export function conformanceCases(options: ConformanceOptions = {}): ConformanceCase[] {
   const maxGap = options.maxEventLoopGapMs ?? 50;
@@ -265,35 +283,28 @@ export function conformanceCases(options: ConformanceOptions = {}): ConformanceC
       async run(backend) {
         const caps = backend.info.capabilities;
         const rand = rng(seed + 5);
+        const shape = (seq: number) => ({
+          batch: 1,
+          seqQ: seq,
+          seqK: seq,
+          headsQ: 8,
+          headsKV: 8,
+          headDim: headDimsOf(caps).at(-1)!,
+        });
+        await backend.attention(randomInput(rand, caps.dtypes[0]!, shape(16))); // starts workers, loads code
+        // A loaded machine delays timers by itself: the allowance is on top of the idle stall.
+        const idle = await worstTimerGap(() => new Promise((resolve) => setTimeout(resolve, 200)));
         // Grow the call until it takes a while (or gets large): whatever the backend's speed,
         // the check then covers real work, including two calls in flight together.
         for (let seq = 128; seq <= 2048; seq *= 2) {
-          const shape = {
-            batch: 1,
-            seqQ: seq,
-            seqK: seq,
-            headsQ: 8,
-            headsKV: 8,
-            headDim: headDimsOf(caps).at(-1)!,
-          };
-          const input = randomInput(rand, caps.dtypes[0]!, shape);
-          let last = performance.now();
-          let worst = 0;
-          const timer = setInterval(() => {
-            const now = performance.now();
-            worst = Math.max(worst, now - last);
-            last = now;
-          }, 1);
+          const input = randomInput(rand, caps.dtypes[0]!, shape(seq));
           const t0 = performance.now();
-          try {
-            last = t0;
-            await Promise.all([backend.attention(input), backend.attention(input)]);
-          } finally {
-            clearInterval(timer);
-          }
+          const worst = await worstTimerGap(() =>
+            Promise.all([backend.attention(input), backend.attention(input)]),
+          );
           check(
-            worst < maxGap,
-            `seq ${seq}: the event loop stalled ${worst.toFixed(1)} ms (limit ${maxGap} ms)`,
+            worst < maxGap + idle,
+            `seq ${seq}: the event loop stalled ${worst.toFixed(1)} ms (limit ${maxGap} ms over the idle ${idle.toFixed(1)} ms)`,
           );
           if (performance.now() - t0 > 200) break;
         }
