@@ -67,7 +67,7 @@ export const DEFAULT_PIPES: PipeTable = {
     value: 1,
     unit: 'fractal/cycle',
     provenance: 'documented',
-    note: 'Cube 16x16x16 f16 per cycle (4096 MAC/cycle), the Da Vinci Cube; DESIGN.md',
+    note: 'Cube 16x16x16 f16 per cycle (4096 MAC/cycle), the Da Vinci Cube',
   },
   cubeIssue: { value: 16, unit: 'cycles', provenance: 'assumption', note: 'per mmad instruction' },
   mte1BytesPerCycle: {
