@@ -108,6 +108,9 @@ const DECODE_KERNEL_ROWS = 8;
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
+/** Problem shapes whose plans a backend remembers (least recently used dropped first). */
+const PLAN_CACHE_SIZE = 64;
+
 /**
  * Creates the native CPU backend: FlashAttention-2 forward on its own thread pool. Rejects with
  * code UNAVAILABLE (and the reason) when the addon was not built or cannot load here.
@@ -161,6 +164,7 @@ class NativeCpuBackend implements CpuBackend {
   readonly #pool: NativePool;
   readonly #tiling: PlanOptions;
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #plans = new Map<string, CpuCallPlan>();
   #disposing: Promise<void> | undefined;
 
   constructor(
@@ -250,7 +254,26 @@ class NativeCpuBackend implements CpuBackend {
    * read (and converted) once for all of them. The planner sizes blocks for those rows; if its
    * q-block does not hold a whole number of positions, heads are planned one by one instead.
    */
+  /**
+   * The plan for x's problem, memoized: core's planner scores every candidate tiling (2-8 ms on
+   * the JS thread on a 2-core VM), and a model calls the same shapes over and over (every layer,
+   * every decode step). Plans depend only on the problem, this backend's spec and its options.
+   */
   #plan(x: ResolvedAttentionInput): CpuCallPlan {
+    const key = `${x.dtype} ${x.batch} ${x.seqQ} ${x.seqK} ${x.headsQ} ${x.headsKV} ${x.headDim}`;
+    const cached = this.#plans.get(key);
+    if (cached) {
+      this.#plans.delete(key); // most recently used last
+      this.#plans.set(key, cached);
+      return cached;
+    }
+    const plan = this.#planUncached(x);
+    this.#plans.set(key, plan);
+    if (this.#plans.size > PLAN_CACHE_SIZE) this.#plans.delete(this.#plans.keys().next().value!);
+    return plan;
+  }
+
+  #planUncached(x: ResolvedAttentionInput): CpuCallPlan {
     const { spec, dropped } = this.#levelsFor(x);
     const levelNotes = dropped.map(
       (level) =>

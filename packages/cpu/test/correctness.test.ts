@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
-import { type Case, compare, LSE_TOLERANCE, OUT_TOLERANCE, randomInput, reference } from './helpers.js';
+import {
+  type Case,
+  compare,
+  LSE_TOLERANCE,
+  OUT_TOLERANCE,
+  REAL_WORK_TIMEOUT_MS,
+  randomInput,
+  reference,
+} from './helpers.js';
 
 const addon = loadAddon();
 if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
@@ -349,29 +357,37 @@ afterAll(async () => {
 describe.each(CASES)('$name ($dtype)', (c) => {
   const input = randomInput(c);
   const ref = reference(input);
-  it.each(ISAS)('matches the float64 reference on the %s kernel', async (isa) => {
-    const result = await backends.get(isa)!.attention(input);
-    expect(result.out).toBeInstanceOf(c.dtype === 'f32' ? Float32Array : Uint16Array);
-    expect(result.out.length).toBe(input.q.length);
-    expect(result.lse.length).toBe(c.batch * c.headsQ * c.seqQ);
-    const errors = compare(result, ref, c.dtype);
-    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[c.dtype]);
-    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
-    expect(errors.bad).toBe(0);
-  });
+  it.each(ISAS)(
+    'matches the float64 reference on the %s kernel',
+    async (isa) => {
+      const result = await backends.get(isa)!.attention(input);
+      expect(result.out).toBeInstanceOf(c.dtype === 'f32' ? Float32Array : Uint16Array);
+      expect(result.out.length).toBe(input.q.length);
+      expect(result.lse.length).toBe(c.batch * c.headsQ * c.seqQ);
+      const errors = compare(result, ref, c.dtype);
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[c.dtype]);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      expect(errors.bad).toBe(0);
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
 });
 
 describe.each(DECODE_CASES)('$name ($dtype)', (c) => {
   const input = randomInput(c);
   const ref = reference(input);
-  it.each(ISAS)('runs the decode kernel and matches the float64 reference on the %s kernel', async (isa) => {
-    const backend = backends.get(isa)!;
-    expect(backend.explain(input).decode).toBe(true);
-    const errors = compare(await backend.attention(input), ref, c.dtype);
-    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[c.dtype]);
-    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
-    expect(errors.bad).toBe(0);
-  });
+  it.each(ISAS)(
+    'runs the decode kernel and matches the float64 reference on the %s kernel',
+    async (isa) => {
+      const backend = backends.get(isa)!;
+      expect(backend.explain(input).decode).toBe(true);
+      const errors = compare(await backend.attention(input), ref, c.dtype);
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[c.dtype]);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      expect(errors.bad).toBe(0);
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
 });
 
 describe('decode kernel, forced tilings', () => {
@@ -380,28 +396,32 @@ describe('decode kernel, forced tilings', () => {
     [40, 1],
     [16, 7],
     [512, 2],
-  ])('blockK %i (split-KV %i) gives the same result', async (blockK, splitKV) => {
-    const backend = await createBackend({ tiling: { blockK, splitKV } });
-    const input = randomInput({
-      name: '',
-      dtype: 'f16',
-      batch: 2,
-      seqQ: 2,
-      seqK: 301,
-      headsQ: 8,
-      headsKV: 2,
-      headDim: 64,
-      mask: { kind: 'window', left: 50, right: 0 },
-      seqLensK: [301, 77],
-    });
-    const plan = backend.explain(input);
-    expect(plan.decode).toBe(true);
-    expect(plan.blockK).toBe(blockK);
-    const errors = compare(await backend.attention(input), reference(input), 'f16');
-    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f16);
-    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
-    await backend.dispose();
-  });
+  ])(
+    'blockK %i (split-KV %i) gives the same result',
+    async (blockK, splitKV) => {
+      const backend = await createBackend({ tiling: { blockK, splitKV } });
+      const input = randomInput({
+        name: '',
+        dtype: 'f16',
+        batch: 2,
+        seqQ: 2,
+        seqK: 301,
+        headsQ: 8,
+        headsKV: 2,
+        headDim: 64,
+        mask: { kind: 'window', left: 50, right: 0 },
+        seqLensK: [301, 77],
+      });
+      const plan = backend.explain(input);
+      expect(plan.decode).toBe(true);
+      expect(plan.blockK).toBe(blockK);
+      const errors = compare(await backend.attention(input), reference(input), 'f16');
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f16);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      await backend.dispose();
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
 
   it('is not used above 8 rows per KV head', async () => {
     const backend = backends.get(ISAS[0]!)!;
@@ -464,6 +484,7 @@ describe('split-KV decode', () => {
       expect(errors.bad).toBe(0);
       await backend.dispose();
     },
+    REAL_WORK_TIMEOUT_MS,
   );
 });
 
@@ -472,25 +493,86 @@ describe('forced tilings', () => {
     [16, 8],
     [48, 24],
     [256, 256],
-  ])('blockQ %i x blockK %i give the same result', async (blockQ, blockK) => {
-    // Caches given explicitly: whether a forced tiling fits must not depend on the machine (256 x
-    // 256 at head dim 64 needs 526336 B of L2, more than a 512 KiB L2 holds).
-    const caches = { l1d: 48 * 1024, l2: 2 * 1024 * 1024, l3: 32 * 1024 * 1024, source: 'default' } as const;
-    const backend = await createBackend({ tiling: { blockQ, blockK }, caches });
+  ])(
+    'blockQ %i x blockK %i give the same result',
+    async (blockQ, blockK) => {
+      // Caches given explicitly: whether a forced tiling fits must not depend on the machine (256 x
+      // 256 at head dim 64 needs 526336 B of L2, more than a 512 KiB L2 holds).
+      const caches = {
+        l1d: 48 * 1024,
+        l2: 2 * 1024 * 1024,
+        l3: 32 * 1024 * 1024,
+        source: 'default',
+      } as const;
+      const backend = await createBackend({ tiling: { blockQ, blockK }, caches });
+      const input = randomInput({
+        name: '',
+        dtype: 'f32',
+        batch: 1,
+        seqQ: 150,
+        seqK: 150,
+        headsQ: 2,
+        headsKV: 1,
+        headDim: 64,
+        mask: { kind: 'causal' },
+      });
+      const errors = compare(await backend.attention(input), reference(input), 'f32');
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f32);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      await backend.dispose();
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
+});
+
+describe('head dims up to the advertised maximum', () => {
+  // A 32 KiB L1d and a 512 KiB L2, given explicitly: at head dims 513-1024 no Q panel fits L1d,
+  // which must not reject a call the kernels run.
+  const caches = { l1d: 32 * 1024, l2: 512 * 1024, l3: 8 * 1024 * 1024, source: 'default' } as const;
+
+  it.each([
+    ['prefill', 512, 'f32', 24],
+    ['prefill', 1024, 'f32', 24],
+    ['prefill', 1024, 'bf16', 24],
+    ['decode', 1024, 'f16', 1],
+  ] as const)(
+    '%s at head dim %i (%s) matches the reference',
+    async (_path, headDim, dtype, seqQ) => {
+      const backend = await createBackend({ threads: 2, caches });
+      const input = randomInput({
+        name: '',
+        dtype,
+        batch: 1,
+        seqQ,
+        seqK: 40,
+        headsQ: 4,
+        headsKV: 2,
+        headDim,
+        mask: { kind: 'causal' },
+      });
+      expect(backend.info.capabilities.headDims).toMatchObject({ kind: 'any', max: 1024 });
+      const errors = compare(await backend.attention(input), reference(input), dtype);
+      expect(errors.bad).toBe(0);
+      expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE[dtype]);
+      expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+      await backend.dispose();
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
+
+  it('rejects head dim 1025 as UNSUPPORTED', async () => {
+    const backend = await createBackend({ threads: 1, caches });
     const input = randomInput({
       name: '',
       dtype: 'f32',
       batch: 1,
-      seqQ: 150,
-      seqK: 150,
-      headsQ: 2,
+      seqQ: 2,
+      seqK: 2,
+      headsQ: 1,
       headsKV: 1,
-      headDim: 64,
-      mask: { kind: 'causal' },
+      headDim: 1025,
     });
-    const errors = compare(await backend.attention(input), reference(input), 'f32');
-    expect(errors.out).toBeLessThanOrEqual(OUT_TOLERANCE.f32);
-    expect(errors.lse).toBeLessThanOrEqual(LSE_TOLERANCE);
+    await expect(backend.attention(input)).rejects.toMatchObject({ code: 'UNSUPPORTED', field: 'headDim' });
     await backend.dispose();
   });
 });

@@ -22,6 +22,12 @@ import {
 
 export { LSE_TOLERANCE, TOLERANCE as OUT_TOLERANCE } from '@fastattention/core/testing';
 
+/**
+ * Timeout of a test that runs real kernels: CI runs every package's tests at once on a loaded
+ * 2-core machine, where a call that takes 0.3 s here took over 5 s.
+ */
+export const REAL_WORK_TIMEOUT_MS = 60_000;
+
 export interface Case {
   readonly name: string;
   readonly dtype: DType;

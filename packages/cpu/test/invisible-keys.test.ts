@@ -8,6 +8,7 @@ import {
   LSE_TOLERANCE,
   OUT_TOLERANCE,
   poisonKeys,
+  REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
 } from './helpers.js';
@@ -156,7 +157,7 @@ describe.each(CASES)('$name', (c) => {
           }
         }
       },
-      60_000,
+      REAL_WORK_TIMEOUT_MS,
     );
   });
 });

@@ -7,6 +7,7 @@ import {
   encode,
   LSE_TOLERANCE,
   OUT_TOLERANCE,
+  REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
 } from './helpers.js';
@@ -97,7 +98,7 @@ describe.each(CASES)('$name', (c) => {
           }
         }
       },
-      60_000,
+      REAL_WORK_TIMEOUT_MS,
     );
   });
 });
