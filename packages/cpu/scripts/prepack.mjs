@@ -28,6 +28,29 @@ if (!existsSync(built)) {
   spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs')], { cwd: root, stdio: 'inherit' });
   if (!existsSync(built)) fail('the addon could not be built, so there is no prebuild to pack (see above)');
 }
+// A prebuild must run on any x86-64 CPU. The ISA kernels are compiled with -mavx2/-mavx512*, so an
+// inline function or template they instantiate outside their own namespace (fastattn::isa_avx*)
+// is a weak symbol the linker may pick for the portable code too. Refuse to pack such a build.
+const objects = join(root, 'build', 'CMakeFiles', 'fastattn_cpu.dir', 'native', 'src', 'kernel');
+for (const isa of ['avx2', 'avx512']) {
+  const object = join(objects, `flash_fwd_${isa}.cpp.o`);
+  if (!existsSync(object)) continue;
+  const nm = spawnSync('nm', ['-C', '--defined-only', object], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (nm.error || nm.status !== 0) {
+    console.warn(`${tag} prepack: nm is not available; the ${isa} kernel's weak symbols were not checked`);
+    continue;
+  }
+  const leaked = nm.stdout
+    .split('\n')
+    .map((line) => /^\S*\s+([WVu])\s+(.*)$/.exec(line))
+    .filter((m) => m && !m[2].includes(`isa_${isa}`))
+    .map((m) => m[2]);
+  if (leaked.length > 0) {
+    fail(
+      `the ${isa} kernel defines weak symbols outside its namespace (may run on CPUs without ${isa}): ${leaked.slice(0, 5).join('; ')}`,
+    );
+  }
+}
 const target = prebuildPath();
 mkdirSync(dirname(target), { recursive: true });
 copyFileSync(built, target);
