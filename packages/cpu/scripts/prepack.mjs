@@ -30,7 +30,7 @@ if (!existsSync(built)) {
 }
 // A prebuild must run on any x86-64 CPU. The ISA kernels are compiled with -mavx2/-mavx512*, so an
 // inline function or template they instantiate outside their own namespace (fastattn::isa_avx*)
-// is a weak symbol the linker may pick for the portable code too. Refuse to pack such a build.
+// is a weak function the linker may pick for the portable code too (weak data is harmless). Refuse to pack such a build.
 const objects = join(root, 'build', 'CMakeFiles', 'fastattn_cpu.dir', 'native', 'src', 'kernel');
 for (const isa of ['avx2', 'avx512']) {
   const object = join(objects, `flash_fwd_${isa}.cpp.o`);
@@ -42,7 +42,7 @@ for (const isa of ['avx2', 'avx512']) {
   }
   const leaked = nm.stdout
     .split('\n')
-    .map((line) => /^\S*\s+([WVu])\s+(.*)$/.exec(line))
+    .map((line) => /^\S*\s+(W)\s+(.*)$/.exec(line))
     .filter((m) => m && !m[2].includes(`isa_${isa}`))
     .map((m) => m[2]);
   if (leaked.length > 0) {
