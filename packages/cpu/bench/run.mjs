@@ -1,5 +1,5 @@
 // The cpu backend's benchmark: everything in one run on one machine, printed as a table and
-// written as JSON to <repo>/bench/results/cpu-<date>.json (rows as DESIGN.md lists them).
+// written as JSON to <repo>/bench/results/cpu-<date>.json (the harness's columns, tools/bench).
 //
 //   node bench/run.mjs            full run (about a minute on 2 cores)
 //   node bench/run.mjs --quick    fewer repetitions, no standard-attention anchor

@@ -18,3 +18,12 @@ export {
   parseCacheSize,
   readCpuCaches,
 } from './spec.js';
+
+import type { CpuBackendOptions } from './backend.js';
+
+// Typed options for resolveBackend({ backendOptions: { cpu: { threads: 4 } } }).
+declare module '@fastattention/core' {
+  interface BackendOptionsMap {
+    cpu: CpuBackendOptions;
+  }
+}
