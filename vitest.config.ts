@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // so that a native crash cannot take the runner down with it.
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*', 'tools/bench', 'tools/scripts'],
+    projects: ['packages/*', 'apps/*', 'tools/bench', 'tools/scripts', 'tools/install-test'],
   },
 });

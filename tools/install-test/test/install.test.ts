@@ -140,6 +140,21 @@ describe('npm install into a fresh project', () => {
     },
   );
 
+  it.runIf(linuxX64)(
+    "the repository README's snippet runs as written on the native cpu backend",
+    async () => {
+      const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+      const block = /<!-- readme-snippet:start -->\s*```js\n([\s\S]*?)```\s*<!-- readme-snippet:end -->/.exec(
+        readme,
+      );
+      expect(block, 'README.md has no snippet between the readme-snippet markers').not.toBeNull();
+      writeFileSync(join(app, 'readme.mjs'), block![1]!);
+      const out = await node('readme.mjs');
+      expect(out).toMatch(/^cpu: out 2097152 values, lse\[0\] = -?\d+\.\d{3}$/m);
+      expect(out).not.toMatch(/FASTATTN_FALLBACK/); // nothing the user installed was skipped
+    },
+  );
+
   it("the cuda-volta README's snippet explains why cuda is not usable here and falls back", async () => {
     const dir = join(app, 'node_modules', '@fastattention', 'cuda-volta');
     writeFileSync(join(app, 'cuda.mjs'), usageSnippet(readFileSync(join(dir, 'README.md'), 'utf8')));
