@@ -9,6 +9,7 @@ import {
   f32ToBf16,
   f32ToF16,
   type MaskSpec,
+  type PlanOptions,
   toFloat64,
   validateAttentionInput,
 } from '@fastattention/core';
@@ -19,6 +20,8 @@ import {
   randomSeed,
   rng,
 } from '@fastattention/core/testing';
+
+import { type CpuBackend, type CpuIsa, createBackend } from '../src/index.js';
 
 export { LSE_TOLERANCE, TOLERANCE as OUT_TOLERANCE } from '@fastattention/core/testing';
 
@@ -148,4 +151,28 @@ export function invisibleToAll(input: AttentionInput, b: number, j: number): boo
     if (j >= start && j < end) return false;
   }
   return true;
+}
+
+/**
+ * One backend per (isa, tiling) for a test file, created on first use; `disposeAll` in afterAll.
+ */
+export function backendCache(): {
+  get(isa: CpuIsa, tiling?: PlanOptions): Promise<CpuBackend>;
+  disposeAll(): Promise<void>;
+} {
+  const backends = new Map<string, Promise<CpuBackend>>();
+  return {
+    get(isa, tiling) {
+      const key = `${isa} ${JSON.stringify(tiling ?? {})}`;
+      let backend = backends.get(key);
+      if (!backend) {
+        backend = createBackend({ isa, threads: 2, ...(tiling ? { tiling } : {}) });
+        backends.set(key, backend);
+      }
+      return backend;
+    },
+    async disposeAll() {
+      for (const b of backends.values()) await (await b).dispose();
+    },
+  };
 }

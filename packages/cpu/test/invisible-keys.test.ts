@@ -1,7 +1,8 @@
 import type { DType, MaskSpec, PlanOptions } from '@fastattention/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
+import { type CpuIsa, loadAddon } from '../src/index.js';
 import {
+  backendCache,
   type Case,
   comparePattern,
   invisibleToAll,
@@ -114,19 +115,9 @@ const CASES: PoisonCase[] = [
   },
 ];
 
-const backends = new Map<string, CpuBackend>();
-async function backendFor(isa: CpuIsa, tiling?: PlanOptions): Promise<CpuBackend> {
-  const key = `${isa} ${JSON.stringify(tiling ?? {})}`;
-  let backend = backends.get(key);
-  if (!backend) {
-    backend = await createBackend({ isa, threads: 2, ...(tiling ? { tiling } : {}) });
-    backends.set(key, backend);
-  }
-  return backend;
-}
-afterAll(async () => {
-  for (const b of backends.values()) await b.dispose();
-});
+const backends = backendCache();
+const backendFor = backends.get;
+afterAll(() => backends.disposeAll());
 
 describe.each(CASES)('$name', (c) => {
   describe.each(DTYPES)('%s', (dtype) => {
