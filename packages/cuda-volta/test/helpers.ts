@@ -10,7 +10,7 @@ import {
 } from '@fastattention/core/testing';
 import { type CudaBackend, type CudaDType, createBackend, type PathName } from '../src/index.js';
 
-/** DESIGN.md tolerances, from the conformance kit. */
+/** The contract's tolerances, from the conformance kit. */
 export const TOL = { f16: TOLERANCE.f16, bf16: TOLERANCE.bf16, lse: LSE_TOLERANCE } as const;
 
 /** The backend, or why there is none (then GPU tests skip and print it). */
