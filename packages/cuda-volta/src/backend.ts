@@ -15,9 +15,11 @@ import {
   kvLength,
   lseLength,
   MASK_KINDS,
+  MAX_DIMENSION,
   type MaskSpec,
   planTiles,
   qLength,
+  type ResolvedAttentionProblem,
   type TilePlan,
   throwIfAborted,
   toFastAttentionError,
@@ -81,6 +83,34 @@ export interface LaunchPlan {
   readonly tilePlan: TilePlan;
 }
 
+/**
+ * A device input after validation: each field read once from the caller's object, defaults
+ * filled in. `seqLensK` is a device tensor, a host copy, or undefined (every row has seqK keys).
+ */
+interface ResolvedDeviceInput extends Omit<ResolvedAttentionProblem, 'dtype' | 'seqLensK'> {
+  readonly dtype: CudaDType;
+  readonly q: DeviceTensor;
+  readonly k: DeviceTensor;
+  readonly v: DeviceTensor;
+  readonly seqLensK: Int32Array | DeviceTensor<'i32'> | undefined;
+  readonly out: DeviceTensor | undefined;
+  readonly lse: DeviceTensor<'f32'> | undefined;
+}
+
+const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
+const DEVICE_FIELDS = [
+  ...SHAPE_FIELDS,
+  'dtype',
+  'scale',
+  'seqLensK',
+  'mask',
+  'q',
+  'k',
+  'v',
+  'out',
+  'lse',
+] as const;
+
 export interface TimingOptions {
   readonly warmup?: number;
   readonly iters?: number;
@@ -112,7 +142,11 @@ export class CudaBackend implements Backend {
   readonly #configs: readonly NativeConfig[];
   readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Set when dispose() is called: from then on every call rejects with DISPOSED. */
+  #closing = false;
+  /** Set once the calls pending at dispose() settled and the context is released. */
   #disposed = false;
+  #disposal: Promise<void> | undefined;
   /**
    * Fused split-KV combine (ampere path, run 6): per-(batch, head, q-tile) arrival counters, zero
    * between launches (the last split CTA resets its counter). Grown on demand; outgrown buffers are
@@ -240,15 +274,31 @@ export class CudaBackend implements Backend {
       const kvShape = [resolved.batch, resolved.seqK, resolved.headsKV, resolved.headDim];
       const tensors: DeviceTensor[] = [];
       try {
-        const q = this.#keep(tensors, this.empty(dtype, shape));
-        const k = this.#keep(tensors, this.empty(dtype, kvShape));
-        const v = this.#keep(tensors, this.empty(dtype, kvShape));
+        // Internal steps use #empty and #withLaunch, which a dispose() awaiting this call does not
+        // refuse (it refuses new calls only).
+        const q = this.#keep(tensors, this.#empty(dtype, shape));
+        const k = this.#keep(tensors, this.#empty(dtype, kvShape));
+        const v = this.#keep(tensors, this.#empty(dtype, kvShape));
         await Promise.all([
           q.write(resolved.q as Uint16Array),
           k.write(resolved.k as Uint16Array),
           v.write(resolved.v as Uint16Array),
         ]);
-        const { out, lse } = await this.attentionDevice({ ...resolved, dtype, q, k, v });
+        const { out, lse } = await this.#withLaunch(
+          {
+            ...resolved,
+            dtype,
+            q,
+            k,
+            v,
+            // Every row has seqK keys: no seqLensK upload at all.
+            seqLensK: resolved.seqLensK.every((n) => n === resolved.seqK) ? undefined : resolved.seqLensK,
+            out: undefined,
+            lse: undefined,
+          },
+          undefined,
+          (desc) => this.#context.attention(desc),
+        );
         tensors.push(out, lse);
         const [o, l] = await Promise.all([out.download(), lse.download()]);
         return { out: o as AttentionOutput<D>['out'], lse: l as Float32Array };
@@ -261,6 +311,11 @@ export class CudaBackend implements Backend {
   /** Allocates an uninitialized device tensor. */
   empty<T extends TensorDType>(dtype: T, shape: readonly number[]): DeviceTensor<T> {
     this.#alive();
+    return this.#empty(dtype, shape);
+  }
+
+  #empty<T extends TensorDType>(dtype: T, shape: readonly number[]): DeviceTensor<T> {
+    if (this.#disposed) throw new FastAttentionError('DISPOSED', 'the cuda backend was disposed');
     try {
       return new DeviceTensor(this.#owner, dtype, shape);
     } catch (error) {
@@ -391,19 +446,19 @@ export class CudaBackend implements Backend {
     options?: AttentionOptions,
   ): Promise<{ out: DeviceTensor; lse: DeviceTensor<'f32'> }> {
     this.#alive();
-    this.#checkDevice(input);
+    const resolved = this.#resolveDevice(input);
     throwIfAborted(options?.signal);
-    return this.#track(() => this.#withLaunch(input, undefined, (desc) => this.#context.attention(desc)));
+    return this.#track(() => this.#withLaunch(resolved, undefined, (desc) => this.#context.attention(desc)));
   }
 
   /** Times the attention kernel(s) alone with CUDA events: one figure per iteration, in ms. */
   async timeAttention(input: DeviceAttentionInput, timing: TimingOptions = {}): Promise<Float64Array> {
     this.#alive();
-    this.#checkDevice(input);
+    const resolved = this.#resolveDevice(input);
     const { warmup = 3, iters = 10 } = timing;
     let ms: Float64Array = new Float64Array(0);
     await this.#track(() =>
-      this.#withLaunch(input, timing.config, async (desc) => {
+      this.#withLaunch(resolved, timing.config, async (desc) => {
         ms = await this.#context.timeAttention(desc, warmup, iters);
       }),
     );
@@ -421,16 +476,16 @@ export class CudaBackend implements Backend {
     timing: TimingOptions & { readonly rounds?: number; readonly perFigure?: number } = {},
   ): Promise<Float64Array> {
     this.#alive();
-    for (const input of inputs) this.#checkDevice(input);
+    const resolved = inputs.map((input) => this.#resolveDevice(input));
     const { warmup = 1, rounds = 5, perFigure = 1 } = timing;
     let ms: Float64Array = new Float64Array(0);
     const descs: LaunchDesc[] = [];
     const nest = async (i: number): Promise<void> => {
-      if (i === inputs.length) {
+      if (i === resolved.length) {
         ms = await this.#context.timeAttentionSets(descs, warmup, rounds, perFigure);
         return;
       }
-      await this.#withLaunch(inputs[i]!, timing.config, async (desc) => {
+      await this.#withLaunch(resolved[i]!, timing.config, async (desc) => {
         descs.push(desc);
         await nest(i + 1);
       });
@@ -447,6 +502,7 @@ export class CudaBackend implements Backend {
 
   /** Times a device-to-device copy of `bytes` (the bandwidth yardstick for decode), in ms. */
   async timeCopy(bytes: number, timing: TimingOptions = {}): Promise<Float64Array> {
+    this.#alive();
     const { warmup = 3, iters = 10 } = timing;
     const src = await this.random('f16', [Math.ceil(bytes / 2)], 7);
     const dst = this.empty('f16', [Math.ceil(bytes / 2)]);
@@ -458,12 +514,20 @@ export class CudaBackend implements Backend {
     }
   }
 
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    await Promise.allSettled([...this.#pending]);
-    this.#disposed = true;
-    for (const t of [...this.#oldCounters, ...(this.#counters ? [this.#counters] : [])]) t.dispose();
-    this.#context.dispose();
+  /**
+   * Waits for the calls already made, then releases the device context. Calls made from the
+   * moment dispose() is called (also while it waits) reject with DISPOSED. Idempotent.
+   */
+  dispose(): Promise<void> {
+    this.#closing = true;
+    this.#disposal ??= (async () => {
+      // Calls in flight may still add work of their own (a split-KV workspace, a download).
+      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+      this.#disposed = true;
+      for (const t of [...this.#oldCounters, ...(this.#counters ? [this.#counters] : [])]) t.dispose();
+      this.#context.dispose();
+    })();
+    return this.#disposal;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -481,7 +545,7 @@ export class CudaBackend implements Backend {
   }
 
   #alive(): void {
-    if (this.#disposed) throw new FastAttentionError('DISPOSED', 'the cuda backend was disposed');
+    if (this.#closing) throw new FastAttentionError('DISPOSED', 'the cuda backend was disposed');
   }
 
   #keep<T extends DeviceTensor>(list: DeviceTensor[], t: T): T {
@@ -531,35 +595,65 @@ export class CudaBackend implements Backend {
     return entry;
   }
 
-  /** Validates a device input by core's rules for the shape, then the tensors' types and sizes. */
-  #checkDevice(input: DeviceAttentionInput): void {
-    const { seqLensK, ...rest } = input;
-    validateAttentionShape(
-      { ...rest, ...(seqLensK instanceof Int32Array || seqLensK === undefined ? { seqLensK } : {}) },
+  /**
+   * Reads each field of a device input once (getters run once; the caller's object is not read
+   * again), checks the tensors against the shape, then the shape by core's rules. The tensor sizes
+   * come first where the shape is plausible: a claimed `batch: 2**28` against small tensors is
+   * refused before core fills in a default seqLensK of `batch` entries.
+   */
+  #resolveDevice(input: DeviceAttentionInput): ResolvedDeviceInput {
+    if (typeof input !== 'object' || input === null) {
+      throw new FastAttentionError('INVALID_INPUT', 'input: expected an object', { field: 'input' });
+    }
+    const raw: Record<string, unknown> = {};
+    for (const field of DEVICE_FIELDS) {
+      try {
+        raw[field] = (input as unknown as Record<string, unknown>)[field];
+      } catch (error) {
+        throw new FastAttentionError('INVALID_INPUT', `${field}: reading it threw: ${String(error)}`, {
+          field,
+          cause: error,
+        });
+      }
+    }
+    const deviceLens =
+      raw.seqLensK instanceof DeviceTensor ? (raw.seqLensK as DeviceTensor<'i32'>) : undefined;
+    // Only where core would accept dtype and shape fields, so that its field names win otherwise.
+    const plausible =
+      (raw.dtype === 'f16' || raw.dtype === 'bf16') &&
+      SHAPE_FIELDS.every((f) => {
+        const x = raw[f];
+        return typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_DIMENSION;
+      });
+    const shape = Object.fromEntries(SHAPE_FIELDS.map((f) => [f, raw[f]])) as unknown as AttentionShape;
+    if (plausible) checkTensors(raw, shape, deviceLens);
+    const problem = validateAttentionShape(
+      {
+        ...shape,
+        dtype: raw.dtype as CudaDType,
+        ...(raw.scale === undefined ? {} : { scale: raw.scale as number }),
+        ...(raw.mask === undefined ? {} : { mask: raw.mask as MaskSpec }),
+        ...(raw.seqLensK === undefined || deviceLens ? {} : { seqLensK: raw.seqLensK as Int32Array }),
+      },
       CAPABILITIES,
     );
-    const expect = (field: string, t: DeviceTensor | undefined, dtype: TensorDType, length: number): void => {
-      if (!t) return;
-      if (t.dtype !== dtype || t.length !== length) {
-        throw new FastAttentionError(
-          'INVALID_INPUT',
-          `${field}: expected a ${dtype} tensor of ${length} elements, got ${t.dtype} x ${t.length}`,
-          { field },
-        );
-      }
+    if (!plausible) checkTensors(raw, problem, deviceLens);
+    return {
+      ...problem,
+      dtype: problem.dtype as CudaDType,
+      q: raw.q as DeviceTensor,
+      k: raw.k as DeviceTensor,
+      v: raw.v as DeviceTensor,
+      out: raw.out as DeviceTensor | undefined,
+      lse: raw.lse as DeviceTensor<'f32'> | undefined,
+      seqLensK: deviceLens ?? (raw.seqLensK === undefined ? undefined : problem.seqLensK),
     };
-    expect('q', input.q, input.dtype, qLength(input));
-    expect('k', input.k, input.dtype, kvLength(input));
-    expect('v', input.v, input.dtype, kvLength(input));
-    expect('out', input.out, input.dtype, qLength(input));
-    expect('lse', input.lse, 'f32', lseLength(input));
-    if (seqLensK instanceof DeviceTensor) expect('seqLensK', seqLensK, 'i32', input.batch);
   }
 
   /** A zeroed counter buffer of at least n entries (see #counters). */
   async #countersFor(n: number): Promise<bigint> {
     if (!this.#counters || this.#counters.length < n) {
-      const t = this.empty('i32', [Math.max(n, 4096)]);
+      const t = this.#empty('i32', [Math.max(n, 4096)]);
       await t.write(new Int32Array(t.length));
       if (this.#counters) this.#oldCounters.push(this.#counters);
       this.#counters = t;
@@ -569,19 +663,19 @@ export class CudaBackend implements Backend {
 
   /** Builds the launch (allocating outputs, seqLensK and split-KV workspace as needed), runs fn. */
   async #withLaunch(
-    input: DeviceAttentionInput,
+    input: ResolvedDeviceInput,
     configName: string | undefined,
     fn: (desc: LaunchDesc) => Promise<void>,
   ): Promise<{ out: DeviceTensor; lse: DeviceTensor<'f32'> }> {
     const plan = this.plan(input, configName);
     const temps: DeviceTensor[] = [];
-    const out = input.out ?? this.empty(input.dtype, [input.batch, input.seqQ, input.headsQ, input.headDim]);
-    const lse = input.lse ?? this.empty('f32', [input.batch, input.headsQ, input.seqQ]);
+    const out = input.out ?? this.#empty(input.dtype, [input.batch, input.seqQ, input.headsQ, input.headDim]);
+    const lse = input.lse ?? this.#empty('f32', [input.batch, input.headsQ, input.seqQ]);
     try {
       let seqLensK = 0n;
       if (input.seqLensK instanceof DeviceTensor) seqLensK = input.seqLensK.ptr;
       else if (input.seqLensK) {
-        const t = this.#keep(temps, this.empty('i32', [input.batch]));
+        const t = this.#keep(temps, this.#empty('i32', [input.batch]));
         await t.write(input.seqLensK);
         seqLensK = t.ptr;
       }
@@ -589,15 +683,15 @@ export class CudaBackend implements Backend {
       let partLse = 0n;
       if (plan.splitKV > 1) {
         const rows = lseLength(input);
-        partO = this.#keep(temps, this.empty('f32', [plan.splitKV, rows, input.headDim])).ptr;
-        partLse = this.#keep(temps, this.empty('f32', [plan.splitKV, rows])).ptr;
+        partO = this.#keep(temps, this.#empty('f32', [plan.splitKV, rows, input.headDim])).ptr;
+        partLse = this.#keep(temps, this.#empty('f32', [plan.splitKV, rows])).ptr;
       }
       let counters = 0n;
       const kernels = pathNamed(plan.config.path).kernels;
       if (plan.splitKV > 1 && kernels.fusedCombine && this.#fusedCombine) {
         counters = await this.#countersFor(plan.grid[0] * plan.grid[1] * input.batch);
       }
-      const band = bandOf(input.mask ?? { kind: 'none' });
+      const band = bandOf(input.mask);
       const clamp = (x: number): number => (x >= BAND_INF ? BAND_INF : x);
       await fn({
         module: moduleName(plan.config),
@@ -628,7 +722,7 @@ export class CudaBackend implements Backend {
         headDim: input.headDim,
         bandLeft: clamp(band.left),
         bandRight: clamp(band.right),
-        scale: input.scale ?? 1 / Math.sqrt(input.headDim),
+        scale: input.scale,
         packGqa: plan.role === 'decode' ? 1 : 0,
         numSplits: plan.splitKV,
       });
@@ -710,3 +804,31 @@ export const cudaProvider: BackendProvider = {
   description: 'NVIDIA GPUs through the CUDA driver API: FlashAttention-2 kernels (ampere path, sm_80+)',
   create: (options?: Record<string, unknown>) => createBackend(options as CudaBackendOptions | undefined),
 };
+
+/** The device tensors of an input against its shape: DeviceTensors of the dtype and length. */
+function checkTensors(
+  raw: Record<string, unknown>,
+  shape: AttentionShape,
+  deviceLens: DeviceTensor<'i32'> | undefined,
+): void {
+  const expect = (field: string, dtype: unknown, length: number, optional: boolean): void => {
+    const t = raw[field];
+    if (t === undefined && optional) return;
+    if (!(t instanceof DeviceTensor)) {
+      throw new FastAttentionError('INVALID_INPUT', `${field}: expected a DeviceTensor`, { field });
+    }
+    if (t.dtype !== dtype || t.length !== length) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `${field}: expected a ${String(dtype)} tensor of ${length} elements, got ${t.dtype} x ${t.length}`,
+        { field },
+      );
+    }
+  };
+  expect('q', raw.dtype, qLength(shape), false);
+  expect('k', raw.dtype, kvLength(shape), false);
+  expect('v', raw.dtype, kvLength(shape), false);
+  expect('out', raw.dtype, qLength(shape), true);
+  expect('lse', 'f32', lseLength(shape), true);
+  if (deviceLens) expect('seqLensK', 'i32', shape.batch, false);
+}

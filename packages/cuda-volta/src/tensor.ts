@@ -50,10 +50,25 @@ export class DeviceTensor<T extends TensorDType = TensorDType> implements Dispos
 
   /** @internal Use the backend's `empty`, `upload` or `random`. */
   constructor(owner: Owner, dtype: T, shape: readonly number[]) {
+    // Checked before anything is allocated: a negative or fractional size would otherwise reach
+    // the driver as a huge byte count.
+    const dims = Array.isArray(shape) ? [...shape] : [];
+    const length = dims.reduce<number>((a, b) => a * (b as number), 1);
+    if (
+      !Array.isArray(shape) ||
+      !dims.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      !Number.isSafeInteger(length * BYTES[dtype])
+    ) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `shape: expected sizes that are non-negative integers (at most 2^53 bytes in all), got ${String(shape)}`,
+        { field: 'shape' },
+      );
+    }
     this.#owner = owner;
     this.dtype = dtype;
-    this.shape = Object.freeze([...shape]);
-    this.length = shape.reduce((a, b) => a * b, 1);
+    this.shape = Object.freeze(dims);
+    this.length = length;
     this.bytes = this.length * BYTES[dtype];
     this.#ptr = owner.context.alloc(this.bytes);
     registry.register(this, { owner, ptr: this.#ptr }, this);
@@ -80,8 +95,20 @@ export class DeviceTensor<T extends TensorDType = TensorDType> implements Dispos
 
   /** Copies a host array of the same length into the tensor. */
   async write(src: HostOf<T>): Promise<void> {
-    if (src.length !== this.length) {
-      throw new FastAttentionError('INVALID_INPUT', `expected ${this.length} elements, got ${src.length}`);
+    // Any typed array of the element size (SharedArrayBuffer-backed too): the copy is of its bytes,
+    // so a wider array of the same length would write past the tensor.
+    const view = src as unknown;
+    if (
+      !ArrayBuffer.isView(view) ||
+      view instanceof DataView ||
+      (view as Uint8Array).BYTES_PER_ELEMENT !== BYTES[this.dtype] ||
+      (view as Uint8Array).length !== this.length
+    ) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `src: expected a typed array of ${this.length} ${BYTES[this.dtype]}-byte elements`,
+        { field: 'src' },
+      );
     }
     await this.#owner.context.upload(this.ptr, src);
   }

@@ -4,6 +4,7 @@
 #pragma once
 #include "../common/launch.cuh"
 #include "../common/mma.cuh"
+#include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
 #include "configs.h"
@@ -110,6 +111,9 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   int fullStart, fullEnd;
   fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
   if (!(p.scale_log2 >= 0.f)) fullEnd = fullStart;
+  // Keys some row of this CTA may see: an Inf/NaN in V there is a value to propagate, elsewhere
+  // garbage to ignore (nonfinite.cuh).
+  const int64_t kSeeLo = dMin - p.band_left, kSeeHi = min((int64_t)lk, dMax + p.band_right + 1);
 
   const T* qBase = static_cast<const T*>(p.q) + (int64_t)b * p.q_batch_stride;
   const T* kBase = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
@@ -168,6 +172,27 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       load_rows<Tr>(sK + stage * BN * Tr::LD, kBase, p.k_row_stride, k0, BN, p.seq_k, tid);
       load_rows<Tr>(sV + stage * BN * Tr::LD, vBase, p.k_row_stride, k0, BN, p.seq_k, tid);
     }
+  };
+  // Zeroes the Inf/NaN of the V chunks this thread copied for tile t (a masked tile, once its copies
+  // landed); true if one of them belongs to a key some row of the CTA sees (nonfinite.cuh).
+  auto sanitize_v = [&](int t, int stage) -> bool {
+    const int k0 = t * BN;
+    bool seen = false;
+    if constexpr (KV_FAST) {
+      T* dv = sV + stage * BN * Tr::LD + sOff;
+#pragma unroll
+      for (int i = 0; i < BN / RPP; ++i) {
+        const int key = k0 + ldRow + i * RPP;
+        if (zero_nonfinite_smem<T>(dv + i * RPP * Tr::LD) && key >= kSeeLo && key < kSeeHi) seen = true;
+      }
+    } else {
+      for (int c = tid; c < BN * Tr::CHUNKS; c += Tr::THREADS) {
+        const int r = c / Tr::CHUNKS, ch = c % Tr::CHUNKS;
+        T* dv = sV + stage * BN * Tr::LD + r * Tr::LD + ch * 8;
+        if (zero_nonfinite_smem<T>(dv) && k0 + r >= kSeeLo && k0 + r < kSeeHi) seen = true;
+      }
+    }
+    return seen;
   };
 #pragma unroll
   for (int s = 0; s < ST - 1; ++s) {
@@ -399,20 +424,29 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 #endif
   };
 
+  // seen: a masked tile had an Inf/NaN of V zeroed by this thread at a key some row of the CTA
+  // sees. Reduced over the CTA once, after the loop (the loop's barriers stay as they were): the
+  // epilogue then adds the Inf/NaN of the keys each row sees back into O (nonfinite.cuh).
+  bool seen = false;
+  const int fixLo = t0 * BN, fixHi = (int)min((int64_t)t1 * BN, (int64_t)p.seq_k);
   for (int n = 0; n < nTiles; ++n) {
     cp_async_wait<ST - 2>();
+    // Tiling-mask: FULL tiles take the unmasked body; PARTIAL ones (and a last tile that runs
+    // past lk, whose zero-filled keys must not count) test each element against the band, and
+    // their V is cleared of Inf/NaN first (a hidden key's 0 * NaN would reach O).
+    const int t = t0 + n;
+    const bool masked = t < fullStart || t >= fullEnd;
+    if (masked && sanitize_v(t, n % ST)) seen = true;
     __syncthreads();
     if (n + ST - 1 < nTiles) load_kv(t0 + n + ST - 1, (n + ST - 1) % ST);
     cp_async_commit();
     if (!warpActive) continue;
-    // Tiling-mask: FULL tiles take the unmasked body; PARTIAL ones (and a last tile that runs
-    // past lk, whose zero-filled keys must not count) test each element against the band.
-    const int t = t0 + n;
-    if (t < fullStart || t >= fullEnd) tile_step(BoolTag<true>{}, n);
+    if (masked) tile_step(BoolTag<true>{}, n);
     else tile_step(BoolTag<false>{}, n);
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
   grid_launch_dependents();
+  const bool fix = __syncthreads_or(seen);
 
   // Epilogue: normalize, write O and LSE (or the split's partials, merged below by the last split
   // CTA when p.counters is set, else by the separate combine kernel).
@@ -459,9 +493,18 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         acc.z += f * v.z;
         acc.w += f * v.w;
       }
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse = l > 0.f ? (M + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+      // l == 0: no allowed key. A NaN l (NaN in a visible q or k) must stay NaN in O and LSE.
+      const float inv = l != 0.f ? 1.f / l : 0.f;
+      const float lse = l != 0.f ? (M + __log2f(l)) * 0.69314718055994531f : -INFINITY;
       const int i = p.pack_gqa ? row / p.group : row;
+      if (fix) {
+        int lo, hi;
+        visible_keys(i, lk, p.seq_q, p.band_left, p.band_right, fixLo, fixHi, &lo, &hi);
+        acc.x += nonfinite_sum(vBase, p.k_row_stride, c4 * 4 + 0, lo, hi);
+        acc.y += nonfinite_sum(vBase, p.k_row_stride, c4 * 4 + 1, lo, hi);
+        acc.z += nonfinite_sum(vBase, p.k_row_stride, c4 * 4 + 2, lo, hi);
+        acc.w += nonfinite_sum(vBase, p.k_row_stride, c4 * 4 + 3, lo, hi);
+      }
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
       if (p.num_splits == 1) {
@@ -489,9 +532,18 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       const int row = row_of(mt, h);
       if (!warpActive) continue;  // warp-uniform
       const bool valid = row < r1;  // per quad; the shuffles below need the whole warp
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse = l > 0.f ? (mrow[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+      const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no allowed key; NaN stays NaN
+      const float lse = l != 0.f ? (mrow[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
       const int i = p.pack_gqa ? row / p.group : row;
+      if (fix && valid) {
+        int lo, hi;
+        visible_keys(i, lk, p.seq_q, p.band_left, p.band_right, fixLo, fixHi, &lo, &hi);
+#pragma unroll
+        for (int d = 0; d < Tr::NT_O; ++d)
+#pragma unroll
+          for (int c = 0; c < 2; ++c)
+            o[mt][d].x[2 * h + c] += nonfinite_sum(vBase, p.k_row_stride, d * 8 + 2 * (lane % 4) + c, lo, hi);
+      }
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
       if (p.num_splits == 1) {
@@ -546,6 +598,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
       const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;
       float mx = -INFINITY, sum = 0.f;
+      bool nan = false;  // a NaN partial LSE (NaN in a visible q or k) makes the row NaN
       float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
       for (int s0 = 0; s0 < nS; s0 += CHUNK) {
         float l[CHUNK];
@@ -559,7 +612,10 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         }
         float cm = mx;
 #pragma unroll
-        for (int j = 0; j < CHUNK; ++j) cm = fmaxf(cm, l[j]);
+        for (int j = 0; j < CHUNK; ++j) {
+          cm = fmaxf(cm, l[j]);
+          nan |= isnan(l[j]);
+        }
         if (cm == -INFINITY) continue;  // no keys in any split so far
         const float f = __expf(mx - cm);  // 0 when mx is -inf
         sum *= f;
@@ -578,13 +634,14 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         }
         mx = cm;
       }
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      if (nan) sum = NAN;
+      const float inv = sum != 0.f ? 1.f / sum : 0.f;
       T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)hq * HD;
       uint2 pk2;
       pk2.x = Elem<T>::pack(acc.x * inv, acc.y * inv);
       pk2.y = Elem<T>::pack(acc.z * inv, acc.w * inv);
       *reinterpret_cast<uint2*>(out + d4 * 4) = pk2;
-      if (d4 == 0) p.lse[lseIdx] = sum > 0.f ? mx + logf(sum) : -INFINITY;
+      if (d4 == 0) p.lse[lseIdx] = sum != 0.f ? mx + logf(sum) : -INFINITY;
     }
     if (tid == 0) p.counters[cIdx] = 0;  // ready for the next launch (stream-ordered)
   }

@@ -16,16 +16,22 @@ __device__ void combine(const FaCombineParams& p) {
   const int h = (int)((row / p.seq_q) % p.heads_q);
   const int b = (int)(row / ((int64_t)p.seq_q * p.heads_q));
   float mx = -INFINITY;
-  for (int s = 0; s < p.num_splits; ++s) mx = fmaxf(mx, p.part_lse[s * rows + row]);
+  bool nan = false;  // a NaN partial LSE (NaN in a visible q or k) makes the row NaN
+  for (int s = 0; s < p.num_splits; ++s) {
+    const float l = p.part_lse[s * rows + row];
+    mx = fmaxf(mx, l);
+    nan |= isnan(l);
+  }
   float sum = 0.f;
   for (int s = 0; s < p.num_splits; ++s) {
     const float l = p.part_lse[s * rows + row];
     sum += l == -INFINITY ? 0.f : __expf(l - mx);
   }
+  if (nan) sum = NAN;
   T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)h * p.head_dim;
   for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
     float acc = 0.f;
-    if (sum > 0.f) {
+    if (sum != 0.f) {  // sum == 0: no split saw an allowed key
       for (int s = 0; s < p.num_splits; ++s) {
         const float l = p.part_lse[s * rows + row];
         if (l != -INFINITY) acc += __expf(l - mx) * p.part_o[(s * rows + row) * p.head_dim + d];
@@ -34,7 +40,7 @@ __device__ void combine(const FaCombineParams& p) {
     }
     out[d] = from_f<T>(acc);
   }
-  if (threadIdx.x == 0) p.lse[row] = sum > 0.f ? mx + logf(sum) : -INFINITY;
+  if (threadIdx.x == 0) p.lse[row] = sum != 0.f ? mx + logf(sum) : -INFINITY;
 }
 
 extern "C" __global__ void fa_combine_f16(const FaCombineParams p) { combine<__half>(p); }

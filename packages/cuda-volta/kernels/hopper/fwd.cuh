@@ -7,6 +7,7 @@
 #pragma once
 #include "../common/launch.cuh"
 #include "../common/mma.cuh"
+#include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
 #include "configs.h"
@@ -54,6 +55,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
   if (!(p.scale_log2 >= 0.f)) fullEnd = fullStart;  // a negative scale takes the masked body
   const int nTiles = tEnd - t0;
+  // Keys some row of this CTA may see (nonfinite.cuh: Inf/NaN of V elsewhere is garbage to ignore).
+  const int64_t kSeeLo = dMin - p.band_left, kSeeHi = min((int64_t)lk, dMax + p.band_right + 1);
 
   // Copies: each thread owns 16-byte column ldCh of rows ldRow + i * RPP of every tile. RPP is a
   // multiple of 8, so the swizzled position of the thread's chunk is the same in every row it copies.
@@ -90,6 +93,19 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         cp_async16(dv + i * RPP * 128, ok ? gv + i * step : vThr, ok);
       }
     }
+  };
+  // Zeroes the Inf/NaN of the V chunks this thread copied for tile t (once they landed); true if one
+  // of them belongs to a key some row of the CTA sees.
+  auto sanitize_v = [&](int t, int stage) -> bool {
+    const int k0 = t * BN;
+    unsigned char* dv = sV + stage * Tr::KV_BYTES + kvSlot;
+    bool seen = false;
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      const int key = k0 + ldRow + i * RPP;
+      if (zero_nonfinite_smem<T>(dv + i * RPP * 128) && key >= kSeeLo && key < kSeeHi) seen = true;
+    }
+    return seen;
   };
   if (nTiles > 0) load_kv(t0, 0);
   cp_async_commit();
@@ -203,18 +219,26 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     for (int kk = 0; kk < BN / 16; ++kk) fence_regs(pa[kk]);  // live until the wgmma read them
   };
 
+  // seen: a masked tile had an Inf/NaN of V zeroed by this thread at a key some row of the CTA
+  // sees. Reduced over the CTA once, after the loop (the loop's barrier stays as it was): the
+  // epilogue then adds the Inf/NaN of the keys each row sees back into O (nonfinite.cuh).
+  bool seen = false;
   for (int n = 0; n < nTiles; ++n) {
     cp_async_wait<0>();
-    fence_proxy_async();  // this thread's copies, visible to wgmma after the barrier
+    const int t = t0 + n;
+    // Masked tiles: V cleared of Inf/NaN first (a hidden key's 0 * NaN would reach O).
+    const bool masked = t < fullStart || t >= fullEnd;
+    if (masked && sanitize_v(t, n % ST)) seen = true;
+    fence_proxy_async();  // this thread's copies (and clears), visible to wgmma after the barrier
     __syncthreads();      // every copy of tile n landed; every warpgroup is done with tile n - 1
     if (n + 1 < nTiles) load_kv(t0 + n + 1, (n + 1) % ST);
     cp_async_commit();
-    const int t = t0 + n;
-    if (t < fullStart || t >= fullEnd) tile_step(BoolTag<true>{}, n);
+    if (masked) tile_step(BoolTag<true>{}, n);
     else tile_step(BoolTag<false>{}, n);
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
   grid_launch_dependents();
+  const bool fix = __syncthreads_or(seen);
 
   // Epilogue: normalize, write O and LSE for this thread's two rows.
 #pragma unroll
@@ -224,7 +248,18 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int row = row_of(h);
     if (row >= r1) continue;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    if (fix) {
+      int lo, hi;
+      visible_keys(row, lk, p.seq_q, p.band_left, p.band_right, t0 * BN, (int)min((int64_t)tEnd * BN, (int64_t)p.seq_k),
+                   &lo, &hi);
+      const T* vHead = static_cast<const T*>(p.v) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
+#pragma unroll
+      for (int j = 0; j < HD / 8; ++j)
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+          o[4 * j + 2 * h + c] += nonfinite_sum(vHead, p.k_row_stride, j * 8 + 2 * (lane % 4) + c, lo, hi);
+    }
+    const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no allowed key; NaN stays NaN
     T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)row * p.q_row_stride + (int64_t)head * HD;
 #pragma unroll
     for (int j = 0; j < HD / 8; ++j)
@@ -232,7 +267,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
           Elem<T>::pack(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
     if (lane % 4 == 0)
       p.lse[((int64_t)b * p.heads_q + head) * p.seq_q + row] =
-          l > 0.f ? (mrow[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+          l != 0.f ? (mrow[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
   }
 }
 

@@ -9,6 +9,7 @@
 // tiles carry over unchanged and each k16 step is two instructions; P goes from the S accumulators
 // to the PV operand in registers, as on Ampere.
 #pragma once
+#include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
 #include "../volta/mma_sm70.cuh"  // Io<T> (f16 staging of f16/bf16), pack_h2, fast_exp2
@@ -102,6 +103,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
   const int t0 = max(kStart, s0), t1 = min(kEnd, s1);
   const int nTiles = max(0, t1 - t0);
+  // Keys some row of this CTA may see (nonfinite.cuh: Inf/NaN of V elsewhere is garbage to ignore).
+  const int64_t kSeeLo = dMin - p.band_left, kSeeHi = min((int64_t)lk, dMax + p.band_right + 1);
 
   const T* qBase = static_cast<const T*>(p.q) + (int64_t)b * p.q_batch_stride;
   const T* kBase = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
@@ -144,15 +147,25 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 
   for (int n = 0; n < nTiles; ++n) {
     const int t = t0 + n, k0 = t * BN;
+    const int k1 = min(p.seq_k, k0 + BN);
+    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
+    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
     __syncthreads();
+    // Masked tiles: V is cleared of Inf/NaN as it is staged (a hidden key's 0 * NaN would reach O);
+    // `seen`: one of them belongs to a key some row of the CTA sees.
+    bool seen = false;
     for (int c = tid; c < BN * CH; c += Tr::THREADS) {
       const int r = c / CH, ch = c % CH;
       const bool ok = k0 + r < p.seq_k;
       const int64_t g = (int64_t)(ok ? k0 + r : 0) * p.k_row_stride + ch * 8;
       *reinterpret_cast<uint4*>(sK + r * LD + ch * 8) = ldg_h8(kBase + g, ok);
-      *reinterpret_cast<uint4*>(sV + r * LD + ch * 8) = ldg_h8(vBase + g, ok);
+      uint4 vv = ldg_h8(vBase + g, ok);
+      if (masked && fa::zero_nonfinite8<__half>(vv) && k0 + r >= kSeeLo && k0 + r < kSeeHi) seen = true;
+      *reinterpret_cast<uint4*>(sV + r * LD + ch * 8) = vv;
     }
-    __syncthreads();
+    bool fix = false;
+    if (masked) fix = __syncthreads_or(seen);
+    else __syncthreads();
     if (!warpActive) continue;
 
     FragC s[Tr::NT_S];
@@ -174,9 +187,6 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       }
     }
 
-    const int k1 = min(p.seq_k, k0 + BN);
-    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
-    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
 #pragma unroll
     for (int j = 0; j < Tr::NT_S; ++j)
 #pragma unroll
@@ -231,6 +241,17 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         mma_k16(o[d + 1], pa, b1);
       }
     }
+    if (fix) {  // the Inf/NaN of V zeroed above at keys this thread's rows see
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (warpRow0 + lane / 4 + (e >> 1) * 8 >= r1) continue;
+        int lo, hi;
+        fa::visible_keys(qrow[e >> 1], lk, p.seq_q, p.band_left, p.band_right, k0, k0 + BN, &lo, &hi);
+        if (lo >= hi) continue;
+#pragma unroll
+        for (int d = 0; d < Tr::NT_O; ++d) o[d].x[e] += fa::nonfinite_sum(vBase, p.k_row_stride, d * 8 + c_col(lane, e), lo, hi);
+      }
+    }
   }
 
 #pragma unroll
@@ -240,8 +261,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int row = warpRow0 + lane / 4 + h * 8;
     if (!warpActive || row >= r1) continue;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const float lse = l > 0.f ? (mrow[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+    const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no allowed key; NaN stays NaN
+    const float lse = l != 0.f ? (mrow[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
     const int i = qrow[h];
     const int hq = p.pack_gqa ? kvh * p.group + row % p.group : head;
     const int64_t lseIdx = ((int64_t)b * p.heads_q + hq) * p.seq_q + i;

@@ -17,6 +17,7 @@
 // (11-bit significand over thousands of keys) and range (the unnormalized O grows like the row sum,
 // up to seqK * max|v|, past f16's 65504).
 #pragma once
+#include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
 #include "configs.h"
@@ -102,6 +103,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
   const int t0 = max(kStart, s0), t1 = min(kEnd, s1);
   const int nTiles = max(0, t1 - t0);
+  // Keys some row of this CTA may see (nonfinite.cuh: Inf/NaN of V elsewhere is garbage to ignore).
+  const int64_t kSeeLo = dMin - p.band_left, kSeeHi = min((int64_t)lk, dMax + p.band_right + 1);
 
   const T* qBase = static_cast<const T*>(p.q) + (int64_t)b * p.q_batch_stride;
   const T* kBase = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
@@ -151,15 +154,25 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 
   for (int n = 0; n < nTiles; ++n) {
     const int t = t0 + n, k0 = t * BN;
+    const int k1 = min(p.seq_k, k0 + BN);
+    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
+    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
     __syncthreads();  // the previous tile's K/V reads are done (and Q is staged, first time round)
+    // Masked tiles: V is cleared of Inf/NaN as it is staged (a hidden key's 0 * NaN would reach O);
+    // `seen`: one of them belongs to a key some row of the CTA sees.
+    bool seen = false;
     for (int c = tid; c < BN * CH; c += Tr::THREADS) {
       const int r = c / CH, ch = c % CH;
       const bool ok = k0 + r < p.seq_k;
       const int64_t g = (int64_t)(ok ? k0 + r : 0) * p.k_row_stride + ch * 8;
       *reinterpret_cast<uint4*>(sK + r * LD + ch * 8) = ldg_h8(kBase + g, ok);
-      *reinterpret_cast<uint4*>(sV + r * LD + ch * 8) = ldg_h8(vBase + g, ok);
+      uint4 vv = ldg_h8(vBase + g, ok);
+      if (masked && fa::zero_nonfinite8<__half>(vv) && k0 + r >= kSeeLo && k0 + r < kSeeHi) seen = true;
+      *reinterpret_cast<uint4*>(sV + r * LD + ch * 8) = vv;
     }
-    __syncthreads();
+    bool fix = false;
+    if (masked) fix = __syncthreads_or(seen);
+    else __syncthreads();
     if (!warpActive) continue;
 
     float s[Tr::NJ][8];
@@ -182,9 +195,6 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 
     // Tiling-mask: FULL tiles take no per-element test; PARTIAL ones (and a tile running past the
     // valid keys) test each element against the band.
-    const int k1 = min(p.seq_k, k0 + BN);
-    const int kind = fa_tile_kind(p.band_left, p.band_right, lk, dMin, dMax, k0, k1);
-    const bool masked = kind != FA_TILE_FULL || k0 + BN > lk;
 #pragma unroll
     for (int m = 0; m < Tr::NJ; ++m)
 #pragma unroll
@@ -262,6 +272,28 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
         mma_rr(o[t2][1], pa.z, pa.w, v1.z, v1.w);
       }
     }
+    if (fix) {  // the Inf/NaN of V zeroed above at keys this thread's rows see
+#pragma unroll
+      for (int b1 = 0; b1 < 2; ++b1) {
+        if (warpRow0 + 8 * rq + l0 + 2 * b1 + 4 * hq >= r1) continue;
+        int lo, hi;
+        fa::visible_keys(qrow[b1], lk, p.seq_q, p.band_left, p.band_right, k0, k0 + BN, &lo, &hi);
+        if (lo >= hi) continue;
+#pragma unroll
+        for (int t2 = 0; t2 < Tr::EH; ++t2) {
+          const int e = 2 * t2 + cq;
+          if (e >= Tr::E) continue;  // discarded block (odd E)
+#pragma unroll
+          for (int ab = 0; ab < 2; ++ab)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+              for (int lo1 = 0; lo1 < 2; ++lo1)
+                o[t2][ab][4 * hf + 2 * b1 + lo1] +=
+                    fa::nonfinite_sum(vBase, p.k_row_stride, 16 * e + 8 * hf + 4 * ab + 2 * l1 + lo1, lo, hi);
+        }
+      }
+    }
   }
 
   // Epilogue: normalize, write O and LSE (or the split's partials for fa_combine_*).
@@ -272,8 +304,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     l += __shfl_xor_sync(0xffffffffu, l, 8);
     const int row = warpRow0 + 8 * rq + l0 + 2 * b1 + 4 * hq;
     if (!warpActive || row >= r1) continue;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const float lse = l > 0.f ? (mrow[b1] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+    const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no allowed key; NaN stays NaN
+    const float lse = l != 0.f ? (mrow[b1] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
     const int i = qrow[b1];
     const int hqh = p.pack_gqa ? kvh * p.group + row % p.group : head;
     const int64_t lseIdx = ((int64_t)b * p.heads_q + hqh) * p.seq_q + i;

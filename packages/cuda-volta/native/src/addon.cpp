@@ -77,6 +77,19 @@ class Job : public Napi::AsyncWorker {
   std::string code_ = "INTERNAL", cudaError_, call_;
 };
 
+// The first byte of a typed array's elements, whatever backs it. TypedArray::ArrayBuffer() goes
+// through napi_get_arraybuffer_info, which refuses a SharedArrayBuffer ("Invalid argument");
+// napi_get_typedarray_info hands out the data pointer for both kinds of buffer.
+char* viewData(const Napi::TypedArray& a) {
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  const napi_status status = napi_get_typedarray_info(a.Env(), a, &type, &length, &data, &buffer, &offset);
+  if (status != napi_ok) NAPI_THROW(Napi::Error::New(a.Env()), nullptr);
+  return static_cast<char*>(data);
+}
+
 // Runs fn on the JS thread, turning native exceptions into JS exceptions with codes.
 template <typename F>
 Napi::Value guarded(Napi::Env env, F&& fn) {
@@ -458,7 +471,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value Upload(const Napi::CallbackInfo& info) {
     const CUdeviceptr dst = ptrArg(info[0]);
     Napi::TypedArray src = info[1].As<Napi::TypedArray>();
-    const char* host = static_cast<const char*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+    const char* host = viewData(src);
     const size_t bytes = src.ByteLength();
     return submit(
         info,
@@ -477,7 +490,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value Download(const Napi::CallbackInfo& info) {
     const CUdeviceptr src = ptrArg(info[0]);
     Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
-    char* host = static_cast<char*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+    char* host = viewData(dst);
     const size_t bytes = dst.ByteLength();
     return submit(
         info,
