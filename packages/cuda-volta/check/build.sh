@@ -3,9 +3,9 @@
 # on a machine without a GPU: nvcc 13 fatbins of both paths (sm_90 SASS + compute_75 PTX), the
 # plain-layout variant of the volta path (bank-conflict comparison), A's combine kernel, the CUDA
 # 11.8 compute_70 PTX of the volta path (JIT-loaded on the H100), and the host harness.
-#   tools/volta-check/build.sh [OUT_DIR]
+#   packages/cuda-volta/check/build.sh [OUT_DIR]
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 K=$ROOT/packages/cuda-volta/kernels
 OUT_DIR=${1:-$ROOT/.volta-carry}
 mkdir -p "$OUT_DIR"
@@ -33,6 +33,6 @@ if [ -x /usr/bin/nvcc ] && /usr/bin/nvcc --version | grep -q "release 11"; then
   PATH=/usr/lib/nvidia-cuda-toolkit/bin:/usr/bin:/bin /usr/bin/nvcc $FLAGS -arch=compute_70 -ptx \
     -o "$OUT_DIR/volta_cuda118_compute70.ptx" "$VTU"
 fi
-g++ -O2 -std=c++17 -I/usr/local/cuda/include -o "$OUT_DIR/check" "$ROOT/tools/volta-check/check.cpp" \
+g++ -O2 -std=c++17 -I/usr/local/cuda/include -o "$OUT_DIR/check" "$ROOT/packages/cuda-volta/check/check.cpp" \
   -L/usr/lib/x86_64-linux-gnu/stubs -lcuda -lpthread
 ls -la "$OUT_DIR"

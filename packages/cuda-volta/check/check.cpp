@@ -27,9 +27,9 @@ extern "C" CUresult CUDAAPI cuEventElapsedTime(float* ms, CUevent a, CUevent b);
 #include <thread>
 #include <vector>
 
-#include "../../packages/cuda-volta/kernels/common/params.h"
-#include "../../packages/cuda-volta/kernels/turing/configs.h"
-#include "../../packages/cuda-volta/kernels/volta/configs.h"
+#include "../kernels/common/params.h"
+#include "../kernels/turing/configs.h"
+#include "../kernels/volta/configs.h"
 
 #define CK(x)                                                                           \
   do {                                                                                  \

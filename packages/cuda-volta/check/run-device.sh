@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine (device tool), after tools/volta-check/build.sh here, with carry [".volta-carry"]:
-#   bash tools/volta-check/run-device.sh     (writes $OUT/volta-*.txt)
+# On the GPU machine (device tool), after packages/cuda-volta/check/build.sh here, with carry [".volta-carry"]:
+#   bash packages/cuda-volta/check/run-device.sh     (writes $OUT/volta-*.txt)
 C=.volta-carry
 OUT=${OUT:-/tmp/volta-out}
 mkdir -p "$OUT"
