@@ -1,10 +1,10 @@
-// The contract's non-finite promises (DESIGN.md "The public contract"), on every path:
+// The contract's non-finite promises (README "Using it"), on every path:
 // - keys a row may not see (causally masked, outside its window, beyond seqLensK) never influence
 //   it, whatever K and V hold there: a KV cache's unused slots hold garbage, Inf and NaN included;
 // - NaN in a visible q or k gives a NaN row and a NaN LSE; Inf/NaN in V at a visible key reaches
 //   exactly the output columns the float64 reference puts it in.
 // Each case is compared element by element with core's float64 reference: the non-finite pattern
-// must match exactly, the finite elements within DESIGN.md's tolerances.
+// must match exactly, the finite elements within the contract's tolerances.
 import {
   type AttentionInput,
   exactAttention,
