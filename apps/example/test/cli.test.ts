@@ -92,6 +92,18 @@ describe('fastattn CLI', () => {
     expect(report.rows[0]!.standardRelError).toBeLessThan(1e-4);
   });
 
+  it('says why the cpu backend is unusable when the demo falls back past it', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [cli, 'demo', '--sizes', '16', '--heads', '1', '--repeat', '1'],
+      {
+        env: { ...process.env, FASTATTN_CPU_DISABLE: '1' },
+      },
+    );
+    expect(stdout).toMatch(/^note: backend 'cpu' is unusable: .*FASTATTN_CPU_DISABLE=1/m);
+    expect(stdout).toMatch(/^backend: reference/m);
+  });
+
   it('prints its version and rejects an unknown command by name', async () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       version: string;
