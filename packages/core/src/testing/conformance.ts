@@ -118,6 +118,8 @@ function encode(value: number, dtype: DType): number {
   return Number.isNaN(value) ? nan : value > 0 ? inf : negInf;
 }
 
+const EVENT_LOOP_TRIES = 3;
+
 /** The longest gap between 1 ms timer ticks while `work` runs. */
 async function worstTimerGap(work: () => Promise<unknown>): Promise<number> {
   let last = performance.now();
@@ -292,19 +294,25 @@ export function conformanceCases(options: ConformanceOptions = {}): ConformanceC
           headDim: headDimsOf(caps).at(-1)!,
         });
         await backend.attention(randomInput(rand, caps.dtypes[0]!, shape(16))); // starts workers, loads code
-        // A loaded machine delays timers by itself: the allowance is on top of the idle stall.
-        const idle = await worstTimerGap(() => new Promise((resolve) => setTimeout(resolve, 200)));
         // Grow the call until it takes a while (or gets large): whatever the backend's speed,
-        // the check then covers real work, including two calls in flight together.
+        // the check then covers real work, including two calls in flight together. A loaded
+        // machine delays timers by itself, in bursts: each size gets three tries, each against
+        // the idle stall measured just before it. A backend that blocks fails all three.
         for (let seq = 128; seq <= 2048; seq *= 2) {
           const input = randomInput(rand, caps.dtypes[0]!, shape(seq));
           const t0 = performance.now();
-          const worst = await worstTimerGap(() =>
-            Promise.all([backend.attention(input), backend.attention(input)]),
-          );
+          const tries: string[] = [];
+          for (let attempt = 0; attempt < EVENT_LOOP_TRIES; attempt++) {
+            const idle = await worstTimerGap(() => new Promise((resolve) => setTimeout(resolve, 100)));
+            const worst = await worstTimerGap(() =>
+              Promise.all([backend.attention(input), backend.attention(input)]),
+            );
+            if (worst < maxGap + idle) break;
+            tries.push(`${worst.toFixed(1)} ms (idle ${idle.toFixed(1)} ms)`);
+          }
           check(
-            worst < maxGap + idle,
-            `seq ${seq}: the event loop stalled ${worst.toFixed(1)} ms (limit ${maxGap} ms over the idle ${idle.toFixed(1)} ms)`,
+            tries.length < EVENT_LOOP_TRIES,
+            `seq ${seq}: the event loop stalled in every try: ${tries.join(', ')}; limit ${maxGap} ms over idle`,
           );
           if (performance.now() - t0 > 200) break;
         }
