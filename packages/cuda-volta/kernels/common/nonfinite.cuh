@@ -6,9 +6,11 @@
 // row of the CTA does see are then missing their non-finite part: when the CTA found one there
 // (a rare, broken-model case), each thread adds the Inf/NaN values of the keys its rows see back
 // into its O elements from global memory (nonfinite_sum), which is what p * v gives for any p > 0.
-// The ampere and hopper paths add them once, before the epilogue, over every key the CTA ran
-// (counting again one that a FULL tile already propagated changes nothing: Inf + Inf = Inf), so
-// their main loop only carries a flag (a per-tile fix-up cost 4-11% of prefill speed on the H200).
+// The ampere and hopper paths add them once, over every key the CTA ran (counting again one that a
+// FULL tile already propagated changes nothing: Inf + Inf = Inf), so their main loop only carries a
+// flag (a per-tile fix-up cost 4-11% of prefill speed on the H200): ampere before its epilogue,
+// hopper after its store, out of line, with the flag in shared memory and a cheap test
+// (nonfinite_any8) before the clearing, so that its FULL tiles run the pre-fix loop body.
 // FULL tiles need none of this: every row sees every key there, so Inf/NaN propagate as they must.
 #pragma once
 #include <cuda_bf16.h>
@@ -24,6 +26,21 @@ template <> __device__ __forceinline__ uint32_t nonfinite_halves<__half>(uint32_
 }
 template <> __device__ __forceinline__ uint32_t nonfinite_halves<__nv_bfloat16>(uint32_t w) {
   return __vcmpeq2(w & 0x7f807f80u, 0x7f807f80u);
+}
+
+// Nonzero if one of the 8 values of storage type S in v is Inf or NaN: the exponent field plus its
+// lowest bit carries into the sign position exactly when the field is all ones (no carry crosses
+// into the other half). Two instructions a word: the cheap test before zero_nonfinite8.
+template <typename S> __device__ __forceinline__ uint32_t nonfinite_any8(const uint4& v);
+template <> __device__ __forceinline__ uint32_t nonfinite_any8<__half>(const uint4& v) {
+  return (((v.x & 0x7c007c00u) + 0x04000400u) | ((v.y & 0x7c007c00u) + 0x04000400u) |
+          ((v.z & 0x7c007c00u) + 0x04000400u) | ((v.w & 0x7c007c00u) + 0x04000400u)) &
+         0x80008000u;
+}
+template <> __device__ __forceinline__ uint32_t nonfinite_any8<__nv_bfloat16>(const uint4& v) {
+  return (((v.x & 0x7f807f80u) + 0x00800080u) | ((v.y & 0x7f807f80u) + 0x00800080u) |
+          ((v.z & 0x7f807f80u) + 0x00800080u) | ((v.w & 0x7f807f80u) + 0x00800080u)) &
+         0x80008000u;
 }
 
 // Zeroes the Inf/NaN elements of 8 values of storage type S; true if there were any.

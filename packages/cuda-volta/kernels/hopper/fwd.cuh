@@ -29,6 +29,38 @@ struct HopperTraits {
                 "each thread copies one fixed 16-byte column of every tile");
 };
 
+// The Inf/NaN of V at the keys a row sees, added to the row's stored output (after normalization,
+// which gives the same result: Inf/NaN dominate any finite value). For the elements this thread
+// stored (rows row0 and row0 + 8, the epilogue's columns), so it reads back its own writes. Out of
+// line, after the store: O is dead by then and the kernel's main loop does not pay for this rare
+// case (a V with Inf/NaN at a key some row sees, on a tile that a row may not fully see).
+template <typename Tr, typename T>
+__device__ __noinline__ void nonfinite_fixup(const FaFwdParams p) {
+  constexpr int HD = Tr::HD, BM = Tr::BM, BN = Tr::BN;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int tile = gridDim.x - 1 - blockIdx.x, head = blockIdx.y, b = blockIdx.z;
+  const int lk = p.seqlens_k ? p.seqlens_k[b] : p.seq_k;
+  const int r0 = tile * BM, r1 = min(p.seq_q, r0 + BM);
+  const int64_t dMin = (int64_t)r0 + lk - p.seq_q, dMax = (int64_t)r1 - 1 + lk - p.seq_q;
+  int t0, tEnd;
+  fa_k_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &t0, &tEnd);
+  const T* vHead = static_cast<const T*>(p.v) + (int64_t)b * p.k_batch_stride + (int64_t)(head / p.group) * HD;
+  for (int h = 0; h < 2; ++h) {
+    const int row = r0 + warp * 16 + lane / 4 + h * 8;
+    if (row >= r1) continue;
+    int lo, hi;
+    visible_keys(row, lk, p.seq_q, p.band_left, p.band_right, t0 * BN, (int)min((int64_t)tEnd * BN, (int64_t)p.seq_k),
+                 &lo, &hi);
+    T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)row * p.q_row_stride + (int64_t)head * HD;
+    for (int j = 0; j < HD / 8; ++j)
+      for (int c = 0; c < 2; ++c) {
+        const int col = j * 8 + 2 * (lane % 4) + c;
+        const float add = nonfinite_sum(vHead, p.k_row_stride, col, lo, hi);
+        if (add != 0.f) out[col] = Elem<T>::from_float(Elem<T>::to_float(out[col]) + add);
+      }
+  }
+}
+
 template <typename Tr, typename T>
 __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   constexpr int HD = Tr::HD, BM = Tr::BM, BN = Tr::BN, ST = Tr::STAGES;
@@ -55,8 +87,6 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
   fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
   if (!(p.scale_log2 >= 0.f)) fullEnd = fullStart;  // a negative scale takes the masked body
   const int nTiles = tEnd - t0;
-  // Keys some row of this CTA may see (nonfinite.cuh: Inf/NaN of V elsewhere is garbage to ignore).
-  const int64_t kSeeLo = dMin - p.band_left, kSeeHi = min((int64_t)lk, dMax + p.band_right + 1);
 
   // Copies: each thread owns 16-byte column ldCh of rows ldRow + i * RPP of every tile. RPP is a
   // multiple of 8, so the swizzled position of the thread's chunk is the same in every row it copies.
@@ -95,18 +125,36 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     }
   };
   // Zeroes the Inf/NaN of the V chunks this thread copied for tile t (once they landed); true if one
-  // of them belongs to a key some row of the CTA sees.
+  // of them belongs to a key some row of the CTA sees. Masked tiles only: a cheap test of the eight
+  // chunks first; the clearing and the bounds of the keys the CTA sees only when it found one.
   auto sanitize_v = [&](int t, int stage) -> bool {
-    const int k0 = t * BN;
     unsigned char* dv = sV + stage * Tr::KV_BYTES + kvSlot;
+    uint4 v[BN / RPP];
+    uint32_t any = 0u;
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      v[i] = *reinterpret_cast<const uint4*>(dv + i * RPP * 128);
+      any |= nonfinite_any8<T>(v[i]);
+    }
+    if (any == 0u) return false;
+    const int k0 = t * BN;
+    const int64_t seeLo = (int64_t)r0 + lk - p.seq_q - p.band_left;
+    const int64_t seeHi = min((int64_t)lk, (int64_t)r1 + lk - p.seq_q + p.band_right);
     bool seen = false;
 #pragma unroll
     for (int i = 0; i < BN / RPP; ++i) {
+      if (!zero_nonfinite8<T>(v[i])) continue;
+      *reinterpret_cast<uint4*>(dv + i * RPP * 128) = v[i];
       const int key = k0 + ldRow + i * RPP;
-      if (zero_nonfinite_smem<T>(dv + i * RPP * 128) && key >= kSeeLo && key < kSeeHi) seen = true;
+      if (key >= seeLo && key < seeHi) seen = true;
     }
     return seen;
   };
+  // The CTA's flag: some thread cleared an Inf/NaN at a key some row sees (sanitize_v returned
+  // true). It lies past the V ring, in the slack of the 1024-byte alignment (at least 16 bytes: the
+  // dynamic window is 16-byte aligned).
+  volatile int* sSeen = reinterpret_cast<volatile int*>(sV + ST * Tr::KV_BYTES);
+  if (tid == 0) *sSeen = 0;  // before the loop's first barrier
   if (nTiles > 0) load_kv(t0, 0);
   cp_async_commit();
 
@@ -219,26 +267,32 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     for (int kk = 0; kk < BN / 16; ++kk) fence_regs(pa[kk]);  // live until the wgmma read them
   };
 
-  // seen: a masked tile had an Inf/NaN of V zeroed by this thread at a key some row of the CTA
-  // sees. Reduced over the CTA once, after the loop (the loop's barrier stays as it was): the
-  // epilogue then adds the Inf/NaN of the keys each row sees back into O (nonfinite.cuh).
-  bool seen = false;
+  // The FULL tiles run the loop body as it was before the non-finite fix. A masked tile clears its
+  // V after the barrier and the next tile's copies, then takes a second barrier of its own; a thread
+  // that cleared an Inf/NaN at a key some row of the CTA sees sets *sSeen, and after the store such
+  // a CTA adds those values back (nonfinite_fixup). Nothing of this lives in registers across the
+  // loop (with a register flag, the fix-up inlined into the epilogue and every masked tile cleared
+  // in full, prefill ran 3-12% slower on the H200; bench/results/cuda-nonfinite-h200-2026-12-01.md).
   for (int n = 0; n < nTiles; ++n) {
     cp_async_wait<0>();
-    const int t = t0 + n;
-    // Masked tiles: V cleared of Inf/NaN first (a hidden key's 0 * NaN would reach O).
-    const bool masked = t < fullStart || t >= fullEnd;
-    if (masked && sanitize_v(t, n % ST)) seen = true;
-    fence_proxy_async();  // this thread's copies (and clears), visible to wgmma after the barrier
+    fence_proxy_async();  // this thread's copies, visible to wgmma after the barrier
     __syncthreads();      // every copy of tile n landed; every warpgroup is done with tile n - 1
     if (n + 1 < nTiles) load_kv(t0 + n + 1, (n + 1) % ST);
     cp_async_commit();
-    if (masked) tile_step(BoolTag<true>{}, n);
-    else tile_step(BoolTag<false>{}, n);
+    const int t = t0 + n;
+    if (t < fullStart || t >= fullEnd) {
+      // V cleared of Inf/NaN first (a hidden key's 0 * NaN would reach O); stage n % ST is not the
+      // one the copies just issued write.
+      if (sanitize_v(t, n % ST)) *sSeen = 1;
+      fence_proxy_async();  // the clears, visible to wgmma after the barrier
+      __syncthreads();
+      tile_step(BoolTag<true>{}, n);
+    } else {
+      tile_step(BoolTag<false>{}, n);
+    }
   }
   cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
   grid_launch_dependents();
-  const bool fix = __syncthreads_or(seen);
 
   // Epilogue: normalize, write O and LSE for this thread's two rows.
 #pragma unroll
@@ -248,17 +302,6 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int row = row_of(h);
     if (row >= r1) continue;
-    if (fix) {
-      int lo, hi;
-      visible_keys(row, lk, p.seq_q, p.band_left, p.band_right, t0 * BN, (int)min((int64_t)tEnd * BN, (int64_t)p.seq_k),
-                   &lo, &hi);
-      const T* vHead = static_cast<const T*>(p.v) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
-#pragma unroll
-      for (int j = 0; j < HD / 8; ++j)
-#pragma unroll
-        for (int c = 0; c < 2; ++c)
-          o[4 * j + 2 * h + c] += nonfinite_sum(vHead, p.k_row_stride, j * 8 + 2 * (lane % 4) + c, lo, hi);
-    }
     const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no allowed key; NaN stays NaN
     T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)row * p.q_row_stride + (int64_t)head * HD;
 #pragma unroll
@@ -269,6 +312,8 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
       p.lse[((int64_t)b * p.heads_q + head) * p.seq_q + row] =
           l != 0.f ? (mrow[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
   }
+  __syncthreads();
+  if (*sSeen) nonfinite_fixup<Tr, T>(p);
 }
 
 }  // namespace hopper
