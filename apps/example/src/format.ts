@@ -11,6 +11,7 @@ export function formatBytes(bytes: number | undefined): string {
 }
 
 export function formatMs(ms: number): string {
+  if (ms < 0.1) return ms.toPrecision(3); // simulated device times can be microseconds
   return ms < 10 ? ms.toFixed(2) : ms < 1000 ? ms.toFixed(1) : ms.toFixed(0);
 }
 

@@ -167,6 +167,8 @@ describe('fastattn CLI', () => {
       JSON.parse(info) as { backends: { name: string; info?: { capabilities: { dtypes: string[] } } }[] }
     ).backends.find((b) => b.name === 'ascend-sim');
     expect(ascend?.info?.capabilities.dtypes).toContain(report.options.dtype);
+    // A simulator's rows show its simulated device time, marked as such, not the simulation's wall time.
+    expect((report.rows[0] as { simulated?: boolean }).simulated).toBe(true);
     expect(report.rows[0]!.relError).toBeLessThan(1e-2);
   });
 

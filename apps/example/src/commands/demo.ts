@@ -35,6 +35,8 @@ export interface DemoOptions {
 
 export interface DemoRow {
   seq: number;
+  /** The times are a simulator's device times, not wall times. */
+  simulated: boolean;
   backendMs: number;
   /** The same backend's standard attention (materialized scores); absent when it has none. */
   standardMs: number | undefined;
@@ -55,6 +57,16 @@ const CALIBRATION_MS = 50;
 
 type Run = (input: AttentionInput) => Promise<AttentionOutput>;
 
+/** The device time a simulator reports with its result (ascend-sim's `report`), in ms. */
+function simulatedMs(out: AttentionOutput): number | undefined {
+  const report = (out as { report?: { simulated?: unknown; seconds?: unknown } }).report;
+  return report?.simulated === true && typeof report.seconds === 'number' ? report.seconds * 1000 : undefined;
+}
+
+/**
+ * Median wall time of `repeat` calls; for a simulator, the simulated device time instead (its
+ * wall time is the speed of the simulation, which says nothing about the device).
+ */
 async function measure(run: Run, input: AttentionInput, repeat: number) {
   let out: AttentionOutput | undefined;
   const ms = await timeMedian(
@@ -63,7 +75,8 @@ async function measure(run: Run, input: AttentionInput, repeat: number) {
     },
     { repeat },
   );
-  return { ms, out: out! };
+  const simulated = simulatedMs(out!);
+  return { ms: simulated ?? ms, out: out!, simulated: simulated !== undefined };
 }
 
 /** One size on the backend and on its standard baseline, both checked against the reference. */
@@ -80,6 +93,7 @@ export async function demoRow(
     r.workspaceBytes === undefined ? undefined : r.workspaceBytes + r.out.byteLength;
   return {
     seq: p.seq,
+    simulated: f.simulated,
     backendMs: f.ms,
     standardMs: s?.ms,
     speedup: s ? s.ms / f.ms : undefined,
@@ -161,7 +175,7 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
       `backend: ${backend.name}${device ? ` on ${device.name}` : ''}\n` +
         `problem: batch 1, ${o.heads} heads, head dim ${o.headDim}, ${dtype}, ${o.mask} mask; median of ${o.repeat} runs\n` +
         (standard
-          ? `baseline: ${backend.name}'s standard attention (scores materialized, same threads and SIMD)\n`
+          ? `baseline: ${backend.name}'s standard attention (scores materialized, on the same ${device?.kind === 'simulator' ? 'simulated device' : 'device and threads'})\n`
           : `baseline: none (${backend.name} has no standard attention; speedup not shown)\n`),
     );
 
@@ -192,6 +206,7 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
       );
     }
     progress.done();
+    const simulated = rows.some((r) => r.simulated);
     if (o.json) {
       const options = { ...o, dtype };
       console.log(JSON.stringify({ backend: backend.name, device: device?.name, options, rows }, null, 2));
@@ -199,7 +214,8 @@ export async function demoCommand(o: DemoOptions): Promise<void> {
     }
     console.log(renderTable(backend.name, rows));
     console.log(
-      'workspace: bytes each call accounted for besides its inputs (outputs included), not measured.\n' +
+      (simulated ? `ms: the simulated device time that ${backend.name} reports, not wall time.\n` : '') +
+        'workspace: bytes each call accounted for besides its inputs (outputs included), not measured.\n' +
         'rel. error: against the float64 reference on the first 4 and last 16 query positions.',
     );
     if (refusal) console.log(`ran with --force despite: ${refusal.replaceAll('\n', '; ')}`);
