@@ -198,3 +198,26 @@ describe('estimateCost', () => {
     expect(c.bytesMoved).toBeLessThan(n.bytesMoved);
   });
 });
+
+describe('planTiles memoisation', () => {
+  it('returns the same plan for the same spec, shape and options, and plans anew otherwise', () => {
+    const spec = cpuLike(4, 48 * 1024, 1024 * 1024);
+    const shape = {
+      dtype: 'f16',
+      batch: 1,
+      seqQ: 777,
+      seqK: 1025,
+      headsQ: 8,
+      headsKV: 2,
+      headDim: 64,
+    } as const;
+    const first = planTiles(shape, spec);
+    expect(planTiles({ ...shape }, spec)).toBe(first);
+    expect(planTiles({ ...shape, seqK: 1026 }, spec)).not.toBe(first);
+    expect(planTiles(shape, spec, { splitKV: 1 })).not.toBe(first);
+    expect(planTiles(shape, { ...spec })).not.toBe(first); // specs are told apart by identity
+    expect(planTiles(shape, { ...spec })).toEqual(first);
+    const score = () => 1;
+    expect(planTiles(shape, spec, { score })).not.toBe(planTiles(shape, spec, { score }));
+  });
+});

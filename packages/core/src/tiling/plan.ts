@@ -173,6 +173,29 @@ export function planTiles(
   spec: HardwareSpec,
   options: PlanOptions = {},
 ): TilePlan {
+  // A caller's own score function may depend on anything: only built-in scoring is memoised.
+  if (options.score) return planUncached(problem, spec, options);
+  let plans = PLAN_CACHE.get(spec);
+  if (!plans) PLAN_CACHE.set(spec, (plans = new Map()));
+  const { dtype, batch, seqQ, seqK, headsQ, headsKV, headDim } = problem;
+  const key = `${dtype} ${batch} ${seqQ} ${seqK} ${headsQ} ${headsKV} ${headDim} ${options.blockQ} ${options.blockK} ${options.splitKV}`;
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    plan = planUncached(problem, spec, options);
+    if (plans.size >= PLAN_CACHE_SIZE) plans.delete(plans.keys().next().value!);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+/**
+ * Plans by spec (compared by identity) and shape. Scoring every candidate costs milliseconds on
+ * the JS thread, and serving or decoding loops ask for the same few shapes again and again.
+ */
+const PLAN_CACHE = new WeakMap<HardwareSpec, Map<string, TilePlan>>();
+const PLAN_CACHE_SIZE = 256;
+
+function planUncached(problem: AttentionProblem, spec: HardwareSpec, options: PlanOptions): TilePlan {
   const all = candidates(spec, problem, options);
   if (all.length === 0) {
     throw unsupported('headDim', `${spec.name} has no tile configuration for head dim ${problem.headDim}`);
