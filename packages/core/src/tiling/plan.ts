@@ -176,7 +176,10 @@ export function planTiles(
   // A caller's own score function may depend on anything: only built-in scoring is memoised.
   if (options.score) return planUncached(problem, spec, options);
   let plans = PLAN_CACHE.get(spec);
-  if (!plans) PLAN_CACHE.set(spec, (plans = new Map()));
+  if (!plans) {
+    plans = new Map();
+    PLAN_CACHE.set(spec, plans);
+  }
   const { dtype, batch, seqQ, seqK, headsQ, headsKV, headDim } = problem;
   const key = `${dtype} ${batch} ${seqQ} ${seqK} ${headsQ} ${headsKV} ${headDim} ${options.blockQ} ${options.blockK} ${options.splitKV}`;
   let plan = plans.get(key);
