@@ -89,6 +89,7 @@ export {
   MAX_DIMENSION,
   MAX_SCALE,
   type ResolvedAttentionProblem,
+  readInputFields,
   validateAttentionInput,
   validateAttentionShape,
 } from './validate.js';

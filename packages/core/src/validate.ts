@@ -3,7 +3,7 @@ import type { BackendCapabilities } from './backend.js';
 import { type DType, isDType } from './dtype.js';
 import { FastAttentionError, invalidInput, unsupported } from './errors.js';
 import type { MaskSpec } from './mask/spec.js';
-import { type AttentionShape, kvLength, qLength } from './shape.js';
+import { type AttentionProblem, type AttentionShape, kvLength, qLength } from './shape.js';
 
 const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
 
@@ -48,13 +48,16 @@ export interface ResolvedAttentionProblem<D extends DType = DType> extends Atten
  * object, which is what the caller must use from then on: nothing can change under it.
  * Throws a FastAttentionError naming the field: INVALID_INPUT for what the contract forbids,
  * UNSUPPORTED for valid input the backend cannot run. Allocates nothing proportional to the
- * claimed sizes before they are checked.
+ * claimed sizes before they are checked. `checkTensors`, if given, runs once the dtype and shape
+ * are valid and before any default is filled in: where a backend checks its own tensors.
  */
 export function validateAttentionShape<D extends DType>(
   input: AttentionProblemInput<D>,
   capabilities?: BackendCapabilities,
+  checkTensors?: (problem: AttentionProblem) => void,
 ): ResolvedAttentionProblem<D> {
-  return resolveProblem<D>(readProblem<D>(input), capabilities);
+  const raw = readProblem<D>(input);
+  return resolveProblem<D>(raw, capabilities, checkTensors && (() => checkTensors(raw)));
 }
 
 /**
@@ -67,11 +70,7 @@ export function validateAttentionInput<D extends DType>(
   capabilities?: BackendCapabilities,
 ): ResolvedAttentionInput<D> {
   const raw = readProblem<D>(input);
-  const tensors = {
-    q: readField(input, 'q') as AttentionInput<D>['q'],
-    k: readField(input, 'k') as AttentionInput<D>['k'],
-    v: readField(input, 'v') as AttentionInput<D>['v'],
-  };
+  const tensors = readInputFields(input, TENSOR_FIELDS) as Pick<AttentionInput<D>, 'q' | 'k' | 'v'>;
   const problem = resolveProblem<D>(raw, capabilities, () => {
     checkArray('q', tensors.q, raw.dtype, qLength(raw));
     checkArray('k', tensors.k, raw.dtype, kvLength(raw));
@@ -80,20 +79,31 @@ export function validateAttentionInput<D extends DType>(
   return { ...problem, ...tensors };
 }
 
+/**
+ * The named fields of an input object, each read exactly once (getters, proxies and prototype
+ * chains included) into a plain record. Backends with inputs of their own (device tensors) read
+ * them with this and pass the problem fields to `validateAttentionShape`, so that nothing is read
+ * twice. Throws INVALID_INPUT naming `input` for a non-object, or the field whose getter throws.
+ */
+export function readInputFields<K extends string>(input: unknown, fields: readonly K[]): Record<K, unknown> {
+  if (typeof input !== 'object' || input === null) {
+    throw invalidInput('input', `expected an attention input object, got ${describe(input)}`);
+  }
+  const raw = {} as Record<K, unknown>;
+  for (const field of fields) raw[field] = readField(input, field);
+  return raw;
+}
+
+const PROBLEM_FIELDS = [...SHAPE_FIELDS, 'dtype', 'scale', 'seqLensK', 'mask'] as const;
+const TENSOR_FIELDS = ['q', 'k', 'v'] as const;
+
 /** The fields of a problem, each read once; unvalidated. */
 type RawProblem<D extends DType> = { -readonly [K in keyof AttentionProblemInput<D>]: unknown } & {
   dtype: D;
 } & AttentionShape;
 
 function readProblem<D extends DType>(input: unknown): RawProblem<D> {
-  if (typeof input !== 'object' || input === null) {
-    throw invalidInput('input', `expected an attention input object, got ${describe(input)}`);
-  }
-  const raw: Record<string, unknown> = {};
-  for (const field of [...SHAPE_FIELDS, 'dtype', 'scale', 'seqLensK', 'mask'] as const) {
-    raw[field] = readField(input, field);
-  }
-  return raw as unknown as RawProblem<D>;
+  return readInputFields(input, PROBLEM_FIELDS) as unknown as RawProblem<D>;
 }
 
 function readField(input: unknown, field: string, path = field): unknown {

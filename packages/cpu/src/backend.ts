@@ -255,9 +255,10 @@ class NativeCpuBackend implements CpuBackend {
    * q-block does not hold a whole number of positions, heads are planned one by one instead.
    */
   /**
-   * The plan for x's problem, memoized: core's planner scores every candidate tiling (2-8 ms on
-   * the JS thread on a 2-core VM), and a model calls the same shapes over and over (every layer,
-   * every decode step). Plans depend only on the problem, this backend's spec and its options.
+   * The call plan for x's problem, memoized: a model calls the same shapes over and over. Core
+   * memoizes its own planTiles by spec identity, but head dims whose tiles overflow a cache level
+   * are planned on a reduced spec built per call (#levelsFor), and the layout decisions on top are
+   * this backend's: keeping the whole call plan covers both.
    */
   #plan(x: ResolvedAttentionInput): CpuCallPlan {
     const key = `${x.dtype} ${x.batch} ${x.seqQ} ${x.seqK} ${x.headsQ} ${x.headsKV} ${x.headDim}`;

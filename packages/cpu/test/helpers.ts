@@ -10,7 +10,6 @@ import {
   f32ToF16,
   type MaskSpec,
   type PlanOptions,
-  toFloat64,
   validateAttentionInput,
 } from '@fastattention/core';
 import {
@@ -59,57 +58,13 @@ export function reference(input: AttentionInput): ExactResult {
   return exactAttention(validateAttentionInput(input));
 }
 
-/** Errors of a backend result against the float64 reference; `bad` counts NaN outputs and -Infinity mismatches. */
+/**
+ * Errors of a backend result against the float64 reference, NaN and ±Infinity included: `bad`
+ * counts entries whose non-finite value differs (unwritten poison, an unpropagated NaN, garbage
+ * from a key the row may not see), `nonFinite` the reference's NaN/Inf outputs.
+ */
 export function compare(result: AttentionOutput, ref: ExactResult, dtype: DType): ReferenceErrors {
   return compareToExact(ref, dtype, result.out, result.lse);
-}
-
-/** Errors where the reference is finite; `mismatched` counts elements whose non-finite value differs. */
-export interface PatternErrors {
-  readonly out: number;
-  readonly lse: number;
-  /** Output or LSE entries where one side is non-finite and the other is not the same value. */
-  readonly mismatched: number;
-  /** Non-finite outputs in the reference: a test that poisons visible data must see some. */
-  readonly nonFinite: number;
-}
-
-const sameNonFinite = (a: number, b: number): boolean =>
-  Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
-
-/**
- * Compares with the float64 reference including its NaN and ±Infinity pattern: where the
- * reference is finite, the relative errors of compareToExact; where it is not, the backend must
- * give the same non-finite value (NaN for NaN, the same infinity).
- */
-export function comparePattern(result: AttentionOutput, ref: ExactResult, dtype: DType): PatternErrors {
-  const got = toFloat64(result.out, dtype);
-  let num = 0;
-  let den = 0;
-  let mismatched = 0;
-  let nonFinite = 0;
-  for (let i = 0; i < ref.out.length; i++) {
-    const r = ref.out[i]!;
-    const x = got[i]!;
-    if (!Number.isFinite(r) || !Number.isFinite(x)) {
-      if (!Number.isFinite(r)) nonFinite++;
-      if (!sameNonFinite(r, x)) mismatched++;
-      continue;
-    }
-    num += (x - r) ** 2;
-    den += r ** 2;
-  }
-  let lse = 0;
-  for (let i = 0; i < ref.lse.length; i++) {
-    const r = ref.lse[i]!;
-    const x = result.lse[i]!;
-    if (!Number.isFinite(r) || !Number.isFinite(x)) {
-      if (!sameNonFinite(r, x)) mismatched++;
-      continue;
-    }
-    lse = Math.max(lse, Math.abs(x - r) / Math.max(1, Math.abs(r)));
-  }
-  return { out: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den), lse, mismatched, nonFinite };
 }
 
 /** The storage bits of NaN, +Infinity or -Infinity in a dtype. */

@@ -3,6 +3,7 @@ import {
   type AttentionInput,
   type AttentionOptions,
   type AttentionOutput,
+  type AttentionProblemInput,
   type AttentionShape,
   type Backend,
   type BackendCapabilities,
@@ -15,11 +16,11 @@ import {
   kvLength,
   lseLength,
   MASK_KINDS,
-  MAX_DIMENSION,
   type MaskSpec,
   planTiles,
   qLength,
   type ResolvedAttentionProblem,
+  readInputFields,
   type TilePlan,
   throwIfAborted,
   toFastAttentionError,
@@ -97,9 +98,13 @@ interface ResolvedDeviceInput extends Omit<ResolvedAttentionProblem, 'dtype' | '
   readonly lse: DeviceTensor<'f32'> | undefined;
 }
 
-const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
 const DEVICE_FIELDS = [
-  ...SHAPE_FIELDS,
+  'batch',
+  'seqQ',
+  'seqK',
+  'headsQ',
+  'headsKV',
+  'headDim',
   'dtype',
   'scale',
   'seqLensK',
@@ -602,42 +607,16 @@ export class CudaBackend implements Backend {
    * refused before core fills in a default seqLensK of `batch` entries.
    */
   #resolveDevice(input: DeviceAttentionInput): ResolvedDeviceInput {
-    if (typeof input !== 'object' || input === null) {
-      throw new FastAttentionError('INVALID_INPUT', 'input: expected an object', { field: 'input' });
-    }
-    const raw: Record<string, unknown> = {};
-    for (const field of DEVICE_FIELDS) {
-      try {
-        raw[field] = (input as unknown as Record<string, unknown>)[field];
-      } catch (error) {
-        throw new FastAttentionError('INVALID_INPUT', `${field}: reading it threw: ${String(error)}`, {
-          field,
-          cause: error,
-        });
-      }
-    }
+    const raw = readInputFields(input, DEVICE_FIELDS);
     const deviceLens =
       raw.seqLensK instanceof DeviceTensor ? (raw.seqLensK as DeviceTensor<'i32'>) : undefined;
-    // Only where core would accept dtype and shape fields, so that its field names win otherwise.
-    const plausible =
-      (raw.dtype === 'f16' || raw.dtype === 'bf16') &&
-      SHAPE_FIELDS.every((f) => {
-        const x = raw[f];
-        return typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_DIMENSION;
-      });
-    const shape = Object.fromEntries(SHAPE_FIELDS.map((f) => [f, raw[f]])) as unknown as AttentionShape;
-    if (plausible) checkTensors(raw, shape, deviceLens);
+    // Core validates the problem; the tensors are checked against its shape before core fills in
+    // any default (a default seqLensK is `batch` entries: never for an absurd claimed batch).
     const problem = validateAttentionShape(
-      {
-        ...shape,
-        dtype: raw.dtype as CudaDType,
-        ...(raw.scale === undefined ? {} : { scale: raw.scale as number }),
-        ...(raw.mask === undefined ? {} : { mask: raw.mask as MaskSpec }),
-        ...(raw.seqLensK === undefined || deviceLens ? {} : { seqLensK: raw.seqLensK as Int32Array }),
-      },
+      { ...raw, seqLensK: deviceLens ? undefined : raw.seqLensK } as AttentionProblemInput<CudaDType>,
       CAPABILITIES,
+      (shape) => checkTensors(raw, shape, deviceLens),
     );
-    if (!plausible) checkTensors(raw, problem, deviceLens);
     return {
       ...problem,
       dtype: problem.dtype as CudaDType,

@@ -5,14 +5,8 @@
 //   exactly the output columns the float64 reference puts it in.
 // Each case is compared element by element with core's float64 reference: the non-finite pattern
 // must match exactly, the finite elements within the contract's tolerances.
-import {
-  type AttentionInput,
-  exactAttention,
-  kvIndex,
-  qIndex,
-  toFloat64,
-  validateAttentionInput,
-} from '@fastattention/core';
+import { type AttentionInput, kvIndex, qIndex } from '@fastattention/core';
+import { compareToReference, type ReferenceErrors } from '@fastattention/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { CudaBackend, CudaDType } from '../src/index.js';
 import { type Case, describeCase, randomInput, TOL, tryBackend } from './helpers.js';
@@ -29,48 +23,6 @@ const BITS = {
 } as const;
 type Poison = 'nan' | 'inf' | 'ninf';
 const CYCLE: readonly Poison[] = ['nan', 'inf', 'ninf'];
-
-interface Errors {
-  /** Elements whose non-finite class (NaN, +Inf, -Inf, finite) differs from the reference. */
-  readonly pattern: number;
-  readonly out: number;
-  readonly lse: number;
-  /** Output rows of the reference holding a non-finite value (a poison that reaches no row shows). */
-  readonly nonfiniteRows: number;
-}
-
-const kind = (x: number): string =>
-  Number.isNaN(x) ? 'nan' : x === Infinity ? '+inf' : x === -Infinity ? '-inf' : 'f';
-
-function compareExactly(input: AttentionInput<CudaDType>, out: Uint16Array, lse: Float32Array): Errors {
-  const resolved = validateAttentionInput(input);
-  const ref = exactAttention(resolved);
-  const got = toFloat64(out, input.dtype);
-  let pattern = 0;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < got.length; i++) {
-    const r = ref.out[i]!;
-    const x = got[i]!;
-    if (kind(r) !== kind(x)) pattern++;
-    else if (Number.isFinite(r)) {
-      num += (x - r) ** 2;
-      den += r ** 2;
-    }
-  }
-  let worst = 0;
-  let nonfiniteRows = 0;
-  for (let i = 0; i < ref.lse.length; i++) {
-    const r = ref.lse[i]!;
-    const x = lse[i]!;
-    if (kind(r) !== kind(x)) pattern++;
-    else if (Number.isFinite(r)) worst = Math.max(worst, Math.abs(x - r) / Math.max(1, Math.abs(r)));
-  }
-  for (let i = 0; i < ref.out.length; i += resolved.headDim) {
-    if (ref.out.subarray(i, i + resolved.headDim).some((x) => !Number.isFinite(x))) nonfiniteRows++;
-  }
-  return { pattern, out: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den), lse: worst, nonfiniteRows };
-}
 
 type Poisoner = (input: AttentionInput<CudaDType>, c: Case) => void;
 
@@ -233,11 +185,12 @@ for (const dtype of ['f16', 'bf16'] as const) {
   });
 }
 
-async function run(b: CudaBackend, nc: NonFiniteCase): Promise<Errors> {
+/** Compared with the float64 reference by each entry's kind (NaN, +Inf, -Inf, finite) and value. */
+async function run(b: CudaBackend, nc: NonFiniteCase): Promise<ReferenceErrors> {
   const input = randomInput(nc.c);
   nc.poison(input, nc.c);
   const { out, lse } = await b.attention(input);
-  return compareExactly(input, out as Uint16Array, lse);
+  return compareToReference(input, out, lse);
 }
 
 const defaultPath = backend?.info.devices[0]?.details?.path;
@@ -262,8 +215,8 @@ for (const { label, path } of variants) {
         const b = forced.backend!;
         if (nc.c.seqQ === 1) expect(b.plan(nc.c).splitKV, 'decode case runs split-KV').toBeGreaterThan(1);
         const err = await run(b, nc);
-        expect(err.pattern, 'elements or LSEs whose NaN/Inf/finite class differs from the reference').toBe(0);
-        expect(err.nonfiniteRows > 0, 'the poison reaches rows that see it').toBe(nc.expectNonfinite);
+        expect(err.bad, 'elements or LSEs whose NaN/Inf/finite class differs from the reference').toBe(0);
+        expect(err.nonFinite > 0, 'the poison reaches rows that see it').toBe(nc.expectNonfinite);
         expect(err.out).toBeLessThan(TOL[nc.c.dtype]);
         expect(err.lse).toBeLessThan(TOL.lse);
       });

@@ -9,6 +9,7 @@ import type { DType } from '../dtype.js';
 import { FastAttentionError } from '../errors.js';
 import { kvIndex, qIndex } from '../layout.js';
 import { allowedKeys, bandOf, type MaskKind, type MaskSpec } from '../mask/spec.js';
+import { fromNumbers } from '../numeric/convert.js';
 import type { BackendProvider } from '../registry.js';
 import type { AttentionShape } from '../shape.js';
 import { compareToReference, randomInput, randomSeed, rng, TOLERANCE, withinTolerance } from './kit.js';
@@ -111,12 +112,8 @@ function poisonInvisible(input: AttentionInput, value: number, seqLensK: Int32Ar
   }
 }
 
-/** The stored form of NaN or an infinity: the value itself for f32, raw bits for f16/bf16. */
-function encode(value: number, dtype: DType): number {
-  if (dtype === 'f32') return value;
-  const [nan, inf, negInf] = dtype === 'f16' ? [0x7e00, 0x7c00, 0xfc00] : [0x7fc0, 0x7f80, 0xff80];
-  return Number.isNaN(value) ? nan : value > 0 ? inf : negInf;
-}
+/** The stored form of a value: the value itself for f32, raw bits for f16/bf16. */
+const encode = (value: number, dtype: DType): number => fromNumbers([value], dtype)[0]!;
 
 const EVENT_LOOP_TRIES = 3;
 

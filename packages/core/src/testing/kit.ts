@@ -67,6 +67,8 @@ export interface ReferenceErrors {
    * NaN input not propagated), an infinity or -Infinity LSE that the reference does not have.
    */
   readonly bad: number;
+  /** NaN or infinite entries of the reference output: a test that poisons visible data expects some. */
+  readonly nonFinite: number;
 }
 
 /** Compares a backend's output for `input` with the float64 reference. */
@@ -92,9 +94,11 @@ export function compareToExact(
   let num = 0;
   let den = 0;
   let bad = 0;
+  let nonFinite = 0;
   for (let i = 0; i < ref.out.length; i++) {
     const [x, r] = [got[i]!, ref.out[i]!];
     if (!Number.isFinite(r) || !Number.isFinite(x)) {
+      if (!Number.isFinite(r)) nonFinite++;
       if (!Object.is(x, r) && !(Number.isNaN(x) && Number.isNaN(r))) bad++;
       continue;
     }
@@ -111,7 +115,7 @@ export function compareToExact(
     worst = Math.max(worst, Math.abs(x - r) / Math.max(1, Math.abs(r)));
   }
   const outError = bad > 0 ? Number.POSITIVE_INFINITY : den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-  return { out: outError, lse: worst, bad };
+  return { out: outError, lse: worst, bad, nonFinite };
 }
 
 /** True when the errors are within the contract's tolerances for `dtype`. */
