@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type AttentionInput,
   createReferenceBackend,
+  FastAttentionError,
   MAX_SCALE,
   validateAttentionInput,
   validateAttentionShape,
@@ -150,6 +151,25 @@ describe('validation of hostile inputs', () => {
     expect(error).toMatchObject({ code: 'INVALID_INPUT' });
     expect(['q', 'k', field]).toContain((error as { field: string }).field);
     expect(ms).toBeLessThan(5); // typically ~0.01 ms; generous for a loaded CI machine
+  });
+
+  it("runs a backend's tensor check once the shape is valid and before any default is allocated", () => {
+    const { q: _q, k: _k, v: _v, ...problem } = good();
+    const seen: unknown[] = [];
+    const check = (shape: unknown) => {
+      seen.push(shape);
+      throw new FastAttentionError('INVALID_INPUT', 'q: too short', { field: 'q' });
+    };
+    expect(() => validateAttentionShape({ ...problem, headsKV: 3 }, undefined, check)).toThrow(
+      expect.objectContaining({ field: 'headsKV' }),
+    );
+    expect(seen).toHaveLength(0); // core's own field names win
+    const { ms, error } = timed(() =>
+      validateAttentionShape({ ...problem, batch: 2 ** 28 }, undefined, check),
+    );
+    expect(error).toMatchObject({ field: 'q' });
+    expect(ms).toBeLessThan(5); // no 2^28-entry default seqLensK was built first
+    expect(seen).toEqual([expect.objectContaining({ batch: 2 ** 28, dtype: 'f32' })]);
   });
 
   it('rejects dimensions beyond int32, so seqK = 2^31 cannot overflow the seqLensK default', () => {
