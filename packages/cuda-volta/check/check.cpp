@@ -27,6 +27,7 @@ extern "C" CUresult CUDAAPI cuEventElapsedTime(float* ms, CUevent a, CUevent b);
 #include <thread>
 #include <vector>
 
+#include "../kernels/common/kernel_names.h"
 #include "../kernels/common/params.h"
 #include "../kernels/turing/configs.h"
 #include "../kernels/volta/configs.h"
@@ -46,22 +47,23 @@ struct Cfg {
   const char* path;
   const char* role;
   int hd, bm, bn, w, smem;
+  const char* f16;  // kernel symbols, from the configuration table (kernel_names.h)
+  const char* bf16;
+  const char* symbol(const char* dt) const { return std::strcmp(dt, "bf16") == 0 ? bf16 : f16; }
 };
 static std::vector<Cfg> g_cfgs;
-#define ADD_VOLTA(role, HD, BM, BN, W) g_cfgs.push_back({"volta", #role, HD, BM, BN, W, FA_VOLTA_SMEM(HD, BM, BN, W)});
-#define ADD_TURING(role, HD, BM, BN, W) g_cfgs.push_back({"turing", #role, HD, BM, BN, W, FA_TURING_SMEM(HD, BM, BN, W)});
+#define ADD_CFG(PATH, SMEM, role, HD, BM, BN, W, S)                                             \
+  g_cfgs.push_back({#PATH, #role, HD, BM, BN, W, SMEM(HD, BM, BN, W, S),                         \
+                    FA_KERNEL_SYMBOL_STR(PATH, role, f16, HD, BM, BN, W, S),                    \
+                    FA_KERNEL_SYMBOL_STR(PATH, role, bf16, HD, BM, BN, W, S)});
+#define ADD_VOLTA(...) ADD_CFG(volta, FA_VOLTA_SMEM, __VA_ARGS__)
+#define ADD_TURING(...) ADD_CFG(turing, FA_TURING_SMEM, __VA_ARGS__)
 
 static const Cfg* find_cfg(const std::string& path, const std::string& role, int hd) {
   for (auto& c : g_cfgs)
     if (path == c.path && role == c.role && hd == c.hd) return &c;
   return nullptr;
 }
-static std::string sym(const Cfg& c, const char* dt, const std::string& prefix = "") {
-  char b[160];
-  std::snprintf(b, sizeof b, "%sfa_%s_%s_%s_hd%d_%dx%dw%d", prefix.c_str(), c.path, c.role, dt, c.hd, c.bm, c.bn, c.w);
-  return b;
-}
-
 static std::vector<char> read_file(const std::string& f, bool text) {
   std::ifstream in(f, std::ios::binary);
   if (!in) {
@@ -187,8 +189,8 @@ static bool run_case(const Case& c, CUmodule mod, CUfunction combine, const char
   }
   const char* dt = c.bf16 ? "bf16" : "f16";
   CUfunction fn;
-  if (cuModuleGetFunction(&fn, mod, sym(*cfg, dt).c_str()) != CUDA_SUCCESS) {
-    err = "missing symbol " + sym(*cfg, dt);
+  if (cuModuleGetFunction(&fn, mod, cfg->symbol(dt)) != CUDA_SUCCESS) {
+    err = "missing symbol " + std::string(cfg->symbol(dt));
     return false;
   }
   CK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg->smem));
@@ -387,7 +389,7 @@ static int profile(int argc, char** argv) {
   const int seq = std::atoi(argv[4]), hd = std::atoi(argv[5]);
   const Cfg* cfg = find_cfg(prefix.find("turing") != std::string::npos ? "turing" : "volta", "prefill", hd);
   CUfunction fn;
-  CK(cuModuleGetFunction(&fn, m, sym(*cfg, "f16").c_str()));
+  CK(cuModuleGetFunction(&fn, m, cfg->symbol("f16")));
   CK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg->smem));
   const int H = 8;
   const size_t n = (size_t)seq * H * hd;
@@ -415,7 +417,7 @@ static int profile(int argc, char** argv) {
   void* args[] = {&p};
   CK(cuLaunchKernel(fn, (seq + cfg->bm - 1) / cfg->bm, H, 1, cfg->w * 32, 1, 1, cfg->smem, 0, args, nullptr));
   CK(cuCtxSynchronize());
-  std::printf("profiled %s\n", sym(*cfg, "f16").c_str());
+  std::printf("profiled %s\n", cfg->symbol("f16"));
   return 0;
 }
 
@@ -432,7 +434,7 @@ static int timing(int argc, char** argv) {
     for (int hd : {64, 128}) {
       const Cfg* cfg = find_cfg(path, "prefill", hd);
       CUfunction fn;
-      CK(cuModuleGetFunction(&fn, m, sym(*cfg, "f16").c_str()));
+      CK(cuModuleGetFunction(&fn, m, cfg->symbol("f16")));
       CK(cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg->smem));
       const int B = 4, H = 16, S = 2048;
       const size_t n = (size_t)B * S * H * hd;
@@ -474,7 +476,7 @@ static int timing(int argc, char** argv) {
       std::sort(ms.begin(), ms.end());
       const double med = ms[ms.size() / 2];
       const double flops = 4.0 * B * H * (double)S * S * hd;
-      std::printf("%-14s %-40s %9.3f %9.1f\n", label.c_str(), sym(*cfg, "f16").c_str(), med, flops / med / 1e9);
+      std::printf("%-14s %-40s %9.3f %9.1f\n", label.c_str(), cfg->symbol("f16"), med, flops / med / 1e9);
       for (CUdeviceptr x : {q, k, v, o, l}) cuMemFree(x);
     }
   }

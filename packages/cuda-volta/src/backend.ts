@@ -253,7 +253,7 @@ export class CudaBackend implements Backend {
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
     const configs = pathConfigs(addon, path).filter((c) =>
-      context.hasFunction(moduleName(c), kernelName(c, 'f16')),
+      context.hasFunction(moduleName(c), c.kernels.f16),
     );
     if (configs.length === 0) {
       context.dispose();
@@ -408,7 +408,7 @@ export class CudaBackend implements Backend {
           1,
           this.#context.functionInfo(
             moduleName(forced),
-            kernelName(forced, 'f16'),
+            forced.kernels.f16,
             forced.warps * 32,
             forced.sharedBytes,
           ).blocksPerSM,
@@ -436,7 +436,7 @@ export class CudaBackend implements Backend {
     return {
       path: config.path,
       role,
-      kernel: kernelName(config, problem.dtype),
+      kernel: config.kernels[problem.dtype],
       config,
       splitKV,
       grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * splitKV],
@@ -590,7 +590,7 @@ export class CudaBackend implements Backend {
       }
       const occ = this.#context.functionInfo(
         moduleName(first),
-        kernelName(first, 'f16'),
+        first.kernels.f16,
         first.warps * 32,
         first.sharedBytes,
       );
@@ -721,11 +721,6 @@ export function moduleName(config: NativeConfig): string {
   return `${config.path}/fwd_hd${config.headDim}`;
 }
 
-/** The kernel's entry point; an '_alt' role is the base path's kernel under its own role's name. */
-export function kernelName(config: NativeConfig, dtype: CudaDType): string {
-  return `fa_${config.path}_${config.compiledRole ?? config.role}_${dtype}_${config.suffix}`;
-}
-
 /**
  * A path's configurations: its own, then its base's. A base configuration of a role and head dim
  * the path has its own kernel for becomes '<role>_alt': never planned, still timeable by name.
@@ -736,7 +731,7 @@ function pathConfigs(addon: NativeAddon, path: ArchPath): NativeConfig[] {
   const base = addon.configs(path.base).map((c): NativeConfig => {
     if (c.role !== 'prefill' && c.role !== 'decode') return c;
     const overridden = own.some((o) => o.role === c.role && o.headDim === c.headDim);
-    return overridden ? { ...c, role: `${c.role}_alt`, compiledRole: c.role } : c;
+    return overridden ? { ...c, role: `${c.role}_alt` } : c;
   });
   return [...own, ...base];
 }

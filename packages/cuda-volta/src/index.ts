@@ -5,7 +5,6 @@ export {
   createBackend,
   cudaProvider,
   type DeviceAttentionInput,
-  kernelName,
   type LaunchPlan,
   type TimingOptions,
 } from './backend.js';

@@ -32,10 +32,10 @@ export interface NativeConfig {
   readonly warps: number;
   readonly stages: number;
   readonly sharedBytes: number;
-  /** Kernel name suffix, also the planner's configuration name. */
+  /** The planner's configuration name, e.g. 'hd128_128x64w4s2'. */
   readonly suffix: string;
-  /** The role the kernel was compiled under, where `role` was changed to '<role>_alt'. */
-  readonly compiledRole?: 'prefill' | 'decode';
+  /** The kernels' entry points, named by the configuration table (kernels/common/kernel_names.h). */
+  readonly kernels: Readonly<Record<'f16' | 'bf16', string>>;
 }
 
 /** The launch descriptor the addon turns into FaFwdParams (kernels/common/params.h). */

@@ -38,4 +38,4 @@
 #define FA_AMPERE_CONFIGS(X) FA_AMPERE_HD64(X) FA_AMPERE_HD80(X) FA_AMPERE_HD96(X) FA_AMPERE_HD128(X) FA_AMPERE_HD256(X)
 
 // Shared memory of a configuration: Q tile plus STAGES (K, V) tiles, rows padded by 8 elements.
-#define FA_AMPERE_SMEM(HD, BM, BN, STAGES) (((BM) + 2 * (STAGES) * (BN)) * ((HD) + 8) * 2)
+#define FA_AMPERE_SMEM(HD, BM, BN, W, STAGES) (((BM) + 2 * (STAGES) * (BN)) * ((HD) + 8) * 2)

@@ -7,6 +7,7 @@
 #include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
+#include "../common/kernel_names.h"
 #include "configs.h"
 
 // Compile-time switches of the tile body (run 5), each timed as a separate fatbin in one call
@@ -48,7 +49,7 @@ struct AmpereTraits {
   static constexpr int KSTEPS_PV = WBN / 16;
   static constexpr int NT_O = HD / 8;
   static constexpr int CHUNKS = HD / 8;  // 16-byte chunks per row
-  static constexpr int SMEM = FA_AMPERE_SMEM(HD, BM, BN, STAGES);
+  static constexpr int SMEM = FA_AMPERE_SMEM(HD, BM, BN, WARPS, STAGES);
   // One m-tile per warp: Q's fragments stay in registers for the whole loop. Two m-tiles per warp
   // halve the shared-memory traffic of K and V per mma (each B fragment feeds 2 mmas), which is
   // what bounds mma.sync attention on sm_90, but O and S then need the registers: Q is re-read
@@ -650,7 +651,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 }  // namespace fa
 
 // One extern "C" entry point per (config, dtype): the addon finds it by this name.
-#define FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT) fa_ampere_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S
+#define FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT) FA_KERNEL_SYMBOL(ampere, role, DT, HD, BM, BN, W, S)
 #define FA_AMPERE_DEFINE_ONE(role, HD, BM, BN, W, S, DT, TYPE)                                       \
   extern "C" __global__ void __launch_bounds__(W * 32, (fa::AmpereTraits<HD, BM, BN, W, S>::MIN_BLOCKS)) \
       FA_AMPERE_KERNEL_NAME(role, HD, BM, BN, W, S, DT)(const FaFwdParams p) {                         \

@@ -12,4 +12,4 @@
 
 // Shared memory of a configuration: the Q tile and STAGES (K, V) tiles, unpadded (the swizzle
 // keeps wgmma and the copies conflict-free), plus 1 KB to align the tiles to 1024 bytes.
-#define FA_HOPPER_SMEM(HD, BM, BN, STAGES) (((BM) + 2 * (STAGES) * (BN)) * (HD) * 2 + 1024)
+#define FA_HOPPER_SMEM(HD, BM, BN, W, STAGES) (((BM) + 2 * (STAGES) * (BN)) * (HD) * 2 + 1024)

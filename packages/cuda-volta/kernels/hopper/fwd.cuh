@@ -10,6 +10,7 @@
 #include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
+#include "../common/kernel_names.h"
 #include "configs.h"
 #include "wgmma.cuh"
 
@@ -22,7 +23,7 @@ struct HopperTraits {
   static constexpr int THREADS = WARPS * 32;
   static constexpr int CHUNKS = HD / 8;  // 16-byte chunks per row
   static constexpr int Q_BYTES = BM * HD * 2, KV_BYTES = BN * HD * 2;
-  static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, STAGES);
+  static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
   static_assert(BM == 16 * WARPS, "one warpgroup (4 warps) per 64 query rows");
   static_assert(HD % 64 == 0 && BN % 64 == 0, "SW128 tiles are whole 64-element column blocks");
   static_assert(THREADS % CHUNKS == 0 && BN % (THREADS / CHUNKS) == 0 && BM % (THREADS / CHUNKS) == 0,
@@ -320,7 +321,7 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 }  // namespace fa
 
 // One extern "C" entry point per (config, dtype): the addon finds it by this name.
-#define FA_HOPPER_KERNEL_NAME(role, HD, BM, BN, W, S, DT) fa_hopper_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S
+#define FA_HOPPER_KERNEL_NAME(role, HD, BM, BN, W, S, DT) FA_KERNEL_SYMBOL(hopper, role, DT, HD, BM, BN, W, S)
 #define FA_HOPPER_DEFINE_ONE(role, HD, BM, BN, W, S, DT, TYPE)                                     \
   extern "C" __global__ void __launch_bounds__(W * 32, 1)                                          \
       FA_HOPPER_KERNEL_NAME(role, HD, BM, BN, W, S, DT)(const FaFwdParams p) {                     \

@@ -13,6 +13,7 @@
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
 #include "../volta/mma_sm70.cuh"  // Io<T> (f16 staging of f16/bf16), pack_h2, fast_exp2
+#include "../common/kernel_names.h"
 #include "configs.h"
 
 namespace fa_turing {
@@ -67,7 +68,7 @@ struct TuringTraits {
   // Q stays in registers up to hd128 (32 registers); at hd256 it is re-read from shared memory each
   // k-tile so that O (128 registers) fits without spilling.
   static constexpr bool QREG = HD <= 128;
-  static constexpr int SMEM = FA_TURING_SMEM(HD, BM, BN, WARPS);
+  static constexpr int SMEM = FA_TURING_SMEM(HD, BM, BN, WARPS, 1);
   static_assert(BM == 16 * WARPS && HD % 16 == 0 && BN % 16 == 0, "tile shape");
 };
 
@@ -285,12 +286,12 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 
 }  // namespace fa_turing
 
-#define FA_TURING_KERNEL_NAME(role, HD, BM, BN, W, DT) fa_turing_##role##_##DT##_hd##HD##_##BM##x##BN##w##W
+#define FA_TURING_KERNEL_NAME(role, HD, BM, BN, W, DT) FA_KERNEL_SYMBOL(turing, role, DT, HD, BM, BN, W, 1)
 #define FA_TURING_DEFINE_ONE(role, HD, BM, BN, W, DT, TYPE)                                                \
   extern "C" __global__ void __launch_bounds__(W * 32) FA_TURING_KERNEL_NAME(role, HD, BM, BN, W, DT)(    \
       const FaFwdParams p) {                                                                               \
     fa_turing::fwd_kernel<fa_turing::TuringTraits<HD, BM, BN, W>, TYPE>(p);                                \
   }
-#define FA_TURING_DEFINE(role, HD, BM, BN, W)            \
+#define FA_TURING_DEFINE(role, HD, BM, BN, W, S)            \
   FA_TURING_DEFINE_ONE(role, HD, BM, BN, W, f16, __half) \
   FA_TURING_DEFINE_ONE(role, HD, BM, BN, W, bf16, __nv_bfloat16)

@@ -20,6 +20,7 @@
 #include "../common/nonfinite.cuh"
 #include "../common/params.h"
 #include "../common/tile_mask.cuh"
+#include "../common/kernel_names.h"
 #include "configs.h"
 #include "mma_sm70.cuh"
 
@@ -49,7 +50,7 @@ struct VoltaTraits {
   static constexpr int NJ = BN / 16;           // 8-key S blocks per quad-pair
   static constexpr int KC = BN / 8;            // 8-key chunks of the PV product
   static constexpr int SMEM = (WARPS * QW + 2 * BN * LD + WARPS * PW) * 2;
-  static_assert(SMEM == FA_VOLTA_SMEM(HD, BM, BN, WARPS), "configs.h and the traits disagree");
+  static_assert(SMEM == FA_VOLTA_SMEM(HD, BM, BN, WARPS, 1), "configs.h and the traits disagree");
   static_assert(BM == 16 * WARPS && BN % 16 == 0 && BN <= 64 && HD % 16 == 0, "tile shape");
 };
 
@@ -340,12 +341,12 @@ __device__ __forceinline__ void fwd_kernel(const FaFwdParams& p) {
 }  // namespace fa_volta
 
 // One extern "C" entry point per (config, dtype): the addon finds it by this name.
-#define FA_VOLTA_KERNEL_NAME(role, HD, BM, BN, W, DT) fa_volta_##role##_##DT##_hd##HD##_##BM##x##BN##w##W
+#define FA_VOLTA_KERNEL_NAME(role, HD, BM, BN, W, DT) FA_KERNEL_SYMBOL(volta, role, DT, HD, BM, BN, W, 1)
 #define FA_VOLTA_DEFINE_ONE(role, HD, BM, BN, W, DT, TYPE)                                                 \
   extern "C" __global__ void __launch_bounds__(W * 32, 1) FA_VOLTA_KERNEL_NAME(role, HD, BM, BN, W, DT)(      \
       const FaFwdParams p) {                                                                               \
     fa_volta::fwd_kernel<fa_volta::VoltaTraits<HD, BM, BN, W>, TYPE>(p);                                   \
   }
-#define FA_VOLTA_DEFINE(role, HD, BM, BN, W)            \
+#define FA_VOLTA_DEFINE(role, HD, BM, BN, W, S)            \
   FA_VOLTA_DEFINE_ONE(role, HD, BM, BN, W, f16, __half) \
   FA_VOLTA_DEFINE_ONE(role, HD, BM, BN, W, bf16, __nv_bfloat16)

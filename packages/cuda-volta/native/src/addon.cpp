@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../kernels/ampere/configs.h"
+#include "../../kernels/common/kernel_names.h"
 #include "../../kernels/hopper/configs.h"
 #include "../../kernels/turing/configs.h"
 #include "../../kernels/volta/configs.h"
@@ -162,7 +163,8 @@ Napi::Value KRange(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object configRow(Napi::Env env, const std::string& path, const char* role, int headDim, int blockQ, int blockK,
-                       int warps, int stages, int sharedBytes, const std::string& suffix) {
+                       int warps, int stages, int sharedBytes, const char* name, const char* kernelF16,
+                       const char* kernelBf16) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("path", path);
   o.Set("role", role);
@@ -172,26 +174,29 @@ Napi::Object configRow(Napi::Env env, const std::string& path, const char* role,
   o.Set("warps", warps);
   o.Set("stages", stages);
   o.Set("sharedBytes", sharedBytes);
-  o.Set("suffix", suffix);
+  o.Set("suffix", name);
+  Napi::Object kernels = Napi::Object::New(env);
+  kernels.Set("f16", kernelF16);
+  kernels.Set("bf16", kernelBf16);
+  o.Set("kernels", kernels);
   return o;
 }
 
 // configs(path): the compiled configurations of one architecture path, read from its configs.h
-// table, so kernel names and shared-memory sizes have one source of truth. The volta and turing
-// tables have no pipeline stages (no cp.async): their suffix has none and stages reads 1.
+// table, so kernel names and shared-memory sizes have one source of truth (kernel_names.h).
 Napi::Value Configs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string path = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-#define FA_AMPERE_ROW(role, HD, BM, BN, W, S) \
-  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, FA_AMPERE_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
-#define FA_HOPPER_ROW(role, HD, BM, BN, W, S) \
-  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, FA_HOPPER_SMEM(HD, BM, BN, S), "hd" #HD "_" #BM "x" #BN "w" #W "s" #S);
-#define FA_VOLTA_ROW(role, HD, BM, BN, W) \
-  out[i++] = configRow(env, path, #role, HD, BM, BN, W, 1, FA_VOLTA_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
-#define FA_TURING_ROW(role, HD, BM, BN, W) \
-  out[i++] = configRow(env, path, #role, HD, BM, BN, W, 1, FA_TURING_SMEM(HD, BM, BN, W), "hd" #HD "_" #BM "x" #BN "w" #W);
+#define FA_CONFIG_ROW(PATH, SMEM, role, HD, BM, BN, W, S)                                                      \
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, SMEM(HD, BM, BN, W, S), FA_CONFIG_NAME_STR(HD, BM, BN, W, S), \
+                       FA_KERNEL_SYMBOL_STR(PATH, role, f16, HD, BM, BN, W, S),                                \
+                       FA_KERNEL_SYMBOL_STR(PATH, role, bf16, HD, BM, BN, W, S));
+#define FA_AMPERE_ROW(...) FA_CONFIG_ROW(ampere, FA_AMPERE_SMEM, __VA_ARGS__)
+#define FA_HOPPER_ROW(...) FA_CONFIG_ROW(hopper, FA_HOPPER_SMEM, __VA_ARGS__)
+#define FA_VOLTA_ROW(...) FA_CONFIG_ROW(volta, FA_VOLTA_SMEM, __VA_ARGS__)
+#define FA_TURING_ROW(...) FA_CONFIG_ROW(turing, FA_TURING_SMEM, __VA_ARGS__)
   if (path == "ampere") {
     FA_AMPERE_CONFIGS(FA_AMPERE_ROW)
   } else if (path == "hopper") {
@@ -206,6 +211,7 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
     err.Set("field", "path");
     throw err;
   }
+#undef FA_CONFIG_ROW
 #undef FA_AMPERE_ROW
 #undef FA_HOPPER_ROW
 #undef FA_VOLTA_ROW
