@@ -252,9 +252,7 @@ export class CudaBackend implements Backend {
       context.dispose();
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
-    const configs = pathConfigs(addon, path).filter((c) =>
-      context.hasFunction(moduleName(c), c.kernels.f16),
-    );
+    const configs = pathConfigs(addon, path).filter((c) => context.hasFunction(moduleName(c), c.kernels.f16));
     if (configs.length === 0) {
       context.dispose();
       throw unavailable(`kernels not built (the ${path.name} fatbins hold none of the configured kernels)`);
