@@ -48,7 +48,11 @@ def main():
     rows = []
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
     if "prefill" in which:
-        for (B, H, S, D) in [(16, 32, 1024, 128), (4, 32, 4096, 128), (1, 32, 16384, 128), (4, 32, 4096, 64)]:
+        for (B, H, S, D) in [
+            (16, 32, 1024, 128), (4, 32, 4096, 128), (1, 32, 16384, 128),
+            (16, 32, 1024, 64), (4, 32, 4096, 64), (1, 32, 16384, 64),
+            (4, 32, 4096, 80), (4, 32, 4096, 96), (4, 16, 4096, 256),
+        ]:
             for dt in ["f16", "bf16"]:
                 q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=DT[dt]) for _ in range(3))
                 for mask in ["none", "causal"]:

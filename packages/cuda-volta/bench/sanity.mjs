@@ -1,9 +1,11 @@
 // A small run for compute-sanitizer (memcheck, racecheck): prefill with odd sizes, every mask
-// kind, padding, and a split-KV decode, each checked against the float64 reference.
+// kind, padding, every head dim, and split-KV decodes, each checked against the float64 reference.
+//   node bench/sanity.mjs [path]   (default: the path createBackend() picks)
 import { exactAttention, f16ToF32, f32ToF16, validateAttentionInput } from '@fastattention/core';
 import { createBackend } from '../dist/index.js';
 
-const backend = await createBackend();
+const path = process.argv[2];
+const backend = await createBackend(path ? { path } : {});
 const gen = (n) => Uint16Array.from({ length: n }, () => f32ToF16(Math.random() * 2 - 1));
 const cases = [
   {
@@ -27,6 +29,16 @@ const cases = [
   },
   { batch: 1, seqQ: 1, seqK: 700, headsQ: 8, headsKV: 2, headDim: 128, mask: { kind: 'none' } },
   { batch: 1, seqQ: 20, seqK: 50, headsQ: 1, headsKV: 1, headDim: 256, mask: { kind: 'causal' } },
+  { batch: 1, seqQ: 140, seqK: 140, headsQ: 2, headsKV: 2, headDim: 80, mask: { kind: 'none' } },
+  {
+    batch: 2,
+    seqQ: 1,
+    seqK: 900,
+    headsQ: 4,
+    headsKV: 1,
+    headDim: 96,
+    mask: { kind: 'window', left: 300, right: 0 },
+  },
 ];
 let worst = 0;
 for (const c of cases) {
@@ -47,6 +59,8 @@ for (const c of cases) {
   }
   worst = Math.max(worst, Math.sqrt(num / den));
 }
-console.log(`sanity: ${cases.length} cases, worst relative error ${worst.toExponential(2)}`);
+console.log(
+  `sanity (${backend.path.name}): ${cases.length} cases, worst relative error ${worst.toExponential(2)}`,
+);
 await backend.dispose();
 if (!(worst < 2e-3)) process.exit(1);

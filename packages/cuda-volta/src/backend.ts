@@ -252,7 +252,7 @@ export class CudaBackend implements Backend {
       context.dispose();
       throw toFastAttentionError(error, 'UNAVAILABLE');
     }
-    const configs = pathConfigs(addon, path).filter((c) => context.hasFunction(moduleName(c), c.kernels.f16));
+    const configs = pathConfigs(addon, path, (c) => context.hasFunction(moduleName(c), c.kernels.f16));
     if (configs.length === 0) {
       context.dispose();
       throw unavailable(`kernels not built (the ${path.name} fatbins hold none of the configured kernels)`);
@@ -720,17 +720,25 @@ export function moduleName(config: NativeConfig): string {
 }
 
 /**
- * A path's configurations: its own, then its base's. A base configuration of a role and head dim
- * the path has its own kernel for becomes '<role>_alt': never planned, still timeable by name.
+ * A path's configurations whose kernels were built: its own, then its base's. A base configuration of
+ * a role and head dim the path has its own kernel for becomes '<role>_alt': never planned, still
+ * timeable by name.
  */
-function pathConfigs(addon: NativeAddon, path: ArchPath): NativeConfig[] {
-  const own = addon.configs(path.name);
+function pathConfigs(
+  addon: NativeAddon,
+  path: ArchPath,
+  built: (c: NativeConfig) => boolean,
+): NativeConfig[] {
+  const own = addon.configs(path.name).filter(built);
   if (!path.base) return own;
-  const base = addon.configs(path.base).map((c): NativeConfig => {
-    if (c.role !== 'prefill' && c.role !== 'decode') return c;
-    const overridden = own.some((o) => o.role === c.role && o.headDim === c.headDim);
-    return overridden ? { ...c, role: `${c.role}_alt` } : c;
-  });
+  const base = addon
+    .configs(path.base)
+    .filter(built)
+    .map((c): NativeConfig => {
+      if (c.role !== 'prefill' && c.role !== 'decode') return c;
+      const overridden = own.some((o) => o.role === c.role && o.headDim === c.headDim);
+      return overridden ? { ...c, role: `${c.role}_alt` } : c;
+    });
   return [...own, ...base];
 }
 

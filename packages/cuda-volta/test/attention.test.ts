@@ -262,12 +262,13 @@ describe.skipIf(!backend)('cuda default path matches the float64 reference', () 
     const p = backend!.plan(prefill);
     expect(p.role).toBe('prefill');
     expect(p.splitKV).toBe(1);
-    // The hopper path runs its own wgmma prefill kernel at head dim 128 and the ampere kernels
-    // for the rest; the ampere kernel it replaces stays timeable by name.
+    // The hopper path runs its own wgmma prefill kernel at every head dim and the ampere kernels
+    // for decode; the ampere kernels it replaces stay timeable by name.
     if (backend!.path.name === 'hopper') {
       expect(p.path).toBe('hopper');
       expect(d.path).toBe('ampere');
-      expect(backend!.plan({ ...prefill, headDim: 64 }).path).toBe('ampere');
+      for (const headDim of [64, 80, 96, 256])
+        expect(backend!.plan({ ...prefill, headDim }).path).toBe('hopper');
       expect(backend!.plan(prefill, 'hd128_128x64w4s2').path).toBe('ampere');
     }
   });

@@ -1,12 +1,9 @@
 // Split-KV combine: each split wrote its normalized partial output and its LSE; the result is the
-// LSE-weighted sum (core's mergePartials). One CTA per (batch, head, query row); path-independent.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+// LSE-weighted sum (split_merge.cuh). One CTA per (batch, head, query row), a thread per 4
+// columns; path-independent (built for every architecture).
+#include "numeric.cuh"
 #include "params.h"
-
-template <typename T> __device__ __forceinline__ T from_f(float x);
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+#include "split_merge.cuh"
 
 template <typename T>
 __device__ void combine(const FaCombineParams& p) {
@@ -15,32 +12,16 @@ __device__ void combine(const FaCombineParams& p) {
   const int i = (int)(row % p.seq_q);
   const int h = (int)((row / p.seq_q) % p.heads_q);
   const int b = (int)(row / ((int64_t)p.seq_q * p.heads_q));
-  float mx = -INFINITY;
-  bool nan = false;  // a NaN partial LSE (NaN in a visible q or k) makes the row NaN
-  for (int s = 0; s < p.num_splits; ++s) {
-    const float l = p.part_lse[s * rows + row];
-    mx = fmaxf(mx, l);
-    nan |= isnan(l);
-  }
-  float sum = 0.f;
-  for (int s = 0; s < p.num_splits; ++s) {
-    const float l = p.part_lse[s * rows + row];
-    sum += l == -INFINITY ? 0.f : __expf(l - mx);
-  }
-  if (nan) sum = NAN;
   T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)h * p.head_dim;
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float acc = 0.f;
-    if (sum != 0.f) {  // sum == 0: no split saw an allowed key
-      for (int s = 0; s < p.num_splits; ++s) {
-        const float l = p.part_lse[s * rows + row];
-        if (l != -INFINITY) acc += __expf(l - mx) * p.part_o[(s * rows + row) * p.head_dim + d];
-      }
-      acc /= sum;
-    }
-    out[d] = from_f<T>(acc);
+  for (int d4 = threadIdx.x; d4 < p.head_dim / 4; d4 += blockDim.x) {
+    const fa::LseMerge m = fa::merge_splits(p.part_lse, p.part_o, row, rows, p.head_dim, p.num_splits, d4);
+    const float4 o = m.out();
+    uint2 pk;
+    pk.x = fa::Elem<T>::pack(o.x, o.y);
+    pk.y = fa::Elem<T>::pack(o.z, o.w);
+    *reinterpret_cast<uint2*>(out + 4 * d4) = pk;
+    if (d4 == 0) p.lse[row] = m.lse();
   }
-  if (threadIdx.x == 0) p.lse[row] = sum != 0.f ? mx + logf(sum) : -INFINITY;
 }
 
 extern "C" __global__ void fa_combine_f16(const FaCombineParams p) { combine<__half>(p); }

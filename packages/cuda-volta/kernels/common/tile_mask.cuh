@@ -57,11 +57,3 @@ FA_HD void fa_full_range(int64_t left, int64_t right, int64_t lk, int64_t dMin, 
   *start = (int)lo;
   *end = (int)hi;
 }
-
-#if defined(__CUDACC__)
-namespace fa {
-// A compile-time bool as a value: the kernels pass BoolTag<true>{} / BoolTag<false>{} to one generic
-// tile body, instantiating a masked (PARTIAL tiles) and an unmasked (FULL tiles) copy of it.
-template <bool B> struct BoolTag { static constexpr bool value = B; };
-}  // namespace fa
-#endif

@@ -1,3 +1,3 @@
-// Instantiations for head dim 128 (one file per head dim, as on the other paths).
+// Hopper-path instantiations for head dim 128 (one file per head dim so the build runs them in parallel).
 #include "fwd.cuh"
-FA_HOPPER_CONFIGS(FA_HOPPER_DEFINE)
+FA_HOPPER_HD128(FA_HOPPER_DEFINE)

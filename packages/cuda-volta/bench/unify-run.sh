@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Device calls for the one-kernel-body change (issue: one FlashAttention body over per-architecture
+# tiles). Run from the project root after `source .device-carry/env.sh`; results under $OUT.
+#   STEP=check  the package's test suite (the CUDA 11.8 compute_70 volta build included when
+#               build/cuda118/kernels exists), then the A/B of build/kernels-base (the build before
+#               the change) against build/kernels on every path, head dim, prefill and decode
+#   STEP=bench  bench/run.mjs and the PyTorch anchors in the same call, and the summary table
+#   STEP=sanitize  memcheck and racecheck of bench/sanity.mjs on every path
+set -uo pipefail
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+cd packages/cuda-volta
+s=$OUT/summary.log
+{ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader; } | tee -a "$s"
+step=${STEP:-check}
+if [[ $step == check ]]; then
+  t0=$(date +%s)
+  [[ -d build/cuda118/kernels ]] && export FASTATTN_CUDA118_KERNEL_DIR=$PWD/build/cuda118/kernels
+  timeout ${TEST_S:-240} ../../node_modules/.bin/vitest run > "$OUT/test.log" 2>&1
+  echo "tests rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
+  grep -E "Test Files|Tests  |FAIL|skipped:" "$OUT/test.log" | head -40 | tee -a "$s"
+  t0=$(date +%s)
+  FASTATTN_AB_OUT=$OUT/ab-paths.json timeout ${AB_S:-300} node bench/ab-paths.mjs build/kernels-base build/kernels > "$OUT/ab.log" 2>&1
+  echo "ab rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
+  grep -E "^ab|BAD|skipped|failed" "$OUT/ab.log" | tee -a "$s"
+fi
+if [[ $step == bench ]]; then
+  FASTATTN_BENCH_OUT=$OUT/cuda.json timeout 240 node bench/run.mjs > "$OUT/bench.log" 2>&1
+  echo "bench rc=$?" | tee -a "$s"
+  PYTHONUNBUFFERED=1 timeout 200 python3 ../../tools/anchors/sdpa_cuda.py "$OUT/anchors.json" >> "$OUT/bench.log" 2>&1
+  echo "anchors rc=$?" | tee -a "$s"
+  node bench/summary.mjs "$OUT/cuda.json" "$OUT/anchors.json" 2>&1 | tee -a "$s"
+fi
+if [[ $step == sanitize ]]; then
+  for path in hopper ampere turing volta; do
+    timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 node bench/sanity.mjs $path > "$OUT/memcheck-$path.log" 2>&1
+    echo "memcheck $path rc=$?: $(grep -E 'sanity|ERROR SUMMARY' "$OUT/memcheck-$path.log" | tr '\n' ' ')" | tee -a "$s"
+    timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 node bench/sanity.mjs $path > "$OUT/racecheck-$path.log" 2>&1
+    echo "racecheck $path rc=$?: $(grep -E 'sanity|RACECHECK SUMMARY' "$OUT/racecheck-$path.log" | tr '\n' ' ')" | tee -a "$s"
+  done
+fi

@@ -1,0 +1,278 @@
+// The FlashAttention-2 forward kernel body, written once for every architecture path. A mainloop ML
+// (ampere/mainloop.cuh: cp.async ring; common/sync_mainloop.cuh: synchronous copies, for volta
+// and turing; hopper/mainloop.cuh: wgmma) owns shared memory, the copies and the two products on
+// its tile primitives; this body owns the rest:
+//   - the CTA work split (work.cuh): rows, heads, the tiling-mask's k-tiles of this split;
+//   - the mask: FULL tiles run unmasked, PARTIAL ones test each element against the band;
+//   - the online softmax (softmax.cuh) and the rescale of O;
+//   - the epilogue: O and LSE, or a split's partials; Inf/NaN of V added back (nonfinite.cuh);
+//   - the split merge: the fused combine and KSPLIT tiles, on split_merge.cuh.
+// The mainloop interface (see AmpereMainloop for a complete one):
+//   Layout                      accumulator layout: ROWS, NS, NO, s_slot/o_slot, s_col/o_col, row,
+//                               row_max/row_sum, owns_lse, O_OVERHANG (M16n8Layout)
+//   HD, BM, BN, WARPS, KSPLIT   the configuration
+//   ML(p, work, smem)           stages Q and starts the first K/V copies
+//   stage(n, t, masked) -> bool k-tile t (the n-th) ready in shared memory; true if this thread
+//                               cleared an Inf/NaN of V at a key some row of the CTA sees
+//   qk(s, n), pv(o, s, n)       S = Q K^T and O += P V for tile n (s holds P after the softmax)
+//   warp_row0(), warp_key0(), warp_active()
+//   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
+//   scratch()                   shared memory free after finish()
+#pragma once
+#include "launch.cuh"
+#include "nonfinite.cuh"
+#include "numeric.cuh"
+#include "params.h"
+#include "softmax.cuh"
+#include "split_merge.cuh"
+#include "work.cuh"
+
+namespace fa {
+
+// Logits of a masked tile: scaled to base 2, -inf where the key is hidden from the row (outside its
+// band or at or past lk). Per row slot the allowed keys are one interval [lo, hi], clamped into int
+// range once so the per-element test is two 32-bit compares that cannot overflow.
+template <class ML, typename T>
+__device__ __forceinline__ void mask_tile(float (&s)[ML::Layout::NS], const FaFwdParams& p, const CtaWork<T, ML::HD>& w,
+                                          int k0, int lane) {
+  using L = typename ML::Layout;
+  int lo[L::ROWS], hi[L::ROWS];
+#pragma unroll
+  for (int r = 0; r < L::ROWS; ++r) {
+    const int row = w.r0 + ML::warp_row0() + L::row(lane, r);
+    const int64_t d = (int64_t)w.query(p, row) + w.lk - p.seq_q;
+    const int64_t a = max(d - p.band_left, (int64_t)0), b = min(d + p.band_right, (int64_t)w.lk - 1);
+    lo[r] = (int)min(a, (int64_t)INT32_MAX);
+    hi[r] = (int)max(b, (int64_t)-1);
+  }
+#pragma unroll
+  for (int i = 0; i < L::NS; ++i) {
+    const int col = k0 + L::s_col(lane, i), r = L::s_slot(i);
+    s[i] = (col < lo[r] || col > hi[r]) ? -INFINITY : s[i] * p.scale_log2;
+  }
+}
+
+// Adds the Inf/NaN of V at the keys a row sees to `n` stored outputs of that row from column col
+// (nonfinite.cuh), reading back what this thread stored.
+template <typename T, typename D>
+__device__ __forceinline__ void add_nonfinite(const FaFwdParams& p, const T* v, int i, int lk, int kLo, int kHi, int col,
+                                              int n, D* dst) {
+  int lo, hi;
+  visible_keys(i, lk, p.seq_q, p.band_left, p.band_right, kLo, kHi, &lo, &hi);
+  for (int c = 0; c < n; ++c) {
+    const float add = nonfinite_sum(v, p.k_row_stride, col + c, lo, hi);
+    if (add == 0.f) continue;
+    if constexpr (sizeof(D) == 4) dst[col + c] += add;
+    else dst[col + c] = Elem<T>::from_float(Elem<T>::to_float(dst[col + c]) + add);
+  }
+}
+
+// The Inf/NaN add-back over the outputs this thread stored (store_rows or store_rows_ksplit), after
+// the store: O is dead by then, so this rare case (a V with Inf/NaN at a key some row sees, on a tile
+// that some row may not fully see) costs the main loop no registers. Inline: an out-of-line call
+// would need a stack frame (local memory) for its arguments.
+template <class ML, typename T>
+__device__ __forceinline__ void fixup_rows(const FaFwdParams& p) {
+  using L = typename ML::Layout;
+  constexpr int HD = ML::HD;
+  const CtaWork<T, HD> w(p, ML::BM, ML::BN);
+  const int tid = threadIdx.x, lane = tid % 32;
+  const int kLo = w.t0 * ML::BN, kHi = (int)min((int64_t)w.t1 * ML::BN, (int64_t)p.seq_k);
+  auto fix = [&](int row, int col, int n) {
+    if (p.num_splits == 1) add_nonfinite(p, w.v, w.query(p, row), w.lk, kLo, kHi, col, n, w.out_row(p, row));
+    else add_nonfinite(p, w.v, w.query(p, row), w.lk, kLo, kHi, col, n, w.part_o_row(p, row));
+  };
+  if constexpr (ML::KSPLIT) {
+    for (int idx = tid; idx < (w.r1 - w.r0) * (HD / 4); idx += ML::THREADS) fix(w.r0 + idx / (HD / 4), idx % (HD / 4) * 4, 4);
+  } else {
+    for (int r = 0; r < L::ROWS; ++r) {
+      const int row = w.r0 + ML::warp_row0() + L::row(lane, r);
+      if (row >= w.r1) continue;
+      for (int i = 0; i < L::NO; i += 2) {
+        const int col = L::o_col(lane, i);
+        if (L::o_slot(i) == r && col < HD) fix(row, col, 2);
+      }
+    }
+  }
+}
+
+// Writes this thread's rows of O (normalized) and their LSE: to out/lse, or to the split's partials.
+template <class ML, typename T>
+__device__ __forceinline__ void store_rows(const FaFwdParams& p, const CtaWork<T, ML::HD>& w, const float (&o)[ML::Layout::NO],
+                                           const OnlineSoftmax<typename ML::Layout>& sm, bool active, int lane) {
+  using L = typename ML::Layout;
+  constexpr int HD = ML::HD;
+#pragma unroll
+  for (int r = 0; r < L::ROWS; ++r) {
+    const float l = sm.row_total(r);  // every lane: the reduction shuffles
+    const int row = w.r0 + ML::warp_row0() + L::row(lane, r);
+    if (!active || row >= w.r1) continue;
+    const float inv = row_inv(l), lse = row_lse(sm.m[r], l);
+    if (p.num_splits == 1) {
+      T* out = w.out_row(p, row);
+#pragma unroll
+      for (int i = 0; i < L::NO; i += 2) {
+        if (L::o_slot(i) != r) continue;
+        const int col = L::o_col(lane, i);
+        if (L::O_OVERHANG && col >= HD) continue;
+        *reinterpret_cast<uint32_t*>(out + col) = Elem<T>::pack(o[i] * inv, o[i + 1] * inv);
+      }
+      if (L::owns_lse(lane)) p.lse[w.lse_index(p, row)] = lse;
+    } else {
+      float* po = w.part_o_row(p, row);
+#pragma unroll
+      for (int i = 0; i < L::NO; i += 2) {
+        if (L::o_slot(i) != r) continue;
+        const int col = L::o_col(lane, i);
+        if (L::O_OVERHANG && col >= HD) continue;
+        *reinterpret_cast<float2*>(po + col) = make_float2(o[i] * inv, o[i + 1] * inv);
+      }
+      if (L::owns_lse(lane)) *w.part_lse_at(p, row) = lse;
+    }
+  }
+}
+
+// KSPLIT tiles: every warp ran all rows over its share of each k-tile's keys. Each warp leaves its
+// rows' max (base 2), sum and unnormalized O in shared memory; the CTA merges them per (row, 4
+// columns) as parts over disjoint keys.
+template <class ML, typename T>
+__device__ __forceinline__ void store_rows_ksplit(const FaFwdParams& p, const CtaWork<T, ML::HD>& w, float* scratch,
+                                                  const float (&o)[ML::Layout::NO],
+                                                  const OnlineSoftmax<typename ML::Layout>& sm, int tid) {
+  using L = typename ML::Layout;
+  constexpr int HD = ML::HD, BM = ML::BM, WARPS = ML::WARPS, LDO = HD + 4, C4 = HD / 4;
+  const int lane = tid % 32, warp = tid / 32;
+  float* sO = scratch;
+  float* sM = sO + WARPS * BM * LDO;
+  float* sL = sM + WARPS * BM;
+  __syncthreads();  // every warp is done reading K/V
+#pragma unroll
+  for (int r = 0; r < L::ROWS; ++r) {
+    const float l = sm.row_total(r);
+    const int rr = L::row(lane, r);
+#pragma unroll
+    for (int i = 0; i < L::NO; i += 2)
+      if (L::o_slot(i) == r)
+        *reinterpret_cast<float2*>(sO + (warp * BM + rr) * LDO + L::o_col(lane, i)) = make_float2(o[i], o[i + 1]);
+    if (L::owns_lse(lane)) {
+      sM[warp * BM + rr] = sm.m[r];
+      sL[warp * BM + rr] = l;
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < (w.r1 - w.r0) * C4; idx += ML::THREADS) {
+    const int r = idx / C4, c4 = idx % C4, row = w.r0 + r;
+    float lse2[WARPS];
+    float4 v[WARPS];
+#pragma unroll
+    for (int k = 0; k < WARPS; ++k) {
+      const float l = sL[k * BM + r], inv = row_inv(l);
+      lse2[k] = l != 0.f ? sM[k * BM + r] + __log2f(l) : -INFINITY;
+      const float4 x = *reinterpret_cast<const float4*>(sO + (k * BM + r) * LDO + c4 * 4);
+      v[k] = make_float4(x.x * inv, x.y * inv, x.z * inv, x.w * inv);
+    }
+    LseMerge m;
+    m.add(lse2, v);
+    const float4 out4 = m.out();
+    if (p.num_splits == 1) {
+      T* out = w.out_row(p, row);
+      uint2 pk;
+      pk.x = Elem<T>::pack(out4.x, out4.y);
+      pk.y = Elem<T>::pack(out4.z, out4.w);
+      *reinterpret_cast<uint2*>(out + c4 * 4) = pk;
+      if (c4 == 0) p.lse[w.lse_index(p, row)] = m.lse();
+    } else {
+      float* po = w.part_o_row(p, row);
+      *reinterpret_cast<float4*>(po + c4 * 4) = out4;
+      if (c4 == 0) *w.part_lse_at(p, row) = m.lse();
+    }
+  }
+}
+
+// Fused split-KV combine: the last split CTA of a (batch, head, q-tile) merges every split's
+// partials into out/lse (p.counters: one int per CTA row of the grid, zero between launches).
+template <class ML, typename T>
+__device__ __forceinline__ void fused_combine(const FaFwdParams& p, const CtaWork<T, ML::HD>& w, unsigned char* smem,
+                                              int tid) {
+  constexpr int HD = ML::HD, V4 = HD / 4;
+  int* flag = reinterpret_cast<int*>(smem);
+  const int64_t cIdx = ((int64_t)w.b * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  __threadfence();  // this CTA's partials are visible device-wide before it is counted
+  __syncthreads();  // every warp is done with shared memory and has written its partials
+  if (tid == 0) *flag = atomicAdd(p.counters + cIdx, 1) == p.num_splits - 1;
+  __syncthreads();
+  if (!*flag) return;
+  __threadfence();
+  const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
+  for (int idx = tid; idx < (w.r1 - w.r0) * V4; idx += ML::THREADS) {
+    const int row = w.r0 + idx / V4, d4 = idx % V4;
+    const int64_t li = w.lse_index(p, row);
+    const LseMerge m = merge_splits(p.part_lse, p.part_o, li, rows, HD, p.num_splits, d4);
+    const float4 o = m.out();
+    uint2 pk;
+    pk.x = Elem<T>::pack(o.x, o.y);
+    pk.y = Elem<T>::pack(o.z, o.w);
+    *reinterpret_cast<uint2*>(w.out_row(p, row) + d4 * 4) = pk;
+    if (d4 == 0) p.lse[li] = m.lse();
+  }
+  if (tid == 0) p.counters[cIdx] = 0;  // ready for the next launch (stream-ordered)
+}
+
+template <class ML, typename T>
+__device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned char* smem) {
+  using L = typename ML::Layout;
+  constexpr int HD = ML::HD, BN = ML::BN;
+  grid_dependency_wait();  // before any global memory access (programmatic dependent launch)
+  const int tid = threadIdx.x, lane = tid % 32;
+  const CtaWork<T, HD> w(p, ML::BM, BN);
+  ML ml(p, w, smem);
+
+  float o[L::NO];
+#pragma unroll
+  for (int i = 0; i < L::NO; ++i) o[i] = 0.f;
+  OnlineSoftmax<L> sm;
+
+  // One k-tile: S = Q K^T, mask, online softmax, O += P V. MASK is a compile-time flag so that FULL
+  // tiles (the bulk of every problem) carry no per-element mask work and keep the scale folded into
+  // the exp2 argument (one FFMA per element, as FlashAttention-2 does).
+  auto step = [&](auto maskTag, int n, int t) {
+    constexpr bool MASK = decltype(maskTag)::value;
+    float s[L::NS];
+    ml.qk(s, n);
+    if constexpr (MASK) mask_tile<ML, T>(s, p, w, t * BN + ml.warp_key0(), lane);
+    float alpha[L::ROWS];
+    sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha);
+    rescale<L>(o, alpha);
+    ml.pv(o, s, n);
+  };
+
+  bool seen = false;
+  for (int n = 0; n < w.tiles(); ++n) {
+    const int t = w.t0 + n;
+    const bool masked = w.masked(t);
+    if (ml.stage(n, t, masked)) seen = true;
+    if (!ml.warp_active()) continue;
+    if (masked) step(BoolTag<true>{}, n, t);
+    else step(BoolTag<false>{}, n, t);
+  }
+  const bool fix = ml.finish(seen);
+
+  if constexpr (ML::KSPLIT) store_rows_ksplit<ML, T>(p, w, ml.scratch(), o, sm, tid);
+  else store_rows<ML, T>(p, w, o, sm, ml.warp_active(), lane);
+  if (fix) fixup_rows<ML, T>(p);
+  if (p.num_splits > 1 && p.counters) fused_combine<ML, T>(p, w, smem, tid);
+}
+
+}  // namespace fa
+
+// One extern "C" entry point per (configuration, dtype), named by kernel_names.h. ML is a mainloop
+// template <HD, BM, BN, WARPS, STAGES, T>; MIN_BLOCKS its blocks-per-SM hint for ptxas.
+#define FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, DT, TYPE)                                              \
+  extern "C" __global__ void __launch_bounds__(W * 32, (ML<HD, BM, BN, W, S, TYPE>::MIN_BLOCKS))                   \
+      FA_KERNEL_SYMBOL(path, role, DT, HD, BM, BN, W, S)(const FaFwdParams p) {                                     \
+    extern __shared__ __align__(16) unsigned char fa_smem[];                                                        \
+    fa::attention_forward<ML<HD, BM, BN, W, S, TYPE>, TYPE>(p, fa_smem);                                           \
+  }
+#define FA_DEFINE_KERNELS(path, ML, role, HD, BM, BN, W, S)               \
+  FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, f16, __half)         \
+  FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, bf16, __nv_bfloat16)

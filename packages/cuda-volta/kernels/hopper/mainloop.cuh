@@ -1,0 +1,218 @@
+// The hopper path's mainloop (sm_90a): K/V tiles stream through a cp.async ring into the 128-byte
+// swizzled layout (wgmma.cuh) and both products run on wgmma. Each warpgroup owns 64 query rows:
+// S = Q K^T reads Q and K from shared memory (ss), O += P V takes P from the registers S was
+// computed in (rs) and V from shared memory, transposed by the hardware. Head dims that are not a
+// multiple of 64 (80, 96) are stored padded to one: Q K^T reads only the HD / 16 real k-steps, P V
+// computes the padded columns (zeros) and the body drops them (O_OVERHANG).
+#pragma once
+#include "../common/cp_async.cuh"
+#include "../common/launch.cuh"
+#include "../common/mma_m16n8.cuh"
+#include "../common/nonfinite.cuh"
+#include "../common/params.h"
+#include "../common/work.cuh"
+#include "configs.h"
+#include "wgmma.cuh"
+
+namespace fa {
+namespace hopper {
+
+template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T>
+struct HopperMainloop {
+  static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
+  static constexpr int THREADS = WARPS * 32;
+  static constexpr bool KSPLIT = false;
+  static constexpr int MIN_BLOCKS = 1;
+  static constexpr int HDP = FA_HOPPER_HD_PAD(HD);             // stored head dim
+  static constexpr int CHUNKS = HD / 8, CHUNKS_P = HDP / 8;    // 16-byte chunks per row
+  static constexpr int Q_BYTES = BM * HDP * 2, KV_BYTES = BN * HDP * 2;
+  static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
+  // Copies: each thread owns 16-byte column ldCh of rows ldRow + i * RPP of every tile. RPP is a
+  // multiple of 8, so the swizzled position of the thread's chunk is the same in every row it copies.
+  static constexpr int RPP = THREADS / CHUNKS_P;
+  static_assert(BM == 16 * WARPS, "one warpgroup (4 warps) per 64 query rows");
+  static_assert(HD % 16 == 0 && BN % 64 == 0, "SW128 tiles are whole 64-element column blocks");
+  static_assert(THREADS % CHUNKS_P == 0 && RPP % 8 == 0 && BN % RPP == 0 && BM % RPP == 0,
+                "each thread copies one fixed 16-byte column of every tile");
+  using Layout = M16n8Layout<1, BN / 8, HDP / 8, (HDP != HD)>;
+
+  const FaFwdParams& p;
+  const CtaWork<T, HD>& w;
+  unsigned char* sK;
+  unsigned char* sV;
+  uint32_t aQ, aK, aV;  // shared addresses of the Q tile and the K and V rings
+  volatile int* sSeen;  // some thread cleared an Inf/NaN at a key some row of the CTA sees
+  int tid, lane;
+  bool copier;          // this thread's column is a real one (ldCh < CHUNKS)
+  const T* kThr;
+  const T* vThr;
+  uint32_t kvSlot;
+
+  static __device__ __forceinline__ int warp_row0() { return (int)(threadIdx.x / 32) * 16; }
+  __device__ __forceinline__ int warp_key0() const { return 0; }
+  __device__ __forceinline__ bool warp_active() const { return true; }  // wgmma: every warp of the warpgroup
+  __device__ __forceinline__ float* scratch() const { return reinterpret_cast<float*>(sK); }
+
+  __device__ __forceinline__ void load_kv(int t, int stage) {
+    if (!copier) return;
+    const int k0 = t * BN;
+    const int64_t step = (int64_t)RPP * p.k_row_stride;
+    const T* gk = kThr + (int64_t)k0 * p.k_row_stride;
+    const T* gv = vThr + (int64_t)k0 * p.k_row_stride;
+    unsigned char* dk = sK + stage * KV_BYTES + kvSlot;
+    unsigned char* dv = sV + stage * KV_BYTES + kvSlot;
+    if (k0 + BN <= p.seq_k) {
+#pragma unroll
+      for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dk + i * RPP * 128, gk + i * step);
+#pragma unroll
+      for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dv + i * RPP * 128, gv + i * step);
+    } else {  // rows past seq_k are zero-filled (masked; zeros keep 0 * garbage out of O)
+      const int ldRow = tid / CHUNKS_P;
+#pragma unroll
+      for (int i = 0; i < BN / RPP; ++i) {
+        const bool ok = k0 + ldRow + i * RPP < p.seq_k;
+        cp_async16(dk + i * RPP * 128, ok ? gk + i * step : kThr, ok);
+        cp_async16(dv + i * RPP * 128, ok ? gv + i * step : vThr, ok);
+      }
+    }
+  }
+
+  // Zeroes the Inf/NaN of the V chunks this thread copied for tile t (once they landed); true if one
+  // of them belongs to a key some row of the CTA sees. A cheap test of the chunks first; the
+  // clearing only when it found one.
+  __device__ __forceinline__ bool sanitize_v(int t, int stage) {
+    if (!copier) return false;
+    unsigned char* dv = sV + stage * KV_BYTES + kvSlot;
+    uint4 v[BN / RPP];
+    uint32_t any = 0u;
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      v[i] = *reinterpret_cast<const uint4*>(dv + i * RPP * 128);
+      any |= nonfinite_any8<T>(v[i]);
+    }
+    if (any == 0u) return false;
+    const int k0 = t * BN + tid / CHUNKS_P;
+    bool seen = false;
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      if (!zero_nonfinite8<T>(v[i])) continue;
+      *reinterpret_cast<uint4*>(dv + i * RPP * 128) = v[i];
+      const int key = k0 + i * RPP;
+      if (key >= w.seeLo && key < w.seeHi) seen = true;
+    }
+    return seen;
+  }
+
+  __device__ __forceinline__ HopperMainloop(const FaFwdParams& p_, const CtaWork<T, HD>& w_, unsigned char* smem)
+      : p(p_), w(w_) {
+    // SW128 tiles must start on 1024 bytes; the dynamic window's alignment is not promised.
+    const uint32_t raw = smem_addr(smem);
+    aQ = (raw + 1023u) & ~1023u;
+    unsigned char* sQ = smem + (aQ - raw);
+    aK = aQ + Q_BYTES;
+    aV = aK + STAGES * KV_BYTES;
+    sK = sQ + Q_BYTES;
+    sV = sK + STAGES * KV_BYTES;
+    // The flag lies past the V ring, in the slack of the 1024-byte alignment (at least 16 bytes: the
+    // dynamic window is 16-byte aligned).
+    sSeen = reinterpret_cast<volatile int*>(sV + STAGES * KV_BYTES);
+    tid = threadIdx.x;
+    lane = tid % 32;
+    const int ldRow = tid / CHUNKS_P, ldCh = tid % CHUNKS_P;
+    copier = ldCh < CHUNKS;
+    kvSlot = sw128_offset<BN>(ldRow, ldCh);
+    const int64_t kvOff = (int64_t)ldRow * p.k_row_stride + ldCh * 8;
+    kThr = w.k + kvOff;
+    vThr = w.v + kvOff;
+    if (tid == 0) *sSeen = 0;  // before the loop's first barrier
+    if constexpr (HDP != HD) {
+      // The padded columns of V are read by P V: zeros, written once (the copies never touch them).
+      if (!copier)
+        for (int s = 0; s < STAGES; ++s)
+#pragma unroll
+          for (int i = 0; i < BN / RPP; ++i)
+            *reinterpret_cast<uint4*>(sV + s * KV_BYTES + kvSlot + i * RPP * 128) = make_uint4(0u, 0u, 0u, 0u);
+    }
+    if (copier) {
+#pragma unroll
+      for (int i = 0; i < BM / RPP; ++i) {
+        const int r = ldRow + i * RPP;
+        const bool ok = w.r0 + r < w.r1;
+        cp_async16(sQ + sw128_offset<BM>(r, ldCh), (ok ? w.q_row(p, w.r0 + r) : w.q) + ldCh * 8, ok);
+      }
+    }
+    if (w.tiles() > 0) load_kv(w.t0, 0);
+    cp_async_commit();
+  }
+
+  // Tile n (k-tile t) is in shared memory and the copy of tile n + 1 issued. A masked tile clears
+  // its V after the barrier and the next tile's copies, then takes a second barrier of its own, so
+  // FULL tiles run with one barrier. The flag lives in shared memory: nothing of the Inf/NaN
+  // handling stays in registers across the loop.
+  __device__ __forceinline__ bool stage(int n, int t, bool masked) {
+    cp_async_wait<0>();
+    fence_proxy_async();  // this thread's copies, visible to wgmma after the barrier
+    __syncthreads();      // every copy of tile n landed; every warpgroup is done with tile n - 1
+    if (n + 1 < w.tiles()) load_kv(t + 1, (n + 1) % STAGES);
+    cp_async_commit();
+    if (masked) {
+      // Stage n % STAGES is not the one the copies just issued write.
+      if (sanitize_v(t, n % STAGES)) *sSeen = 1;
+      fence_proxy_async();  // the clears, visible to wgmma after the barrier
+      __syncthreads();
+    }
+    return false;
+  }
+
+  // S = Q K^T over HD / 16 k16 steps; within a 64-element column block a step advances the
+  // descriptors by 32 bytes (the hardware applies the swizzle to the final address).
+  __device__ __forceinline__ void qk(float (&s)[Layout::NS], int n) {
+    const uint32_t qWg = aQ + (threadIdx.x / 128) * 64 * 128;  // this warpgroup's 64 rows
+    const uint32_t kT = aK + (n % STAGES) * KV_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; ++kk) {
+      const uint32_t off = (kk % 4) * 32;
+      const uint64_t da = sw128_desc(qWg + (kk / 4) * (BM * 128) + off, 0, 1024);
+      const uint64_t db = sw128_desc(kT + (kk / 4) * (BN * 128) + off, 0, 1024);
+      Wgmma<T, BN>::template ss<0>(s, da, db, kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+  }
+
+  // O += P V: V's k16 step kk is rows 16 kk.. of the tile; the head dim spans HDP / 64 column blocks
+  // BN * 128 bytes apart (the descriptor's leading-dimension offset).
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const float (&s)[Layout::NS], int n) {
+    const uint32_t vT = aV + (n % STAGES) * KV_BYTES;
+    uint32_t pa[BN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      const FragA f = p_fragment<T, BN / 8>(s, 0, kk);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) pa[kk][r] = f.x[r];
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      const uint64_t db = sw128_desc(vT + kk * 16 * 128, BN * 128, 1024);
+      Wgmma<T, HDP>::template rs<1>(o, pa[kk], db);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) fence_regs(pa[kk]);  // live until the wgmma read them
+  }
+
+  __device__ __forceinline__ bool finish(bool) {
+    cp_async_wait<0>();  // nothing may be in flight into shared memory when the CTA exits
+    grid_launch_dependents();
+    __syncthreads();
+    return *sSeen != 0;
+  }
+};
+
+}  // namespace hopper
+}  // namespace fa
