@@ -11,17 +11,23 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cd packages/cuda-volta
 s=$OUT/summary.log
 { date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader; } | tee -a "$s"
-step=${STEP:-check}
+for step in ${STEP:-check}; do
 if [[ $step == check ]]; then
   t0=$(date +%s)
   [[ -d build/cuda118/kernels ]] && export FASTATTN_CUDA118_KERNEL_DIR=$PWD/build/cuda118/kernels
   timeout ${TEST_S:-240} ../../node_modules/.bin/vitest run > "$OUT/test.log" 2>&1
   echo "tests rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
   grep -E "Test Files|Tests  |FAIL|skipped:" "$OUT/test.log" | head -40 | tee -a "$s"
-  t0=$(date +%s)
-  FASTATTN_AB_OUT=$OUT/ab-paths.json timeout ${AB_S:-300} node bench/ab-paths.mjs build/kernels-base build/kernels > "$OUT/ab.log" 2>&1
-  echo "ab rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
-  grep -E "^ab|BAD|skipped|failed" "$OUT/ab.log" | tee -a "$s"
+  # The build before the change had no fused combine on volta and turing: their A/B runs both
+  # builds with the separate combine kernel, so it compares the kernels.
+  for set in "hopper,ampere 1" "turing,volta 0"; do
+    read -r paths fused <<< "$set"
+    t0=$(date +%s)
+    FASTATTN_AB_PATHS=$paths FASTATTN_CUDA_FUSED_COMBINE=$fused FASTATTN_AB_OUT=$OUT/ab-${paths/,/-}.json \
+      timeout ${AB_S:-200} node bench/ab-paths.mjs build/kernels-base build/kernels > "$OUT/ab-${paths/,/-}.log" 2>&1
+    echo "ab $paths (fused combine $fused) rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
+    grep -E "^ab|BAD|skipped|failed" "$OUT/ab-${paths/,/-}.log" | tee -a "$s"
+  done
 fi
 if [[ $step == bench ]]; then
   FASTATTN_BENCH_OUT=$OUT/cuda.json timeout 240 node bench/run.mjs > "$OUT/bench.log" 2>&1
@@ -38,3 +44,4 @@ if [[ $step == sanitize ]]; then
     echo "racecheck $path rc=$?: $(grep -E 'sanity|RACECHECK SUMMARY' "$OUT/racecheck-$path.log" | tr '\n' ' ')" | tee -a "$s"
   done
 fi
+done

@@ -174,9 +174,11 @@ struct AmpereMainloop {
     const T* tK = sK + (n % STAGES) * BN * LD + warp_key0() * LD;
     qk_m16n8<Op, T, MT, NT_S, HD, LD, Q_IN_REGS>(s, qf, sQ + warp_row0() * LD, tK, lane);
   }
-  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const float (&s)[Layout::NS], int n) {
+  using P = PM16n8<MT, NT_S>;
+  __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return pack_p_m16n8<T, MT, NT_S>(s); }
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const P& pf, int n) {
     const T* tV = sV + (n % STAGES) * BN * LD + warp_key0() * LD;
-    pv_m16n8<Op, T, MT, NT_S, NT_O, LD>(o, s, tV, lane);
+    pv_m16n8<Op, T, MT, NT_S, NT_O, LD>(o, pf, tV, lane);
   }
 
   // After the loop: nothing in flight into shared memory; true if some thread of the CTA cleared an

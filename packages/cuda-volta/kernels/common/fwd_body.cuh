@@ -14,7 +14,8 @@
 //   ML(p, work, smem)           stages Q and starts the first K/V copies
 //   stage(n, t, masked) -> bool k-tile t (the n-th) ready in shared memory; true if this thread
 //                               cleared an Inf/NaN of V at a key some row of the CTA sees
-//   qk(s, n), pv(o, s, n)       S = Q K^T and O += P V for tile n (s holds P after the softmax)
+//   qk(s, n)                    S = Q K^T for tile n
+//   pack_p(s) -> P, pv(o, P, n) P (s after the softmax) as the operand of O += P V, and the product
 //   warp_row0(), warp_key0(), warp_active()
 //   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
 //   scratch()                   shared memory free after finish()
@@ -242,8 +243,9 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
     if constexpr (MASK) mask_tile<ML, T>(s, p, w, t * BN + ml.warp_key0(), lane);
     float alpha[L::ROWS];
     sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha);
+    auto pf = ml.pack_p(s);  // before the rescale: the f32 probabilities die here
     rescale<L>(o, alpha);
-    ml.pv(o, s, n);
+    ml.pv(o, pf, n);
   };
 
   bool seen = false;

@@ -104,13 +104,27 @@ struct M16n8Layout {
   }
 };
 
-// The A fragment of k16 step kk of P V for m-tile mt: P's n-tiles 2 kk and 2 kk + 1, packed to E.
-template <typename E, int NT_S>
-__device__ __forceinline__ FragA p_fragment(const float* s, int mt, int kk) {
-  const float* lo = s + (mt * NT_S + 2 * kk) * 4;
-  const float* hi = lo + 4;
-  return FragA{{Elem<E>::pack(lo[0], lo[1]), Elem<E>::pack(lo[2], lo[3]), Elem<E>::pack(hi[0], hi[1]),
-                Elem<E>::pack(hi[2], hi[3])}};
+// P as the A operands of P V: fragment [mt][kk] is k16 step kk of m-tile mt, made of P's n-tiles
+// 2 kk and 2 kk + 1 packed to E (the layouts match: mma.cuh's header). Packed right after the
+// softmax, so the f32 probabilities die there instead of living until the product (which halves
+// P's registers, as FlashAttention-2 does before its second GEMM).
+template <int MT, int NT_S>
+struct PM16n8 {
+  FragA x[MT][NT_S / 2];
+};
+template <typename E, int MT, int NT_S>
+__device__ __forceinline__ PM16n8<MT, NT_S> pack_p_m16n8(const float* s) {
+  PM16n8<MT, NT_S> p;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int kk = 0; kk < NT_S / 2; ++kk) {
+      const float* lo = s + (mt * NT_S + 2 * kk) * 4;
+      const float* hi = lo + 4;
+      p.x[mt][kk] = FragA{{Elem<E>::pack(lo[0], lo[1]), Elem<E>::pack(lo[2], lo[3]), Elem<E>::pack(hi[0], hi[1]),
+                           Elem<E>::pack(hi[2], hi[3])}};
+    }
+  return p;
 }
 
 // The warp GEMMs over tiles in shared memory with rows padded to LD elements.
@@ -146,12 +160,12 @@ __device__ __forceinline__ void qk_m16n8(float* s, const FragA (*qf)[HD / 16], c
 
 //   O[MT][NT_O] += P (warp rows, BN keys, packed from S's accumulators) V (BN keys, HD).
 template <class Op, typename E, int MT, int NT_S, int NT_O, int LD>
-__device__ __forceinline__ void pv_m16n8(float* o, const float* p, const E* tV, int lane) {
+__device__ __forceinline__ void pv_m16n8(float* o, const PM16n8<MT, NT_S>& p, const E* tV, int lane) {
 #pragma unroll
   for (int kk = 0; kk < NT_S / 2; ++kk) {
     FragA pa[MT];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) pa[mt] = p_fragment<E, NT_S>(p, mt, kk);
+    for (int mt = 0; mt < MT; ++mt) pa[mt] = p.x[mt][kk];
 #pragma unroll
     for (int d = 0; d < NT_O; d += 2) {
       FragB b0, b1;

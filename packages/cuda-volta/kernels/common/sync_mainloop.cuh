@@ -87,7 +87,9 @@ struct SyncMainloop {
   }
 
   __device__ __forceinline__ void qk(float (&s)[Layout::NS], int) { tile.qk(s, sK); }
-  __device__ __forceinline__ void pv(float (&o)[Layout::NO], float (&s)[Layout::NS], int) { tile.pv(o, s, sV); }
+  using P = typename Tile::P;
+  __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return tile.pack_p(s); }
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const P& pf, int) { tile.pv(o, pf, sV); }
 
   __device__ __forceinline__ bool finish(bool seen) {
     grid_launch_dependents();

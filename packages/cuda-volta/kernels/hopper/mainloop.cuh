@@ -184,26 +184,21 @@ struct HopperMainloop {
 
   // O += P V: V's k16 step kk is rows 16 kk.. of the tile; the head dim spans HDP / 64 column blocks
   // BN * 128 bytes apart (the descriptor's leading-dimension offset).
-  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const float (&s)[Layout::NS], int n) {
+  using P = PM16n8<1, BN / 8>;
+  __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return pack_p_m16n8<T, 1, BN / 8>(s); }
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], P& pf, int n) {
     const uint32_t vT = aV + (n % STAGES) * KV_BYTES;
-    uint32_t pa[BN / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      const FragA f = p_fragment<T, BN / 8>(s, 0, kk);
-#pragma unroll
-      for (int r = 0; r < 4; ++r) pa[kk][r] = f.x[r];
-    }
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
       const uint64_t db = sw128_desc(vT + kk * 16 * 128, BN * 128, 1024);
-      Wgmma<T, HDP>::template rs<1>(o, pa[kk], db);
+      Wgmma<T, HDP>::template rs<1>(o, pf.x[0][kk].x, db);
     }
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) fence_regs(pa[kk]);  // live until the wgmma read them
+    for (int kk = 0; kk < BN / 16; ++kk) fence_regs(pf.x[0][kk].x);  // live until the wgmma read them
   }
 
   __device__ __forceinline__ bool finish(bool) {

@@ -37,8 +37,10 @@ struct TuringTile {
   __device__ __forceinline__ void qk(float (&s)[Layout::NS], const __half* sK) {
     qk_m16n8<MmaM16n8k8x2, __half, 1, NT_S, HD, LD, Q_IN_REGS>(s, qf, wQ, sK, lane);
   }
-  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const float (&s)[Layout::NS], const __half* sV) {
-    pv_m16n8<MmaM16n8k8x2, __half, 1, NT_S, NT_O, LD>(o, s, sV, lane);
+  using P = PM16n8<1, NT_S>;
+  __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return pack_p_m16n8<__half, 1, NT_S>(s); }
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const P& pf, const __half* sV) {
+    pv_m16n8<MmaM16n8k8x2, __half, 1, NT_S, NT_O, LD>(o, pf, sV, lane);
   }
 };
 

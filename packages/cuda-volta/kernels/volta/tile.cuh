@@ -160,9 +160,11 @@ struct VoltaTile {
     }
   }
 
-  __device__ __forceinline__ void pv(float (&o)[Layout::NO], const float (&s)[Layout::NS], const __half* sV) {
+  // P goes through this warp's buffer in shared memory: pack_p stores it, pv reads it.
+  struct P {};
+  __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const {
     const int rq = VoltaLane::rq(lane), cq = VoltaLane::cq(lane), hq = VoltaLane::hq(lane);
-    const int l0 = VoltaLane::l0(lane), l1 = VoltaLane::l1(lane), a4 = lane & 3;
+    const int l0 = VoltaLane::l0(lane), l1 = VoltaLane::l1(lane);
     // P -> this warp's swizzled buffer: row 8r + l0 + 2b + 4h, keys 16m + 8c + 4l1 .. +3.
 #pragma unroll
     for (int m = 0; m < NJ; ++m)
@@ -175,6 +177,11 @@ struct VoltaTile {
         *reinterpret_cast<uint2*>(wP + p_off(rho, 2 * m + cq) + 4 * l1) = v;
       }
     __syncwarp();
+    return P{};
+  }
+
+  __device__ __forceinline__ void pv(float (&o)[Layout::NO], P, const __half* sV) {
+    const int rq = VoltaLane::rq(lane), cq = VoltaLane::cq(lane), hq = VoltaLane::hq(lane), a4 = lane & 3;
     // O += P V. A: P row 8r + ai, 8 keys per 16-byte load (two k4 steps). B: V rows (keys) 8kc + 4s
     // + a4, columns 16e + 8h .. +7: halves 0..3 feed accumulator block 0 (columns 16e + 8h' + 0..3),
     // halves 4..7 block 1 (16e + 8h' + 4..7).
