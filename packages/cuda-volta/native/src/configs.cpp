@@ -1,5 +1,7 @@
 #include "configs.h"
 
+#include <fastattention/napi_error.h>
+
 #include <string>
 
 #include "../../kernels/ampere/configs.h"
@@ -57,10 +59,7 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
   } else if (path == "turing") {
     FA_TURING_CONFIGS(FA_TURING_ROW)
   } else {
-    Napi::Error err = Napi::Error::New(env, "path: unknown architecture path '" + path + "'");
-    err.Set("code", "UNSUPPORTED");
-    err.Set("field", "path");
-    throw err;
+    throw fastattention::codedError(env, "UNSUPPORTED", "path: unknown architecture path '" + path + "'", "path");
   }
 #undef FA_CONFIG_ROW
 #undef FA_AMPERE_ROW

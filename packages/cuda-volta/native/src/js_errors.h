@@ -2,6 +2,7 @@
 // with the project's `code` (DEVICE, OOM, UNAVAILABLE, ...), and for driver calls `cudaError` (the
 // CUresult's name) and `call` (the entry point that failed).
 #pragma once
+#include <fastattention/napi_error.h>
 #include <napi.h>
 
 #include <string>
@@ -12,8 +13,7 @@ namespace fa {
 
 inline Napi::Error toJsError(Napi::Env env, const std::string& message, const std::string& code,
                              const std::string& cudaError, const std::string& call) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
+  Napi::Error err = fastattention::codedError(env, code, message);
   if (!cudaError.empty()) err.Set("cudaError", Napi::String::New(env, cudaError));
   if (!call.empty()) err.Set("call", Napi::String::New(env, call));
   return err;
