@@ -17,7 +17,7 @@ import { CAPABILITIES, type CudaDType, type DeviceAttentionInput, resolveDeviceI
 import { Launcher } from './launch.js';
 import { DeviceMemory } from './memory.js';
 import type { NativeContext, NativeDevice } from './native.js';
-import type { CudaBackendOptions } from './options.js';
+import { type CudaBackendOptions, checkDecodeConfig, type ResolvedTuning, resolveTuning } from './options.js';
 import type { ArchPath } from './paths.js';
 import { type LaunchPlan, Planner } from './plan.js';
 import type { DeviceTensor, HostOf, TensorDType } from './tensor.js';
@@ -38,21 +38,20 @@ export class CudaBackend implements Backend {
   #closing = false;
   #disposal: Promise<void> | undefined;
 
-  private constructor(opened: OpenDevice) {
+  private constructor(opened: OpenDevice, tuning: ResolvedTuning) {
     const { device, path, context, configs, driverVersion } = opened;
     this.device = device;
     this.path = path;
     this.#context = context;
     this.#memory = new DeviceMemory(context);
-    this.#planner = new Planner(device, context, configs);
+    this.#planner = new Planner(device, context, configs, tuning);
     this.#launcher = new Launcher(this.#planner, this.#memory, {
-      // FASTATTN_CUDA_FUSED_COMBINE=0 keeps the separate combine launch on the ampere path (for A/B timing).
-      fusedCombine: process.env.FASTATTN_CUDA_FUSED_COMBINE !== '0',
+      // Fused split-KV combine (ampere path, run 6); off: the separate combine launch (A/B timing).
+      fusedCombine: tuning.fusedCombine,
       // Programmatic dependent launch (sm_90+, run 7): an attention kernel may be dispatched while
       // the previous kernel of the stream finishes, and waits (griddepcontrol.wait) before touching
       // memory. The ampere and hopper kernels have that wait in their sm_90+ code.
-      // FASTATTN_CUDA_PDL=0 turns it off.
-      pdl: opened.pdl && process.env.FASTATTN_CUDA_PDL !== '0',
+      pdl: opened.pdl && tuning.pdl,
     });
     this.info = {
       name: 'cuda',
@@ -76,7 +75,16 @@ export class CudaBackend implements Backend {
 
   /** @internal Use createBackend(). */
   static async create(options: CudaBackendOptions = {}): Promise<CudaBackend> {
-    return new CudaBackend(await openDevice(options));
+    // Options are checked before any native code runs; the environment is read here, once.
+    const tuning = resolveTuning(options.tuning);
+    const opened = await openDevice(options);
+    try {
+      checkDecodeConfig(tuning, opened.path.name, opened.configs);
+    } catch (error) {
+      opened.context.dispose();
+      throw error;
+    }
+    return new CudaBackend(opened, tuning);
   }
 
   async attention<D extends DType>(
@@ -273,7 +281,8 @@ export class CudaBackend implements Backend {
 /**
  * Creates the CUDA backend on a device. Rejects with UNAVAILABLE and the reason when it cannot
  * run here: no addon, 'no CUDA driver', 'no device', 'kernels not built'; with UNSUPPORTED for a
- * forced path that does not exist or does not fit the device.
+ * forced path that does not exist or does not fit the device; with INVALID_INPUT naming the field
+ * for a bad `tuning` option (checked first, before any native code).
  */
 export function createBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
   return CudaBackend.create(options);

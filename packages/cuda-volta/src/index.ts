@@ -2,7 +2,7 @@ export { CudaBackend, createBackend, cudaProvider } from './backend.js';
 export type { CudaDType, DeviceAttentionInput } from './input.js';
 export type { NativeConfig, NativeDevice } from './native.js';
 export { loadAddon } from './native.js';
-export type { CudaBackendOptions } from './options.js';
+export type { CudaBackendOptions, CudaTuning } from './options.js';
 export { type ArchPath, candidatePaths, PATHS, type PathName, runsOn, selectPath } from './paths.js';
 export type { LaunchPlan } from './plan.js';
 export { cudaSpec } from './spec.js';

@@ -2,6 +2,7 @@ import { type AttentionShape, FastAttentionError, planTiles, type TilePlan } fro
 import type { CudaDType } from './input.js';
 import { moduleName } from './kernels.js';
 import type { NativeConfig, NativeContext, NativeDevice } from './native.js';
+import type { ResolvedTuning } from './options.js';
 import type { PathName } from './paths.js';
 import { cudaSpec, tileConfigOf } from './spec.js';
 
@@ -28,16 +29,19 @@ export class Planner {
   readonly #device: NativeDevice;
   readonly #context: Pick<NativeContext, 'functionInfo'>;
   readonly #configs: readonly NativeConfig[];
+  readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>;
   readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
 
   constructor(
     device: NativeDevice,
     context: Pick<NativeContext, 'functionInfo'>,
     configs: readonly NativeConfig[],
+    tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>,
   ) {
     this.#device = device;
     this.#context = context;
     this.#configs = configs;
+    this.#tuning = tuning;
   }
 
   /** How a problem is launched: role, compiled configuration, split-KV count, grid. */
@@ -45,17 +49,17 @@ export class Planner {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
     const { spec, config: candidates } = this.#spec(role, problem.headDim);
-    // FASTATTN_CUDA_DECODE_CONFIG=<suffix> plans decode with that compiled configuration where it exists
-    // for this head dim (run 6: to validate a fallback or an alternative through the whole suite).
-    const envDecode = role === 'decode' ? process.env.FASTATTN_CUDA_DECODE_CONFIG : undefined;
+    // tuning.decodeConfig plans decode with that compiled configuration where it exists for this
+    // head dim (run 6: to validate a fallback or an alternative through the whole suite).
+    const decodeConfig = role === 'decode' ? this.#tuning.decodeConfig : undefined;
     if (
       configName === undefined &&
-      envDecode &&
+      decodeConfig &&
       this.#configs.some(
-        (c) => c.role.startsWith('decode') && c.headDim === problem.headDim && c.suffix === envDecode,
+        (c) => c.role.startsWith('decode') && c.headDim === problem.headDim && c.suffix === decodeConfig,
       )
     ) {
-      configName = envDecode;
+      configName = decodeConfig;
     }
     // Decode packs the query heads of one KV head into a tile's rows: to the planner that is a
     // problem of seqQ * group rows and headsKV heads.
@@ -106,12 +110,12 @@ export class Planner {
     );
     const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
     const rows = planned.seqQ;
-    // FASTATTN_CUDA_DECODE_SPLIT=<n> overrides the decode split count (run 7: a sweep for timing; the
-    // kernels take any count, each split keeping at least one k-tile).
-    const envSplit = role === 'decode' ? Number(process.env.FASTATTN_CUDA_DECODE_SPLIT) : Number.NaN;
+    // tuning.decodeSplit overrides the decode split count (run 7: a sweep for timing; the kernels
+    // take any count, each split keeping at least one k-tile).
+    const decodeSplit = role === 'decode' ? this.#tuning.decodeSplit : undefined;
     const splitKV =
-      Number.isInteger(envSplit) && envSplit >= 1
-        ? Math.min(envSplit, Math.ceil(problem.seqK / config.blockK))
+      decodeSplit !== undefined
+        ? Math.min(decodeSplit, Math.ceil(problem.seqK / config.blockK))
         : tilePlan.splitKV;
     return {
       path: config.path,
