@@ -1,6 +1,6 @@
 import { defineProject } from 'vitest/config';
 
-// Packing three packages, an npm install and one build of the cpu addon from source: about a minute
+// Packing the published packages, an npm install and one build of the cpu addon from source: about a minute
 // on a quiet 2-core machine, several when CI runs every package at once.
 export default defineProject({
   test: {

@@ -58,6 +58,13 @@ try {
 } catch {
   giveUp('the cmake-js package is not installed (it is a dependency of @fastattention/cpu)');
 }
+try {
+  createRequire(import.meta.url).resolve('@fastattention/native-support');
+} catch {
+  giveUp(
+    'the @fastattention/native-support package is not installed (it is a dependency of @fastattention/cpu)',
+  );
+}
 
 rmSync(errorFile, { force: true });
 const jobs = String(Math.max(1, Math.min(cpus().length, 4)));

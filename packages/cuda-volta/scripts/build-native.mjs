@@ -66,6 +66,13 @@ try {
 } catch {
   giveUp('the cmake-js package is not installed (it is a dependency of @fastattention/cuda-volta)');
 }
+try {
+  createRequire(import.meta.url).resolve('@fastattention/native-support');
+} catch {
+  giveUp(
+    'the @fastattention/native-support package is not installed (it is a dependency of @fastattention/cuda-volta)',
+  );
+}
 
 const nvcc = findNvcc();
 status.nvcc = nvcc && `${nvcc.major}.${nvcc.minor}`;

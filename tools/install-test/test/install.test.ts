@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PACKAGES = ['core', 'cpu', 'cuda-volta', 'ascend'] as const;
+const PACKAGES = ['core', 'native-support', 'cpu', 'cuda-volta', 'ascend'] as const;
 const linuxX64 = platform() === 'linux' && arch() === 'x64';
 
 const work = mkdtempSync(join(tmpdir(), 'fastattn-install-'));
@@ -114,6 +114,17 @@ describe('packed as changeset publish packs them', () => {
     }
     expect(core).toMatch(/^0\./); // the ranges say >=0.1.0 <1.0.0: revisit them at 1.0
     expect(installLog).not.toMatch(/ERESOLVE|conflicting peer/i);
+  });
+
+  it('cpu and cuda-volta depend on the native-support headers their addons build with', async () => {
+    const support = JSON.parse(await packedManifest(tarballs['native-support']!));
+    expect(await sh('tar', ['-tzf', tarballs['native-support']!], work)).toMatch(
+      /^package\/include\/fastattention\/napi_error\.h$/m,
+    );
+    for (const name of ['cpu', 'cuda-volta']) {
+      const manifest = JSON.parse(await packedManifest(tarballs[name]!));
+      expect(manifest.dependencies['@fastattention/native-support']).toBe(`^${support.version}`);
+    }
   });
 
   it.runIf(linuxX64)('cpu and cuda-volta carry their linux-x64 prebuilt addons', async () => {

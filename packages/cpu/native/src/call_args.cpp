@@ -53,13 +53,6 @@ T* typedField(Napi::Env env, const Napi::Object& o, const char* name, napi_typed
 
 }  // namespace
 
-Napi::Error codedError(Napi::Env env, const std::string& code, const std::string& message, const std::string& field) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  if (!field.empty()) err.Set("field", Napi::String::New(env, field));
-  return err;
-}
-
 void throwInvalid(Napi::Env env, const std::string& field, const std::string& message) {
   throw codedError(env, "INVALID_INPUT", field + ": " + message, field);
 }

@@ -3,6 +3,7 @@
 // defence so that no argument, however wrong, can make a worker read or write out of bounds.
 #pragma once
 
+#include <fastattention/napi_error.h>
 #include <napi.h>
 
 #include <string>
@@ -12,8 +13,7 @@
 namespace fastattn {
 
 /** An Error with a FastAttentionError `code` (and `field`), which toFastAttentionError keeps. */
-Napi::Error codedError(Napi::Env env, const std::string& code, const std::string& message,
-                       const std::string& field = "");
+using ::fastattention::codedError;
 [[noreturn]] void throwInvalid(Napi::Env env, const std::string& field, const std::string& message);
 
 /**

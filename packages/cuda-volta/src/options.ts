@@ -1,0 +1,138 @@
+import { type BackendOptions, FastAttentionError, invalidInput, unsupported } from '@fastattention/core';
+import type { NativeConfig } from './native.js';
+import type { PathName } from './paths.js';
+
+export interface CudaBackendOptions extends BackendOptions {
+  /** CUDA device ordinal. Default 0. */
+  readonly device?: number;
+  /** Architecture path; default 'auto' (the newest the device supports). Forcing one validates it. */
+  readonly path?: 'auto' | PathName;
+  /** Where the fatbins are; default `<package>/build/kernels`. */
+  readonly kernelDir?: string;
+  /**
+   * How launches are made, for benchmarks and A/B runs (the defaults are the fast choices). Each
+   * field left out takes its `FASTATTN_CUDA_*` environment variable, read once by createBackend().
+   */
+  readonly tuning?: CudaTuning;
+}
+
+/** Launch tuning of a CUDA backend (`CudaBackendOptions.tuning`). */
+export interface CudaTuning {
+  /**
+   * The last split-KV CTA merges the partials (ampere path); false: the separate combine kernel
+   * runs after the attention kernel, as on the other paths. Default true;
+   * `FASTATTN_CUDA_FUSED_COMBINE=0` makes it false.
+   */
+  readonly fusedCombine?: boolean;
+  /**
+   * Programmatic dependent launch on sm_90+ where the kernels have the wait for it (the ampere and
+   * hopper kernels' sm_90+ code): a kernel may be dispatched while the previous one of the stream
+   * finishes. Default true; `FASTATTN_CUDA_PDL=0` makes it false.
+   */
+  readonly pdl?: boolean;
+  /**
+   * Plans decode with this compiled configuration (its suffix, e.g. `'hd128_16x64w1s3'`, also a
+   * timing-only `decode_alt` one) for the head dim it was compiled for; other head dims keep the
+   * planner's choice. A name no decode configuration of the backend's path has is UNSUPPORTED.
+   * Default: the planner's choice; `FASTATTN_CUDA_DECODE_CONFIG=<suffix>` (ignored where no
+   * configuration has that name).
+   */
+  readonly decodeConfig?: string;
+  /**
+   * The decode split-KV count (an integer >= 1; at most one split per k-tile of the keys) instead
+   * of the planner's. Default: the planner's; `FASTATTN_CUDA_DECODE_SPLIT=<n>`.
+   */
+  readonly decodeSplit?: number;
+}
+
+/** Tuning with every field decided: the option, else its environment variable, else the default. */
+export interface ResolvedTuning {
+  readonly fusedCombine: boolean;
+  readonly pdl: boolean;
+  readonly decodeConfig: string | undefined;
+  readonly decodeSplit: number | undefined;
+  /** Whether decodeConfig came from the option (then it must name a configuration). */
+  readonly decodeConfigGiven: boolean;
+}
+
+const TUNING_FIELDS = ['fusedCombine', 'pdl', 'decodeConfig', 'decodeSplit'] as const;
+
+/**
+ * Validates `options.tuning` (INVALID_INPUT naming the field, e.g. `tuning.decodeSplit`) and fills
+ * what it leaves out from the environment, which is read here and nowhere else. Environment
+ * values keep their meaning from before the options existed: only `0` turns a feature off, and a
+ * split count that is not an integer >= 1 is ignored.
+ */
+export function resolveTuning(tuning: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedTuning {
+  const given: Partial<Record<(typeof TUNING_FIELDS)[number], unknown>> = {};
+  if (tuning !== undefined) {
+    if (typeof tuning !== 'object' || tuning === null || Array.isArray(tuning)) {
+      throw invalidInput('tuning', `expected an object, got ${describeValue(tuning)}`);
+    }
+    for (const field of TUNING_FIELDS) {
+      try {
+        given[field] = (tuning as Record<string, unknown>)[field];
+      } catch (error) {
+        throw new FastAttentionError('INVALID_INPUT', `tuning.${field}: reading it threw: ${String(error)}`, {
+          field: `tuning.${field}`,
+          cause: error,
+        });
+      }
+    }
+  }
+  for (const field of ['fusedCombine', 'pdl'] as const) {
+    const value = given[field];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw invalidInput(`tuning.${field}`, `expected a boolean, got ${describeValue(value)}`);
+    }
+  }
+  const { decodeConfig, decodeSplit } = given;
+  if (decodeConfig !== undefined && (typeof decodeConfig !== 'string' || decodeConfig === '')) {
+    throw invalidInput(
+      'tuning.decodeConfig',
+      `expected a configuration name (e.g. 'hd128_16x64w1s3'), got ${describeValue(decodeConfig)}`,
+    );
+  }
+  if (decodeSplit !== undefined && !(Number.isSafeInteger(decodeSplit) && (decodeSplit as number) >= 1)) {
+    throw invalidInput('tuning.decodeSplit', `expected an integer >= 1, got ${describeValue(decodeSplit)}`);
+  }
+  const envSplit = Number(env.FASTATTN_CUDA_DECODE_SPLIT);
+  return {
+    fusedCombine: (given.fusedCombine as boolean | undefined) ?? env.FASTATTN_CUDA_FUSED_COMBINE !== '0',
+    pdl: (given.pdl as boolean | undefined) ?? env.FASTATTN_CUDA_PDL !== '0',
+    decodeConfig: (decodeConfig as string | undefined) ?? (env.FASTATTN_CUDA_DECODE_CONFIG || undefined),
+    decodeSplit:
+      (decodeSplit as number | undefined) ??
+      (Number.isInteger(envSplit) && envSplit >= 1 ? envSplit : undefined),
+    decodeConfigGiven: decodeConfig !== undefined,
+  };
+}
+
+/**
+ * Refuses a `tuning.decodeConfig` option that names no decode configuration of the backend's path
+ * (UNSUPPORTED): a misspelt name would otherwise be ignored. The environment's is not checked, so
+ * that one value can be set for a whole test suite whose backends run different paths.
+ */
+export function checkDecodeConfig(
+  tuning: ResolvedTuning,
+  path: PathName,
+  configs: readonly NativeConfig[],
+): void {
+  if (!tuning.decodeConfigGiven || tuning.decodeConfig === undefined) return;
+  const decode = [...new Set(configs.filter((c) => c.role.startsWith('decode')).map((c) => c.suffix))];
+  if (!decode.includes(tuning.decodeConfig)) {
+    throw unsupported(
+      'tuning.decodeConfig',
+      `no decode configuration '${tuning.decodeConfig}' in the ${path} path's kernels (have: ${decode.join(', ')})`,
+    );
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}

@@ -1,0 +1,162 @@
+import { type AttentionShape, FastAttentionError, planTiles, type TilePlan } from '@fastattention/core';
+import type { CudaDType } from './input.js';
+import { moduleName } from './kernels.js';
+import type { NativeConfig, NativeContext, NativeDevice } from './native.js';
+import type { ResolvedTuning } from './options.js';
+import type { PathName } from './paths.js';
+import { cudaSpec, tileConfigOf } from './spec.js';
+
+/** What a call will launch, and why (the planner's reasons). */
+export interface LaunchPlan {
+  readonly path: PathName;
+  readonly role: 'prefill' | 'decode';
+  readonly kernel: string;
+  readonly config: NativeConfig;
+  readonly splitKV: number;
+  readonly grid: readonly [number, number, number];
+  readonly threads: number;
+  readonly tilePlan: TilePlan;
+}
+
+/** Decode kernels pack the query heads of a KV head into one tile: up to 16 query rows. */
+const DECODE_MAX_SEQ_Q = 16;
+
+/**
+ * Chooses, for a problem, the kernel role, the compiled configuration (through core's planTiles
+ * over the device's HardwareSpec for that role and head dim), the split-KV count and the grid.
+ */
+export class Planner {
+  readonly #device: NativeDevice;
+  readonly #context: Pick<NativeContext, 'functionInfo'>;
+  readonly #configs: readonly NativeConfig[];
+  readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>;
+  readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
+
+  constructor(
+    device: NativeDevice,
+    context: Pick<NativeContext, 'functionInfo'>,
+    configs: readonly NativeConfig[],
+    tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>,
+  ) {
+    this.#device = device;
+    this.#context = context;
+    this.#configs = configs;
+    this.#tuning = tuning;
+  }
+
+  /** How a problem is launched: role, compiled configuration, split-KV count, grid. */
+  plan(problem: AttentionShape & { readonly dtype: CudaDType }, configName?: string): LaunchPlan {
+    const group = problem.headsQ / problem.headsKV;
+    const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
+    const { spec, config: candidates } = this.#spec(role, problem.headDim);
+    // tuning.decodeConfig plans decode with that compiled configuration where it exists for this
+    // head dim (run 6: to validate a fallback or an alternative through the whole suite).
+    const decodeConfig = role === 'decode' ? this.#tuning.decodeConfig : undefined;
+    if (
+      configName === undefined &&
+      decodeConfig &&
+      this.#configs.some(
+        (c) => c.role.startsWith('decode') && c.headDim === problem.headDim && c.suffix === decodeConfig,
+      )
+    ) {
+      configName = decodeConfig;
+    }
+    // Decode packs the query heads of one KV head into a tile's rows: to the planner that is a
+    // problem of seqQ * group rows and headsKV heads.
+    const planned =
+      role === 'decode'
+        ? { ...problem, seqQ: problem.seqQ * group, headsQ: problem.headsKV }
+        : { ...problem };
+    // A forced configuration may also be one compiled only for timing (role '<role>_alt').
+    const forced =
+      configName === undefined
+        ? undefined
+        : (candidates.find((c) => c.suffix === configName) ??
+          this.#configs.find(
+            (c) => c.role === `${role}_alt` && c.headDim === problem.headDim && c.suffix === configName,
+          ));
+    if (configName !== undefined && !forced) {
+      throw new FastAttentionError(
+        'UNSUPPORTED',
+        `config: no ${role} configuration '${configName}' for this problem`,
+        {
+          field: 'config',
+        },
+      );
+    }
+    // A forced configuration is planned with its own occupancy (CTAs per SM), so its split-KV
+    // count fills its own CTA slots.
+    const forcedUnits = forced
+      ? this.#device.multiprocessors *
+        Math.max(
+          1,
+          this.#context.functionInfo(
+            moduleName(forced),
+            forced.kernels.f16,
+            forced.warps * 32,
+            forced.sharedBytes,
+          ).blocksPerSM,
+        )
+      : spec.parallelUnits;
+    const tilePlan = planTiles(
+      planned,
+      forced
+        ? {
+            ...spec,
+            parallelUnits: forcedUnits,
+            configs: [tileConfigOf(forced)],
+          }
+        : spec,
+    );
+    const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
+    const rows = planned.seqQ;
+    // tuning.decodeSplit overrides the decode split count (run 7: a sweep for timing; the kernels
+    // take any count, each split keeping at least one k-tile).
+    const decodeSplit = role === 'decode' ? this.#tuning.decodeSplit : undefined;
+    const splitKV =
+      decodeSplit !== undefined
+        ? Math.min(decodeSplit, Math.ceil(problem.seqK / config.blockK))
+        : tilePlan.splitKV;
+    return {
+      path: config.path,
+      role,
+      kernel: config.kernels[problem.dtype],
+      config,
+      splitKV,
+      grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * splitKV],
+      threads: config.warps * 32,
+      tilePlan: splitKV === tilePlan.splitKV ? tilePlan : { ...tilePlan, splitKV },
+    };
+  }
+
+  /** The HardwareSpec of a role and head dim (cached), with the configurations compiled for them. */
+  #spec(
+    role: 'prefill' | 'decode',
+    headDim: number,
+  ): { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] } {
+    const key = `${role}/${headDim}`;
+    let entry = this.#specs.get(key);
+    if (!entry) {
+      const config = this.#configs.filter((c) => c.role === role && c.headDim === headDim);
+      const first = config[0];
+      if (!first) {
+        throw new FastAttentionError(
+          'UNSUPPORTED',
+          `headDim: no ${role} kernel for head dim ${headDim} in this build`,
+          {
+            field: 'headDim',
+          },
+        );
+      }
+      const occ = this.#context.functionInfo(
+        moduleName(first),
+        first.kernels.f16,
+        first.warps * 32,
+        first.sharedBytes,
+      );
+      entry = { spec: cudaSpec(this.#device, role, config, occ.blocksPerSM), config };
+      this.#specs.set(key, entry);
+    }
+    return entry;
+  }
+}

@@ -1,0 +1,221 @@
+// What the tuning options change in the plans and launches, without a GPU: the addon is replaced by
+// a fake one (an sm_90 device, the ampere hd-128 configurations, a context that records each launch
+// descriptor instead of running it). The kernels themselves are the GPU suite's.
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import type { CudaTuning, DeviceAttentionInput } from '../src/index.js';
+import type { LaunchDesc, NativeConfig } from '../src/native.js';
+
+const fake = vi.hoisted(() => {
+  const launches: LaunchDesc[] = [];
+  let disposed = 0;
+  const config = (
+    role: NativeConfig['role'],
+    blockQ: number,
+    blockK: number,
+    stages: number,
+    sharedBytes: number,
+  ): NativeConfig => {
+    const suffix = `hd128_${blockQ}x${blockK}w4s${stages}`;
+    const kernel = (dtype: string) => `fa_ampere_${role.replace('_alt', '')}_${dtype}_${suffix}`;
+    return {
+      path: 'ampere',
+      role,
+      headDim: 128,
+      blockQ,
+      blockK,
+      warps: 4,
+      stages,
+      sharedBytes,
+      suffix,
+      kernels: { f16: kernel('f16'), bf16: kernel('bf16') },
+    };
+  };
+  const configs: NativeConfig[] = [
+    config('prefill', 128, 64, 2, 104448),
+    config('decode', 16, 128, 3, 213248),
+    config('decode_alt', 16, 64, 3, 108800),
+  ];
+  let next = 0x1000n;
+  class Context {
+    async loadModules(): Promise<void> {}
+    hasFunction(): boolean {
+      return true;
+    }
+    functionInfo() {
+      return { registers: 128, localBytes: 0, blocksPerSM: 1 };
+    }
+    alloc(bytes: number): bigint {
+      const ptr = next;
+      next += BigInt(Math.max(bytes, 256));
+      return ptr;
+    }
+    free(): void {}
+    async upload(): Promise<void> {}
+    async attention(desc: LaunchDesc): Promise<void> {
+      launches.push(desc);
+    }
+    dispose(): void {
+      disposed++;
+    }
+  }
+  const device = {
+    index: 0,
+    name: 'fake sm_90',
+    major: 9,
+    minor: 0,
+    multiprocessors: 132,
+    sharedPerBlockOptin: 232448,
+    sharedPerMultiprocessor: 233472,
+    l2Bytes: 50 << 20,
+    clockKHz: 1980000,
+    memoryClockKHz: 2619000,
+    memoryBusBits: 5120,
+    memoryBytes: 80e9,
+  };
+  const addon = {
+    probe: () => ({ driverVersion: 12080, devices: [device] }),
+    configs: (path: string) => (path === 'ampere' ? configs : []),
+    Context,
+  };
+  return { addon, launches, disposedCount: () => disposed };
+});
+
+vi.mock('../src/native.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../src/native.js')>()),
+  loadAddon: () => ({ addon: fake.addon }),
+  // sm_90 machine code of the ampere path: programmatic dependent launch is available.
+  readManifest: () => ({
+    nvcc: '13.0',
+    paths: { ampere: { sm: [90], ptx: 90 }, common: { sm: [90], ptx: 90 } },
+  }),
+  readKernelImages: (_dir: string, path: string) => [{ name: `${path}/fwd_hd128`, data: Buffer.alloc(0) }],
+}));
+
+const { createBackend } = await import('../src/index.js');
+
+const backendWith = (tuning?: CudaTuning) => createBackend({ path: 'ampere', ...(tuning ? { tuning } : {}) });
+
+/** Batch-1 decode over 32K keys, GQA 32/8, hd 128: split-KV on an idle GPU. */
+const decode = {
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 1,
+  seqK: 32768,
+  headsQ: 32,
+  headsKV: 8,
+  headDim: 128,
+} as const;
+
+/** The launch descriptor of one decode call on device tensors. */
+async function decodeLaunch(tuning?: CudaTuning): Promise<LaunchDesc> {
+  const backend = await backendWith(tuning);
+  const input: DeviceAttentionInput = {
+    ...decode,
+    q: backend.empty('f16', [1, 1, 32, 128]),
+    k: backend.empty('f16', [1, 32768, 8, 128]),
+    v: backend.empty('f16', [1, 32768, 8, 128]),
+  };
+  fake.launches.length = 0;
+  await backend.attentionDevice(input);
+  await backend.dispose();
+  expect(fake.launches).toHaveLength(1);
+  return fake.launches[0]!;
+}
+
+const ENV = [
+  'FASTATTN_CUDA_FUSED_COMBINE',
+  'FASTATTN_CUDA_PDL',
+  'FASTATTN_CUDA_DECODE_CONFIG',
+  'FASTATTN_CUDA_DECODE_SPLIT',
+] as const;
+// The suite sets them itself: whatever the shell set is put aside for its duration.
+const saved = Object.fromEntries(ENV.map((name) => [name, process.env[name]]));
+for (const name of ENV) delete process.env[name];
+afterEach(() => {
+  for (const name of ENV) delete process.env[name];
+});
+afterAll(() => {
+  for (const name of ENV) if (saved[name] !== undefined) process.env[name] = saved[name];
+});
+
+describe('tuning, through a fake addon', () => {
+  it('by default, split-KV decode on sm_90 merges in the last split CTA and uses PDL', async () => {
+    const desc = await decodeLaunch();
+    expect(desc.numSplits).toBeGreaterThan(1);
+    expect(desc.combine).toBeNull();
+    expect(desc.counters).not.toBe(0n);
+    expect(desc.pdl).toBe(true);
+  });
+
+  it('fusedCombine: false launches the separate combine kernel instead', async () => {
+    const desc = await decodeLaunch({ fusedCombine: false });
+    expect(desc.numSplits).toBeGreaterThan(1);
+    expect(desc.combine).toBe('fa_combine_f16');
+    expect(desc.counters).toBe(0n);
+  });
+
+  it('pdl: false launches without programmatic dependent launch', async () => {
+    expect((await decodeLaunch({ pdl: false })).pdl).toBe(false);
+  });
+
+  it('decodeSplit sets the decode split count, at most one split per k-tile, and leaves prefill alone', async () => {
+    const planned = await backendWith();
+    const split = await backendWith({ decodeSplit: 3 });
+    expect(split.plan(decode).splitKV).toBe(3);
+    expect(split.plan(decode).grid).toEqual([1, 8, 3]); // 4 query heads per KV head: one 16-row tile
+    expect(split.plan({ ...decode, seqK: 200 }).splitKV).toBe(2); // 200 keys: two 128-key tiles
+    const prefill = { ...decode, seqQ: 512, seqK: 512 };
+    expect(split.plan(prefill)).toEqual(planned.plan(prefill));
+    expect((await decodeLaunch({ decodeSplit: 3 })).numSplits).toBe(3);
+    await Promise.all([planned.dispose(), split.dispose()]);
+  });
+
+  it('decodeConfig plans decode with that configuration; a call naming a configuration still wins', async () => {
+    const backend = await backendWith({ decodeConfig: 'hd128_16x64w4s3' });
+    expect(backend.plan(decode).config.suffix).toBe('hd128_16x64w4s3');
+    expect(backend.plan(decode, 'hd128_16x128w4s3').config.suffix).toBe('hd128_16x128w4s3');
+    expect(backend.plan({ ...decode, seqQ: 512 }).config.suffix).toBe('hd128_128x64w4s2');
+    await backend.dispose();
+  });
+
+  it('a decodeConfig that names no decode configuration is UNSUPPORTED, and the device context is released', async () => {
+    const before = fake.disposedCount();
+    await expect(backendWith({ decodeConfig: 'hd128_128x64w4s2' })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      field: 'tuning.decodeConfig',
+      message: expect.stringMatching(/have: hd128_16x128w4s3, hd128_16x64w4s3\)$/),
+    });
+    expect(fake.disposedCount()).toBe(before + 1);
+  });
+});
+
+describe('the FASTATTN_CUDA_* variables', () => {
+  it('are the defaults of the options, read once by createBackend()', async () => {
+    process.env.FASTATTN_CUDA_DECODE_SPLIT = '3';
+    const backend = await backendWith();
+    delete process.env.FASTATTN_CUDA_DECODE_SPLIT;
+    expect(backend.plan(decode).splitKV).toBe(3); // the variable is gone: the backend kept it
+    const later = await backendWith();
+    const planned = later.plan(decode).splitKV;
+    process.env.FASTATTN_CUDA_DECODE_SPLIT = '5';
+    expect(later.plan(decode).splitKV).toBe(planned); // set after creation: not read
+    expect(planned).not.toBe(5);
+    await Promise.all([backend.dispose(), later.dispose()]);
+  });
+
+  it('give way to the options', async () => {
+    process.env.FASTATTN_CUDA_FUSED_COMBINE = '0';
+    process.env.FASTATTN_CUDA_PDL = '0';
+    process.env.FASTATTN_CUDA_DECODE_SPLIT = '3';
+    const desc = await decodeLaunch({ fusedCombine: true, pdl: true, decodeSplit: 5 });
+    expect(desc).toMatchObject({ combine: null, pdl: true, numSplits: 5 });
+    expect((await decodeLaunch()).combine).toBe('fa_combine_f16');
+  });
+
+  it('do not make an unknown decode configuration an error (one value serves backends of every path)', async () => {
+    process.env.FASTATTN_CUDA_DECODE_CONFIG = 'hd64_no_such_config';
+    const backend = await backendWith();
+    expect(backend.plan(decode).config.suffix).toBe('hd128_16x128w4s3');
+    await backend.dispose();
+  });
+});
