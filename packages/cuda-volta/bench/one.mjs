@@ -1,6 +1,7 @@
 // One problem, launched a few times (for ncu):
 //   node bench/one.mjs [B H S D dtype mask [seqQ headsKV]]
 // seqQ defaults to S (prefill); e.g. `1 32 32768 128 f16 none 1 8` is a 32/8-head decode step.
+// FASTATTN_ONE_KERNEL_DIR and FASTATTN_ONE_PATH pick the kernel directory and the path.
 import { createBackend } from '../dist/index.js';
 
 const args = process.argv.slice(2);
@@ -9,7 +10,10 @@ const dtype = args[4] ?? 'f16';
 const mask = args[5] ?? 'none';
 const seqQ = Number(args[6] ?? S);
 const HKV = Number(args[7] ?? H);
-const backend = await createBackend();
+const backend = await createBackend({
+  ...(process.env.FASTATTN_ONE_KERNEL_DIR ? { kernelDir: process.env.FASTATTN_ONE_KERNEL_DIR } : {}),
+  ...(process.env.FASTATTN_ONE_PATH ? { path: process.env.FASTATTN_ONE_PATH } : {}),
+});
 const [q, k, v] = await Promise.all([
   backend.random(dtype, [B, seqQ, H, D], 1),
   backend.random(dtype, [B, S, HKV, D], 2),
