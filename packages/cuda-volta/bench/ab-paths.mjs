@@ -3,7 +3,7 @@
 // zeros), then timed with the order of the builds alternating per shape. Run on one GPU, in one
 // process, so both builds see the same clocks.
 //   FASTATTN_AB_OUT=ab.json node bench/ab-paths.mjs <base kernel dir> <new kernel dir>
-//   FASTATTN_AB_PATHS=hopper,ampere (default: every path the GPU runs)
+//   FASTATTN_AB_PATHS=hopper,ampere (default: every path the GPU runs), FASTATTN_AB_HDS=64,128
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
 import { f16ToF32 } from '@fastattention/core';
@@ -11,7 +11,7 @@ import { createBackend } from '../dist/index.js';
 
 const [baseDir, newDir] = process.argv.slice(2);
 const paths = (process.env.FASTATTN_AB_PATHS ?? 'hopper,ampere,turing,volta').split(',');
-const HDS = [64, 80, 96, 128, 256];
+const HDS = (process.env.FASTATTN_AB_HDS ?? '64,80,96,128,256').split(',').map(Number);
 const bf16 = (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
 const rows = [];
 let bad = 0;

@@ -141,7 +141,7 @@ struct AmpereMainloop {
     kThr = w.k + kvOff;
     vThr = w.v + kvOff;
     sOff = ldRow * LD + ldCh * 8;
-    load_rows(sQ, BM, w.r1 - w.r0, [&](int r) { return w.q_row(p, w.r0 + r); });
+    w.with_q_rows(p, [&](auto rowPtr) { load_rows(sQ, BM, w.r1 - w.r0, [&](int r) { return rowPtr(w.r0 + r); }); });
     cp_async_commit();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {

@@ -57,12 +57,14 @@ struct SyncMainloop {
     sQ = reinterpret_cast<__half*>(smem);
     sK = sQ + Tile::Q_HALVES;
     sV = sK + BN * LD;
-    for (int c = threadIdx.x; c < BM * CHUNKS; c += THREADS) {
-      const int r = c / CHUNKS, ch = c % CHUNKS;
-      const bool ok = w.r0 + r < w.r1;
-      const T* src = ok ? w.q_row(p, w.r0 + r) + ch * 8 : w.q;
-      *reinterpret_cast<uint4*>(sQ + Tile::q_offset(r) + ch * 8) = load_f16x8(src, ok);
-    }
+    w.with_q_rows(p, [&](auto rowPtr) {
+      for (int c = threadIdx.x; c < BM * CHUNKS; c += THREADS) {
+        const int r = c / CHUNKS, ch = c % CHUNKS;
+        const bool ok = w.r0 + r < w.r1;
+        const T* src = ok ? rowPtr(w.r0 + r) + ch * 8 : w.q;
+        *reinterpret_cast<uint4*>(sQ + Tile::q_offset(r) + ch * 8) = load_f16x8(src, ok);
+      }
+    });
     __syncthreads();
     tile.init(sQ, sV + BN * LD);
   }

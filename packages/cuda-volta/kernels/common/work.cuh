@@ -27,23 +27,31 @@ struct CtaWork {
     // first shortens the tail of the grid (as FlashAttention-2 does).
     const int tile = gridDim.x - 1 - blockIdx.x;
     head = blockIdx.y;
-    b = blockIdx.z / p.num_splits;
-    split = blockIdx.z % p.num_splits;
+    // Divisions by launch parameters only where they are needed: every warp of every CTA runs this,
+    // and a prefill CTA runs few k-tiles per division (unsigned: every operand is >= 0).
+    const bool split1 = p.num_splits == 1;
+    b = split1 ? blockIdx.z : blockIdx.z / (unsigned)p.num_splits;
+    split = split1 ? 0 : blockIdx.z % (unsigned)p.num_splits;
     lk = p.seqlens_k ? p.seqlens_k[b] : p.seq_k;
-    kvh = p.pack_gqa ? head : head / p.group;
+    kvh = p.pack_gqa || p.group == 1 ? head : (unsigned)head / (unsigned)p.group;
     r0 = tile * BM;
     r1 = min(p.rows_total, r0 + BM);
-    const int q0 = p.pack_gqa ? r0 / p.group : r0;
-    const int q1 = p.pack_gqa ? (r1 - 1) / p.group + 1 : r1;
+    const int q0 = p.pack_gqa ? (unsigned)r0 / (unsigned)p.group : r0;
+    const int q1 = p.pack_gqa ? (unsigned)(r1 - 1) / (unsigned)p.group + 1 : r1;
     dMin = (int64_t)q0 + lk - p.seq_q;
     dMax = (int64_t)q1 - 1 + lk - p.seq_q;
     int kStart, kEnd;
     fa_k_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &kStart, &kEnd);
-    const int kTiles = (p.seq_k + BN - 1) / BN;
-    const int s0 = (int)((int64_t)split * kTiles / p.num_splits);
-    const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
-    t0 = max(kStart, s0);
-    t1 = max(t0, min(kEnd, s1));
+    if (split1) {
+      t0 = kStart;
+      t1 = kEnd;
+    } else {
+      const int kTiles = (p.seq_k + BN - 1) / BN;
+      const int s0 = (int)((int64_t)split * kTiles / p.num_splits);
+      const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
+      t0 = max(kStart, s0);
+      t1 = max(t0, min(kEnd, s1));
+    }
     fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
     // A negative scale runs every tile through the masked body (max(scale * s) != scale * max(s)).
     if (!(p.scale_log2 >= 0.f)) fullEnd = fullStart;
@@ -61,13 +69,28 @@ struct CtaWork {
   __device__ __forceinline__ bool masked(int t) const { return t < fullStart || t >= fullEnd; }
 
   // Query row index and query head of a CTA row.
-  __device__ __forceinline__ int query(const FaFwdParams& p, int row) const { return p.pack_gqa ? row / p.group : row; }
+  __device__ __forceinline__ int query(const FaFwdParams& p, int row) const {
+    return p.pack_gqa ? (unsigned)row / (unsigned)p.group : row;
+  }
   __device__ __forceinline__ int query_head(const FaFwdParams& p, int row) const {
-    return p.pack_gqa ? kvh * p.group + row % p.group : head;
+    return p.pack_gqa ? kvh * p.group + (unsigned)row % (unsigned)p.group : head;
   }
   // Q of a CTA row (row < r1), at head-dim element 0.
   __device__ __forceinline__ const T* q_row(const FaFwdParams& p, int row) const {
     return q + (int64_t)query(p, row) * p.q_row_stride + (int64_t)query_head(p, row) * HD;
+  }
+  // Runs f(rowPtr), rowPtr(row) being the Q of CTA row `row`. The pack_gqa test is made once here,
+  // so the copy loop in f has no per-row branch or division in the common (unpacked) case (per-row
+  // tests cost every warp hundreds of instructions per CTA).
+  template <typename F>
+  __device__ __forceinline__ void with_q_rows(const FaFwdParams& p, F&& f) const {
+    if (p.pack_gqa) {
+      f([&](int row) { return q_row(p, row); });
+    } else {
+      const T* base = q + (int64_t)head * HD;
+      const int64_t stride = p.q_row_stride;
+      f([=](int row) { return base + (int64_t)row * stride; });
+    }
   }
   // Index of a row's LSE ([batch, heads_q, seq_q]); a split's partials sit `split * rows` further.
   __device__ __forceinline__ int64_t lse_index(const FaFwdParams& p, int row) const {

@@ -136,12 +136,14 @@ struct HopperMainloop {
             *reinterpret_cast<uint4*>(sV + s * KV_BYTES + kvSlot + i * RPP * 128) = make_uint4(0u, 0u, 0u, 0u);
     }
     if (copier) {
+      w.with_q_rows(p, [&](auto rowPtr) {
 #pragma unroll
-      for (int i = 0; i < BM / RPP; ++i) {
-        const int r = ldRow + i * RPP;
-        const bool ok = w.r0 + r < w.r1;
-        cp_async16(sQ + sw128_offset<BM>(r, ldCh), (ok ? w.q_row(p, w.r0 + r) : w.q) + ldCh * 8, ok);
-      }
+        for (int i = 0; i < BM / RPP; ++i) {
+          const int r = ldRow + i * RPP;
+          const bool ok = w.r0 + r < w.r1;
+          cp_async16(sQ + sw128_offset<BM>(r, ldCh), (ok ? rowPtr(w.r0 + r) : w.q) + ldCh * 8, ok);
+        }
+      });
     }
     if (w.tiles() > 0) load_kv(w.t0, 0);
     cp_async_commit();
