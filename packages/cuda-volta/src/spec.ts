@@ -49,7 +49,7 @@ export function cudaSpec(
 /**
  * A compiled configuration as core's TileConfig. The second level is one warp's tile: BM / warps
  * rows of every key of a k-tile, or, for a KSPLIT decode tile (fewer than 16 rows per warp: run 6,
- * kernels/ampere/fwd.cuh), all BM rows of BN / warps keys.
+ * kernels/ampere/mainloop.cuh), all BM rows of BN / warps keys.
  */
 export function tileConfigOf(c: NativeConfig): TileConfig {
   const ksplit = c.blockQ < 16 * c.warps;

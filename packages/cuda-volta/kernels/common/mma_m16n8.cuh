@@ -105,7 +105,7 @@ struct M16n8Layout {
 };
 
 // P as the A operands of P V: fragment [mt][kk] is k16 step kk of m-tile mt, made of P's n-tiles
-// 2 kk and 2 kk + 1 packed to E (the layouts match: mma.cuh's header). Packed right after the
+// 2 kk and 2 kk + 1 packed to E (the layouts match: this file's header). Packed right after the
 // softmax, so the f32 probabilities die there instead of living until the product (which halves
 // P's registers, as FlashAttention-2 does before its second GEMM).
 template <int MT, int NT_S>

@@ -1,7 +1,7 @@
 // The hopper tile layer (sm_90a): warpgroup MMA (wgmma.mma_async m64nNk16, f32 accumulators) on
 // shared-memory tiles stored in the 128-byte swizzled layout, described by 64-bit matrix
 // descriptors. The hopper attention kernel is written against these calls, as the older paths are
-// against common/mma.cuh.
+// against common/mma_m16n8.cuh.
 //
 // Shared-memory tile layout ("SW128", PTX ISA "Shared memory matrix layout", swizzle mode 128B): a
 // tile of R rows x C elements (16-bit) is stored as C / 64 column blocks of R rows x 128 bytes; in

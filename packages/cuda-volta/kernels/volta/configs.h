@@ -16,7 +16,7 @@
 
 #define FA_VOLTA_CONFIGS(X) FA_VOLTA_HD64(X) FA_VOLTA_HD80(X) FA_VOLTA_HD96(X) FA_VOLTA_HD128(X) FA_VOLTA_HD256(X)
 
-// Shared memory (bytes) of a configuration; must match VoltaTraits::SMEM (static_assert there).
+// Shared memory (bytes) of a configuration; must match VoltaTile's layout (static_assert in tile.cuh).
 //   Q: per warp 16 rows of HD+8 halves plus a 64-byte shift of rows 8..15;  K, V: BN rows of HD+8;
 //   P: per warp 16 rows x 64 halves (XOR-swizzled 16-byte units).
 // FA_VOLTA_PLAIN_LAYOUT (bank-conflict experiment only) drops the padding and the shift.
