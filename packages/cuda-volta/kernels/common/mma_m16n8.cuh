@@ -84,7 +84,7 @@ __device__ __forceinline__ void load_b_kn(FragB& b0, FragB& b1, const E* tile, i
 // elements 2c and 2c + 1 are neighbouring columns of one row. OVERHANG: O has columns past the
 // head dim (a padded one), which the body does not store.
 template <int MT, int NT_S, int NT_O, bool OVERHANG = false>
-struct M16n8Layout {
+struct M16n8Layout : RowLanes<1, 2> {  // a row's values sit on the 4 lanes of a quad
   static constexpr int ROWS = 2 * MT, NS = MT * NT_S * 4, NO = MT * NT_O * 4;
   static constexpr bool O_OVERHANG = OVERHANG;
   static __device__ __forceinline__ constexpr int s_slot(int i) { return (i / (4 * NT_S)) * 2 + (i % 4) / 2; }
@@ -93,15 +93,6 @@ struct M16n8Layout {
   static __device__ __forceinline__ int o_col(int lane, int i) { return ((i / 4) % NT_O) * 8 + 2 * (lane % 4) + (i & 1); }
   static __device__ __forceinline__ int row(int lane, int slot) { return (slot / 2) * 16 + lane / 4 + (slot % 2) * 8; }
   static __device__ __forceinline__ bool owns_lse(int lane) { return lane % 4 == 0; }
-  // A row's values sit on the 4 lanes of a quad.
-  static __device__ __forceinline__ float row_max(float x) {
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-  }
-  static __device__ __forceinline__ float row_sum(float x) {
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
-  }
 };
 
 // P as the A operands of P V: fragment [mt][kk] is k16 step kk of m-tile mt, made of P's n-tiles

@@ -57,6 +57,20 @@ template <> struct Elem<__nv_bfloat16> {
   }
 };
 
+// Reductions over the lanes that hold one accumulator row: lane, lane ^ A, lane ^ B, lane ^ A ^ B
+// (the four lanes of a quad for m16n8 tiles; l1 and the quad-pair column for volta's m8n8k4).
+template <int A, int B>
+struct RowLanes {
+  static __device__ __forceinline__ float row_max(float x) {
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, A));
+    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, B));
+  }
+  static __device__ __forceinline__ float row_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, A);
+    return x + __shfl_xor_sync(0xffffffffu, x, B);
+  }
+};
+
 // A compile-time bool as a value: the body passes BoolTag<true>{} / BoolTag<false>{} to one generic
 // tile step, instantiating a masked (PARTIAL tiles) and an unmasked (FULL tiles) copy of it.
 template <bool B> struct BoolTag { static constexpr bool value = B; };

@@ -64,8 +64,9 @@ struct VoltaLane {
 // S: NJ blocks of 8 accumulators, element (m, k) at 8m + k; O: EH x 2 blocks, element (t, ab, k) at
 // (2t + ab) * 8 + k. Keys are permuted inside each 8-key block (B column n reads key 0,1,4,5,2,3,6,7
 // for n = 0..7), so a lane's four S accumulators of one row are 4 consecutive keys.
+// A row's values sit on lanes l1 = 0, 1 of QP c = 0 and of QP c = 1: lane masks 2 and 8.
 template <int HD, int BN>
-struct VoltaLayout {
+struct VoltaLayout : RowLanes<2, 8> {
   static constexpr int NJ = BN / 16, E = HD / 16, EH = (E + 1) / 2;
   static constexpr int ROWS = 2, NS = NJ * 8, NO = EH * 2 * 8;
   static constexpr bool O_OVERHANG = E % 2 == 1;  // odd E (hd 80): QP c = 1's last block is discarded
@@ -83,15 +84,6 @@ struct VoltaLayout {
     return 8 * VoltaLane::rq(lane) + VoltaLane::l0(lane) + 2 * slot + 4 * VoltaLane::hq(lane);
   }
   static __device__ __forceinline__ bool owns_lse(int lane) { return VoltaLane::l1(lane) == 0 && VoltaLane::cq(lane) == 0; }
-  // A row's values sit on lanes l1 = 0, 1 of QP c = 0 and of QP c = 1: lane masks 2 and 8.
-  static __device__ __forceinline__ float row_max(float x) {
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 8));
-  }
-  static __device__ __forceinline__ float row_sum(float x) {
-    x += __shfl_xor_sync(0xffffffffu, x, 2);
-    return x + __shfl_xor_sync(0xffffffffu, x, 8);
-  }
 };
 
 template <int HD_, int BM_, int BN_, int WARPS_>
