@@ -16,7 +16,8 @@ const fake = vi.hoisted(() => {
     sharedBytes: number,
   ): NativeConfig => {
     const suffix = `hd128_${blockQ}x${blockK}w4s${stages}`;
-    const kernel = (dtype: string) => `fa_ampere_${role.replace('_alt', '')}_${dtype}_${suffix}`;
+    // As kernels/common/kernel_names.h names them (an alt row's symbol keeps its role).
+    const kernel = (dtype: string) => `fa_ampere_${role}_${dtype}_${suffix}`;
     return {
       path: 'ampere',
       role,
