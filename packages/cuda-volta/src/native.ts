@@ -73,7 +73,7 @@ export interface LaunchDesc {
   readonly packGqa: 0 | 1;
   readonly numSplits: number;
   /**
-   * Fused split-KV combine (ampere path): an i32 per (batch, head, q-tile) of the grid, all zero
+   * Fused split-KV combine (every path): an i32 per (batch, head, q-tile) of the grid, all zero
    * between launches; the last split CTA of each merges the partials. 0n or absent: the separate
    * combine kernel runs.
    */

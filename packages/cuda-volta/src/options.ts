@@ -19,8 +19,8 @@ export interface CudaBackendOptions extends BackendOptions {
 /** Launch tuning of a CUDA backend (`CudaBackendOptions.tuning`). */
 export interface CudaTuning {
   /**
-   * The last split-KV CTA merges the partials (ampere path); false: the separate combine kernel
-   * runs after the attention kernel, as on the other paths. Default true;
+   * The last split-KV CTA merges the partials (every path); false: the separate combine kernel
+   * runs after the attention kernel. Default true;
    * `FASTATTN_CUDA_FUSED_COMBINE=0` makes it false.
    */
   readonly fusedCombine?: boolean;
