@@ -6,13 +6,12 @@
 //   FASTATTN_AB_PATHS=hopper,ampere (default: every path the GPU runs), FASTATTN_AB_HDS=64,128
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
-import { f16ToF32 } from '@fastattention/core';
+import { bf16ToF32, f16ToF32 } from '@fastattention/core';
 import { createBackend } from '../dist/index.js';
 
 const [baseDir, newDir] = process.argv.slice(2);
 const paths = (process.env.FASTATTN_AB_PATHS ?? 'hopper,ampere,turing,volta').split(',');
 const HDS = (process.env.FASTATTN_AB_HDS ?? '64,80,96,128,256').split(',').map(Number);
-const bf16 = (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
 const rows = [];
 let bad = 0;
 let rot = 0;
@@ -42,7 +41,7 @@ async function outputOf(be, args) {
   await be.timeAttention(x, { warmup: 0, iters: 1 });
   const raw = await x.out.download();
   free(x);
-  return Array.from(raw, args[0] === 'f16' ? f16ToF32 : bf16);
+  return Array.from(raw, args[0] === 'f16' ? f16ToF32 : bf16ToF32);
 }
 
 for (const path of paths) {

@@ -76,7 +76,7 @@ export class Launcher {
         partLse = temp(memory.empty('f32', [plan.splitKV, rows])).ptr;
       }
       let counters = 0n;
-      const fused = pathNamed(plan.config.path).kernels.fusedCombine && this.#features.fusedCombine;
+      const fused = this.#features.fusedCombine;
       if (plan.splitKV > 1 && fused) {
         counters = await memory.counters(plan.grid[0] * plan.grid[1] * input.batch);
       }

@@ -22,12 +22,11 @@ export interface ArchPath {
   readonly base?: PathName;
   readonly implemented: boolean;
   readonly instruction: string;
-  /** What the path's kernels support beyond the contract (its base's kernels say for themselves). */
+  /**
+   * What the path's kernels support beyond the one kernel body, which gives every path split-KV and
+   * the fused combine (its base's kernels say for themselves).
+   */
   readonly kernels: {
-    /** Split-KV partials (else the planner plans one split for them). */
-    readonly splitKV: boolean;
-    /** The last split CTA merges the partials (else the separate combine kernel runs). */
-    readonly fusedCombine: boolean;
     /** griddepcontrol.wait in their sm_90+ code: they may be launched with programmatic dependent launch. */
     readonly pdl: boolean;
   };
@@ -41,28 +40,28 @@ export const PATHS: readonly ArchPath[] = [
     base: 'ampere',
     implemented: true,
     instruction: 'wgmma.m64nNk16 (prefill) + the ampere kernels',
-    kernels: { splitKV: true, fusedCombine: true, pdl: true },
+    kernels: { pdl: true },
   },
   {
     name: 'ampere',
     minSm: 80,
     implemented: true,
     instruction: 'mma.sync.m16n8k16 + ldmatrix + cp.async',
-    kernels: { splitKV: true, fusedCombine: true, pdl: true },
+    kernels: { pdl: true },
   },
   {
     name: 'turing',
     minSm: 75,
     implemented: true,
     instruction: 'mma.sync.m16n8k8',
-    kernels: { splitKV: true, fusedCombine: true, pdl: false },
+    kernels: { pdl: false },
   },
   {
     name: 'volta',
     minSm: 70,
     implemented: true,
     instruction: 'mma.sync.m8n8k4',
-    kernels: { splitKV: true, fusedCombine: true, pdl: false },
+    kernels: { pdl: false },
   },
 ];
 

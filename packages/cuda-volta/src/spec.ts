@@ -1,6 +1,5 @@
 import type { HardwareSpec, TileConfig } from '@fastattention/core';
 import type { NativeConfig, NativeDevice } from './native.js';
-import { pathNamed } from './paths.js';
 
 /**
  * The HardwareSpec of a CUDA device for one kernel role and head dim: what core's planTiles needs
@@ -42,7 +41,7 @@ export function cudaSpec(
     peakFlops,
     ...(memoryBandwidth > 0 ? { memoryBandwidth } : {}),
     configs: tileConfigs,
-    maxSplitKV: configs.every((c) => pathNamed(c.path).kernels.splitKV) ? 64 : 1,
+    maxSplitKV: 64,
   };
 }
 

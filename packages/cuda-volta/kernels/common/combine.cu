@@ -15,11 +15,7 @@ __device__ void combine(const FaCombineParams& p) {
   T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)h * p.head_dim;
   for (int d4 = threadIdx.x; d4 < p.head_dim / 4; d4 += blockDim.x) {
     const fa::LseMerge m = fa::merge_splits(p.part_lse, p.part_o, row, rows, p.head_dim, p.num_splits, d4);
-    const float4 o = m.out();
-    uint2 pk;
-    pk.x = fa::Elem<T>::pack(o.x, o.y);
-    pk.y = fa::Elem<T>::pack(o.z, o.w);
-    *reinterpret_cast<uint2*>(out + 4 * d4) = pk;
+    fa::store4(out + 4 * d4, m.out());
     if (d4 == 0) p.lse[row] = m.lse();
   }
 }

@@ -18,7 +18,7 @@
 //   pack_p(s) -> P, pv(o, P, n) P (s after the softmax) as the operand of O += P V, and the product
 //   warp_row0(), warp_key0(), warp_active()
 //   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
-//   scratch()                   shared memory free after finish()
+//   scratch()                   KSPLIT mainloops: shared memory free after finish()
 #pragma once
 #include "launch.cuh"
 #include "nonfinite.cuh"
@@ -116,7 +116,7 @@ __device__ __forceinline__ void store_rows(const FaFwdParams& p, const CtaWork<T
         if (L::o_slot(i) != r) continue;
         const int col = L::o_col(lane, i);
         if (L::O_OVERHANG && col >= HD) continue;
-        *reinterpret_cast<uint32_t*>(out + col) = Elem<T>::pack(o[i] * inv, o[i + 1] * inv);
+        store2(out + col, o[i] * inv, o[i + 1] * inv);
       }
       if (L::owns_lse(lane)) p.lse[w.lse_index(p, row)] = lse;
     } else {
@@ -126,7 +126,7 @@ __device__ __forceinline__ void store_rows(const FaFwdParams& p, const CtaWork<T
         if (L::o_slot(i) != r) continue;
         const int col = L::o_col(lane, i);
         if (L::O_OVERHANG && col >= HD) continue;
-        *reinterpret_cast<float2*>(po + col) = make_float2(o[i] * inv, o[i + 1] * inv);
+        store2(po + col, o[i] * inv, o[i + 1] * inv);
       }
       if (L::owns_lse(lane)) *w.part_lse_at(p, row) = lse;
     }
@@ -176,15 +176,10 @@ __device__ __forceinline__ void store_rows_ksplit(const FaFwdParams& p, const Ct
     m.add(lse2, v);
     const float4 out4 = m.out();
     if (p.num_splits == 1) {
-      T* out = w.out_row(p, row);
-      uint2 pk;
-      pk.x = Elem<T>::pack(out4.x, out4.y);
-      pk.y = Elem<T>::pack(out4.z, out4.w);
-      *reinterpret_cast<uint2*>(out + c4 * 4) = pk;
+      store4(w.out_row(p, row) + c4 * 4, out4);
       if (c4 == 0) p.lse[w.lse_index(p, row)] = m.lse();
     } else {
-      float* po = w.part_o_row(p, row);
-      *reinterpret_cast<float4*>(po + c4 * 4) = out4;
+      store4(w.part_o_row(p, row) + c4 * 4, out4);
       if (c4 == 0) *w.part_lse_at(p, row) = m.lse();
     }
   }
@@ -209,11 +204,7 @@ __device__ __forceinline__ void fused_combine(const FaFwdParams& p, const CtaWor
     const int row = w.r0 + idx / V4, d4 = idx % V4;
     const int64_t li = w.lse_index(p, row);
     const LseMerge m = merge_splits(p.part_lse, p.part_o, li, rows, HD, p.num_splits, d4);
-    const float4 o = m.out();
-    uint2 pk;
-    pk.x = Elem<T>::pack(o.x, o.y);
-    pk.y = Elem<T>::pack(o.z, o.w);
-    *reinterpret_cast<uint2*>(w.out_row(p, row) + d4 * 4) = pk;
+    store4(w.out_row(p, row) + d4 * 4, m.out());
     if (d4 == 0) p.lse[li] = m.lse();
   }
   if (tid == 0) p.counters[cIdx] = 0;  // ready for the next launch (stream-ordered)

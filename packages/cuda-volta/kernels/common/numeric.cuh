@@ -57,6 +57,18 @@ template <> struct Elem<__nv_bfloat16> {
   }
 };
 
+// Output stores: 2 or 4 neighbouring columns as the output type, or as f32 partials.
+template <typename T>
+__device__ __forceinline__ void store2(T* dst, float a, float b) {
+  *reinterpret_cast<uint32_t*>(dst) = Elem<T>::pack(a, b);
+}
+__device__ __forceinline__ void store2(float* dst, float a, float b) { *reinterpret_cast<float2*>(dst) = make_float2(a, b); }
+template <typename T>
+__device__ __forceinline__ void store4(T* dst, float4 v) {
+  *reinterpret_cast<uint2*>(dst) = make_uint2(Elem<T>::pack(v.x, v.y), Elem<T>::pack(v.z, v.w));
+}
+__device__ __forceinline__ void store4(float* dst, float4 v) { *reinterpret_cast<float4*>(dst) = v; }
+
 // Reductions over the lanes that hold one accumulator row: lane, lane ^ A, lane ^ B, lane ^ A ^ B
 // (the four lanes of a quad for m16n8 tiles; l1 and the quad-pair column for volta's m8n8k4).
 template <int A, int B>

@@ -50,7 +50,6 @@ struct SyncMainloop {
   static __device__ __forceinline__ int warp_row0() { return (int)(threadIdx.x / 32) * 16; }
   __device__ __forceinline__ int warp_key0() const { return 0; }
   __device__ __forceinline__ bool warp_active() const { return w.r0 + warp_row0() < w.r1; }
-  __device__ __forceinline__ float* scratch() const { return reinterpret_cast<float*>(sK); }
 
   __device__ __forceinline__ SyncMainloop(const FaFwdParams& p_, const CtaWork<T, HD>& w_, unsigned char* smem)
       : p(p_), w(w_) {

@@ -52,7 +52,6 @@ struct HopperMainloop {
   static __device__ __forceinline__ int warp_row0() { return (int)(threadIdx.x / 32) * 16; }
   __device__ __forceinline__ int warp_key0() const { return 0; }
   __device__ __forceinline__ bool warp_active() const { return true; }  // wgmma: every warp of the warpgroup
-  __device__ __forceinline__ float* scratch() const { return reinterpret_cast<float*>(sK); }
 
   __device__ __forceinline__ void load_kv(int t, int stage) {
     if (!copier) return;
