@@ -4,6 +4,9 @@
 // process, so both builds see the same clocks.
 //   FASTATTN_AB_OUT=ab.json node bench/ab-paths.mjs <base kernel dir> <new kernel dir>
 //   FASTATTN_AB_PATHS=hopper,ampere (default: every path the GPU runs), FASTATTN_AB_HDS=64,128
+//   FASTATTN_AB_BASE_CONFIG=ampere/decode/64=hd64_64x128w4s3,...: the base build's configuration for a
+//   path, role and head dim whose default the new table changed (the base runs it by name);
+//   FASTATTN_AB_NEW_CONFIG the same for the new build
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
 import { bf16ToF32, f16ToF32 } from '@fastattention/core';
@@ -12,6 +15,15 @@ import { createBackend } from '../dist/index.js';
 const [baseDir, newDir] = process.argv.slice(2);
 const paths = (process.env.FASTATTN_AB_PATHS ?? 'hopper,ampere,turing,volta').split(',');
 const HDS = (process.env.FASTATTN_AB_HDS ?? '64,80,96,128,256').split(',').map(Number);
+const configMap = (name) =>
+  new Map(
+    (process.env[name] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((e) => e.split('=')),
+  );
+const baseConfig = configMap('FASTATTN_AB_BASE_CONFIG');
+const newConfig = configMap('FASTATTN_AB_NEW_CONFIG');
 const rows = [];
 let bad = 0;
 let rot = 0;
@@ -35,10 +47,10 @@ const free = (x) => {
   for (const t of [x.q, x.k, x.v, x.out, x.lse]) t.dispose();
 };
 
-async function outputOf(be, args) {
+async function outputOf(be, args, config) {
   const x = await make(be, ...args);
   await x.out.fillBytes(0xff);
-  await be.timeAttention(x, { warmup: 0, iters: 1 });
+  await be.timeAttention(x, { warmup: 0, iters: 1, config });
   const raw = await x.out.download();
   free(x);
   return Array.from(raw, args[0] === 'f16' ? f16ToF32 : bf16ToF32);
@@ -68,7 +80,9 @@ for (const path of paths) {
     for (const [kind, ...args] of cases) {
       // Check on a smaller, odd-sized version of the case.
       const small = [args[0], 2, kind === 'decode' ? 3001 : 777, args[3], args[4], D, args[6], args[7]];
-      const [a, b] = [await outputOf(pair[0], small), await outputOf(pair[1], small)];
+      const key = `${path}/${kind}/${D}`;
+      const configs = [baseConfig.get(key), newConfig.get(key)];
+      const [a, b] = [await outputOf(pair[0], small, configs[0]), await outputOf(pair[1], small, configs[1])];
       let num = 0;
       let den = 0;
       for (let j = 0; j < a.length; j++) {
@@ -81,7 +95,7 @@ for (const path of paths) {
       const res = [0, 0];
       for (const i of rot++ % 2 ? [1, 0] : [0, 1]) {
         const x = await make(pair[i], ...args);
-        res[i] = median(await pair[i].timeAttention(x, { warmup: 3, iters: slow ? 8 : 15 }));
+        res[i] = median(await pair[i].timeAttention(x, { warmup: 3, iters: slow ? 8 : 15, config: configs[i] }));
         free(x);
       }
       const [dtype, B, S, HQ, HK] = args;

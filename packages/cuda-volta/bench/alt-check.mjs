@@ -1,33 +1,45 @@
-// Run 6: checks forced decode configurations (FASTATTN_BENCH_ALT_DECODE, comma-separated) and the
-// default plan against the float64 reference on fresh random inputs (f16 decode, GQA packed,
-// split-KV with the fused combine), output poisoned first. Exit 1 on any error over 2e-3.
-//   FASTATTN_BENCH_ALT_DECODE=hd128_16x64w1s3 node bench/alt-check.mjs
+// Checks forced configurations and the default plan against the float64 reference on fresh random
+// inputs, output and LSE poisoned first. Exit 1 on any error over 2e-3.
+//   FASTATTN_BENCH_ALT_DECODE=hd64_16x64w4s3,... (f16 decode: GQA packed, split-KV with the fused
+//   combine) and FASTATTN_BENCH_ALT_PREFILL=hd64_192x128w12s3,... (prefill: odd sizes, causal,
+//   padding, a window), each at its suffix's head dim: node bench/alt-check.mjs
 import { exactAttention, f16ToF32, f32ToF16, validateAttentionInput } from '@fastattention/core';
 import { createBackend } from '../dist/index.js';
 
 const backend = await createBackend();
-const configs = [undefined, ...(process.env.FASTATTN_BENCH_ALT_DECODE ?? '').split(',').filter(Boolean)];
+const list = (name) => (process.env[name] ?? '').split(',').filter(Boolean);
 const gen = (n) => Uint16Array.from({ length: n }, () => f32ToF16(Math.random() * 2 - 1));
-const cases = [
+const decodeCases = [
   { batch: 1, seqQ: 1, seqK: 32768, headsQ: 32, headsKV: 8 },
   { batch: 2, seqQ: 1, seqK: 1000, headsQ: 32, headsKV: 8, seqLensK: Int32Array.from([1000, 37]) },
   { batch: 3, seqQ: 2, seqK: 4099, headsQ: 32, headsKV: 8, mask: { kind: 'causal' } },
   { batch: 1, seqQ: 1, seqK: 70000, headsQ: 16, headsKV: 2 },
 ];
+const prefillCases = [
+  { batch: 2, seqQ: 333, seqK: 333, headsQ: 4, headsKV: 2, mask: { kind: 'causal' } },
+  { batch: 2, seqQ: 200, seqK: 517, headsQ: 3, headsKV: 3, seqLensK: Int32Array.from([517, 90]) },
+  { batch: 1, seqQ: 1000, seqK: 1000, headsQ: 2, headsKV: 1, mask: { kind: 'window', left: 77, right: 5 } },
+];
+const headDimOf = (config) => Number(/^hd(\d+)_/.exec(config)?.[1]);
+const groups = [{ headDim: 128, cases: decodeCases, configs: [undefined] }];
+for (const config of list('FASTATTN_BENCH_ALT_DECODE'))
+  groups.push({ headDim: headDimOf(config), cases: decodeCases, configs: [undefined, config] });
+for (const config of list('FASTATTN_BENCH_ALT_PREFILL'))
+  groups.push({ headDim: headDimOf(config), cases: prefillCases, configs: [undefined, config] });
 let worst = 0;
-for (const c of cases) {
+for (const { headDim, cases, configs } of groups) for (const c of cases) {
   const host = {
     dtype: 'f16',
-    headDim: 128,
+    headDim,
     mask: { kind: 'none' },
     ...c,
-    q: gen(c.batch * c.seqQ * c.headsQ * 128),
-    k: gen(c.batch * c.seqK * c.headsKV * 128),
-    v: gen(c.batch * c.seqK * c.headsKV * 128),
+    q: gen(c.batch * c.seqQ * c.headsQ * headDim),
+    k: gen(c.batch * c.seqK * c.headsKV * headDim),
+    v: gen(c.batch * c.seqK * c.headsKV * headDim),
   };
   const ref = exactAttention(validateAttentionInput(host));
-  const qs = [c.batch, c.seqQ, c.headsQ, 128];
-  const ks = [c.batch, c.seqK, c.headsKV, 128];
+  const qs = [c.batch, c.seqQ, c.headsQ, headDim];
+  const ks = [c.batch, c.seqK, c.headsKV, headDim];
   const dev = {
     ...host,
     q: await backend.upload('f16', qs, host.q),
@@ -61,7 +73,7 @@ for (const c of cases) {
     );
     const plan = backend.plan(dev, config);
     console.log(
-      `alt-check B=${c.batch} sq=${c.seqQ} sk=${c.seqK} ${config ?? 'default'} split=${plan.splitKV}: rel ${Math.sqrt(num / den).toExponential(2)} lse ${lerr.toExponential(2)}`,
+      `alt-check hd${headDim} B=${c.batch} sq=${c.seqQ} sk=${c.seqK} ${config ?? 'default'} split=${plan.splitKV}: rel ${Math.sqrt(num / den).toExponential(2)} lse ${lerr.toExponential(2)}`,
     );
     worst = Math.max(worst, err);
     dev.out.dispose();

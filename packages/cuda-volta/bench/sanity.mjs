@@ -39,6 +39,10 @@ const cases = [
     headDim: 96,
     mask: { kind: 'window', left: 300, right: 0 },
   },
+  // Several k-tiles through the hopper ring (three stages at hd 64-96) and the KSPLIT decode tiles.
+  { batch: 1, seqQ: 200, seqK: 600, headsQ: 2, headsKV: 1, headDim: 64, mask: { kind: 'causal' } },
+  { batch: 1, seqQ: 1, seqK: 1000, headsQ: 8, headsKV: 2, headDim: 64, mask: { kind: 'none' } },
+  { batch: 1, seqQ: 2, seqK: 300, headsQ: 4, headsKV: 1, headDim: 256, mask: { kind: 'causal' } },
 ];
 let worst = 0;
 for (const c of cases) {

@@ -20,7 +20,8 @@ if [[ $step == check ]]; then
   grep -E "Test Files|Tests  |FAIL|skipped:" "$OUT/test.log" | head -40 | tee -a "$s"
   # The build before the change had no fused combine on volta and turing: their A/B runs both
   # builds with the separate combine kernel, so it compares the kernels.
-  for set in "hopper,ampere 1" "turing,volta 0"; do
+  IFS=';' read -ra sets <<< "${AB_SETS:-hopper,ampere 1;turing,volta 0}"
+  for set in "${sets[@]}"; do
     read -r paths fused <<< "$set"
     t0=$(date +%s)
     FASTATTN_AB_PATHS=$paths FASTATTN_CUDA_FUSED_COMBINE=$fused FASTATTN_AB_OUT=$OUT/ab-${paths/,/-}.json \
@@ -30,9 +31,9 @@ if [[ $step == check ]]; then
   done
 fi
 if [[ $step == bench ]]; then
-  FASTATTN_BENCH_OUT=$OUT/cuda.json timeout 240 node bench/run.mjs > "$OUT/bench.log" 2>&1
+  FASTATTN_BENCH_OUT=$OUT/cuda.json timeout ${BENCH_S:-240} node bench/run.mjs > "$OUT/bench.log" 2>&1
   echo "bench rc=$?" | tee -a "$s"
-  PYTHONUNBUFFERED=1 timeout 200 python3 ../../tools/anchors/sdpa_cuda.py "$OUT/anchors.json" >> "$OUT/bench.log" 2>&1
+  PYTHONUNBUFFERED=1 timeout ${ANCHOR_S:-200} python3 ../../tools/anchors/sdpa_cuda.py "$OUT/anchors.json" >> "$OUT/bench.log" 2>&1
   echo "anchors rc=$?" | tee -a "$s"
   node bench/summary.mjs "$OUT/cuda.json" "$OUT/anchors.json" 2>&1 | tee -a "$s"
 fi

@@ -4,7 +4,7 @@ import { moduleName } from './kernels.js';
 import type { NativeConfig, NativeContext, NativeDevice } from './native.js';
 import type { ResolvedTuning } from './options.js';
 import type { PathName } from './paths.js';
-import { cudaSpec, tileConfigOf } from './spec.js';
+import { cudaSpec } from './spec.js';
 
 /** What a call will launch, and why (the planner's reasons). */
 export interface LaunchPlan {
@@ -84,30 +84,9 @@ export class Planner {
         },
       );
     }
-    // A forced configuration is planned with its own occupancy (CTAs per SM), so its split-KV
-    // count fills its own CTA slots.
-    const forcedUnits = forced
-      ? this.#device.multiprocessors *
-        Math.max(
-          1,
-          this.#context.functionInfo(
-            moduleName(forced),
-            forced.kernels.f16,
-            forced.warps * 32,
-            forced.sharedBytes,
-          ).blocksPerSM,
-        )
-      : spec.parallelUnits;
-    const tilePlan = planTiles(
-      planned,
-      forced
-        ? {
-            ...spec,
-            parallelUnits: forcedUnits,
-            configs: [tileConfigOf(forced)],
-          }
-        : spec,
-    );
+    // A forced configuration is planned with a spec of its own: its occupancy (CTAs per SM, so its
+    // split-KV count fills its own CTA slots) and its ring depth.
+    const tilePlan = planTiles(planned, forced ? this.#forcedSpec(role, forced) : spec);
     const config = forced ?? candidates.find((c) => c.suffix === tilePlan.config) ?? candidates[0]!;
     const rows = planned.seqQ;
     // tuning.decodeSplit overrides the decode split count (run 7: a sweep for timing; the kernels
@@ -127,6 +106,16 @@ export class Planner {
       threads: config.warps * 32,
       tilePlan: splitKV === tilePlan.splitKV ? tilePlan : { ...tilePlan, splitKV },
     };
+  }
+
+  #forcedSpec(role: 'prefill' | 'decode', config: NativeConfig): ReturnType<typeof cudaSpec> {
+    const occ = this.#context.functionInfo(
+      moduleName(config),
+      config.kernels.f16,
+      config.warps * 32,
+      config.sharedBytes,
+    );
+    return cudaSpec(this.#device, role, [config], occ.blocksPerSM);
   }
 
   /** The HardwareSpec of a role and head dim (cached), with the configurations compiled for them. */

@@ -35,6 +35,8 @@ const fake = vi.hoisted(() => {
     config('prefill', 128, 64, 2, 104448),
     config('decode', 16, 128, 3, 213248),
     config('decode_alt', 16, 64, 3, 108800),
+    // Fits shared memory only with its own ring depth (one stage), not with the default's two.
+    config('prefill_alt', 64, 224, 1, 131072),
   ];
   let next = 0x1000n;
   class Context {
@@ -169,6 +171,14 @@ describe('tuning, through a fake addon', () => {
     expect(split.plan(prefill)).toEqual(planned.plan(prefill));
     expect((await decodeLaunch({ decodeSplit: 3 })).numSplits).toBe(3);
     await Promise.all([planned.dispose(), split.dispose()]);
+  });
+
+  it('a configuration named by the call is planned with its own ring depth', async () => {
+    const backend = await backendWith();
+    const prefill = { ...decode, seqQ: 512, seqK: 512 };
+    expect(backend.plan(prefill).config.suffix).toBe('hd128_128x64w4s2');
+    expect(backend.plan(prefill, 'hd128_64x224w4s1').config.suffix).toBe('hd128_64x224w4s1');
+    await backend.dispose();
   });
 
   it('decodeConfig plans decode with that configuration; a call naming a configuration still wins', async () => {

@@ -15,7 +15,8 @@
 // rows = same speed as 4 warps x 32 rows; decode 64x64 with 3 stages = 0.57-0.70x of 64x128).
 #pragma once
 
-#define FA_AMPERE_HD64(X) X(prefill, 64, 128, 64, 4, 2) X(decode, 64, 64, 128, 4, 3)
+#define FA_AMPERE_HD64(X) X(prefill, 64, 128, 64, 4, 2) X(decode, 64, 16, 64, 4, 3) X(decode_alt, 64, 64, 128, 4, 3) \
+  X(decode_alt, 64, 16, 128, 4, 3)
 #define FA_AMPERE_HD80(X) X(prefill, 80, 128, 64, 4, 2) X(decode, 80, 64, 128, 4, 3)
 #define FA_AMPERE_HD96(X) X(prefill, 96, 128, 64, 4, 2) X(decode, 96, 64, 128, 4, 3)
 // Lines with role prefill_alt / decode_alt are compiled for timing only (bench ALT_*,
@@ -28,12 +29,13 @@
 // 16x64w1s3 (2 CTAs/SM, 33 splits at B=1) 0.69x at B=1 32K, 0.90x at 128K, ~1x at B=16/64;
 // 16x32w1s4 (3 CTAs/SM, 49 splits) 0.64x / 0.85x, 0.91x at B=64 128K. One warp cannot both issue
 // its cp.async stream and hide its own ldmatrix/mma latency. E.g. X(decode_alt, 128, 16, 64, 1, 3).
-// Decode at hd 128 (run 6): KSPLIT, 16 rows, the 4 warps split each k-tile's keys (fwd.cuh); run 5's
-// 64x128 (4 warps x 16 rows, 4 of 64 rows used by a 32/8-head decode) and a 2-CTA/SM KSPLIT tile
-// are kept for timing.
+// Decode at hd 128 (run 6): KSPLIT, 16 rows, the 4 warps split each k-tile's keys (mainloop.cuh);
+// run 5's 64x128 (4 warps x 16 rows, 4 of 64 rows used by a 32/8-head decode) and a 2-CTA/SM KSPLIT
+// tile are kept for timing. Decode at hd 64 and 256 (2026-12-01, H200) is KSPLIT 16x64 too: against
+// the one-warp-busy tiles before it, hd 64 0.95x (B1 32K) and 1.18x (B16 8K), hd 256 1.18x and 1.25x.
 #define FA_AMPERE_HD128(X) X(prefill, 128, 128, 64, 4, 2) X(decode, 128, 16, 128, 4, 3) \
   X(decode_alt, 128, 64, 128, 4, 3) X(decode_alt, 128, 16, 64, 4, 3)
-#define FA_AMPERE_HD256(X) X(prefill, 256, 64, 32, 4, 2) X(decode, 256, 64, 32, 4, 3)
+#define FA_AMPERE_HD256(X) X(prefill, 256, 64, 32, 4, 2) X(decode, 256, 16, 64, 4, 3) X(decode_alt, 256, 64, 32, 4, 3)
 
 #define FA_AMPERE_CONFIGS(X) FA_AMPERE_HD64(X) FA_AMPERE_HD80(X) FA_AMPERE_HD96(X) FA_AMPERE_HD128(X) FA_AMPERE_HD256(X)
 

@@ -19,6 +19,10 @@
 //   warp_row0(), warp_key0(), warp_active()
 //   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
 //   scratch()                   KSPLIT mainloops: shared memory free after finish()
+//   PACK_IN_SOFTMAX, pack_p_row P packed row by row as the softmax makes it (else after the rescale)
+//   OVERLAP                     qk() and pv() only issue their products (asynchronous tensor cores);
+//                               qk_wait<PENDING>(s) and pv_wait(o, P) wait for them. The body then
+//                               runs the softmax of tile n while P V of tile n - 1 is in flight.
 #pragma once
 #include "launch.cuh"
 #include "nonfinite.cuh"
@@ -210,6 +214,56 @@ __device__ __forceinline__ void fused_combine(const FaFwdParams& p, const CtaWor
   if (tid == 0) p.counters[cIdx] = 0;  // ready for the next launch (stream-ordered)
 }
 
+// The k-tile loop of an OVERLAP mainloop, software-pipelined as FlashAttention-3 does within a
+// warpgroup: iteration n issues S = Q K^T of tile n and O += P V of tile n - 1, waits for S only,
+// and runs the mask and softmax of tile n while the tensor cores still work on P V. O is rescaled
+// once that product is done, and P of tile n is packed for the next iteration. The mainloop keeps
+// tile n - 1's V in its ring until then. Returns the OR of stage()'s Inf/NaN flags.
+template <class ML, typename T>
+__device__ __forceinline__ bool overlapped_loop(ML& ml, const FaFwdParams& p, const CtaWork<T, ML::HD>& w,
+                                                float (&o)[ML::Layout::NO], OnlineSoftmax<typename ML::Layout>& sm,
+                                                int lane) {
+  using L = typename ML::Layout;
+  typename ML::P pf;
+  bool seen = false;
+  auto step = [&](auto maskTag, auto firstTag, int n, int t) {
+    constexpr bool MASK = decltype(maskTag)::value, FIRST = decltype(firstTag)::value;
+    float s[L::NS];
+    ml.qk(s, n);
+    if constexpr (FIRST) {
+      ml.template qk_wait<0>(s);
+    } else {
+      ml.pv(o, pf, n - 1);
+      ml.template qk_wait<1>(s);
+    }
+    if constexpr (MASK) mask_tile<ML, T>(s, p, w, t * ML::BN + ml.warp_key0(), lane);
+    float alpha[L::ROWS];
+    sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha);
+    if constexpr (!FIRST) {
+      ml.pv_wait(o, pf);
+      rescale<L>(o, alpha);
+    }
+    pf = ml.pack_p(s);
+  };
+  for (int n = 0; n < w.tiles(); ++n) {
+    const int t = w.t0 + n;
+    const bool masked = w.masked(t);
+    if (ml.stage(n, t, masked)) seen = true;
+    if (n == 0) {
+      if (masked) step(BoolTag<true>{}, BoolTag<true>{}, n, t);
+      else step(BoolTag<false>{}, BoolTag<true>{}, n, t);
+    } else {
+      if (masked) step(BoolTag<true>{}, BoolTag<false>{}, n, t);
+      else step(BoolTag<false>{}, BoolTag<false>{}, n, t);
+    }
+  }
+  if (w.tiles() > 0) {
+    ml.pv(o, pf, w.tiles() - 1);
+    ml.pv_wait(o, pf);
+  }
+  return seen;
+}
+
 template <class ML, typename T>
 __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned char* smem) {
   using L = typename ML::Layout;
@@ -233,21 +287,32 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
     ml.qk(s, n);
     if constexpr (MASK) mask_tile<ML, T>(s, p, w, t * BN + ml.warp_key0(), lane);
     float alpha[L::ROWS];
-    sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha);
-    rescale<L>(o, alpha);
-    // Packed after the rescale: before it, ampere prefill at hd 128 ran 3-5% slower on the H200.
-    auto pf = ml.pack_p(s);
-    ml.pv(o, pf, n);
+    if constexpr (ML::PACK_IN_SOFTMAX) {
+      typename ML::P pf;
+      sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha, [&](int r) { ml.pack_p_row(pf, s, r); });
+      rescale<L>(o, alpha);
+      ml.pv(o, pf, n);
+    } else {
+      sm.template update<MASK>(s, MASK ? 1.f : p.scale_log2, alpha);
+      rescale<L>(o, alpha);
+      // Packed after the rescale: before it, ampere prefill at hd 128 ran 3-5% slower on the H200.
+      auto pf = ml.pack_p(s);
+      ml.pv(o, pf, n);
+    }
   };
 
   bool seen = false;
-  for (int n = 0; n < w.tiles(); ++n) {
-    const int t = w.t0 + n;
-    const bool masked = w.masked(t);
-    if (ml.stage(n, t, masked)) seen = true;
-    if (!ml.warp_active()) continue;
-    if (masked) step(BoolTag<true>{}, n, t);
-    else step(BoolTag<false>{}, n, t);
+  if constexpr (ML::OVERLAP) {
+    seen = overlapped_loop<ML, T>(ml, p, w, o, sm, lane);
+  } else {
+    for (int n = 0; n < w.tiles(); ++n) {
+      const int t = w.t0 + n;
+      const bool masked = w.masked(t);
+      if (ml.stage(n, t, masked)) seen = true;
+      if (!ml.warp_active()) continue;
+      if (masked) step(BoolTag<true>{}, n, t);
+      else step(BoolTag<false>{}, n, t);
+    }
   }
   const bool fix = ml.finish(seen);
 

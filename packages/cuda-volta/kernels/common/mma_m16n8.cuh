@@ -118,6 +118,18 @@ __device__ __forceinline__ PM16n8<MT, NT_S> pack_p_m16n8(const float* s) {
   return p;
 }
 
+// Packs only row slot r of P (m-tile r / 2, half r % 2): n-tile j of that row goes to register
+// (j % 2) * 2 + r % 2 of fragment [r / 2][j / 2], as pack_p_m16n8 places it.
+template <typename E, int MT, int NT_S>
+__device__ __forceinline__ void pack_p_row_m16n8(PM16n8<MT, NT_S>& p, const float* s, int r) {
+  const int mt = r / 2, h = r % 2;
+#pragma unroll
+  for (int j = 0; j < NT_S; ++j) {
+    const float* e = s + (mt * NT_S + j) * 4 + 2 * h;
+    p.x[mt][j / 2].x[(j % 2) * 2 + h] = Elem<E>::pack(e[0], e[1]);
+  }
+}
+
 // The warp GEMMs over tiles in shared memory with rows padded to LD elements.
 //   S[MT][NT_S] = Q (warp rows, HD) K^T (BN keys): Q from registers (qf) or shared memory (wQ);
 //   fragments of k16 step kk + 1 are loaded before the mmas of step kk (KPIPE), so no ldmatrix

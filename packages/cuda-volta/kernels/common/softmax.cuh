@@ -21,9 +21,10 @@ struct OnlineSoftmax {
 
   // s holds raw scores (esc = scale * log2(e)) or, on masked tiles, base-2 logits with -inf at
   // hidden keys (esc = 1). Replaces s by exp2(s * esc - m_new) and sets alpha = exp2(m_old -
-  // m_new), the factor O must be rescaled by (exactly 1 where the max did not move).
-  template <bool MASK>
-  __device__ __forceinline__ void update(float (&s)[L::NS], float esc, float (&alpha)[L::ROWS]) {
+  // m_new), the factor O must be rescaled by (exactly 1 where the max did not move). on_row(r) runs
+  // once row slot r's exponentials are in s (a mainloop may pack them there).
+  template <bool MASK, class OnRow>
+  __device__ __forceinline__ void update(float (&s)[L::NS], float esc, float (&alpha)[L::ROWS], OnRow&& on_row) {
     constexpr int PER = L::NS / L::ROWS;  // elements of one row slot
 #pragma unroll
     for (int r = 0; r < L::ROWS; ++r) {
@@ -51,12 +52,18 @@ struct OnlineSoftmax {
           s[i] = fast_exp2(fmaf(s[i], esc, -mUse));
           v[c++] = s[i];
         }
+      on_row(r);
 #pragma unroll
       for (int w = 1; w < PER; w *= 2)
 #pragma unroll
         for (int j = 0; j + w < PER; j += 2 * w) v[j] += v[j + w];
       l[r] = l[r] * alpha[r] + v[0];
     }
+  }
+
+  template <bool MASK>
+  __device__ __forceinline__ void update(float (&s)[L::NS], float esc, float (&alpha)[L::ROWS]) {
+    update<MASK>(s, esc, alpha, [](int) {});
   }
 
   // Final (max, sum) of row slot r, the sum reduced over the row's lanes; every lane must call it.

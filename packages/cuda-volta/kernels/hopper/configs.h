@@ -6,13 +6,17 @@
 //   X(role, HD, BM, BN, WARPS, STAGES)
 // prefill: BM = 64 rows per warpgroup (WARPS / 4 warpgroups share each K/V tile), BN keys per
 // k-tile, STAGES-deep cp.async ring of K/V tiles in the 128-byte swizzled layout (wgmma.cuh).
-// Head dims 80 and 96 are stored padded to 128 (mainloop.cuh).
+// Head dims 80 and 96 are stored padded to 128 (mainloop.cuh). Three stages run the softmax of a
+// tile while P V of the one before is in flight (mainloop.cuh, OVERLAP): faster at hd 64-96, not at
+// hd 128, whose two-stage tile is the default (BENCHMARKS.md, "One kernel body"). The alternatives
+// are timed by name: hd 64 192x128 with 12 warps wins at S >= 4K without a mask and loses on short
+// causal prefill.
 #pragma once
 
-#define FA_HOPPER_HD64(X) X(prefill, 64, 128, 128, 8, 2)
-#define FA_HOPPER_HD80(X) X(prefill, 80, 128, 128, 8, 2)
-#define FA_HOPPER_HD96(X) X(prefill, 96, 128, 128, 8, 2)
-#define FA_HOPPER_HD128(X) X(prefill, 128, 128, 128, 8, 2)
+#define FA_HOPPER_HD64(X) X(prefill, 64, 128, 128, 8, 3) X(prefill_alt, 64, 192, 128, 12, 3)
+#define FA_HOPPER_HD80(X) X(prefill, 80, 128, 128, 8, 3)
+#define FA_HOPPER_HD96(X) X(prefill, 96, 128, 128, 8, 3)
+#define FA_HOPPER_HD128(X) X(prefill, 128, 128, 128, 8, 2) X(prefill_alt, 128, 128, 128, 8, 3)
 #define FA_HOPPER_HD256(X) X(prefill, 256, 128, 64, 8, 2)
 #define FA_HOPPER_CONFIGS(X) FA_HOPPER_HD64(X) FA_HOPPER_HD80(X) FA_HOPPER_HD96(X) FA_HOPPER_HD128(X) FA_HOPPER_HD256(X)
 

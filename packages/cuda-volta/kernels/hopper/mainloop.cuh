@@ -17,23 +17,36 @@
 namespace fa {
 namespace hopper {
 
+// Rows per pass of HopperMainloop's copies: the largest power of two (at least 8) that divides
+// both tiles' rows and that `threads` threads cover at `chunks` 16-byte chunks per row.
+constexpr int copy_rows_per_pass(int threads, int chunks, int bm, int bn) {
+  int r = 8;
+  while (2 * r * chunks <= threads && bn % (2 * r) == 0 && bm % (2 * r) == 0) r *= 2;
+  return r;
+}
+
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T>
 struct HopperMainloop {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
   static constexpr int THREADS = WARPS * 32;
   static constexpr bool KSPLIT = false;
+  // The body overlaps tile n's softmax with P V of tile n - 1 (fwd_body.cuh, overlapped_loop). That
+  // needs a third stage: tile n + 1 lands while tile n - 1's V is still read.
+  static constexpr bool OVERLAP = STAGES >= 3;
+  static constexpr bool PACK_IN_SOFTMAX = !OVERLAP;
   static constexpr int MIN_BLOCKS = 1;
   static constexpr int HDP = FA_HOPPER_HD_PAD(HD);             // stored head dim
   static constexpr int CHUNKS = HD / 8, CHUNKS_P = HDP / 8;    // 16-byte chunks per row
   static constexpr int Q_BYTES = BM * HDP * 2, KV_BYTES = BN * HDP * 2;
   static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
-  // Copies: each thread owns 16-byte column ldCh of rows ldRow + i * RPP of every tile. RPP is a
-  // multiple of 8, so the swizzled position of the thread's chunk is the same in every row it copies.
-  static constexpr int RPP = THREADS / CHUNKS_P;
-  static_assert(BM == 16 * WARPS, "one warpgroup (4 warps) per 64 query rows");
+  // Copies: each of the first COPY_THREADS threads owns 16-byte column ldCh of rows ldRow + i * RPP
+  // of every tile. RPP is a multiple of 8, so the swizzled position of the thread's chunk is the same
+  // in every row it copies; it is the largest power of two that divides both tiles' rows.
+  static constexpr int RPP = copy_rows_per_pass(THREADS, CHUNKS_P, BM, BN), COPY_THREADS = RPP * CHUNKS_P;
+  static_assert(BM == 16 * WARPS && WARPS % 4 == 0, "one warpgroup (4 warps) per 64 query rows");
   static_assert(HD % 16 == 0 && BN % 64 == 0, "SW128 tiles are whole 64-element column blocks");
-  static_assert(THREADS % CHUNKS_P == 0 && RPP % 8 == 0 && BN % RPP == 0 && BM % RPP == 0,
-                "each thread copies one fixed 16-byte column of every tile");
+  static_assert(COPY_THREADS <= THREADS && BN % RPP == 0 && BM % RPP == 0,
+                "each copying thread copies one fixed 16-byte column of every tile");
   using Layout = M16n8Layout<1, BN / 8, HDP / 8, (HDP != HD)>;
 
   const FaFwdParams& p;
@@ -44,7 +57,7 @@ struct HopperMainloop {
   uint64_t qDesc;       // descriptor of this warpgroup's 64 rows of the Q tile
   volatile int* sSeen;  // some thread cleared an Inf/NaN at a key some row of the CTA sees
   int tid, lane;
-  bool copier;          // this thread's column is a real one (ldCh < CHUNKS)
+  bool copier;          // this thread copies, and its column is a real one (ldCh < CHUNKS)
   const T* kThr;
   const T* vThr;
   uint32_t kvSlot;
@@ -120,7 +133,8 @@ struct HopperMainloop {
     tid = threadIdx.x;
     lane = tid % 32;
     const int ldRow = tid / CHUNKS_P, ldCh = tid % CHUNKS_P;
-    copier = CHUNKS == CHUNKS_P || ldCh < CHUNKS;  // a compile-time true unless the head dim is padded
+    const bool copies = COPY_THREADS == THREADS || tid < COPY_THREADS;
+    copier = copies && (CHUNKS == CHUNKS_P || ldCh < CHUNKS);
     kvSlot = sw128_offset<BN>(ldRow, ldCh);
     const int64_t kvOff = (int64_t)ldRow * p.k_row_stride + ldCh * 8;
     kThr = w.k + kvOff;
@@ -128,7 +142,7 @@ struct HopperMainloop {
     if (tid == 0) *sSeen = 0;  // before the loop's first barrier
     if constexpr (HDP != HD) {
       // The padded columns of V are read by P V: zeros, written once (the copies never touch them).
-      if (!copier)
+      if (copies && !copier)
         for (int s = 0; s < STAGES; ++s)
 #pragma unroll
           for (int i = 0; i < BN / RPP; ++i)
@@ -151,15 +165,17 @@ struct HopperMainloop {
   // Tile n (k-tile t) is in shared memory and the copy of tile n + 1 issued. A masked tile clears
   // its V after the barrier and the next tile's copies, then takes a second barrier of its own, so
   // FULL tiles run with one barrier. The flag lives in shared memory: nothing of the Inf/NaN
-  // handling stays in registers across the loop.
+  // handling stays in registers across the loop. The copies write stage (n + 1) % STAGES: after the
+  // barrier no warpgroup reads it (with OVERLAP, P V of tile n - 2 finished in the last iteration).
   __device__ __forceinline__ bool stage(int n, int t, bool masked) {
     cp_async_wait<0>();
     fence_proxy_async();  // this thread's copies, visible to wgmma after the barrier
-    __syncthreads();      // every copy of tile n landed; every warpgroup is done with tile n - 1
+    __syncthreads();      // every copy of tile n landed; every warpgroup is done with the stage
     if (n + 1 < w.tiles()) load_kv(t + 1, (n + 1) % STAGES);
     cp_async_commit();
     if (masked) {
-      // Stage n % STAGES is not the one the copies just issued write.
+      // Stage n % STAGES is not the one the copies just issued write, nor the one P V of tile
+      // n - 1 reads.
       if (sanitize_v(t, n % STAGES)) *sSeen = 1;
       fence_proxy_async();  // the clears, visible to wgmma after the barrier
       __syncthreads();
@@ -183,7 +199,12 @@ struct HopperMainloop {
       Wgmma<T, BN>::template ss<0>(s, da, db, kk > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
+    if constexpr (!OVERLAP) qk_wait<0>(s);
+  }
+  // S is done once at most PENDING later groups of products are still in flight.
+  template <int PENDING>
+  __device__ __forceinline__ void qk_wait(float (&s)[Layout::NS]) {
+    wgmma_wait<PENDING>();
     fence_regs(s);
   }
 
@@ -191,6 +212,9 @@ struct HopperMainloop {
   // BN * 128 bytes apart (the descriptor's leading-dimension offset).
   using P = PM16n8<1, BN / 8>;
   __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return pack_p_m16n8<T, 1, BN / 8>(s); }
+  __device__ __forceinline__ void pack_p_row(P& pf, const float (&s)[Layout::NS], int r) const {
+    pack_p_row_m16n8<T, 1, BN / 8>(pf, s, r);
+  }
   __device__ __forceinline__ void pv(float (&o)[Layout::NO], P& pf, int n) {
     const uint64_t vDesc = sw128_desc(aV + (n % STAGES) * KV_BYTES, BN * 128, 1024);
     wgmma_fence();
@@ -200,6 +224,9 @@ struct HopperMainloop {
       Wgmma<T, HDP>::template rs<1>(o, pf.x[0][kk].x, db);
     }
     wgmma_commit();
+    if constexpr (!OVERLAP) pv_wait(o, pf);
+  }
+  __device__ __forceinline__ void pv_wait(float (&o)[Layout::NO], P& pf) {
     wgmma_wait<0>();
     fence_regs(o);
 #pragma unroll
