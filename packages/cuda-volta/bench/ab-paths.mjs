@@ -95,7 +95,9 @@ for (const path of paths) {
       const res = [0, 0];
       for (const i of rot++ % 2 ? [1, 0] : [0, 1]) {
         const x = await make(pair[i], ...args);
-        res[i] = median(await pair[i].timeAttention(x, { warmup: 3, iters: slow ? 8 : 15, config: configs[i] }));
+        res[i] = median(
+          await pair[i].timeAttention(x, { warmup: 3, iters: slow ? 8 : 15, config: configs[i] }),
+        );
         free(x);
       }
       const [dtype, B, S, HQ, HK] = args;

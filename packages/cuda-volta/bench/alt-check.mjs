@@ -27,60 +27,61 @@ for (const config of list('FASTATTN_BENCH_ALT_DECODE'))
 for (const config of list('FASTATTN_BENCH_ALT_PREFILL'))
   groups.push({ headDim: headDimOf(config), cases: prefillCases, configs: [undefined, config] });
 let worst = 0;
-for (const { headDim, cases, configs } of groups) for (const c of cases) {
-  const host = {
-    dtype: 'f16',
-    headDim,
-    mask: { kind: 'none' },
-    ...c,
-    q: gen(c.batch * c.seqQ * c.headsQ * headDim),
-    k: gen(c.batch * c.seqK * c.headsKV * headDim),
-    v: gen(c.batch * c.seqK * c.headsKV * headDim),
-  };
-  const ref = exactAttention(validateAttentionInput(host));
-  const qs = [c.batch, c.seqQ, c.headsQ, headDim];
-  const ks = [c.batch, c.seqK, c.headsKV, headDim];
-  const dev = {
-    ...host,
-    q: await backend.upload('f16', qs, host.q),
-    k: await backend.upload('f16', ks, host.k),
-    v: await backend.upload('f16', ks, host.v),
-    seqLensK: c.seqLensK,
-  };
-  for (const config of configs) {
-    dev.out = await backend.upload('f16', qs, new Uint16Array(host.q.length).fill(0x7e00)); // NaN poison
-    dev.lse = await backend.upload(
-      'f32',
-      [c.batch, c.headsQ, c.seqQ],
-      new Float32Array(c.batch * c.headsQ * c.seqQ).fill(Number.NaN),
-    );
-    await backend.timeAttention(dev, { warmup: 1, iters: 2, ...(config ? { config } : {}) });
-    const out = await dev.out.download();
-    const lse = await dev.lse.download();
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < out.length; i++) {
-      num += (f16ToF32(out[i]) - ref.out[i]) ** 2;
-      den += ref.out[i] ** 2;
+for (const { headDim, cases, configs } of groups)
+  for (const c of cases) {
+    const host = {
+      dtype: 'f16',
+      headDim,
+      mask: { kind: 'none' },
+      ...c,
+      q: gen(c.batch * c.seqQ * c.headsQ * headDim),
+      k: gen(c.batch * c.seqK * c.headsKV * headDim),
+      v: gen(c.batch * c.seqK * c.headsKV * headDim),
+    };
+    const ref = exactAttention(validateAttentionInput(host));
+    const qs = [c.batch, c.seqQ, c.headsQ, headDim];
+    const ks = [c.batch, c.seqK, c.headsKV, headDim];
+    const dev = {
+      ...host,
+      q: await backend.upload('f16', qs, host.q),
+      k: await backend.upload('f16', ks, host.k),
+      v: await backend.upload('f16', ks, host.v),
+      seqLensK: c.seqLensK,
+    };
+    for (const config of configs) {
+      dev.out = await backend.upload('f16', qs, new Uint16Array(host.q.length).fill(0x7e00)); // NaN poison
+      dev.lse = await backend.upload(
+        'f32',
+        [c.batch, c.headsQ, c.seqQ],
+        new Float32Array(c.batch * c.headsQ * c.seqQ).fill(Number.NaN),
+      );
+      await backend.timeAttention(dev, { warmup: 1, iters: 2, ...(config ? { config } : {}) });
+      const out = await dev.out.download();
+      const lse = await dev.lse.download();
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < out.length; i++) {
+        num += (f16ToF32(out[i]) - ref.out[i]) ** 2;
+        den += ref.out[i] ** 2;
+      }
+      let lerr = 0;
+      for (let i = 0; i < lse.length; i++)
+        lerr = Math.max(lerr, Math.abs(lse[i] - ref.lse[i]) / Math.max(1, Math.abs(ref.lse[i])));
+      const err = Math.max(
+        Math.sqrt(num / den),
+        Number.isNaN(num) ? 1 : 0,
+        Number.isNaN(lerr) ? 1 : lerr > 1e-4 ? 1 : 0,
+      );
+      const plan = backend.plan(dev, config);
+      console.log(
+        `alt-check hd${headDim} B=${c.batch} sq=${c.seqQ} sk=${c.seqK} ${config ?? 'default'} split=${plan.splitKV}: rel ${Math.sqrt(num / den).toExponential(2)} lse ${lerr.toExponential(2)}`,
+      );
+      worst = Math.max(worst, err);
+      dev.out.dispose();
+      dev.lse.dispose();
     }
-    let lerr = 0;
-    for (let i = 0; i < lse.length; i++)
-      lerr = Math.max(lerr, Math.abs(lse[i] - ref.lse[i]) / Math.max(1, Math.abs(ref.lse[i])));
-    const err = Math.max(
-      Math.sqrt(num / den),
-      Number.isNaN(num) ? 1 : 0,
-      Number.isNaN(lerr) ? 1 : lerr > 1e-4 ? 1 : 0,
-    );
-    const plan = backend.plan(dev, config);
-    console.log(
-      `alt-check hd${headDim} B=${c.batch} sq=${c.seqQ} sk=${c.seqK} ${config ?? 'default'} split=${plan.splitKV}: rel ${Math.sqrt(num / den).toExponential(2)} lse ${lerr.toExponential(2)}`,
-    );
-    worst = Math.max(worst, err);
-    dev.out.dispose();
-    dev.lse.dispose();
+    for (const t of [dev.q, dev.k, dev.v]) t.dispose();
   }
-  for (const t of [dev.q, dev.k, dev.v]) t.dispose();
-}
 console.log(`alt-check worst ${worst.toExponential(2)}`);
 await backend.dispose();
 if (!(worst < 2e-3)) process.exit(1);
