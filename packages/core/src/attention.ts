@@ -1,5 +1,6 @@
 import type { ArrayOf, DType } from './dtype.js';
 import type { MaskSpec } from './mask/spec.js';
+import type { PagedKV, ResolvedPagedKV } from './paged.js';
 import type { AttentionShape } from './shape.js';
 
 /** The host-array input of `backend.attention()`. Shapes are row-major and dense. */
@@ -7,9 +8,9 @@ export interface AttentionInput<D extends DType = DType> extends AttentionShape 
   readonly dtype: D;
   /** [batch, seqQ, headsQ, headDim] */
   readonly q: ArrayOf<D>;
-  /** [batch, seqK, headsKV, headDim] */
+  /** [batch, seqK, headsKV, headDim], or [numBlocks, blockSize, headsKV, headDim] with `pagedKV` */
   readonly k: ArrayOf<D>;
-  /** [batch, seqK, headsKV, headDim] */
+  /** The same layout as k. */
   readonly v: ArrayOf<D>;
   /** Multiplies q·k before the softmax. Default `1 / sqrt(headDim)`. */
   readonly scale?: number;
@@ -17,6 +18,8 @@ export interface AttentionInput<D extends DType = DType> extends AttentionShape 
   readonly seqLensK?: Int32Array;
   /** Default `{ kind: 'none' }`. */
   readonly mask?: MaskSpec;
+  /** k and v are a paged cache read through a block table (needs `seqLensK`). */
+  readonly pagedKV?: PagedKV;
 }
 
 export interface AttentionOutput<D extends DType = DType> {
@@ -38,4 +41,5 @@ export interface ResolvedAttentionInput<D extends DType = DType> extends Attenti
   readonly scale: number;
   readonly seqLensK: Int32Array;
   readonly mask: MaskSpec;
+  readonly pagedKV?: ResolvedPagedKV;
 }

@@ -1,6 +1,7 @@
 import type { AttentionInput, AttentionOptions, AttentionOutput } from './attention.js';
 import type { DType } from './dtype.js';
 import type { MaskKind } from './mask/spec.js';
+import type { PagedKVSupport } from './paged.js';
 
 /** Which head dims a backend runs: any positive value, or a fixed list (compiled kernels). */
 export type HeadDimSupport =
@@ -11,6 +12,8 @@ export interface BackendCapabilities {
   readonly dtypes: readonly DType[];
   readonly headDims: HeadDimSupport;
   readonly masks: readonly MaskKind[];
+  /** Paged KV caches (`input.pagedKV`), if the backend reads them. */
+  readonly pagedKV?: PagedKVSupport;
 }
 
 export type DeviceKind = 'host' | 'cpu' | 'gpu' | 'npu' | 'simulator';

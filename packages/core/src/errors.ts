@@ -80,3 +80,12 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     });
   }
 }
+
+/** A value as an error message shows it: a type name for objects and arrays, strings quoted. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (ArrayBuffer.isView(value)) return value.constructor.name;
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  if (typeof value === 'string') return `'${value}'`;
+  return String(value);
+}

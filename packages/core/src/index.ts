@@ -38,6 +38,15 @@ export { TileMaskPattern } from './mask/pattern.js';
 export { allowedKeys, type Band, bandOf, MASK_KINDS, type MaskKind, type MaskSpec } from './mask/spec.js';
 export { fromNumbers, toFloat32, toFloat64 } from './numeric/convert.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './numeric/half.js';
+export {
+  checkBlockTable,
+  keyOffsets,
+  MAX_BLOCK_SIZE,
+  type PagedKV,
+  type PagedKVSupport,
+  pagedBlockLength,
+  type ResolvedPagedKV,
+} from './paged.js';
 export { createReferenceBackend, referenceProvider } from './reference/backend.js';
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';

@@ -1,8 +1,17 @@
 import type { AttentionInput, ResolvedAttentionInput } from './attention.js';
 import type { BackendCapabilities } from './backend.js';
 import { type DType, isDType } from './dtype.js';
-import { FastAttentionError, invalidInput, unsupported } from './errors.js';
+import { describeValue as describe, FastAttentionError, invalidInput, unsupported } from './errors.js';
 import type { MaskSpec } from './mask/spec.js';
+import {
+  checkBlockTable,
+  MAX_BLOCK_SIZE,
+  PAGED_FIELDS,
+  type PagedKV,
+  pagedBlockLength,
+  type ResolvedPagedKV,
+  readPagedKV,
+} from './paged.js';
 import { type AttentionProblem, type AttentionShape, kvLength, qLength } from './shape.js';
 
 const SHAPE_FIELDS = ['batch', 'seqQ', 'seqK', 'headsQ', 'headsKV', 'headDim'] as const;
@@ -32,6 +41,7 @@ export interface AttentionProblemInput<D extends DType = DType> extends Attentio
   readonly scale?: number;
   readonly seqLensK?: Int32Array;
   readonly mask?: MaskSpec;
+  readonly pagedKV?: PagedKV;
 }
 
 /** A problem after validation: every default filled in. */
@@ -39,6 +49,7 @@ export interface ResolvedAttentionProblem<D extends DType = DType> extends Atten
   readonly scale: number;
   readonly seqLensK: Int32Array;
   readonly mask: MaskSpec;
+  readonly pagedKV?: ResolvedPagedKV;
 }
 
 /**
@@ -57,7 +68,7 @@ export function validateAttentionShape<D extends DType>(
   checkTensors?: (problem: AttentionProblem) => void,
 ): ResolvedAttentionProblem<D> {
   const raw = readProblem<D>(input);
-  return resolveProblem<D>(raw, capabilities, checkTensors && (() => checkTensors(raw)));
+  return resolveProblem<D>(raw, capabilities, undefined, checkTensors && (() => checkTensors(raw)));
 }
 
 /**
@@ -71,10 +82,11 @@ export function validateAttentionInput<D extends DType>(
 ): ResolvedAttentionInput<D> {
   const raw = readProblem<D>(input);
   const tensors = readInputFields(input, TENSOR_FIELDS) as Pick<AttentionInput<D>, 'q' | 'k' | 'v'>;
-  const problem = resolveProblem<D>(raw, capabilities, () => {
+  const kLength = ArrayBuffer.isView(tensors.k) ? (tensors.k as ArrayLike<unknown>).length : undefined;
+  const problem = resolveProblem<D>(raw, capabilities, kLength, (kvElements) => {
     checkArray('q', tensors.q, raw.dtype, qLength(raw));
-    checkArray('k', tensors.k, raw.dtype, kvLength(raw));
-    checkArray('v', tensors.v, raw.dtype, kvLength(raw));
+    checkArray('k', tensors.k, raw.dtype, kvElements);
+    checkArray('v', tensors.v, raw.dtype, kvElements);
   });
   return { ...problem, ...tensors };
 }
@@ -94,7 +106,7 @@ export function readInputFields<K extends string>(input: unknown, fields: readon
   return raw;
 }
 
-const PROBLEM_FIELDS = [...SHAPE_FIELDS, 'dtype', 'scale', 'seqLensK', 'mask'] as const;
+const PROBLEM_FIELDS = [...SHAPE_FIELDS, 'dtype', 'scale', 'seqLensK', 'mask', 'pagedKV'] as const;
 const TENSOR_FIELDS = ['q', 'k', 'v'] as const;
 
 /** The fields of a problem, each read once; unvalidated. */
@@ -117,10 +129,15 @@ function readField(input: unknown, field: string, path = field): unknown {
   }
 }
 
+/**
+ * `kLength`: k's element count when the caller holds k (a paged cache's block count follows from
+ * it); `checkTensors` gets the element count k and v must have.
+ */
 function resolveProblem<D extends DType>(
   raw: RawProblem<D>,
   capabilities: BackendCapabilities | undefined,
-  checkTensors?: () => void,
+  kLength: number | undefined,
+  checkTensors?: (kvElements: number) => void,
 ): ResolvedAttentionProblem<D> {
   const { dtype } = raw;
   if (!isDType(dtype)) throw invalidInput('dtype', `expected 'f32', 'f16' or 'bf16', got ${describe(dtype)}`);
@@ -141,8 +158,18 @@ function resolveProblem<D extends DType>(
   }
   if (capabilities) checkHeadDim(raw.headDim, capabilities);
   if (qLength(raw) > MAX_ELEMENTS) throw invalidInput('q', 'the shape describes more than 2^53 elements');
-  if (kvLength(raw) > MAX_ELEMENTS) throw invalidInput('k', 'the shape describes more than 2^53 elements');
-  checkTensors?.();
+  const paged =
+    raw.pagedKV === undefined
+      ? undefined
+      : readPagedKV(
+          readPagedFields(raw.pagedKV),
+          raw,
+          capabilities ? capabilities.pagedKV : ANY_BLOCK_SIZE,
+          kLength,
+        );
+  const kvElements = paged ? paged.numBlocks * pagedBlockLength(raw, paged.blockSize) : kvLength(raw);
+  if (kvElements > MAX_ELEMENTS) throw invalidInput('k', 'the shape describes more than 2^53 elements');
+  checkTensors?.(kvElements);
 
   const scale = raw.scale ?? 1 / Math.sqrt(raw.headDim);
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
@@ -155,7 +182,11 @@ function resolveProblem<D extends DType>(
     );
   }
 
+  if (paged && raw.seqLensK === undefined) {
+    throw invalidInput('seqLensK', 'a paged KV cache needs the valid key count of every batch row');
+  }
   const seqLensK = resolveSeqLensK(raw.seqLensK, raw.batch, raw.seqK);
+  if (paged) checkBlockTable(paged, seqLensK);
   const mask = readMask(raw.mask ?? { kind: 'none' });
   if (capabilities && !capabilities.masks.includes(mask.kind)) {
     throw unsupported(
@@ -174,7 +205,20 @@ function resolveProblem<D extends DType>(
     scale,
     seqLensK,
     mask,
+    ...(paged ? { pagedKV: paged } : {}),
   };
+}
+
+/** Without capabilities (the contract alone), any power-of-two block size is valid. */
+const ANY_BLOCK_SIZE = { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE };
+
+function readPagedFields(value: unknown): Record<(typeof PAGED_FIELDS)[number], unknown> {
+  if (typeof value !== 'object' || value === null) {
+    throw invalidInput('pagedKV', `expected { blockSize, blockTable, blocksPerSeq }, got ${describe(value)}`);
+  }
+  const fields = {} as Record<(typeof PAGED_FIELDS)[number], unknown>;
+  for (const name of PAGED_FIELDS) fields[name] = readField(value, name, `pagedKV.${name}`);
+  return fields;
 }
 
 function resolveSeqLensK(value: unknown, batch: number, seqK: number): Int32Array {
@@ -235,12 +279,4 @@ function readMask(mask: unknown): MaskSpec {
     return value;
   };
   return { kind, left: side('left'), right: side('right') };
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (ArrayBuffer.isView(value)) return value.constructor.name;
-  if (typeof value === 'object') return value.constructor?.name ?? 'object';
-  if (typeof value === 'string') return `'${value}'`;
-  return String(value);
 }

@@ -66,6 +66,7 @@ const DEVICE_FIELDS = [
   'scale',
   'seqLensK',
   'mask',
+  'pagedKV', // read so that core refuses it (UNSUPPORTED) instead of the field being ignored
   'q',
   'k',
   'v',

@@ -3,6 +3,7 @@ import type { Backend, BackendInfo } from '../backend.js';
 import { DTYPES, type DType } from '../dtype.js';
 import { FastAttentionError, throwIfAborted } from '../errors.js';
 import { MASK_KINDS } from '../mask/spec.js';
+import { MAX_BLOCK_SIZE } from '../paged.js';
 import type { BackendProvider } from '../registry.js';
 import { validateAttentionInput } from '../validate.js';
 import { exactAttention, toOutput } from './exact.js';
@@ -10,7 +11,12 @@ import { exactAttention, toOutput } from './exact.js';
 const INFO: BackendInfo = {
   name: 'reference',
   devices: [{ name: 'float64 TypeScript (exact, slow)', kind: 'host' }],
-  capabilities: { dtypes: DTYPES, headDims: { kind: 'any' }, masks: MASK_KINDS },
+  capabilities: {
+    dtypes: DTYPES,
+    headDims: { kind: 'any' },
+    masks: MASK_KINDS,
+    pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
+  },
 };
 
 /**

@@ -1,8 +1,9 @@
 import type { AttentionOutput, ResolvedAttentionInput } from '../attention.js';
 import type { DType } from '../dtype.js';
-import { kvHeadOf, kvIndex, lseIndex, qIndex } from '../layout.js';
+import { kvHeadOf, lseIndex, qIndex } from '../layout.js';
 import { allowedKeys, bandOf } from '../mask/spec.js';
 import { fromNumbers, toFloat64 } from '../numeric/convert.js';
+import { keyOffsets } from '../paged.js';
 
 /** Float64 result before rounding to the storage dtype: what tests measure errors against. */
 export interface ExactResult {
@@ -13,6 +14,7 @@ export interface ExactResult {
 /**
  * Exact attention in float64, straight from the definition: for every row, the scores of its
  * allowed keys, a two-pass softmax, and the weighted sum of values. No tiling, no online softmax.
+ * Keys are read through the block table of a paged cache; nothing else looks at k and v.
  */
 export function exactAttention(input: ResolvedAttentionInput): ExactResult {
   const { batch, seqQ, headsQ, headDim, scale, seqLensK } = input;
@@ -20,6 +22,7 @@ export function exactAttention(input: ResolvedAttentionInput): ExactResult {
   const k = toFloat64(input.k, input.dtype);
   const v = toFloat64(input.v, input.dtype);
   const band = bandOf(input.mask);
+  const keyAt = keyOffsets(input);
   const out = new Float64Array(q.length);
   const lse = new Float64Array(batch * headsQ * seqQ);
   const scores = new Float64Array(input.seqK);
@@ -35,7 +38,7 @@ export function exactAttention(input: ResolvedAttentionInput): ExactResult {
         }
         let max = Number.NEGATIVE_INFINITY;
         for (let j = start; j < end; j++) {
-          const ko = kvIndex(input, b, j, hk);
+          const ko = keyAt(b, j, hk);
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += q[qo + d]! * k[ko + d]!;
           scores[j] = dot * scale;
@@ -45,7 +48,7 @@ export function exactAttention(input: ResolvedAttentionInput): ExactResult {
         for (let j = start; j < end; j++) {
           const p = Math.exp(scores[j]! - max);
           sum += p;
-          const vo = kvIndex(input, b, j, hk);
+          const vo = keyAt(b, j, hk);
           for (let d = 0; d < headDim; d++) out[qo + d]! += p * v[vo + d]!;
         }
         for (let d = 0; d < headDim; d++) out[qo + d]! /= sum;

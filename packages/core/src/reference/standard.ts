@@ -1,8 +1,9 @@
 import type { AttentionInput, AttentionOutput } from '../attention.js';
 import type { ArrayOf, DType } from '../dtype.js';
-import { kvHeadOf, kvIndex, lseIndex, qIndex } from '../layout.js';
+import { kvHeadOf, lseIndex, qIndex } from '../layout.js';
 import { allowedKeys, bandOf } from '../mask/spec.js';
 import { fromNumbers, toFloat32 } from '../numeric/convert.js';
+import { keyOffsets } from '../paged.js';
 import { validateAttentionInput } from '../validate.js';
 
 export interface StandardAttentionResult<D extends DType> extends AttentionOutput<D> {
@@ -26,6 +27,7 @@ export function standardAttention<D extends DType>(input: AttentionInput<D>): St
   const scores = new Float32Array(headsQ * seqQ * seqK);
   const mask = new Uint8Array(seqQ * seqK);
   const band = bandOf(x.mask);
+  const keyAt = keyOffsets(x);
   const converted = x.dtype === 'f32' ? 0 : (q.length + k.length + v.length) * 4;
   const workspaceBytes =
     scores.byteLength + mask.byteLength + (x.dtype === 'f32' ? 0 : out.byteLength) + converted;
@@ -42,7 +44,7 @@ export function standardAttention<D extends DType>(input: AttentionInput<D>): St
       for (let i = 0; i < seqQ; i++) {
         const qo = qIndex(x, b, i, h);
         for (let j = 0; j < seqK; j++) {
-          const ko = kvIndex(x, b, j, hk);
+          const ko = keyAt(b, j, hk);
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += q[qo + d]! * k[ko + d]!;
           scores[sBase + i * seqK + j] = mask[i * seqK + j] ? dot * scale : Number.NEGATIVE_INFINITY;
@@ -72,7 +74,7 @@ export function standardAttention<D extends DType>(input: AttentionInput<D>): St
         for (let j = 0; j < seqK; j++) {
           const p = scores[row + j]!;
           if (p === 0) continue;
-          const vo = kvIndex(x, b, j, hk);
+          const vo = keyAt(b, j, hk);
           for (let d = 0; d < headDim; d++) out[qo + d]! += p * v[vo + d]!;
         }
       }

@@ -13,6 +13,7 @@ import { fromNumbers } from '../numeric/convert.js';
 import type { BackendProvider } from '../registry.js';
 import type { AttentionShape } from '../shape.js';
 import { compareToReference, randomInput, randomSeed, rng, TOLERANCE, withinTolerance } from './kit.js';
+import { randomPagedCase } from './paged.js';
 
 export interface ConformanceOptions {
   /** Passed to `provider.create()`. */
@@ -61,6 +62,12 @@ const SHAPES: readonly { shape: Omit<AttentionShape, 'headDim'>; seqLensK?: numb
   { shape: { batch: 2, seqQ: 1, seqK: 100, headsQ: 8, headsKV: 2 }, seqLensK: [100, 37] },
   { shape: { batch: 3, seqQ: 9, seqK: 33, headsQ: 4, headsKV: 1 }, seqLensK: [33, 0, 20] },
   { shape: { batch: 1, seqQ: 70, seqK: 130, headsQ: 3, headsKV: 3 } },
+];
+
+/** Chunked prefill against a longer cache, and a GQA decode, over paged caches. */
+const PAGED_SHAPES: readonly Omit<AttentionShape, 'headDim'>[] = [
+  { batch: 3, seqQ: 5, seqK: 70, headsQ: 4, headsKV: 2 },
+  { batch: 2, seqQ: 1, seqK: 300, headsQ: 8, headsKV: 2 },
 ];
 
 async function expectAccurate(backend: Backend, input: AttentionInput, label: string): Promise<void> {
@@ -214,6 +221,51 @@ export function conformanceCases(options: ConformanceOptions = {}): ConformanceC
         input.q[qIndex(input, 0, 1, 0) + 1] = encode(Number.NaN, dtype); // row 1 of head 0
         input.k[kvIndex(input, 0, 4, 1)] = encode(Number.NaN, dtype); // key 4 of head 1
         await expectAccurate(backend, input, `${dtype} ${mask.kind} with NaN in q and k`);
+      },
+    },
+    {
+      name: `paged KV: shared blocks, NaN in unused slots and blocks, garbage table entries, every mask (seed ${seed})`,
+      async run(backend) {
+        const caps = backend.info.capabilities;
+        const rand = rng(seed + 8);
+        const headDim = headDimsOf(caps)[0]!;
+        const support = caps.pagedKV;
+        if (!support) {
+          const { paged } = randomPagedCase(
+            rand,
+            caps.dtypes[0]!,
+            { ...PAGED_SHAPES[0]!, headDim },
+            { blockSize: 16 },
+          );
+          await expectRejection(
+            backend.attention(paged),
+            'UNSUPPORTED',
+            'pagedKV',
+            'paged input, no pagedKV capability',
+          );
+          return;
+        }
+        // The contract's range (16 to 256) where the backend has it, and its own smallest size.
+        const sizes = [16, support.minBlockSize, Math.min(256, support.maxBlockSize)].filter(
+          (size, i, all) =>
+            size >= support.minBlockSize && size <= support.maxBlockSize && all.indexOf(size) === i,
+        );
+        for (const dtype of caps.dtypes)
+          for (const kind of caps.masks)
+            for (const shape of PAGED_SHAPES)
+              for (const blockSize of sizes) {
+                const { paged } = randomPagedCase(
+                  rand,
+                  dtype,
+                  { ...shape, headDim },
+                  { blockSize, mask: maskOf(kind) },
+                );
+                await expectAccurate(
+                  backend,
+                  paged,
+                  `${dtype} ${kind} block ${blockSize} ${JSON.stringify(shape)}`,
+                );
+              }
       },
     },
     {

@@ -6,3 +6,4 @@
  */
 export * from './conformance.js';
 export * from './kit.js';
+export * from './paged.js';
