@@ -5,7 +5,9 @@ import {
   type DType,
   invalidInput,
   MASK_KINDS,
+  MAX_BLOCK_SIZE,
   type MaskSpec,
+  type ResolvedPagedKV,
   validateAttentionInput,
   validateAttentionShape,
 } from '@fastattention/core';
@@ -26,6 +28,9 @@ export const CAPABILITIES: BackendCapabilities = {
   dtypes: ['f16', 'bf16'] satisfies CubeDType[],
   headDims: { kind: 'list', values: HEAD_DIMS },
   masks: MASK_KINDS,
+  // The functional model reads keys through the block table; the timing model prices K/V tiles as
+  // if they were contiguous (a block of at least a k-tile is).
+  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
 };
 
 /** A timing-only problem: the shape and mask of a call without its tensors. */
@@ -65,6 +70,8 @@ export interface SimulationProblem extends AttentionShape {
   readonly scale: number;
   readonly seqLensK: Int32Array;
   readonly mask: MaskSpec;
+  /** k and v are a paged cache (the validator's copy of the table). */
+  readonly pagedKV?: ResolvedPagedKV;
 }
 
 /** The 16-bit tensors of a functional call. */
@@ -147,6 +154,7 @@ export function prepareSimulation(
     scale: resolved.scale,
     seqLensK: resolved.seqLensK,
     mask: resolved.mask, // a fresh plain object: core's validator copies the mask
+    ...(resolved.pagedKV ? { pagedKV: resolved.pagedKV } : {}),
   };
   // The validator has checked that 16-bit dtypes come as Uint16Arrays.
   const tensors =

@@ -1,6 +1,6 @@
 import {
+  keyOffsets,
   kvHeadOf,
-  kvIndex,
   lseIndex,
   mergePartials,
   type Partial,
@@ -44,7 +44,7 @@ export function fastAttentionNumbers(
   const tileMask = new Uint8Array(blockQ * blockK);
   const part = new Float32Array(blockQ * d);
   const corr = new Float32Array(blockQ);
-  const kvStride = input.headsKV * d;
+  const keyAt = keyOffsets(input);
   let parts: Partial[] = [];
 
   for (const item of workItems(input, plan)) {
@@ -72,7 +72,7 @@ export function fastAttentionNumbers(
           s[r * cols + c] =
             partial && tileMask[r * blockK + c] === 0
               ? Number.NEGATIVE_INFINITY
-              : fround(cubeDot(q, qo, k, kvIndex(input, item.batch, k0 + c, hk), d) * scale);
+              : fround(cubeDot(q, qo, k, keyAt(item.batch, k0 + c, hk), d) * scale);
         }
       }
       // Vector: online softmax over this block, P cast to the Cube's operand type.
@@ -99,17 +99,7 @@ export function fastAttentionNumbers(
       // Cube: O part = P V; Vector: O = O * corr + O part.
       part.fill(0, 0, rows * d);
       for (let r = 0; r < rows; r++) {
-        cubeRowTimesMatrix(
-          p,
-          r * cols,
-          cols,
-          v,
-          kvIndex(input, item.batch, k0, hk),
-          kvStride,
-          part,
-          r * d,
-          d,
-        );
+        cubeRowTimesMatrix(p, r * cols, cols, v, (c) => keyAt(item.batch, k0 + c, hk), part, r * d, d);
         const c = corr[r]!;
         for (let e = 0; e < d; e++) o[r * d + e] = fround(fround(o[r * d + e]! * c) + part[r * d + e]!);
       }

@@ -39,15 +39,14 @@ export function cubeDot(a: Float32Array, aOff: number, b: Float32Array, bOff: nu
 
 /**
  * The Cube's `C += P V` for one row of P: `acc[e] += sum_c p[c] * v[c, e]`, accumulated in f32.
- * `p` holds 16-bit values; `v` rows are `d` values at `vOff + c * vStride`.
+ * `p` holds 16-bit values; row `c` of `v` is `d` values at `vRow(c)` (a dense or paged cache).
  */
 export function cubeRowTimesMatrix(
   p: Float32Array,
   pOff: number,
   cols: number,
   v: Float32Array,
-  vOff: number,
-  vStride: number,
+  vRow: (c: number) => number,
   acc: Float32Array,
   accOff: number,
   d: number,
@@ -57,7 +56,7 @@ export function cubeRowTimesMatrix(
     // A zero weight is a masked (or underflowed) key: skipping it leaves the f32 sum unchanged and
     // keeps a masked key's garbage V out of the row (0 * NaN and 0 * Inf are NaN).
     if (w === 0) continue;
-    const row = vOff + c * vStride;
+    const row = vRow(c);
     for (let e = 0; e < d; e++) acc[accOff + e] = fround(acc[accOff + e]! + w * v[row + e]!);
   }
 }

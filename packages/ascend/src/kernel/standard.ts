@@ -1,8 +1,8 @@
 import {
   allowedKeys,
   bandOf,
+  keyOffsets,
   kvHeadOf,
-  kvIndex,
   lseIndex,
   qIndex,
   type ResolvedAttentionInput,
@@ -36,7 +36,7 @@ export function standardAttentionNumbers(
   const band = bandOf(input.mask);
   const mask = new Uint8Array(seqQ * seqK);
   const s = new Float32Array(seqQ * seqK);
-  const kvStride = input.headsKV * d;
+  const keyAt = keyOffsets(input);
   for (let b = 0; b < batch; b++) {
     // The materialized mask: seqQ x seqK bytes per batch row, read by the softmax kernel per head.
     mask.fill(0);
@@ -49,7 +49,7 @@ export function standardAttentionNumbers(
       for (let i = 0; i < seqQ; i++) {
         const qo = qIndex(input, b, i, h);
         for (let j = 0; j < seqK; j++) {
-          s[i * seqK + j] = roundScore(fround(cubeDot(q, qo, k, kvIndex(input, b, j, hk), d) * scale));
+          s[i * seqK + j] = roundScore(fround(cubeDot(q, qo, k, keyAt(b, j, hk), d) * scale));
         }
       }
       for (let i = 0; i < seqQ; i++) {
@@ -69,17 +69,7 @@ export function standardAttentionNumbers(
         }
         for (let j = 0; j < seqK; j++) s[row + j] = roundP(fround(s[row + j]! / sum));
         lse[lseIndex(input, b, h, i)] = fround(max + fround(Math.log(sum)));
-        cubeRowTimesMatrix(
-          s,
-          row,
-          seqK,
-          v,
-          kvIndex(input, b, 0, hk),
-          kvStride,
-          out,
-          qIndex(input, b, i, h),
-          d,
-        );
+        cubeRowTimesMatrix(s, row, seqK, v, (j) => keyAt(b, j, hk), out, qIndex(input, b, i, h), d);
       }
     }
   }

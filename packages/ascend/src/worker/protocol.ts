@@ -51,7 +51,8 @@ export function errorFromData(data: ErrorData): FastAttentionError {
  * The buffers to move with a job. The caller's arrays are never transferred (that would detach
  * them under the caller): a tensor on an ArrayBuffer is copied once here and the copy moves; one
  * on a SharedArrayBuffer is shared as it is, so the worker reads the caller's memory without a copy.
- * seqLensK is copied: a few bytes, and later edits by the caller cannot reach a running job.
+ * seqLensK and a paged cache's block table are copied: small, and later edits by the caller cannot
+ * reach a running job.
  */
 export function detachFromCaller(job: SimulationJob): { job: SimulationJob; transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
@@ -63,7 +64,14 @@ export function detachFromCaller(job: SimulationJob): { job: SimulationJob; tran
   };
   const seqLensK = job.problem.seqLensK.slice();
   transfer.push(seqLensK.buffer);
-  const problem = { ...job.problem, seqLensK };
+  const paged = job.problem.pagedKV;
+  const blockTable = paged?.blockTable.slice();
+  if (blockTable) transfer.push(blockTable.buffer);
+  const problem = {
+    ...job.problem,
+    seqLensK,
+    ...(paged && blockTable ? { pagedKV: { ...paged, blockTable } } : {}),
+  };
   const tensors = job.tensors && {
     q: own(job.tensors.q),
     k: own(job.tensors.k),
