@@ -18,6 +18,7 @@ import {
   invalidInput,
   levelBytes,
   MASK_KINDS,
+  MAX_BLOCK_SIZE,
   type PlanOptions,
   planTiles,
   type ResolvedAttentionInput,
@@ -25,6 +26,7 @@ import {
   type TilePlan,
   throwIfAborted,
   toFastAttentionError,
+  unsupported,
   validateAttentionInput,
 } from '@fastattention/core';
 import { pinInputs } from './input_memory.js';
@@ -96,6 +98,7 @@ export const CPU_CAPABILITIES: BackendCapabilities = {
   // stream from the next level (see #levelsFor).
   headDims: { kind: 'any', max: 1024 },
   masks: MASK_KINDS,
+  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
 };
 
 /** Rows per head group up to which a call counts as decode (memory-bound): two vector panels. */
@@ -200,7 +203,10 @@ class NativeCpuBackend implements CpuBackend {
     options: AttentionOptions = {},
   ): Promise<StandardAttentionResult<D>> {
     return this.#track(
-      this.#run(input, options, (x) => ({ handle: this.#pool.runStandard(this.#problem(x)), extraBytes: 0 })),
+      this.#run(input, options, (x) => {
+        if (x.pagedKV) throw unsupported('pagedKV', 'standardAttention reads dense K/V only');
+        return { handle: this.#pool.runStandard(this.#problem(x)), extraBytes: 0 };
+      }),
     );
   }
 
@@ -401,6 +407,13 @@ class NativeCpuBackend implements CpuBackend {
       seqLensK: x.seqLensK,
       left: band.left,
       right: band.right,
+      // The validator's copy of the table: the caller cannot change it while native code reads it.
+      ...(x.pagedKV && {
+        blockSize: x.pagedKV.blockSize,
+        blockTable: x.pagedKV.blockTable,
+        blocksPerSeq: x.pagedKV.blocksPerSeq,
+        numBlocks: x.pagedKV.numBlocks,
+      }),
     };
   }
 

@@ -20,6 +20,11 @@ export interface NativeProblem {
   /** Window sides; Infinity = unbounded. */
   readonly left: number;
   readonly right: number;
+  /** A paged cache: k and v are [numBlocks, blockSize, headsKV, headDim] (all four or none). */
+  readonly blockSize?: number;
+  readonly blockTable?: Int32Array;
+  readonly blocksPerSeq?: number;
+  readonly numBlocks?: number;
 }
 
 /** The arguments of one planned FlashAttention call (call_args.cpp: readProblem, readPlan). */

@@ -79,7 +79,18 @@ AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
   p.headDim = intField(env, a, "headDim", 1, kMaxDecodeHeadDim);
   if (p.headsQ % p.headsKV != 0) throwInvalid(env, "headsKV", "must divide headsQ");
   const double qLen = double(p.batch) * double(p.seqQ) * double(p.headsQ) * double(p.headDim);
-  const double kvLen = double(p.batch) * double(p.seqK) * double(p.headsKV) * double(p.headDim);
+  double kvLen = double(p.batch) * double(p.seqK) * double(p.headsKV) * double(p.headDim);
+  // A paged cache (validated in TypeScript; checked again here before any pointer is formed).
+  if (!a.Get("blockSize").IsUndefined()) {
+    p.blockSize = intField(env, a, "blockSize", 1, int64_t(1) << 16);
+    if ((p.blockSize & (p.blockSize - 1)) != 0) throwInvalid(env, "pagedKV.blockSize", "expected a power of two");
+    p.blocksPerSeq = intField(env, a, "blocksPerSeq", 1, kMaxDim);
+    p.numBlocks = intField(env, a, "numBlocks", 1, kMaxDim);
+    if (double(p.blocksPerSeq) * double(p.blockSize) < double(p.seqK)) {
+      throwInvalid(env, "seqK", "more keys than blocksPerSeq x blockSize");
+    }
+    kvLen = double(p.numBlocks) * double(p.blockSize) * double(p.headsKV) * double(p.headDim);
+  }
   if (qLen > double(kMaxDim) || kvLen > double(kMaxDim)) throwInvalid(env, "q", "larger than 2^32 elements");
   const Napi::Value scale = a.Get("scale");
   if (!scale.IsNumber() || !std::isfinite(scale.As<Napi::Number>().DoubleValue())) {
@@ -97,6 +108,18 @@ AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
   for (int64_t b = 0; b < p.batch; ++b) {
     if (p.seqLensK[b] < 0 || p.seqLensK[b] > p.seqK) {
       throwInvalid(env, "seqLensK[" + std::to_string(b) + "]", "outside [0, seqK]");
+    }
+  }
+  if (p.blockSize != 0) {
+    p.blockTable = typedField<const int32_t>(env, a, "blockTable", napi_int32_array, size_t(p.batch * p.blocksPerSeq));
+    for (int64_t b = 0; b < p.batch; ++b) {
+      const int64_t used = (p.seqLensK[b] + p.blockSize - 1) / p.blockSize;
+      for (int64_t i = 0; i < used; ++i) {
+        const int32_t block = p.blockTable[b * p.blocksPerSeq + i];
+        if (block < 0 || block >= p.numBlocks) {
+          throwInvalid(env, "pagedKV.blockTable[" + std::to_string(b * p.blocksPerSeq + i) + "]", "outside [0, numBlocks)");
+        }
+      }
     }
   }
   return p;

@@ -53,7 +53,33 @@ struct AttnParams {
   float* partialOut = nullptr;
   float* partialLse = nullptr;
 
+  // Paged KV (blockSize > 0): k and v are [numBlocks][blockSize][headsKV][headDim], key j of batch
+  // row b in block blockTable[b * blocksPerSeq + j / blockSize]. Entries past a row are not read.
+  const int32_t* blockTable = nullptr;
+  int64_t blockSize = 0, blocksPerSeq = 0, numBlocks = 0;
+
   int64_t headGroups() const { return headsQ / stack; }
+  /** The key-major row of key j of batch row b: element offset = row · headsKV·headDim + head·headDim. */
+  int64_t keyRow(int64_t b, int64_t j) const {
+    if (blockSize == 0) return b * seqK + j;
+    return int64_t(blockTable[b * blocksPerSeq + j / blockSize]) * blockSize + j % blockSize;
+  }
+  /**
+   * Calls f(j0, n, row) for the runs of keys [k0, k0 + nk) that lie contiguously in memory: the
+   * whole range for a dense cache, the parts within one block for a paged one.
+   */
+  template <class F>
+  void forEachKeyRun(int64_t b, int64_t k0, int64_t nk, F&& f) const {
+    if (blockSize == 0) {
+      f(k0, nk, b * seqK + k0);
+      return;
+    }
+    for (int64_t j = k0; j < k0 + nk;) {
+      const int64_t n = std::min(k0 + nk - j, blockSize - j % blockSize);
+      f(j, n, keyRow(b, j));
+      j += n;
+    }
+  }
   int64_t itemCount() const { return qTiles * batch * (allHeads ? 1 : headGroups()) * splitKV; }
 };
 
