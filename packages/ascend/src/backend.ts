@@ -7,8 +7,8 @@ import {
   type BackendOptions,
   type BackendProvider,
   type DType,
-  FastAttentionError,
   invalidInput,
+  Lifetime,
   throwIfAborted,
 } from '@fastattention/core';
 import {
@@ -103,24 +103,20 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     capabilities: CAPABILITIES,
   };
   const pool = new SimulationPool(device, threads);
-  let disposed = false;
-  const alive = (): void => {
-    if (disposed) throw new FastAttentionError('DISPOSED', 'the ascend-sim backend was disposed');
-  };
-  const dispose = async (): Promise<void> => {
-    disposed = true;
-    await pool.dispose();
-  };
-  const simulate = async <D extends DType>(
+  // dispose() stops the worker pool at once: calls still running or waiting reject with DISPOSED
+  // (a simulation can run for minutes); new calls reject too.
+  const life = new Lifetime('the ascend-sim backend', undefined, { cancel: () => pool.dispose() });
+  const dispose = (): Promise<void> => life.dispose();
+  const simulate = <D extends DType>(
     input: AttentionInput<D> | TimingProblem,
     callOptions: SimulateOptions & AttentionOptions = {},
-  ): Promise<SimulationResult<D>> => {
-    alive();
-    const { signal, ...rest } = callOptions;
-    throwIfAborted(signal);
-    const job = prepareSimulation(input, { ...options.simulate, ...rest });
-    return (await pool.run(job, signal)) as SimulationResult<D>;
-  };
+  ): Promise<SimulationResult<D>> =>
+    life.run(async () => {
+      const { signal, ...rest } = callOptions;
+      throwIfAborted(signal);
+      const job = prepareSimulation(input, { ...options.simulate, ...rest });
+      return (await pool.run(job, signal)) as SimulationResult<D>;
+    });
   const functional = async <D extends DType>(
     input: AttentionInput<D>,
     kernel: KernelName,

@@ -25,6 +25,7 @@ export {
   unsupported,
 } from './errors.js';
 export { kvHeadOf, kvIndex, lseIndex, qIndex } from './layout.js';
+export { type Disposal, Lifetime } from './lifetime.js';
 export {
   classifyBatch,
   classifyTiles,

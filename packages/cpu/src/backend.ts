@@ -16,6 +16,7 @@ import {
   FastAttentionError,
   type HardwareSpec,
   invalidInput,
+  Lifetime,
   levelBytes,
   MASK_KINDS,
   MAX_BLOCK_SIZE,
@@ -166,9 +167,8 @@ class NativeCpuBackend implements CpuBackend {
   readonly name = 'cpu';
   readonly #pool: NativePool;
   readonly #tiling: PlanOptions;
-  readonly #inflight = new Set<Promise<unknown>>();
   readonly #plans = new Map<string, CpuCallPlan>();
-  #disposing: Promise<void> | undefined;
+  readonly #life: Lifetime;
 
   constructor(
     pool: NativePool,
@@ -178,6 +178,7 @@ class NativeCpuBackend implements CpuBackend {
   ) {
     this.#pool = pool;
     this.#tiling = tiling;
+    this.#life = new Lifetime('the cpu backend', () => pool.close());
   }
 
   explain(input: AttentionInput): CpuCallPlan {
@@ -188,7 +189,7 @@ class NativeCpuBackend implements CpuBackend {
     input: AttentionInput<D>,
     options: AttentionOptions = {},
   ): Promise<AttentionOutput<D>> {
-    return this.#track(
+    return this.#life.run(() =>
       this.#run(input, options, (x) => {
         const call = this.#call(x, this.#plan(x));
         // The tile plan this call built in JS counts with the native scratch and partials.
@@ -202,21 +203,12 @@ class NativeCpuBackend implements CpuBackend {
     input: AttentionInput<D>,
     options: AttentionOptions = {},
   ): Promise<StandardAttentionResult<D>> {
-    return this.#track(
+    return this.#life.run(() =>
       this.#run(input, options, (x) => {
         if (x.pagedKV) throw unsupported('pagedKV', 'standardAttention reads dense K/V only');
         return { handle: this.#pool.runStandard(this.#problem(x)), extraBytes: 0 };
       }),
     );
-  }
-
-  #track<T>(run: Promise<T>): Promise<T> {
-    this.#inflight.add(run);
-    const untrack = (): void => {
-      this.#inflight.delete(run);
-    };
-    run.then(untrack, untrack);
-    return run;
   }
 
   /** Validates, submits (`submit` builds the native call) and settles one call. */
@@ -225,7 +217,6 @@ class NativeCpuBackend implements CpuBackend {
     { signal }: AttentionOptions,
     submit: (x: ResolvedAttentionInput<D>) => { handle: ReturnType<NativePool['run']>; extraBytes: number },
   ): Promise<StandardAttentionResult<D>> {
-    if (this.#disposing) throw new FastAttentionError('DISPOSED', 'the cpu backend was disposed');
     const x = validateAttentionInput(input, CPU_CAPABILITIES);
     throwIfAborted(signal);
     let handle: ReturnType<NativePool['run']>;
@@ -441,12 +432,9 @@ class NativeCpuBackend implements CpuBackend {
     };
   }
 
+  /** Waits for the calls already made, then stops the thread pool; later calls reject with DISPOSED. */
   dispose(): Promise<void> {
-    this.#disposing ??= (async () => {
-      await Promise.allSettled([...this.#inflight]);
-      this.#pool.close();
-    })();
-    return this.#disposing;
+    return this.#life.dispose();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

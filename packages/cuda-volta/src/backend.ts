@@ -7,7 +7,7 @@ import {
   type BackendInfo,
   type BackendProvider,
   type DType,
-  FastAttentionError,
+  Lifetime,
   throwIfAborted,
   toFastAttentionError,
   validateAttentionInput,
@@ -33,10 +33,8 @@ export class CudaBackend implements Backend {
   readonly #memory: DeviceMemory;
   readonly #planner: Planner;
   readonly #launcher: Launcher;
-  readonly #pending = new Set<Promise<unknown>>();
-  /** Set when dispose() is called: from then on every call rejects with DISPOSED. */
-  #closing = false;
-  #disposal: Promise<void> | undefined;
+  /** Calls in flight; from dispose() on, every new call rejects with DISPOSED. */
+  readonly #life: Lifetime;
 
   private constructor(opened: OpenDevice, tuning: ResolvedTuning) {
     const { device, path, context, configs, driverVersion } = opened;
@@ -44,6 +42,10 @@ export class CudaBackend implements Backend {
     this.path = path;
     this.#context = context;
     this.#memory = new DeviceMemory(context);
+    this.#life = new Lifetime('the cuda backend', () => {
+      this.#memory.release();
+      context.dispose();
+    });
     this.#planner = new Planner(device, context, configs, tuning);
     this.#launcher = new Launcher(this.#planner, this.#memory, {
       // Fused split-KV combine (every path); off: the separate combine launch (A/B timing).
@@ -247,14 +249,7 @@ export class CudaBackend implements Backend {
    * moment dispose() is called (also while it waits) reject with DISPOSED. Idempotent.
    */
   dispose(): Promise<void> {
-    this.#closing = true;
-    this.#disposal ??= (async () => {
-      // Calls in flight may still add work of their own (a split-KV workspace, a download).
-      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-      this.#memory.release();
-      this.#context.dispose();
-    })();
-    return this.#disposal;
+    return this.#life.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -262,19 +257,18 @@ export class CudaBackend implements Backend {
   }
 
   #alive(): void {
-    if (this.#closing) throw new FastAttentionError('DISPOSED', 'the cuda backend was disposed');
+    this.#life.check();
   }
 
-  async #track<T>(fn: () => Promise<T>): Promise<T> {
-    const p = fn();
-    this.#pending.add(p);
-    try {
-      return await p;
-    } catch (error) {
-      throw toFastAttentionError(error, 'DEVICE');
-    } finally {
-      this.#pending.delete(p);
-    }
+  /** Tracks device work (calls in flight may still add steps of their own while disposal waits). */
+  #track<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#life.track(async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        throw toFastAttentionError(error, 'DEVICE');
+      }
+    });
   }
 }
 

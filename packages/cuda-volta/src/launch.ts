@@ -101,7 +101,7 @@ function launchDesc(
   features: LaunchFeatures,
 ): LaunchDesc {
   const band = bandOf(input.mask);
-  const clamp = (x: number): number => (x >= BAND_INF ? BAND_INF : x);
+  const clamp = (x: number): number => Math.min(x, BAND_INF);
   return {
     module: moduleName(plan.config),
     kernel: plan.kernel,

@@ -84,7 +84,7 @@ export function candidatePaths(sm: number, forced?: string): ArchPath[] {
     .join(', ');
   if (forced !== undefined && forced !== 'auto') {
     const path = PATHS.find((p) => p.name === forced);
-    if (!path || !path.implemented) {
+    if (!path?.implemented) {
       throw new FastAttentionError(
         'UNSUPPORTED',
         `path: '${forced}' is ${path ? 'not implemented yet' : 'not a known path'} (implemented: ${list})`,

@@ -1,7 +1,8 @@
 import type { AttentionInput, AttentionOptions, AttentionOutput } from '../attention.js';
 import type { Backend, BackendInfo } from '../backend.js';
 import { DTYPES, type DType } from '../dtype.js';
-import { FastAttentionError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
+import { Lifetime } from '../lifetime.js';
 import { MASK_KINDS } from '../mask/spec.js';
 import { MAX_BLOCK_SIZE } from '../paged.js';
 import type { BackendProvider } from '../registry.js';
@@ -24,24 +25,23 @@ const INFO: BackendInfo = {
  * TypeScript. It runs on the calling thread; it is the yardstick, not a production path.
  */
 export function createReferenceBackend(): Backend {
-  let disposed = false;
-  const dispose = async (): Promise<void> => {
-    disposed = true;
-  };
+  const life = new Lifetime('the reference backend');
+  const dispose = (): Promise<void> => life.dispose();
   return {
     name: INFO.name,
     info: INFO,
-    async attention<D extends DType>(
+    attention<D extends DType>(
       input: AttentionInput<D>,
       options?: AttentionOptions,
     ): Promise<AttentionOutput<D>> {
-      if (disposed) throw new FastAttentionError('DISPOSED', 'the reference backend was disposed');
-      const resolved = validateAttentionInput(input, INFO.capabilities);
-      throwIfAborted(options?.signal);
-      const output = toOutput(exactAttention(resolved), resolved.dtype);
-      // float64 copies of q, k, v and out: O(S), never a score matrix
-      const workspaceBytes = 8 * (2 * resolved.q.length + resolved.k.length + resolved.v.length);
-      return { ...output, workspaceBytes };
+      return life.run(async () => {
+        const resolved = validateAttentionInput(input, INFO.capabilities);
+        throwIfAborted(options?.signal);
+        const output = toOutput(exactAttention(resolved), resolved.dtype);
+        // float64 copies of q, k, v and out: O(S), never a score matrix
+        const workspaceBytes = 8 * (2 * resolved.q.length + resolved.k.length + resolved.v.length);
+        return { ...output, workspaceBytes };
+      });
     },
     dispose,
     [Symbol.asyncDispose]: dispose,
