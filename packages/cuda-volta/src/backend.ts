@@ -99,7 +99,10 @@ export class CudaBackend implements Backend {
     const dtype = resolved.dtype as CudaDType;
     return this.#track(async () => {
       const shape = [resolved.batch, resolved.seqQ, resolved.headsQ, resolved.headDim];
-      const kvShape = [resolved.batch, resolved.seqK, resolved.headsKV, resolved.headDim];
+      const paged = resolved.pagedKV;
+      const kvShape = paged
+        ? [paged.numBlocks, paged.blockSize, resolved.headsKV, resolved.headDim]
+        : [resolved.batch, resolved.seqK, resolved.headsKV, resolved.headDim];
       const tensors: DeviceTensor[] = [];
       const keep = <T extends DeviceTensor>(t: T): T => {
         tensors.push(t);

@@ -6,7 +6,10 @@ import {
   kvLength,
   lseLength,
   MASK_KINDS,
+  MAX_BLOCK_SIZE,
   type MaskSpec,
+  type PagedKV,
+  pagedBlockLength,
   qLength,
   type ResolvedAttentionProblem,
   readInputFields,
@@ -24,6 +27,8 @@ export const CAPABILITIES: BackendCapabilities = {
   dtypes: ['f16', 'bf16'],
   headDims: { kind: 'list', values: HEAD_DIMS },
   masks: MASK_KINDS,
+  // Every path reads each key row through the table (a tile may span cache blocks).
+  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
 };
 
 /** Attention on device tensors: same contract as `attention()`, without host copies. */
@@ -36,6 +41,11 @@ export interface DeviceAttentionInput extends AttentionShape {
   /** Valid keys per batch row, on the host or already on the device. */
   readonly seqLensK?: Int32Array | DeviceTensor<'i32'>;
   readonly mask?: MaskSpec;
+  /**
+   * k and v are a paged cache, [numBlocks, blockSize, headsKV, headDim] (numBlocks from k's length),
+   * read through a host block table that is checked and uploaded with the call.
+   */
+  readonly pagedKV?: PagedKV;
   /** Reused outputs (else allocated): out like q, lse f32 [batch, headsQ, seqQ]. */
   readonly out?: DeviceTensor;
   readonly lse?: DeviceTensor<'f32'>;
@@ -85,10 +95,11 @@ export function resolveDeviceInput(input: DeviceAttentionInput): ResolvedDeviceI
   const deviceLens = raw.seqLensK instanceof DeviceTensor ? (raw.seqLensK as DeviceTensor<'i32'>) : undefined;
   // Core validates the problem; the tensors are checked against its shape before core fills in
   // any default (a default seqLensK is `batch` entries: never for an absurd claimed batch).
+  const pagedKV = withBlockCount(raw);
   const problem = validateAttentionShape(
-    { ...raw, seqLensK: deviceLens ? undefined : raw.seqLensK } as AttentionProblemInput<CudaDType>,
+    { ...raw, seqLensK: deviceLens ? undefined : raw.seqLensK, pagedKV } as AttentionProblemInput<CudaDType>,
     CAPABILITIES,
-    (shape) => checkTensors(raw, shape, deviceLens),
+    (shape) => checkTensors(raw, shape, deviceLens, pagedKV),
   );
   return {
     ...problem,
@@ -102,11 +113,45 @@ export function resolveDeviceInput(input: DeviceAttentionInput): ResolvedDeviceI
   };
 }
 
+/**
+ * A device input's `pagedKV`, its fields read once, with numBlocks from k's length (core checks the
+ * rest). A k whose length is not a whole number of blocks is refused here, naming k.
+ */
+function withBlockCount(raw: Record<string, unknown>): PagedKV | undefined {
+  if (typeof raw.pagedKV !== 'object' || raw.pagedKV === null) return raw.pagedKV as PagedKV | undefined;
+  const fields = readInputFields(raw.pagedKV, [
+    'blockSize',
+    'blockTable',
+    'blocksPerSeq',
+    'numBlocks',
+  ] as const);
+  const { headsKV, headDim, k } = raw;
+  if (
+    fields.numBlocks === undefined &&
+    k instanceof DeviceTensor &&
+    typeof fields.blockSize === 'number' &&
+    typeof headsKV === 'number' &&
+    typeof headDim === 'number'
+  ) {
+    const blockLength = fields.blockSize * headsKV * headDim;
+    if (!(blockLength > 0) || k.length % blockLength !== 0) {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `k: a paged cache holds whole blocks of blockSize x headsKV x headDim = ${blockLength} elements, got ${k.length}`,
+        { field: 'k' },
+      );
+    }
+    fields.numBlocks = k.length / blockLength;
+  }
+  return fields as unknown as PagedKV;
+}
+
 /** The device tensors of an input against its shape: DeviceTensors of the dtype and length. */
 function checkTensors(
   raw: Record<string, unknown>,
   shape: AttentionShape,
   deviceLens: DeviceTensor<'i32'> | undefined,
+  pagedKV: PagedKV | undefined, // checked by core by now
 ): void {
   const expect = (field: string, dtype: unknown, length: number, optional: boolean): void => {
     const t = raw[field];
@@ -123,8 +168,11 @@ function checkTensors(
     }
   };
   expect('q', raw.dtype, qLength(shape), false);
-  expect('k', raw.dtype, kvLength(shape), false);
-  expect('v', raw.dtype, kvLength(shape), false);
+  const kvElements = pagedKV
+    ? (pagedKV.numBlocks ?? 0) * pagedBlockLength(shape, pagedKV.blockSize)
+    : kvLength(shape);
+  expect('k', raw.dtype, kvElements, false);
+  expect('v', raw.dtype, kvElements, false);
   expect('out', raw.dtype, qLength(shape), true);
   expect('lse', 'f32', lseLength(shape), true);
   if (deviceLens) expect('seqLensK', 'i32', shape.batch, false);

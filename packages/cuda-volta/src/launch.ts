@@ -26,6 +26,8 @@ interface LaunchBuffers {
   readonly partO: bigint;
   readonly partLse: bigint;
   readonly counters: bigint;
+  /** A paged cache's block table on the device (0n: dense). */
+  readonly blockTable: bigint;
 }
 
 /**
@@ -80,7 +82,13 @@ export class Launcher {
       if (plan.splitKV > 1 && fused) {
         counters = await memory.counters(plan.grid[0] * plan.grid[1] * input.batch);
       }
-      const buffers = { out: out.ptr, lse: lse.ptr, seqLensK, partO, partLse, counters };
+      let blockTable = 0n;
+      if (input.pagedKV) {
+        const t = temp(memory.empty('i32', [input.pagedKV.blockTable.length]));
+        await t.write(input.pagedKV.blockTable);
+        blockTable = t.ptr;
+      }
+      const buffers = { out: out.ptr, lse: lse.ptr, seqLensK, partO, partLse, counters, blockTable };
       await fn(launchDesc(input, plan, buffers, this.#features));
       return { out, lse };
     } catch (error) {
@@ -121,7 +129,8 @@ function launchDesc(
     seqLensK: buffers.seqLensK,
     qBatchStride: input.seqQ * input.headsQ * input.headDim,
     qRowStride: input.headsQ * input.headDim,
-    kBatchStride: input.seqK * input.headsKV * input.headDim,
+    // A paged cache's rows come from its block table: k and v start at its row 0.
+    kBatchStride: input.pagedKV ? 0 : input.seqK * input.headsKV * input.headDim,
     kRowStride: input.headsKV * input.headDim,
     batch: input.batch,
     seqQ: input.seqQ,
@@ -134,5 +143,10 @@ function launchDesc(
     scale: input.scale,
     packGqa: plan.role === 'decode' ? 1 : 0,
     numSplits: plan.splitKV,
+    ...(input.pagedKV && {
+      blockTable: buffers.blockTable,
+      blockSize: input.pagedKV.blockSize,
+      blocksPerSeq: input.pagedKV.blocksPerSeq,
+    }),
   };
 }

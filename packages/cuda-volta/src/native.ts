@@ -36,6 +36,8 @@ export interface NativeConfig {
   readonly suffix: string;
   /** The kernels' entry points, named by the configuration table (kernels/common/kernel_names.h). */
   readonly kernels: Readonly<Record<'f16' | 'bf16', string>>;
+  /** The same configuration's entry points for a paged KV cache. */
+  readonly pagedKernels: Readonly<Record<'f16' | 'bf16', string>>;
 }
 
 /** The launch descriptor the addon turns into FaFwdParams (kernels/common/params.h). */
@@ -78,6 +80,10 @@ export interface LaunchDesc {
    * combine kernel runs.
    */
   readonly counters?: bigint;
+  /** A paged cache: the device block table (i32 [batch, blocksPerSeq]) and its geometry. */
+  readonly blockTable?: bigint;
+  readonly blockSize?: number;
+  readonly blocksPerSeq?: number;
 }
 
 export interface NativeContext {

@@ -45,7 +45,10 @@ export class Planner {
   }
 
   /** How a problem is launched: role, compiled configuration, split-KV count, grid. */
-  plan(problem: AttentionShape & { readonly dtype: CudaDType }, configName?: string): LaunchPlan {
+  plan(
+    problem: AttentionShape & { readonly dtype: CudaDType; readonly pagedKV?: unknown },
+    configName?: string,
+  ): LaunchPlan {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
     const { spec, config: candidates } = this.#spec(role, problem.headDim);
@@ -99,7 +102,7 @@ export class Planner {
     return {
       path: config.path,
       role,
-      kernel: config.kernels[problem.dtype],
+      kernel: (problem.pagedKV ? config.pagedKernels : config.kernels)[problem.dtype],
       config,
       splitKV,
       grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * splitKV],

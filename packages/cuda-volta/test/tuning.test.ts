@@ -29,6 +29,7 @@ const fake = vi.hoisted(() => {
       sharedBytes,
       suffix,
       kernels: { f16: kernel('f16'), bf16: kernel('bf16') },
+      pagedKernels: { f16: `${kernel('f16')}_paged`, bf16: `${kernel('bf16')}_paged` },
     };
   };
   const configs: NativeConfig[] = [

@@ -12,9 +12,12 @@
 
 namespace fa {
 
-template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T>
+// PAGED: k and v are a paged cache (read through the block table); a separate instantiation, so
+// that the dense kernels carry none of it.
+template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T, bool PAGED_ = false>
 struct AmpereMainloop {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
+  static constexpr bool PAGED = PAGED_;
   static constexpr int THREADS = WARPS * 32;
   // KSPLIT (decode): a tile of fewer rows than 16 per warp (BM = 16, 4 warps): every warp owns all
   // BM rows and a quarter of each k-tile's keys; the body merges the warps' results at the end.
@@ -78,31 +81,78 @@ struct AmpereMainloop {
   }
 
   __device__ __forceinline__ void load_kv(int t, int stage) {
-    const int k0 = t * BN;
+    if constexpr (PAGED) {
+      load_kv_paged(t, stage);
+    } else {
+      const int k0 = t * BN;
+      T* dk = sK + stage * BN * LD;
+      T* dv = sV + stage * BN * LD;
+      if constexpr (KV_FAST) {
+        const int64_t step = (int64_t)RPP * p.k_row_stride;
+        const T* gk = kThr + (int64_t)k0 * p.k_row_stride;
+        const T* gv = vThr + (int64_t)k0 * p.k_row_stride;
+        if (k0 + BN <= p.seq_k) {
+#pragma unroll
+          for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dk + sOff + i * RPP * LD, gk + i * step);
+#pragma unroll
+          for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dv + sOff + i * RPP * LD, gv + i * step);
+        } else {
+          const int ldRow = tid / CHUNKS;
+#pragma unroll
+          for (int i = 0; i < BN / RPP; ++i) {
+            const bool ok = k0 + ldRow + i * RPP < p.seq_k;
+            cp_async16(dk + sOff + i * RPP * LD, ok ? gk + i * step : w.k, ok);
+            cp_async16(dv + sOff + i * RPP * LD, ok ? gv + i * step : w.v, ok);
+          }
+        }
+      } else {
+        const int valid = p.seq_k - k0;
+        load_rows(dk, BN, valid, [&](int r) { return w.k + (int64_t)(k0 + r) * p.k_row_stride; });
+        load_rows(dv, BN, valid, [&](int r) { return w.v + (int64_t)(k0 + r) * p.k_row_stride; });
+      }
+    }
+  }
+
+  // A paged cache: no rows at or past lk (their table entries may be garbage); zero-filled instead.
+  // A tile lies in one cache block when BN divides the block size: one table lookup then gives its
+  // first row, and the rows follow it. Smaller blocks: row by row.
+  __device__ __forceinline__ void load_kv_paged(int t, int stage) {
+    const int k0 = t * BN, limit = w.lk;
     T* dk = sK + stage * BN * LD;
     T* dv = sV + stage * BN * LD;
+    if ((BN >> p.block_shift) > 1) {
+      load_rows_paged(dk, dv, k0, limit);
+      return;
+    }
+    const int64_t row0 = w.key_row(p, k0);
     if constexpr (KV_FAST) {
       const int64_t step = (int64_t)RPP * p.k_row_stride;
-      const T* gk = kThr + (int64_t)k0 * p.k_row_stride;
-      const T* gv = vThr + (int64_t)k0 * p.k_row_stride;
-      if (k0 + BN <= p.seq_k) {
+      const T* gk = kThr + row0 * p.k_row_stride;
+      const T* gv = vThr + row0 * p.k_row_stride;
+      const int ldRow = tid / CHUNKS;
 #pragma unroll
-        for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dk + sOff + i * RPP * LD, gk + i * step);
-#pragma unroll
-        for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dv + sOff + i * RPP * LD, gv + i * step);
-      } else {
-        const int ldRow = tid / CHUNKS;
-#pragma unroll
-        for (int i = 0; i < BN / RPP; ++i) {
-          const bool ok = k0 + ldRow + i * RPP < p.seq_k;
-          cp_async16(dk + sOff + i * RPP * LD, ok ? gk + i * step : w.k, ok);
-          cp_async16(dv + sOff + i * RPP * LD, ok ? gv + i * step : w.v, ok);
-        }
+      for (int i = 0; i < BN / RPP; ++i) {
+        const bool ok = k0 + ldRow + i * RPP < limit;
+        cp_async16(dk + sOff + i * RPP * LD, ok ? gk + i * step : w.k, ok);
+        cp_async16(dv + sOff + i * RPP * LD, ok ? gv + i * step : w.v, ok);
       }
     } else {
-      const int valid = p.seq_k - k0;
-      load_rows(dk, BN, valid, [&](int r) { return w.k + (int64_t)(k0 + r) * p.k_row_stride; });
-      load_rows(dv, BN, valid, [&](int r) { return w.v + (int64_t)(k0 + r) * p.k_row_stride; });
+      const int valid = limit - k0;
+      load_rows(dk, BN, valid, [&](int r) { return w.k + (row0 + r) * p.k_row_stride; });
+      load_rows(dv, BN, valid, [&](int r) { return w.v + (row0 + r) * p.k_row_stride; });
+    }
+  }
+
+  // A paged tile spanning cache blocks: each row through the table (kept out of the unrolled copies:
+  // it is rare, and its registers would otherwise count against the main loop's).
+  __device__ __forceinline__ void load_rows_paged(T* dk, T* dv, int k0, int limit) {
+#pragma unroll 1
+    for (int c = tid; c < BN * CHUNKS; c += THREADS) {
+      const int r = c / CHUNKS, ch = c % CHUNKS;
+      const bool ok = k0 + r < limit;
+      const int64_t at = (ok ? w.key_row(p, k0 + r) * p.k_row_stride : 0) + ch * 8;
+      cp_async16(dk + r * LD + ch * 8, w.k + at, ok);
+      cp_async16(dv + r * LD + ch * 8, w.v + at, ok);
     }
   }
 
@@ -178,6 +228,9 @@ struct AmpereMainloop {
   }
   using P = PM16n8<MT, NT_S>;
   __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return pack_p_m16n8<T, MT, NT_S>(s); }
+  __device__ __forceinline__ void pack_p_row(P& pf, const float (&s)[Layout::NS], int r) const {
+    pack_p_row_m16n8<T, MT, NT_S>(pf, s, r);
+  }
   __device__ __forceinline__ void pv(float (&o)[Layout::NO], const P& pf, int n) {
     const T* tV = sV + (n % STAGES) * BN * LD + warp_key0() * LD;
     pv_m16n8<Op, T, MT, NT_S, NT_O, LD>(o, pf, tV, lane);

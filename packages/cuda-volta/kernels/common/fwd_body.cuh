@@ -20,6 +20,7 @@
 //   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
 //   scratch()                   KSPLIT mainloops: shared memory free after finish()
 //   PACK_IN_SOFTMAX, pack_p_row P packed row by row as the softmax makes it (else after the rescale)
+//   PAGED                       k and v are a paged cache (the kernel's _paged entry point)
 //   OVERLAP                     qk() and pv() only issue their products (asynchronous tensor cores);
 //                               qk_wait<PENDING>(s) and pv_wait(o, P) wait for them. The body then
 //                               runs the softmax of tile n while P V of tile n - 1 is in flight.
@@ -59,13 +60,17 @@ __device__ __forceinline__ void mask_tile(float (&s)[ML::Layout::NS], const FaFw
 
 // Adds the Inf/NaN of V at the keys a row sees to `n` stored outputs of that row from column col
 // (nonfinite.cuh), reading back what this thread stored.
-template <typename T, typename D>
-__device__ __forceinline__ void add_nonfinite(const FaFwdParams& p, const T* v, int i, int lk, int kLo, int kHi, int col,
-                                              int n, D* dst) {
+template <bool PAGED, typename T, int HD, typename D>
+__device__ __forceinline__ void add_nonfinite(const FaFwdParams& p, const CtaWork<T, HD>& w, int i, int kLo, int kHi,
+                                              int col, int n, D* dst) {
   int lo, hi;
-  visible_keys(i, lk, p.seq_q, p.band_left, p.band_right, kLo, kHi, &lo, &hi);
+  visible_keys(i, w.lk, p.seq_q, p.band_left, p.band_right, kLo, kHi, &lo, &hi);
+  auto rowOf = [&](int j) -> int64_t {
+    if constexpr (PAGED) return w.key_row(p, j);
+    else return j;
+  };
   for (int c = 0; c < n; ++c) {
-    const float add = nonfinite_sum(v, p.k_row_stride, col + c, lo, hi);
+    const float add = nonfinite_sum(w.v, p.k_row_stride, col + c, lo, hi, rowOf);
     if (add == 0.f) continue;
     if constexpr (sizeof(D) == 4) dst[col + c] += add;
     else dst[col + c] = Elem<T>::from_float(Elem<T>::to_float(dst[col + c]) + add);
@@ -84,8 +89,8 @@ __device__ __forceinline__ void fixup_rows(const FaFwdParams& p) {
   const int tid = threadIdx.x, lane = tid % 32;
   const int kLo = w.t0 * ML::BN, kHi = (int)min((int64_t)w.t1 * ML::BN, (int64_t)p.seq_k);
   auto fix = [&](int row, int col, int n) {
-    if (p.num_splits == 1) add_nonfinite(p, w.v, w.query(p, row), w.lk, kLo, kHi, col, n, w.out_row(p, row));
-    else add_nonfinite(p, w.v, w.query(p, row), w.lk, kLo, kHi, col, n, w.part_o_row(p, row));
+    if (p.num_splits == 1) add_nonfinite<ML::PAGED>(p, w, w.query(p, row), kLo, kHi, col, n, w.out_row(p, row));
+    else add_nonfinite<ML::PAGED>(p, w, w.query(p, row), kLo, kHi, col, n, w.part_o_row(p, row));
   };
   if constexpr (ML::KSPLIT) {
     for (int idx = tid; idx < (w.r1 - w.r0) * (HD / 4); idx += ML::THREADS) fix(w.r0 + idx / (HD / 4), idx % (HD / 4) * 4, 4);
@@ -324,13 +329,21 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
 
 }  // namespace fa
 
-// One extern "C" entry point per (configuration, dtype), named by kernel_names.h. ML is a mainloop
-// template <HD, BM, BN, WARPS, STAGES, T>; MIN_BLOCKS its blocks-per-SM hint for ptxas.
+// Two extern "C" entry points per (configuration, dtype), named by kernel_names.h: dense K/V, and
+// a paged cache (the mainloop's PAGED instantiation, <symbol>_paged). Separate kernels, so that the
+// dense one carries none of the paged code (measured: one kernel testing at run time cost ampere
+// hd-128 prefill 5%, and both bodies in one kernel made ptxas spill). ML is a mainloop template
+// <HD, BM, BN, WARPS, STAGES, T, PAGED>; MIN_BLOCKS its blocks-per-SM hint for ptxas.
 #define FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, DT, TYPE)                                              \
   extern "C" __global__ void __launch_bounds__(W * 32, (ML<HD, BM, BN, W, S, TYPE>::MIN_BLOCKS))                   \
       FA_KERNEL_SYMBOL(path, role, DT, HD, BM, BN, W, S)(const FaFwdParams p) {                                     \
     extern __shared__ __align__(16) unsigned char fa_smem[];                                                        \
     fa::attention_forward<ML<HD, BM, BN, W, S, TYPE>, TYPE>(p, fa_smem);                                           \
+  }                                                                                                                 \
+  extern "C" __global__ void __launch_bounds__(W * 32, (ML<HD, BM, BN, W, S, TYPE, true>::MIN_BLOCKS))             \
+      FA_KERNEL_SYMBOL_PAGED(path, role, DT, HD, BM, BN, W, S)(const FaFwdParams p) {                               \
+    extern __shared__ __align__(16) unsigned char fa_smem[];                                                        \
+    fa::attention_forward<ML<HD, BM, BN, W, S, TYPE, true>, TYPE>(p, fa_smem);                                     \
   }
 #define FA_DEFINE_KERNELS(path, ML, role, HD, BM, BN, W, S)               \
   FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, f16, __half)         \

@@ -12,3 +12,7 @@
 #define FA_KERNEL_SYMBOL(path, role, DT, HD, BM, BN, W, S) fa_##path##_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S
 #define FA_KERNEL_SYMBOL_STR(path, role, DT, HD, BM, BN, W, S) \
   "fa_" #path "_" #role "_" #DT "_" FA_CONFIG_NAME_STR(HD, BM, BN, W, S)
+// The same configuration's paged-KV entry point (the body's PAGED instantiation): <symbol>_paged.
+#define FA_KERNEL_SYMBOL_PAGED(path, role, DT, HD, BM, BN, W, S) \
+  fa_##path##_##role##_##DT##_hd##HD##_##BM##x##BN##w##W##s##S##_paged
+#define FA_KERNEL_SYMBOL_PAGED_STR(path, role, DT, HD, BM, BN, W, S) FA_KERNEL_SYMBOL_STR(path, role, DT, HD, BM, BN, W, S) "_paged"

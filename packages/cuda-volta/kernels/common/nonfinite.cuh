@@ -78,13 +78,15 @@ __device__ __forceinline__ void visible_keys(int64_t i, int lk, int seq_q, int l
   *hi = (int)(b < a ? a : b);
 }
 
-// Sum of the Inf/NaN values of column `col` of V over keys [lo, hi) (global memory; 0 if none).
+// Sum of the Inf/NaN values of column `col` of V over keys [lo, hi) (global memory; 0 if none);
+// key j is row rowOf(j) of vBase (a paged cache's rows come from its block table).
 // Inlined: a call would make O live across an ABI call and cost the main loop its registers.
-template <typename T>
-__device__ __forceinline__ float nonfinite_sum(const T* vBase, int64_t rowStride, int col, int lo, int hi) {
+template <typename T, typename RowOf>
+__device__ __forceinline__ float nonfinite_sum(const T* vBase, int64_t rowStride, int col, int lo, int hi,
+                                               RowOf&& rowOf) {
   float acc = 0.f;
   for (int j = lo; j < hi; ++j) {
-    const float x = value_of(vBase[(int64_t)j * rowStride + col]);
+    const float x = value_of(vBase[rowOf(j) * rowStride + col]);
     if (!isfinite(x)) acc += x;
   }
   return acc;

@@ -9,8 +9,8 @@
 
 struct FaFwdParams {
   const void* q;        // [batch, seq_q, heads_q, head_dim]
-  const void* k;        // [batch, seq_k, heads_kv, head_dim]
-  const void* v;        // [batch, seq_k, heads_kv, head_dim]
+  const void* k;        // [batch, seq_k, heads_kv, head_dim], or paged [blocks, block_size, heads_kv, head_dim]
+  const void* v;        // like k
   void* out;            // like q
   float* lse;           // [batch, heads_q, seq_q]
   float* part_o;        // split-KV: [splits][batch][heads_q][seq_q][head_dim] (f32), else null
@@ -30,6 +30,11 @@ struct FaFwdParams {
   // grid, zero between launches. Each split CTA adds 1 after writing its partials; the last one
   // merges them into out/lse and resets the counter to 0. Null: the separate combine kernel merges.
   int* counters;
+  // Paged KV (null: dense): key j of batch row b is row (block_table[b * blocks_per_seq + (j >>
+  // block_shift)] << block_shift) + (j & (2^block_shift - 1)) of k and v. Entries past a row's
+  // valid length are never read; nor are keys at or past it (their table entries may be garbage).
+  const int* block_table;
+  int block_shift, blocks_per_seq;
 };
 
 struct FaCombineParams {

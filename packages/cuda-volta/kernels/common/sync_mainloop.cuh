@@ -32,8 +32,9 @@ __device__ __forceinline__ uint4 load_f16x8(const T* src, bool ok) {
   return StageF16<T>::convert(__ldg(reinterpret_cast<const uint4*>(src)));
 }
 
-template <class Tile, typename T>
+template <class Tile, typename T, bool PAGED_ = false>
 struct SyncMainloop {
+  static constexpr bool PAGED = PAGED_;
   static constexpr int HD = Tile::HD, BM = Tile::BM, BN = Tile::BN, WARPS = Tile::WARPS, THREADS = WARPS * 32;
   static constexpr int LD = Tile::LD, CHUNKS = HD / 8;
   static constexpr bool KSPLIT = false;
@@ -78,8 +79,11 @@ struct SyncMainloop {
     bool seen = false;
     for (int c = threadIdx.x; c < BN * CHUNKS; c += THREADS) {
       const int r = c / CHUNKS, ch = c % CHUNKS;
-      const bool ok = k0 + r < p.seq_k;
-      const int64_t g = (int64_t)(ok ? k0 + r : 0) * p.k_row_stride + ch * 8;
+      // A paged cache: no rows at or past lk (their table entries may be garbage).
+      const bool ok = k0 + r < (PAGED ? w.lk : p.seq_k);
+      int64_t g;
+      if constexpr (PAGED) g = (ok ? w.key_row(p, k0 + r) : 0) * p.k_row_stride + ch * 8;
+      else g = (int64_t)(ok ? k0 + r : 0) * p.k_row_stride + ch * 8;
       *reinterpret_cast<uint4*>(sK + r * LD + ch * 8) = load_f16x8(w.k + g, ok);
       uint4 vv = load_f16x8(w.v + g, ok);
       if (masked && zero_nonfinite8<__half>(vv) && k0 + r >= w.seeLo && k0 + r < w.seeHi) seen = true;
@@ -92,6 +96,9 @@ struct SyncMainloop {
   __device__ __forceinline__ void qk(float (&s)[Layout::NS], int) { tile.qk(s, sK); }
   using P = typename Tile::P;
   __device__ __forceinline__ P pack_p(const float (&s)[Layout::NS]) const { return tile.pack_p(s); }
+  // Never called (PACK_IN_SOFTMAX is false); named by the body, which CUDA 11.8's front end checks
+  // even in a discarded branch of a generic lambda.
+  __device__ __forceinline__ void pack_p_row(P&, const float (&)[Layout::NS], int) const {}
   __device__ __forceinline__ void pv(float (&o)[Layout::NO], const P& pf, int) { tile.pv(o, pf, sV); }
 
   __device__ __forceinline__ bool finish(bool seen) {

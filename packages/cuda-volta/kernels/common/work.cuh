@@ -19,7 +19,7 @@ struct CtaWork {
   int fullStart, fullEnd;      // k-tiles that need no per-element mask (a contiguous run)
   int64_t seeLo, seeHi;        // keys some row of the CTA may see (nonfinite.cuh)
   const T* q;                  // batch row's Q
-  const T* k;                  // batch row's K at this KV head (key j at k + j * k_row_stride)
+  const T* k;                  // K at this KV head: key j at k + j * k_row_stride (paged: key_row(j))
   const T* v;
 
   __device__ __forceinline__ CtaWork(const FaFwdParams& p, int BM, int BN) {
@@ -61,6 +61,14 @@ struct CtaWork {
     k = static_cast<const T*>(p.k) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
     v = static_cast<const T*>(p.v) + (int64_t)b * p.k_batch_stride + (int64_t)kvh * HD;
   }
+
+  // A paged cache's row (in k_row_stride units from k, v) that holds key j of this batch row. The
+  // host passes k_batch_stride 0 for a paged cache, so k and v start at its row 0.
+  __device__ __forceinline__ int64_t key_row(const FaFwdParams& p, int j) const {
+    const int block = __ldg(p.block_table + (int64_t)b * p.blocks_per_seq + (j >> p.block_shift));
+    return ((int64_t)block << p.block_shift) + (j & ((1 << p.block_shift) - 1));
+  }
+
 
   __device__ __forceinline__ int tiles() const { return t1 - t0; }
   // Tiling-mask: FULL tiles inside lk take the unmasked body; PARTIAL ones, a last tile that runs

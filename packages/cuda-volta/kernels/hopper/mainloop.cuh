@@ -25,9 +25,12 @@ constexpr int copy_rows_per_pass(int threads, int chunks, int bm, int bn) {
   return r;
 }
 
-template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T>
+// PAGED: k and v are a paged cache (read through the block table); a separate instantiation, so
+// that the dense kernels carry none of it.
+template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T, bool PAGED_ = false>
 struct HopperMainloop {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
+  static constexpr bool PAGED = PAGED_;
   static constexpr int THREADS = WARPS * 32;
   static constexpr bool KSPLIT = false;
   // The body overlaps tile n's softmax with P V of tile n - 1 (fwd_body.cuh, overlapped_loop). That
@@ -67,26 +70,61 @@ struct HopperMainloop {
   __device__ __forceinline__ bool warp_active() const { return true; }  // wgmma: every warp of the warpgroup
 
   __device__ __forceinline__ void load_kv(int t, int stage) {
+    if constexpr (PAGED) {
+      load_kv_paged(t, stage);
+    } else {
+      if (!copier) return;
+      const int k0 = t * BN;
+      const int64_t step = (int64_t)RPP * p.k_row_stride;
+      const T* gk = kThr + (int64_t)k0 * p.k_row_stride;
+      const T* gv = vThr + (int64_t)k0 * p.k_row_stride;
+      unsigned char* dk = sK + stage * KV_BYTES + kvSlot;
+      unsigned char* dv = sV + stage * KV_BYTES + kvSlot;
+      if (k0 + BN <= p.seq_k) {
+#pragma unroll
+        for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dk + i * RPP * 128, gk + i * step);
+#pragma unroll
+        for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dv + i * RPP * 128, gv + i * step);
+      } else {  // rows past seq_k are zero-filled (masked; zeros keep 0 * garbage out of O)
+        const int ldRow = tid / CHUNKS_P;
+#pragma unroll
+        for (int i = 0; i < BN / RPP; ++i) {
+          const bool ok = k0 + ldRow + i * RPP < p.seq_k;
+          cp_async16(dk + i * RPP * 128, ok ? gk + i * step : kThr, ok);
+          cp_async16(dv + i * RPP * 128, ok ? gv + i * step : vThr, ok);
+        }
+      }
+    }
+  }
+
+  // A paged cache: no rows at or past lk (their table entries may be garbage); zero-filled instead.
+  // A tile lies in one cache block when BN divides the block size: one table lookup then gives its
+  // first row, and the rows follow it. Smaller blocks: row by row.
+  __device__ __forceinline__ void load_kv_paged(int t, int stage) {
     if (!copier) return;
-    const int k0 = t * BN;
-    const int64_t step = (int64_t)RPP * p.k_row_stride;
-    const T* gk = kThr + (int64_t)k0 * p.k_row_stride;
-    const T* gv = vThr + (int64_t)k0 * p.k_row_stride;
+    const int k0 = t * BN, limit = w.lk, ldRow = tid / CHUNKS_P;
     unsigned char* dk = sK + stage * KV_BYTES + kvSlot;
     unsigned char* dv = sV + stage * KV_BYTES + kvSlot;
-    if (k0 + BN <= p.seq_k) {
-#pragma unroll
-      for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dk + i * RPP * 128, gk + i * step);
-#pragma unroll
-      for (int i = 0; i < BN / RPP; ++i) cp_async16_full(dv + i * RPP * 128, gv + i * step);
-    } else {  // rows past seq_k are zero-filled (masked; zeros keep 0 * garbage out of O)
-      const int ldRow = tid / CHUNKS_P;
-#pragma unroll
+    const T* kCol = kThr - (int64_t)ldRow * p.k_row_stride;  // this thread's column, row 0
+    const T* vCol = vThr - (int64_t)ldRow * p.k_row_stride;
+    if ((BN >> p.block_shift) > 1) {
+#pragma unroll 1
       for (int i = 0; i < BN / RPP; ++i) {
-        const bool ok = k0 + ldRow + i * RPP < p.seq_k;
-        cp_async16(dk + i * RPP * 128, ok ? gk + i * step : kThr, ok);
-        cp_async16(dv + i * RPP * 128, ok ? gv + i * step : vThr, ok);
+        const int j = k0 + ldRow + i * RPP;
+        const bool ok = j < limit;
+        const int64_t at = ok ? w.key_row(p, j) * p.k_row_stride : 0;
+        cp_async16(dk + i * RPP * 128, kCol + at, ok);
+        cp_async16(dv + i * RPP * 128, vCol + at, ok);
       }
+      return;
+    }
+    const int64_t row0 = w.key_row(p, k0) + ldRow;
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      const bool ok = k0 + ldRow + i * RPP < limit;
+      const int64_t at = (row0 + i * RPP) * p.k_row_stride;
+      cp_async16(dk + i * RPP * 128, ok ? kCol + at : kCol, ok);
+      cp_async16(dv + i * RPP * 128, ok ? vCol + at : vCol, ok);
     }
   }
 

@@ -8,8 +8,8 @@
 #include "tile.cuh"
 
 namespace fa {
-template <int HD, int BM, int BN, int WARPS, int STAGES, typename T>
-using TuringMainloop = SyncMainloop<TuringTile<HD, BM, BN, WARPS>, T>;
+template <int HD, int BM, int BN, int WARPS, int STAGES, typename T, bool PAGED = false>
+using TuringMainloop = SyncMainloop<TuringTile<HD, BM, BN, WARPS>, T, PAGED>;
 }  // namespace fa
 
 #define FA_TURING_DEFINE(...) FA_DEFINE_KERNELS(turing, fa::TuringMainloop, __VA_ARGS__)

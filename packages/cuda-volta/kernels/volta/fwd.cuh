@@ -8,8 +8,8 @@
 #include "tile.cuh"
 
 namespace fa {
-template <int HD, int BM, int BN, int WARPS, int STAGES, typename T>
-using VoltaMainloop = SyncMainloop<VoltaTile<HD, BM, BN, WARPS>, T>;
+template <int HD, int BM, int BN, int WARPS, int STAGES, typename T, bool PAGED = false>
+using VoltaMainloop = SyncMainloop<VoltaTile<HD, BM, BN, WARPS>, T, PAGED>;
 }  // namespace fa
 
 #define FA_VOLTA_DEFINE(...) FA_DEFINE_KERNELS(volta, fa::VoltaMainloop, __VA_ARGS__)

@@ -15,7 +15,7 @@ namespace {
 
 Napi::Object configRow(Napi::Env env, const std::string& path, const char* role, int headDim, int blockQ, int blockK,
                        int warps, int stages, int sharedBytes, const char* name, const char* kernelF16,
-                       const char* kernelBf16) {
+                       const char* kernelBf16, const char* pagedF16, const char* pagedBf16) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("path", path);
   o.Set("role", role);
@@ -30,6 +30,10 @@ Napi::Object configRow(Napi::Env env, const std::string& path, const char* role,
   kernels.Set("f16", kernelF16);
   kernels.Set("bf16", kernelBf16);
   o.Set("kernels", kernels);
+  Napi::Object paged = Napi::Object::New(env);
+  paged.Set("f16", pagedF16);
+  paged.Set("bf16", pagedBf16);
+  o.Set("pagedKernels", paged);
   return o;
 }
 
@@ -45,7 +49,9 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
 #define FA_CONFIG_ROW(PATH, SMEM, role, HD, BM, BN, W, S)                                                      \
   out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, SMEM(HD, BM, BN, W, S), FA_CONFIG_NAME_STR(HD, BM, BN, W, S), \
                        FA_KERNEL_SYMBOL_STR(PATH, role, f16, HD, BM, BN, W, S),                                \
-                       FA_KERNEL_SYMBOL_STR(PATH, role, bf16, HD, BM, BN, W, S));
+                       FA_KERNEL_SYMBOL_STR(PATH, role, bf16, HD, BM, BN, W, S),                               \
+                       FA_KERNEL_SYMBOL_PAGED_STR(PATH, role, f16, HD, BM, BN, W, S),                          \
+                       FA_KERNEL_SYMBOL_PAGED_STR(PATH, role, bf16, HD, BM, BN, W, S));
 #define FA_AMPERE_ROW(...) FA_CONFIG_ROW(ampere, FA_AMPERE_SMEM, __VA_ARGS__)
 #define FA_HOPPER_ROW(...) FA_CONFIG_ROW(hopper, FA_HOPPER_SMEM, __VA_ARGS__)
 #define FA_VOLTA_ROW(...) FA_CONFIG_ROW(volta, FA_VOLTA_SMEM, __VA_ARGS__)

@@ -44,6 +44,15 @@ Launch parseLaunch(const Napi::Object& d) {
   p.rows_total = p.pack_gqa ? p.seq_q * p.group : p.seq_q;
   p.num_splits = num("numSplits").Int32Value();
   p.counters = d.Has("counters") && !d.Get("counters").IsUndefined() ? reinterpret_cast<int*>(ptr("counters")) : nullptr;
+  p.block_table = nullptr;
+  p.block_shift = 0;
+  p.blocks_per_seq = 0;
+  if (d.Has("blockTable") && !d.Get("blockTable").IsUndefined()) {  // a paged cache (checked in TypeScript)
+    p.block_table = reinterpret_cast<const int*>(ptr("blockTable"));
+    const uint32_t blockSize = num("blockSize").Uint32Value();
+    while ((1u << p.block_shift) < blockSize) ++p.block_shift;
+    p.blocks_per_seq = num("blocksPerSeq").Int32Value();
+  }
   FaCombineParams& c = l.c;
   c.part_o = p.part_o;
   c.part_lse = p.part_lse;

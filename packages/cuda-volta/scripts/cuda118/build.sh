@@ -49,7 +49,7 @@ echo '{"nvcc":"11.8","paths":{"volta":{"sm":[70],"ptx":70}},"common":{"sm":[70],
     regs=$(echo "$line" | grep -o "Used [0-9]* registers" | grep -o "[0-9]*")
     stack=$(echo "$line" | grep -o "[0-9]* bytes stack frame" | grep -o "^[0-9]*")
     spill=$(echo "$line" | grep -o "[0-9]* bytes spill stores" | grep -o "^[0-9]*")
-    cfg=$(echo "$name" | sed -E 's/.*_hd([0-9]+)_([0-9]+)x([0-9]+)w([0-9]+)s([0-9]+)$/\1 \2 \3 \4 \5/')
+    cfg=$(echo "$name" | sed -E 's/_paged$//; s/.*_hd([0-9]+)_([0-9]+)x([0-9]+)w([0-9]+)s([0-9]+)$/\1 \2 \3 \4 \5/')
     smem=$(printf '#include "%s"\nFA_VOLTA_SMEM(%s)\n' "$K/volta/configs.h" "$(echo $cfg | tr ' ' ',')" | cpp -P - | tail -1)
     sass=$(cuobjdump -sass -fun "$name" "$OUT/volta_sm70.fatbin")
     hmma=$(echo "$sass" | grep -c "HMMA.884" || true)

@@ -1,0 +1,55 @@
+// Paged KV on every path (the default one and the forced older ones) and head dim: prefill tiles
+// (seqQ > 16) and split-KV decode, block sizes below, at and above the k-tile, rows sharing blocks,
+// NaN in every unused slot and spare block, garbage table entries past each row.
+import type { MaskSpec } from '@fastattention/core';
+import { compareToReference, randomPagedCase, randomSeed, rng } from '@fastattention/core/testing';
+import { describe, expect, it } from 'vitest';
+import type { CudaBackend } from '../src/index.js';
+import { TOL, tryBackend } from './helpers.js';
+
+const { backend } = await tryBackend();
+const seed = randomSeed();
+const defaultPath = backend?.info.devices[0]?.details?.path;
+const paths = [undefined, ...(['ampere', 'turing', 'volta'] as const).filter((p) => p !== defaultPath)];
+
+const MASKS: MaskSpec[] = [{ kind: 'causal' }, { kind: 'none' }, { kind: 'window', left: 40, right: 3 }];
+const SHAPES = [
+  { batch: 3, seqQ: 70, seqK: 300, headsQ: 4, headsKV: 2 }, // chunked prefill against a longer cache
+  { batch: 2, seqQ: 1, seqK: 2000, headsQ: 8, headsKV: 2 }, // decode, split-KV
+];
+
+async function check(b: CudaBackend, label: string): Promise<void> {
+  const rand = rng(seed);
+  for (const headDim of [64, 80, 96, 128, 256])
+    for (const shape of SHAPES)
+      for (const blockSize of [16, 64, 256])
+        for (const mask of MASKS.slice(0, headDim === 128 ? 3 : 1)) {
+          const dtype = blockSize === 64 ? 'bf16' : 'f16';
+          const { paged } = randomPagedCase(
+            rand,
+            dtype,
+            { ...shape, headDim },
+            { blockSize, mask, sharedBlocks: 2 },
+          );
+          const { out, lse } = await b.attention(paged);
+          const err = compareToReference(paged, out, lse);
+          const what = `${label} hd ${headDim} ${JSON.stringify(shape)} block ${blockSize} ${mask.kind} ${dtype}`;
+          expect(err.bad, `${what}: NaN/Inf where the reference has none`).toBe(0);
+          expect(err.out, what).toBeLessThan(TOL[dtype]);
+          expect(err.lse, what).toBeLessThan(TOL.lse);
+        }
+}
+
+describe.skipIf(!backend)(`cuda paged KV (seed ${seed})`, () => {
+  for (const path of paths) {
+    it(`${path ?? `default (${defaultPath})`} path matches the float64 reference`, async () => {
+      const b = path ? (await tryBackend({ path })).backend : backend;
+      if (!b) return;
+      try {
+        await check(b, path ?? String(defaultPath));
+      } finally {
+        if (path) await b.dispose();
+      }
+    }, 240_000);
+  }
+});
