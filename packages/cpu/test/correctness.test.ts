@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
+import { type CpuBackend, type CpuIsa, createBackend } from '../src/index.js';
 import {
   type Case,
   compare,
@@ -8,12 +8,10 @@ import {
   REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
+  runnableIsas,
 } from './helpers.js';
 
-const addon = loadAddon();
-if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
-// Every kernel this machine runs is checked, not only the one 'auto' picks.
-const ISAS = addon.addon.kernels() as CpuIsa[];
+const ISAS = runnableIsas();
 
 const CASES: Case[] = [
   {

@@ -20,7 +20,7 @@ import {
   rng,
 } from '@fastattention/core/testing';
 
-import { type CpuBackend, type CpuIsa, createBackend } from '../src/index.js';
+import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
 
 export { LSE_TOLERANCE, TOLERANCE as OUT_TOLERANCE } from '@fastattention/core/testing';
 
@@ -131,3 +131,13 @@ export function backendCache(): {
     },
   };
 }
+
+/** Every kernel this machine runs (the tests check each, not only the one 'auto' picks). */
+export function runnableIsas(): CpuIsa[] {
+  const addon = loadAddon();
+  if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
+  return addon.addon.kernels() as CpuIsa[];
+}
+
+/** The storage dtypes the tests cover. */
+export const TEST_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];

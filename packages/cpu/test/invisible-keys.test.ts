@@ -1,6 +1,5 @@
-import type { DType, MaskSpec, PlanOptions } from '@fastattention/core';
+import type { MaskSpec, PlanOptions } from '@fastattention/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuIsa, loadAddon } from '../src/index.js';
 import {
   backendCache,
   type Case,
@@ -12,15 +11,15 @@ import {
   REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
+  runnableIsas,
+  TEST_DTYPES,
 } from './helpers.js';
 
 // Keys a row may not see never influence it, whatever they hold: a preallocated KV cache has
 // garbage (NaN and Inf included) in its unused slots, and p = 0 times NaN is NaN.
 
-const addon = loadAddon();
-if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
-const ISAS = addon.addon.kernels() as CpuIsa[];
-const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+const ISAS = runnableIsas();
+const DTYPES = TEST_DTYPES;
 const POISONS = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
 
 interface PoisonCase extends Omit<Case, 'dtype'> {

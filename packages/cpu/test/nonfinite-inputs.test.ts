@@ -1,6 +1,5 @@
 import type { AttentionInput, DType, PlanOptions } from '@fastattention/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuIsa, loadAddon } from '../src/index.js';
 import {
   backendCache,
   type Case,
@@ -11,16 +10,16 @@ import {
   REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
+  runnableIsas,
+  TEST_DTYPES,
 } from './helpers.js';
 
 // NaN or Infinity in a visible q or k gives what the float64 reference gives: a NaN row with a NaN
 // LSE (a -Infinity score alone just weighs nothing), never a finite row beside a -Infinity LSE.
 // An f32 score that overflows from finite inputs makes its row NaN: never silently wrong.
 
-const addon = loadAddon();
-if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
-const ISAS = addon.addon.kernels() as CpuIsa[];
-const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+const ISAS = runnableIsas();
+const DTYPES = TEST_DTYPES;
 const VALUES = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
 
 const CASES: (Omit<Case, 'dtype'> & { tiling?: PlanOptions })[] = [

@@ -1,7 +1,6 @@
-import type { DType, MaskSpec, PlanOptions } from '@fastattention/core';
+import type { MaskSpec, PlanOptions } from '@fastattention/core';
 import { randomPagedCase, randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuIsa, loadAddon } from '../src/index.js';
 import {
   backendCache,
   compare,
@@ -9,6 +8,8 @@ import {
   OUT_TOLERANCE,
   REAL_WORK_TIMEOUT_MS,
   reference,
+  runnableIsas,
+  TEST_DTYPES,
 } from './helpers.js';
 
 // Paged KV on every kernel path and ISA: tiles that span several cache blocks (block sizes smaller
@@ -17,10 +18,8 @@ import {
 // the contract's tolerance (a tile that spans cache blocks runs as several key runs, so it is not
 // bitwise the dense call: the online softmax rescales at different points).
 
-const addon = loadAddon();
-if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
-const ISAS = addon.addon.kernels() as CpuIsa[];
-const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+const ISAS = runnableIsas();
+const DTYPES = TEST_DTYPES;
 const seed = randomSeed();
 
 interface PagedCase {

@@ -1,6 +1,5 @@
-import type { DType } from '@fastattention/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuIsa, createBackend, loadAddon } from '../src/index.js';
+import { type CpuBackend, type CpuIsa, createBackend } from '../src/index.js';
 import {
   type Case,
   compare,
@@ -11,14 +10,14 @@ import {
   REAL_WORK_TIMEOUT_MS,
   randomInput,
   reference,
+  runnableIsas,
+  TEST_DTYPES,
 } from './helpers.js';
 
 // backend.standardAttention(): the materialized-scores baseline, on the same threads and kernels.
 
-const addon = loadAddon();
-if (!addon.ok) throw new Error(`the cpu addon must be built for these tests: ${addon.reason}`);
-const ISAS = addon.addon.kernels() as CpuIsa[];
-const DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+const ISAS = runnableIsas();
+const DTYPES = TEST_DTYPES;
 
 const CASES: Omit<Case, 'dtype'>[] = [
   {
