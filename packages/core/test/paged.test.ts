@@ -8,6 +8,7 @@ import {
   exactAttention,
   FastAttentionError,
   type MaskSpec,
+  mergePartials,
   standardAttention,
   validateAttentionInput,
   validateAttentionShape,
@@ -62,6 +63,28 @@ describe(`paged KV reference (seed ${seed})`, () => {
     const ref = exactAttention(validateAttentionInput(paged));
     expect(Array.from(ref.lse.subarray(4))).toEqual([-Infinity, -Infinity, -Infinity, -Infinity]);
     expect(ref.out.subarray(16).every((x) => x === 0)).toBe(true);
+  });
+
+  it('attention over two disjoint block sets, merged by LSE, equals attention over their union', () => {
+    // Decode (one query row per head, batch 1), so out rows and lse rows line up for mergePartials.
+    const shape = { batch: 1, seqQ: 1, seqK: 200, headsQ: 4, headsKV: 2, headDim: 8 };
+    const { paged } = randomPagedCase(rand, 'f32', shape, { blockSize: 16, seqLensK: [200] });
+    const full = exactAttention(validateAttentionInput(paged));
+    const table = paged.pagedKV!.blockTable;
+    const part = (from: number, to: number) => {
+      const blocks = table.slice(from, to);
+      return exactAttention(
+        validateAttentionInput({
+          ...paged,
+          seqK: Math.min(200, blocks.length * 16),
+          seqLensK: Int32Array.of(Math.min(200, to * 16) - from * 16),
+          pagedKV: { blockSize: 16, blockTable: blocks, blocksPerSeq: blocks.length },
+        }),
+      );
+    };
+    const merged = mergePartials([part(0, 5), part(5, 13)], shape.headsQ, shape.headDim);
+    for (let i = 0; i < full.out.length; i++) expect(merged.out[i]).toBeCloseTo(full.out[i]!, 12);
+    for (let i = 0; i < full.lse.length; i++) expect(merged.lse[i]).toBeCloseTo(full.lse[i]!, 12);
   });
 
   it('standard attention reads the same keys', () => {
