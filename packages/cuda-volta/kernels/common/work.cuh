@@ -69,7 +69,6 @@ struct CtaWork {
     return ((int64_t)block << p.block_shift) + (j & ((1 << p.block_shift) - 1));
   }
 
-
   __device__ __forceinline__ int tiles() const { return t1 - t0; }
   // Tiling-mask: FULL tiles inside lk take the unmasked body; PARTIAL ones, a last tile that runs
   // past lk (its zero-filled keys must not count) and every tile under a negative scale test each
