@@ -1,4 +1,4 @@
-import type { MaskSpec, PlanOptions } from '@fastattention/core';
+import type { AttentionShape, MaskSpec, PlanOptions } from '@fastattention/core';
 import { randomPagedCase, randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -25,14 +25,7 @@ const seed = randomSeed();
 interface PagedCase {
   readonly name: string;
   readonly path: 'prefill' | 'decode kernel' | 'all-heads';
-  readonly shape: {
-    batch: number;
-    seqQ: number;
-    seqK: number;
-    headsQ: number;
-    headsKV: number;
-    headDim: number;
-  };
+  readonly shape: AttentionShape;
   readonly mask?: MaskSpec;
   readonly tiling?: PlanOptions;
 }
