@@ -1,11 +1,11 @@
 import {
+  ALL_BLOCK_SIZES,
   type AttentionInput,
   type AttentionShape,
   type BackendCapabilities,
   type DType,
   invalidInput,
   MASK_KINDS,
-  MAX_BLOCK_SIZE,
   type MaskSpec,
   type ResolvedPagedKV,
   validateAttentionInput,
@@ -30,7 +30,7 @@ export const CAPABILITIES: BackendCapabilities = {
   masks: MASK_KINDS,
   // The functional model reads keys through the block table; the timing model prices K/V tiles as
   // if they were contiguous (a block of at least a k-tile is).
-  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
+  pagedKV: ALL_BLOCK_SIZES,
 };
 
 /** A timing-only problem: the shape and mask of a call without its tensors. */

@@ -87,5 +87,6 @@ export function describeValue(value: unknown): string {
   if (ArrayBuffer.isView(value)) return value.constructor.name;
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
   if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'function') return 'a function';
   return String(value);
 }

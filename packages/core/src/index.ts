@@ -15,6 +15,7 @@ export type {
 } from './backend.js';
 export { type ArrayOf, allocate, bytesOf, DTYPES, type DType, type HostArray, isDType } from './dtype.js';
 export {
+  describeValue,
   type ErrorCode,
   FastAttentionError,
   type FastAttentionErrorOptions,
@@ -40,6 +41,7 @@ export { allowedKeys, type Band, bandOf, MASK_KINDS, type MaskKind, type MaskSpe
 export { fromNumbers, toFloat32, toFloat64 } from './numeric/convert.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './numeric/half.js';
 export {
+  ALL_BLOCK_SIZES,
   checkBlockTable,
   keyOffsets,
   MAX_BLOCK_SIZE,

@@ -1,4 +1,5 @@
 import { describeValue as describe, invalidInput, unsupported } from './errors.js';
+import { kvIndex } from './layout.js';
 import type { AttentionShape } from './shape.js';
 
 /**
@@ -37,6 +38,9 @@ export const PAGED_FIELDS = ['blockSize', 'blockTable', 'blocksPerSeq', 'numBloc
 
 /** Largest block size the contract describes. */
 export const MAX_BLOCK_SIZE = 2 ** 16;
+
+/** Every block size the contract describes: what a backend reading any paged cache declares. */
+export const ALL_BLOCK_SIZES: PagedKVSupport = { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE };
 
 /** Elements of one block of k (or v). */
 export const pagedBlockLength = (s: AttentionShape, blockSize: number): number =>
@@ -137,8 +141,8 @@ export function checkBlockTable(paged: ResolvedPagedKV, seqLensK: Int32Array): v
 export function keyOffsets(
   input: AttentionShape & { readonly pagedKV?: ResolvedPagedKV | undefined },
 ): (b: number, j: number, hk: number) => number {
-  const { seqK, headsKV, headDim, pagedKV } = input;
-  if (!pagedKV) return (b, j, hk) => ((b * seqK + j) * headsKV + hk) * headDim;
+  const { headsKV, headDim, pagedKV } = input;
+  if (!pagedKV) return (b, j, hk) => kvIndex(input, b, j, hk);
   const { blockSize, blocksPerSeq, blockTable } = pagedKV;
   return (b, j, hk) => {
     const block = blockTable[b * blocksPerSeq + Math.floor(j / blockSize)]!;

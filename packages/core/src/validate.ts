@@ -4,8 +4,8 @@ import { type DType, isDType } from './dtype.js';
 import { describeValue as describe, FastAttentionError, invalidInput, unsupported } from './errors.js';
 import type { MaskSpec } from './mask/spec.js';
 import {
+  ALL_BLOCK_SIZES,
   checkBlockTable,
-  MAX_BLOCK_SIZE,
   PAGED_FIELDS,
   type PagedKV,
   pagedBlockLength,
@@ -60,15 +60,18 @@ export interface ResolvedAttentionProblem<D extends DType = DType> extends Atten
  * Throws a FastAttentionError naming the field: INVALID_INPUT for what the contract forbids,
  * UNSUPPORTED for valid input the backend cannot run. Allocates nothing proportional to the
  * claimed sizes before they are checked. `checkTensors`, if given, runs once the dtype and shape
- * are valid and before any default is filled in: where a backend checks its own tensors.
+ * are valid and before any default is filled in: where a backend checks its own tensors, k and v
+ * against `kvElements` (a paged cache's size). `kLength`, k's element count where the caller holds
+ * k, gives a paged cache its block count when `pagedKV.numBlocks` is left out.
  */
 export function validateAttentionShape<D extends DType>(
   input: AttentionProblemInput<D>,
   capabilities?: BackendCapabilities,
-  checkTensors?: (problem: AttentionProblem) => void,
+  checkTensors?: (problem: AttentionProblem, kvElements: number) => void,
+  kLength?: number,
 ): ResolvedAttentionProblem<D> {
   const raw = readProblem<D>(input);
-  return resolveProblem<D>(raw, capabilities, undefined, checkTensors && (() => checkTensors(raw)));
+  return resolveProblem<D>(raw, capabilities, kLength, checkTensors && ((kv) => checkTensors(raw, kv)));
 }
 
 /**
@@ -82,6 +85,10 @@ export function validateAttentionInput<D extends DType>(
 ): ResolvedAttentionInput<D> {
   const raw = readProblem<D>(input);
   const tensors = readInputFields(input, TENSOR_FIELDS) as Pick<AttentionInput<D>, 'q' | 'k' | 'v'>;
+  // A paged cache's block count follows from k: an unusable k is refused before it is counted.
+  if (raw.pagedKV !== undefined && !ArrayBuffer.isView(tensors.k) && isDType(raw.dtype)) {
+    checkArray('k', tensors.k, raw.dtype, 0);
+  }
   const kLength = ArrayBuffer.isView(tensors.k) ? (tensors.k as ArrayLike<unknown>).length : undefined;
   const problem = resolveProblem<D>(raw, capabilities, kLength, (kvElements) => {
     checkArray('q', tensors.q, raw.dtype, qLength(raw));
@@ -95,14 +102,21 @@ export function validateAttentionInput<D extends DType>(
  * The named fields of an input object, each read exactly once (getters, proxies and prototype
  * chains included) into a plain record. Backends with inputs of their own (device tensors) read
  * them with this and pass the problem fields to `validateAttentionShape`, so that nothing is read
- * twice. Throws INVALID_INPUT naming `input` for a non-object, or the field whose getter throws.
+ * twice. Throws INVALID_INPUT naming `input` (or `path`, for a nested object such as `pagedKV`) for
+ * a non-object, or the field whose getter throws.
  */
-export function readInputFields<K extends string>(input: unknown, fields: readonly K[]): Record<K, unknown> {
+export function readInputFields<K extends string>(
+  input: unknown,
+  fields: readonly K[],
+  path?: string,
+): Record<K, unknown> {
   if (typeof input !== 'object' || input === null) {
-    throw invalidInput('input', `expected an attention input object, got ${describe(input)}`);
+    throw path
+      ? invalidInput(path, `expected an object, got ${describe(input)}`)
+      : invalidInput('input', `expected an attention input object, got ${describe(input)}`);
   }
   const raw = {} as Record<K, unknown>;
-  for (const field of fields) raw[field] = readField(input, field);
+  for (const field of fields) raw[field] = readField(input, field, path ? `${path}.${field}` : field);
   return raw;
 }
 
@@ -162,9 +176,9 @@ function resolveProblem<D extends DType>(
     raw.pagedKV === undefined
       ? undefined
       : readPagedKV(
-          readPagedFields(raw.pagedKV),
+          readInputFields(raw.pagedKV, PAGED_FIELDS, 'pagedKV'),
           raw,
-          capabilities ? capabilities.pagedKV : ANY_BLOCK_SIZE,
+          capabilities ? capabilities.pagedKV : ALL_BLOCK_SIZES,
           kLength,
         );
   const kvElements = paged ? paged.numBlocks * pagedBlockLength(raw, paged.blockSize) : kvLength(raw);
@@ -207,18 +221,6 @@ function resolveProblem<D extends DType>(
     mask,
     ...(paged ? { pagedKV: paged } : {}),
   };
-}
-
-/** Without capabilities (the contract alone), any power-of-two block size is valid. */
-const ANY_BLOCK_SIZE = { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE };
-
-function readPagedFields(value: unknown): Record<(typeof PAGED_FIELDS)[number], unknown> {
-  if (typeof value !== 'object' || value === null) {
-    throw invalidInput('pagedKV', `expected { blockSize, blockTable, blocksPerSeq }, got ${describe(value)}`);
-  }
-  const fields = {} as Record<(typeof PAGED_FIELDS)[number], unknown>;
-  for (const name of PAGED_FIELDS) fields[name] = readField(value, name, `pagedKV.${name}`);
-  return fields;
 }
 
 function resolveSeqLensK(value: unknown, batch: number, seqK: number): Int32Array {

@@ -1,5 +1,6 @@
 import { availableParallelism, totalmem } from 'node:os';
 import {
+  ALL_BLOCK_SIZES,
   type AttentionInput,
   type AttentionOptions,
   type AttentionOutput,
@@ -19,7 +20,6 @@ import {
   Lifetime,
   levelBytes,
   MASK_KINDS,
-  MAX_BLOCK_SIZE,
   type PlanOptions,
   planTiles,
   type ResolvedAttentionInput,
@@ -99,7 +99,7 @@ export const CPU_CAPABILITIES: BackendCapabilities = {
   // stream from the next level (see #levelsFor).
   headDims: { kind: 'any', max: 1024 },
   masks: MASK_KINDS,
-  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
+  pagedKV: ALL_BLOCK_SIZES,
 };
 
 /** Rows per head group up to which a call counts as decode (memory-bound): two vector panels. */

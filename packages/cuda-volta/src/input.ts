@@ -1,15 +1,13 @@
 import {
+  ALL_BLOCK_SIZES,
   type AttentionProblemInput,
   type AttentionShape,
   type BackendCapabilities,
   FastAttentionError,
-  kvLength,
   lseLength,
   MASK_KINDS,
-  MAX_BLOCK_SIZE,
   type MaskSpec,
   type PagedKV,
-  pagedBlockLength,
   qLength,
   type ResolvedAttentionProblem,
   readInputFields,
@@ -28,7 +26,7 @@ export const CAPABILITIES: BackendCapabilities = {
   headDims: { kind: 'list', values: HEAD_DIMS },
   masks: MASK_KINDS,
   // Every path reads each key row through the table (a tile may span cache blocks).
-  pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
+  pagedKV: ALL_BLOCK_SIZES,
 };
 
 /** Attention on device tensors: same contract as `attention()`, without host copies. */
@@ -76,7 +74,7 @@ const DEVICE_FIELDS = [
   'scale',
   'seqLensK',
   'mask',
-  'pagedKV', // read so that core refuses it (UNSUPPORTED) instead of the field being ignored
+  'pagedKV',
   'q',
   'k',
   'v',
@@ -93,13 +91,22 @@ const DEVICE_FIELDS = [
 export function resolveDeviceInput(input: DeviceAttentionInput): ResolvedDeviceInput {
   const raw = readInputFields(input, DEVICE_FIELDS);
   const deviceLens = raw.seqLensK instanceof DeviceTensor ? (raw.seqLensK as DeviceTensor<'i32'>) : undefined;
+  // A paged cache's table is checked against the valid lengths on the host: they must be there.
+  if (deviceLens && raw.pagedKV !== undefined) {
+    throw new FastAttentionError(
+      'UNSUPPORTED',
+      'seqLensK: a paged KV cache needs seqLensK on the host (an Int32Array): its block table is checked against it',
+      { field: 'seqLensK' },
+    );
+  }
   // Core validates the problem; the tensors are checked against its shape before core fills in
-  // any default (a default seqLensK is `batch` entries: never for an absurd claimed batch).
-  const pagedKV = withBlockCount(raw);
+  // any default (a default seqLensK is `batch` entries: never for an absurd claimed batch). A
+  // paged cache's block count follows from k's length.
   const problem = validateAttentionShape(
-    { ...raw, seqLensK: deviceLens ? undefined : raw.seqLensK, pagedKV } as AttentionProblemInput<CudaDType>,
+    { ...raw, seqLensK: deviceLens ? undefined : raw.seqLensK } as AttentionProblemInput<CudaDType>,
     CAPABILITIES,
-    (shape) => checkTensors(raw, shape, deviceLens, pagedKV),
+    (shape, kvElements) => checkTensors(raw, shape, kvElements, deviceLens),
+    raw.k instanceof DeviceTensor ? raw.k.length : undefined,
   );
   return {
     ...problem,
@@ -113,45 +120,12 @@ export function resolveDeviceInput(input: DeviceAttentionInput): ResolvedDeviceI
   };
 }
 
-/**
- * A device input's `pagedKV`, its fields read once, with numBlocks from k's length (core checks the
- * rest). A k whose length is not a whole number of blocks is refused here, naming k.
- */
-function withBlockCount(raw: Record<string, unknown>): PagedKV | undefined {
-  if (typeof raw.pagedKV !== 'object' || raw.pagedKV === null) return raw.pagedKV as PagedKV | undefined;
-  const fields = readInputFields(raw.pagedKV, [
-    'blockSize',
-    'blockTable',
-    'blocksPerSeq',
-    'numBlocks',
-  ] as const);
-  const { headsKV, headDim, k } = raw;
-  if (
-    fields.numBlocks === undefined &&
-    k instanceof DeviceTensor &&
-    typeof fields.blockSize === 'number' &&
-    typeof headsKV === 'number' &&
-    typeof headDim === 'number'
-  ) {
-    const blockLength = fields.blockSize * headsKV * headDim;
-    if (!(blockLength > 0) || k.length % blockLength !== 0) {
-      throw new FastAttentionError(
-        'INVALID_INPUT',
-        `k: a paged cache holds whole blocks of blockSize x headsKV x headDim = ${blockLength} elements, got ${k.length}`,
-        { field: 'k' },
-      );
-    }
-    fields.numBlocks = k.length / blockLength;
-  }
-  return fields as unknown as PagedKV;
-}
-
-/** The device tensors of an input against its shape: DeviceTensors of the dtype and length. */
+/** The device tensors of an input against its shape (k and v: kvElements, dense or paged). */
 function checkTensors(
   raw: Record<string, unknown>,
   shape: AttentionShape,
+  kvElements: number,
   deviceLens: DeviceTensor<'i32'> | undefined,
-  pagedKV: PagedKV | undefined, // checked by core by now
 ): void {
   const expect = (field: string, dtype: unknown, length: number, optional: boolean): void => {
     const t = raw[field];
@@ -168,9 +142,6 @@ function checkTensors(
     }
   };
   expect('q', raw.dtype, qLength(shape), false);
-  const kvElements = pagedKV
-    ? (pagedKV.numBlocks ?? 0) * pagedBlockLength(shape, pagedKV.blockSize)
-    : kvLength(shape);
   expect('k', raw.dtype, kvElements, false);
   expect('v', raw.dtype, kvElements, false);
   expect('out', raw.dtype, qLength(shape), true);

@@ -1,4 +1,10 @@
-import { type BackendOptions, FastAttentionError, invalidInput, unsupported } from '@fastattention/core';
+import {
+  type BackendOptions,
+  describeValue,
+  FastAttentionError,
+  invalidInput,
+  unsupported,
+} from '@fastattention/core';
 import type { NativeConfig } from './native.js';
 import type { PathName } from './paths.js';
 
@@ -126,13 +132,4 @@ export function checkDecodeConfig(
       `no decode configuration '${tuning.decodeConfig}' in the ${path} path's kernels (have: ${decode.join(', ')})`,
     );
   }
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
 }

@@ -31,6 +31,7 @@ export class Planner {
   readonly #configs: readonly NativeConfig[];
   readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>;
   readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
+  readonly #forcedSpecs = new Map<string, ReturnType<typeof cudaSpec>>();
 
   constructor(
     device: NativeDevice,
@@ -111,14 +112,25 @@ export class Planner {
     };
   }
 
+  /** The HardwareSpec of one forced configuration (cached): its own occupancy and ring depth. */
   #forcedSpec(role: 'prefill' | 'decode', config: NativeConfig): ReturnType<typeof cudaSpec> {
-    const occ = this.#context.functionInfo(
+    const key = `${role}/${config.path}/${config.suffix}`;
+    let spec = this.#forcedSpecs.get(key);
+    if (!spec) {
+      spec = cudaSpec(this.#device, role, [config], this.#blocksPerSM(config));
+      this.#forcedSpecs.set(key, spec);
+    }
+    return spec;
+  }
+
+  /** CTAs of a configuration that fit on one SM (the occupancy calculator, on its f16 kernel). */
+  #blocksPerSM(config: NativeConfig): number {
+    return this.#context.functionInfo(
       moduleName(config),
       config.kernels.f16,
       config.warps * 32,
       config.sharedBytes,
-    );
-    return cudaSpec(this.#device, role, [config], occ.blocksPerSM);
+    ).blocksPerSM;
   }
 
   /** The HardwareSpec of a role and head dim (cached), with the configurations compiled for them. */
@@ -140,13 +152,7 @@ export class Planner {
           },
         );
       }
-      const occ = this.#context.functionInfo(
-        moduleName(first),
-        first.kernels.f16,
-        first.warps * 32,
-        first.sharedBytes,
-      );
-      entry = { spec: cudaSpec(this.#device, role, config, occ.blocksPerSM), config };
+      entry = { spec: cudaSpec(this.#device, role, config, this.#blocksPerSM(first)), config };
       this.#specs.set(key, entry);
     }
     return entry;

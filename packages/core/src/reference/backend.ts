@@ -4,7 +4,7 @@ import { DTYPES, type DType } from '../dtype.js';
 import { throwIfAborted } from '../errors.js';
 import { Lifetime } from '../lifetime.js';
 import { MASK_KINDS } from '../mask/spec.js';
-import { MAX_BLOCK_SIZE } from '../paged.js';
+import { ALL_BLOCK_SIZES } from '../paged.js';
 import type { BackendProvider } from '../registry.js';
 import { validateAttentionInput } from '../validate.js';
 import { exactAttention, toOutput } from './exact.js';
@@ -16,7 +16,7 @@ const INFO: BackendInfo = {
     dtypes: DTYPES,
     headDims: { kind: 'any' },
     masks: MASK_KINDS,
-    pagedKV: { minBlockSize: 1, maxBlockSize: MAX_BLOCK_SIZE },
+    pagedKV: ALL_BLOCK_SIZES,
   },
 };
 

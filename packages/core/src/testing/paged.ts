@@ -7,10 +7,12 @@
  */
 import type { AttentionInput } from '../attention.js';
 import type { DType } from '../dtype.js';
+import { kvIndex } from '../layout.js';
 import type { MaskSpec } from '../mask/spec.js';
 import { fromNumbers } from '../numeric/convert.js';
+import { keyOffsets, pagedBlockLength } from '../paged.js';
 import type { AttentionShape } from '../shape.js';
-import { qLength } from '../shape.js';
+import { kvLength, qLength } from '../shape.js';
 import { randomValues } from './kit.js';
 
 export interface PagedCase<D extends DType> {
@@ -69,22 +71,22 @@ export function randomPagedCase<D extends DType>(
   }
   // Every element starts as NaN; each row's keys are written through the table (shared blocks by
   // row 0 first, the same values for every row that shares them).
-  const slot = blockSize * headsKV * headDim;
-  const pagedK = new Float64Array(numBlocks * slot).fill(Number.NaN);
-  const pagedV = new Float64Array(numBlocks * slot).fill(Number.NaN);
-  const denseK = new Float64Array(batch * seqK * headsKV * headDim).fill(Number.NaN);
+  const pagedKV = { blockSize, blockTable, blocksPerSeq, numBlocks };
+  const pagedK = new Float64Array(numBlocks * pagedBlockLength(shape, blockSize)).fill(Number.NaN);
+  const pagedV = new Float64Array(pagedK.length).fill(Number.NaN);
+  const denseK = new Float64Array(kvLength(shape)).fill(Number.NaN);
   const denseV = new Float64Array(denseK.length).fill(Number.NaN);
-  const row = headsKV * headDim;
+  const pagedAt = keyOffsets({ ...shape, pagedKV });
+  const row = headsKV * headDim; // every KV head of a key: one contiguous row in both layouts
   for (let b = 0; b < batch; b++) {
     for (let j = 0; j < lens[b]!; j++) {
-      const block = blockTable[b * blocksPerSeq + Math.floor(j / blockSize)]!;
-      const at = (block * blockSize + (j % blockSize)) * row;
+      const at = pagedAt(b, j, 0);
       if (Number.isNaN(pagedK[at]!)) {
         pagedK.set(randomValues(rand, row), at);
         pagedV.set(randomValues(rand, row), at);
       }
-      denseK.set(pagedK.subarray(at, at + row), (b * seqK + j) * row);
-      denseV.set(pagedV.subarray(at, at + row), (b * seqK + j) * row);
+      denseK.set(pagedK.subarray(at, at + row), kvIndex(shape, b, j, 0));
+      denseV.set(pagedV.subarray(at, at + row), kvIndex(shape, b, j, 0));
     }
   }
   const q = fromNumbers(randomValues(rand, qLength(shape)), dtype);

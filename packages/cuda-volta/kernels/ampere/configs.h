@@ -1,7 +1,7 @@
 // The compiled configurations of the ampere path: one line per (head dim, tile shape). The kernel
 // .cu files instantiate them per head dim (one file each, so builds parallelize); the addon reads
 // the same table to name kernels and size shared memory; the planner (src/spec.ts) chooses among
-// them. Keep the list short: each line costs CI build time for two dtypes.
+// them. Keep the list short: each line builds four kernels (two dtypes, dense and paged KV).
 //   X(role, HD, BM, BN, WARPS, STAGES)
 // role prefill: seqQ > 16, one q-tile of BM query rows of one head per CTA.
 // role prefill: 4 warps x 32 rows (2 m16 tiles per warp, Q re-read from shared memory), 2 stages:

@@ -6,11 +6,11 @@
 // row of the CTA does see are then missing their non-finite part: when the CTA found one there
 // (a rare, broken-model case), each thread adds the Inf/NaN values of the keys its rows see back
 // into its O elements from global memory (nonfinite_sum), which is what p * v gives for any p > 0.
-// The ampere and hopper paths add them once, over every key the CTA ran (counting again one that a
-// FULL tile already propagated changes nothing: Inf + Inf = Inf), so their main loop only carries a
-// flag (a per-tile fix-up cost 4-11% of prefill speed on the H200): ampere before its epilogue,
-// hopper after its store, out of line, with the flag in shared memory and a cheap test
-// (nonfinite_any8) before the clearing, so that its FULL tiles run the pre-fix loop body.
+// Every path adds them once, after the store, over every key the CTA ran (counting again one that
+// a FULL tile already propagated changes nothing: Inf + Inf = Inf; fwd_body.cuh, fixup_rows), so the
+// main loop only carries a flag (a per-tile fix-up cost 4-11% of prefill speed on the H200). The
+// hopper mainloop keeps the flag in shared memory and tests its chunks cheaply (nonfinite_any8)
+// before clearing them, so that its FULL tiles run the pre-fix loop body.
 // FULL tiles need none of this: every row sees every key there, so Inf/NaN propagate as they must.
 #pragma once
 #include <cuda_bf16.h>

@@ -66,7 +66,7 @@ struct OnlineSoftmax {
     update<MASK>(s, esc, alpha, [](int) {});
   }
 
-  // Final (max, sum) of row slot r, the sum reduced over the row's lanes; every lane must call it.
+  // Final sum of row slot r, reduced over the row's lanes; every lane must call it.
   __device__ __forceinline__ float row_total(int r) const { return L::row_sum(l[r]); }
 };
 

@@ -59,7 +59,7 @@ struct HopperMainloop {
   uint32_t aK, aV;      // shared addresses of the K and V rings
   uint64_t qDesc;       // descriptor of this warpgroup's 64 rows of the Q tile
   volatile int* sSeen;  // some thread cleared an Inf/NaN at a key some row of the CTA sees
-  int tid, lane;
+  int tid;
   bool copier;          // this thread copies, and its column is a real one (ldCh < CHUNKS)
   const T* kThr;
   const T* vThr;
@@ -169,7 +169,6 @@ struct HopperMainloop {
     // dynamic window is 16-byte aligned).
     sSeen = reinterpret_cast<volatile int*>(sV + STAGES * KV_BYTES);
     tid = threadIdx.x;
-    lane = tid % 32;
     const int ldRow = tid / CHUNKS_P, ldCh = tid % CHUNKS_P;
     const bool copies = COPY_THREADS == THREADS || tid < COPY_THREADS;
     copier = copies && (CHUNKS == CHUNKS_P || ldCh < CHUNKS);

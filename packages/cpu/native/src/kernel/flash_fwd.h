@@ -64,18 +64,16 @@ struct AttnParams {
     if (blockSize == 0) return b * seqK + j;
     return int64_t(blockTable[b * blocksPerSeq + j / blockSize]) * blockSize + j % blockSize;
   }
+  /** Of the n keys from j, how many lie contiguously in memory (a paged cache's block ends a run). */
+  int64_t keyRun(int64_t j, int64_t n) const { return blockSize == 0 ? n : std::min(n, blockSize - j % blockSize); }
   /**
    * Calls f(j0, n, row) for the runs of keys [k0, k0 + nk) that lie contiguously in memory: the
    * whole range for a dense cache, the parts within one block for a paged one.
    */
   template <class F>
   void forEachKeyRun(int64_t b, int64_t k0, int64_t nk, F&& f) const {
-    if (blockSize == 0) {
-      f(k0, nk, b * seqK + k0);
-      return;
-    }
     for (int64_t j = k0; j < k0 + nk;) {
-      const int64_t n = std::min(k0 + nk - j, blockSize - j % blockSize);
+      const int64_t n = keyRun(j, k0 + nk - j);
       f(j, n, keyRow(b, j));
       j += n;
     }
