@@ -6,6 +6,12 @@
 #               the change) against build/kernels on every path, head dim, prefill and decode
 #   STEP=bench  bench/run.mjs and the PyTorch anchors in the same call, and the summary table
 #   STEP=sanitize  memcheck and racecheck of bench/sanity.mjs on every path
+#   STEP=alts   for each prefill configuration in ALT_PREFILL (comma-separated suffixes), the
+#               attention, paged, conformance and nonfinite suites planned with it
+#               (FASTATTN_CUDA_PREFILL_CONFIG), memcheck and racecheck of the hopper sanity cases
+#               with it, then bench/alt-check.mjs over all of them; then, for each entry of AB_NEW
+#               (';'-separated FASTATTN_AB_NEW_CONFIG values), the hopper A/B of the default
+#               against it in the same build
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cd packages/cuda-volta
@@ -43,6 +49,32 @@ if [[ $step == sanitize ]]; then
     echo "memcheck $path rc=$?: $(grep -E 'sanity|ERROR SUMMARY' "$OUT/memcheck-$path.log" | tr '\n' ' ')" | tee -a "$s"
     timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 node bench/sanity.mjs $path > "$OUT/racecheck-$path.log" 2>&1
     echo "racecheck $path rc=$?: $(grep -E 'sanity|RACECHECK SUMMARY' "$OUT/racecheck-$path.log" | tr '\n' ' ')" | tee -a "$s"
+  done
+fi
+if [[ $step == alts ]]; then
+  for cfg in ${ALT_PREFILL//,/ }; do
+    t0=$(date +%s)
+    FASTATTN_CUDA_PREFILL_CONFIG=$cfg timeout ${TEST_S:-200} ../../node_modules/.bin/vitest run test/attention.test.ts \
+      test/paged.test.ts test/conformance.test.ts test/nonfinite.test.ts >> "$OUT/alts-test.log" 2>&1
+    echo "tests with prefill $cfg rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
+    grep -E "Tests  |FAIL" "$OUT/alts-test.log" | tail -3 | tee -a "$s"
+    for tool in memcheck racecheck; do
+      FASTATTN_CUDA_PREFILL_CONFIG=$cfg timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 node bench/sanity.mjs hopper \
+        > "$OUT/$tool.tmp" 2>&1
+      echo "$tool hopper prefill $cfg rc=$?: $(grep -E 'sanity|SUMMARY' "$OUT/$tool.tmp" | tr '\n' ' ')" | tee -a "$s"
+      cat "$OUT/$tool.tmp" >> "$OUT/alts-sanitize.log"
+    done
+  done
+  rm -f "$OUT"/*.tmp
+  FASTATTN_BENCH_ALT_PREFILL=$ALT_PREFILL timeout 200 node bench/alt-check.mjs > "$OUT/alt-check.log" 2>&1
+  echo "alt-check rc=$?: $(tail -1 "$OUT/alt-check.log")" | tee -a "$s"
+  IFS=';' read -ra news <<< "${AB_NEW:-}"
+  for i in "${!news[@]}"; do
+    FASTATTN_AB_PATHS=hopper FASTATTN_AB_HDS=${AB_HDS:-64,128} FASTATTN_AB_NEW_CONFIG=${news[$i]} \
+      FASTATTN_AB_OUT=$OUT/ab-alt$i.json timeout ${AB_S:-200} node bench/ab-paths.mjs build/kernels build/kernels \
+      > "$OUT/ab-alt$i.log" 2>&1
+    echo "ab default vs ${news[$i]} rc=$?" | tee -a "$s"
+    grep -E "^ab|BAD|failed" "$OUT/ab-alt$i.log" | tee -a "$s"
   done
 fi
 done

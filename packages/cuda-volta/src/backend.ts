@@ -17,7 +17,7 @@ import { CAPABILITIES, type CudaDType, type DeviceAttentionInput, resolveDeviceI
 import { Launcher } from './launch.js';
 import { DeviceMemory } from './memory.js';
 import type { NativeContext, NativeDevice } from './native.js';
-import { type CudaBackendOptions, checkDecodeConfig, type ResolvedTuning, resolveTuning } from './options.js';
+import { type CudaBackendOptions, checkTunedConfigs, type ResolvedTuning, resolveTuning } from './options.js';
 import type { ArchPath } from './paths.js';
 import { type LaunchPlan, Planner } from './plan.js';
 import type { DeviceTensor, HostOf, TensorDType } from './tensor.js';
@@ -81,7 +81,7 @@ export class CudaBackend implements Backend {
     const tuning = resolveTuning(options.tuning);
     const opened = await openDevice(options);
     try {
-      checkDecodeConfig(tuning, opened.path.name, opened.configs);
+      checkTunedConfigs(tuning, opened.path.name, opened.configs);
     } catch (error) {
       opened.context.dispose();
       throw error;

@@ -148,5 +148,17 @@ function launchDesc(
       blockSize: input.pagedKV.blockSize,
       blocksPerSeq: input.pagedKV.blocksPerSeq,
     }),
+    ...(plan.config.producerWarps > 0 && { tma: tmaGeometry(input, plan) }),
+  };
+}
+
+/** The copy engine's view of k and v: rows per batch row (a paged cache: all), rows per box. */
+function tmaGeometry(input: ResolvedDeviceInput, plan: LaunchPlan): NonNullable<LaunchDesc['tma']> {
+  const bf16 = input.dtype === 'bf16';
+  if (!input.pagedKV) return { kvRows: input.seqK, boxRows: plan.config.blockK, bf16 };
+  return {
+    kvRows: input.k.length / (input.headsKV * input.headDim),
+    boxRows: Math.min(plan.config.blockK, input.pagedKV.blockSize),
+    bf16,
   };
 }

@@ -29,7 +29,13 @@ export interface NativeConfig {
   readonly headDim: number;
   readonly blockQ: number;
   readonly blockK: number;
+  /** Warps of a CTA, producerWarps included. */
   readonly warps: number;
+  /**
+   * Warps that only copy K/V tiles (the hopper path's copy-engine mainloop,
+   * kernels/hopper/mainloop.cuh); the others compute. 0: every warp computes.
+   */
+  readonly producerWarps: number;
   readonly stages: number;
   readonly sharedBytes: number;
   /** The planner's configuration name, e.g. 'hd128_128x64w4s2'. */
@@ -84,6 +90,12 @@ export interface LaunchDesc {
   readonly blockTable?: bigint;
   readonly blockSize?: number;
   readonly blocksPerSeq?: number;
+  /**
+   * The kernel copies K/V with the copy engine: the addon encodes tensor maps of k and v as rows of
+   * headsKV * headDim elements, kvRows of them per batch row (a paged cache: all its rows), copied
+   * boxRows rows at a time, of 16-bit elements (bf16, else f16).
+   */
+  readonly tma?: { readonly kvRows: number; readonly boxRows: number; readonly bf16: boolean };
 }
 
 export interface NativeContext {

@@ -45,6 +45,11 @@ export interface CudaTuning {
    */
   readonly decodeConfig?: string;
   /**
+   * The same for prefill (also a timing-only `prefill_alt` configuration):
+   * `FASTATTN_CUDA_PREFILL_CONFIG=<suffix>`.
+   */
+  readonly prefillConfig?: string;
+  /**
    * The decode split-KV count (an integer >= 1; at most one split per k-tile of the keys) instead
    * of the planner's. Default: the planner's; `FASTATTN_CUDA_DECODE_SPLIT=<n>`.
    */
@@ -56,12 +61,16 @@ export interface ResolvedTuning {
   readonly fusedCombine: boolean;
   readonly pdl: boolean;
   readonly decodeConfig: string | undefined;
+  readonly prefillConfig: string | undefined;
   readonly decodeSplit: number | undefined;
   /** Whether decodeConfig came from the option (then it must name a configuration). */
   readonly decodeConfigGiven: boolean;
+  /** Whether prefillConfig came from the option. */
+  readonly prefillConfigGiven: boolean;
 }
 
-const TUNING_FIELDS = ['fusedCombine', 'pdl', 'decodeConfig', 'decodeSplit'] as const;
+const TUNING_FIELDS = ['fusedCombine', 'pdl', 'decodeConfig', 'prefillConfig', 'decodeSplit'] as const;
+const ROLES = ['decode', 'prefill'] as const;
 
 /**
  * Validates `options.tuning` (INVALID_INPUT naming the field, e.g. `tuning.decodeSplit`) and fills
@@ -92,12 +101,15 @@ export function resolveTuning(tuning: unknown, env: NodeJS.ProcessEnv = process.
       throw invalidInput(`tuning.${field}`, `expected a boolean, got ${describeValue(value)}`);
     }
   }
-  const { decodeConfig, decodeSplit } = given;
-  if (decodeConfig !== undefined && (typeof decodeConfig !== 'string' || decodeConfig === '')) {
-    throw invalidInput(
-      'tuning.decodeConfig',
-      `expected a configuration name (e.g. 'hd128_16x64w1s3'), got ${describeValue(decodeConfig)}`,
-    );
+  const { decodeConfig, prefillConfig, decodeSplit } = given;
+  for (const role of ROLES) {
+    const name = given[`${role}Config`];
+    if (name !== undefined && (typeof name !== 'string' || name === '')) {
+      throw invalidInput(
+        `tuning.${role}Config`,
+        `expected a configuration name (e.g. 'hd128_16x64w1s3'), got ${describeValue(name)}`,
+      );
+    }
   }
   if (decodeSplit !== undefined && !(Number.isSafeInteger(decodeSplit) && (decodeSplit as number) >= 1)) {
     throw invalidInput('tuning.decodeSplit', `expected an integer >= 1, got ${describeValue(decodeSplit)}`);
@@ -107,29 +119,35 @@ export function resolveTuning(tuning: unknown, env: NodeJS.ProcessEnv = process.
     fusedCombine: (given.fusedCombine as boolean | undefined) ?? env.FASTATTN_CUDA_FUSED_COMBINE !== '0',
     pdl: (given.pdl as boolean | undefined) ?? env.FASTATTN_CUDA_PDL !== '0',
     decodeConfig: (decodeConfig as string | undefined) ?? (env.FASTATTN_CUDA_DECODE_CONFIG || undefined),
+    prefillConfig: (prefillConfig as string | undefined) ?? (env.FASTATTN_CUDA_PREFILL_CONFIG || undefined),
     decodeSplit:
       (decodeSplit as number | undefined) ??
       (Number.isInteger(envSplit) && envSplit >= 1 ? envSplit : undefined),
     decodeConfigGiven: decodeConfig !== undefined,
+    prefillConfigGiven: prefillConfig !== undefined,
   };
 }
 
 /**
- * Refuses a `tuning.decodeConfig` option that names no decode configuration of the backend's path
- * (UNSUPPORTED): a misspelt name would otherwise be ignored. The environment's is not checked, so
- * that one value can be set for a whole test suite whose backends run different paths.
+ * Refuses a `tuning.decodeConfig` or `tuning.prefillConfig` option that names no configuration of
+ * that role in the backend's path (UNSUPPORTED): a misspelt name would otherwise be ignored. The
+ * environment's are not checked, so that one value can be set for a whole test suite whose
+ * backends run different paths.
  */
-export function checkDecodeConfig(
+export function checkTunedConfigs(
   tuning: ResolvedTuning,
   path: PathName,
   configs: readonly NativeConfig[],
 ): void {
-  if (!tuning.decodeConfigGiven || tuning.decodeConfig === undefined) return;
-  const decode = [...new Set(configs.filter((c) => c.role.startsWith('decode')).map((c) => c.suffix))];
-  if (!decode.includes(tuning.decodeConfig)) {
-    throw unsupported(
-      'tuning.decodeConfig',
-      `no decode configuration '${tuning.decodeConfig}' in the ${path} path's kernels (have: ${decode.join(', ')})`,
-    );
+  for (const role of ROLES) {
+    const name = tuning[`${role}Config`];
+    if (!tuning[`${role}ConfigGiven`] || name === undefined) continue;
+    const names = [...new Set(configs.filter((c) => c.role.startsWith(role)).map((c) => c.suffix))];
+    if (!names.includes(name)) {
+      throw unsupported(
+        `tuning.${role}Config`,
+        `no ${role} configuration '${name}' in the ${path} path's kernels (have: ${names.join(', ')})`,
+      );
+    }
   }
 }

@@ -29,7 +29,7 @@ export class Planner {
   readonly #device: NativeDevice;
   readonly #context: Pick<NativeContext, 'functionInfo'>;
   readonly #configs: readonly NativeConfig[];
-  readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>;
+  readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'prefillConfig' | 'decodeSplit'>;
   readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
   readonly #forcedSpecs = new Map<string, ReturnType<typeof cudaSpec>>();
 
@@ -37,7 +37,7 @@ export class Planner {
     device: NativeDevice,
     context: Pick<NativeContext, 'functionInfo'>,
     configs: readonly NativeConfig[],
-    tuning: Pick<ResolvedTuning, 'decodeConfig' | 'decodeSplit'>,
+    tuning: Pick<ResolvedTuning, 'decodeConfig' | 'prefillConfig' | 'decodeSplit'>,
   ) {
     this.#device = device;
     this.#context = context;
@@ -53,17 +53,17 @@ export class Planner {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
     const { spec, config: candidates } = this.#spec(role, problem.headDim);
-    // tuning.decodeConfig plans decode with that compiled configuration where it exists for this
-    // head dim (run 6: to validate a fallback or an alternative through the whole suite).
-    const decodeConfig = role === 'decode' ? this.#tuning.decodeConfig : undefined;
+    // tuning.decodeConfig / prefillConfig plan the role with that compiled configuration where it
+    // exists for this head dim (to validate a fallback or an alternative through the whole suite).
+    const tuned = role === 'decode' ? this.#tuning.decodeConfig : this.#tuning.prefillConfig;
     if (
       configName === undefined &&
-      decodeConfig &&
+      tuned &&
       this.#configs.some(
-        (c) => c.role.startsWith('decode') && c.headDim === problem.headDim && c.suffix === decodeConfig,
+        (c) => c.role.startsWith(role) && c.headDim === problem.headDim && c.suffix === tuned,
       )
     ) {
-      configName = decodeConfig;
+      configName = tuned;
     }
     // Decode packs the query heads of one KV head into a tile's rows: to the planner that is a
     // problem of seqQ * group rows and headsKV heads.

@@ -46,18 +46,19 @@ export function cudaSpec(
 }
 
 /**
- * A compiled configuration as core's TileConfig. The second level is one warp's tile: BM / warps
+ * A compiled configuration as core's TileConfig. The second level is one computing warp's tile: BM / warps
  * rows of every key of a k-tile, or, for a KSPLIT decode tile (fewer than 16 rows per warp: run 6,
  * kernels/ampere/mainloop.cuh), all BM rows of BN / warps keys.
  */
 export function tileConfigOf(c: NativeConfig): TileConfig {
-  const ksplit = c.blockQ < 16 * c.warps;
+  const warps = c.warps - c.producerWarps;
+  const ksplit = c.blockQ < 16 * warps;
   return {
     name: c.suffix,
     blockQ: c.blockQ,
     blockK: c.blockK,
-    subQ: ksplit ? c.blockQ : c.blockQ / c.warps,
-    subK: ksplit ? c.blockK / c.warps : c.blockK,
+    subQ: ksplit ? c.blockQ : c.blockQ / warps,
+    subK: ksplit ? c.blockK / warps : c.blockK,
     stages: c.stages,
     headDims: [c.headDim],
   };

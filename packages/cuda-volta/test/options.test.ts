@@ -20,9 +20,11 @@ describe('createBackend({ tuning }) validation', () => {
     }
   });
 
-  it('rejects a decodeConfig that is not a non-empty string', async () => {
-    for (const value of ['', 128, null, ['hd128_16x64w4s3']])
+  it('rejects a decodeConfig or prefillConfig that is not a non-empty string', async () => {
+    for (const value of ['', 128, null, ['hd128_16x64w4s3']]) {
       await rejects({ decodeConfig: value }, 'tuning.decodeConfig');
+      await rejects({ prefillConfig: value }, 'tuning.prefillConfig');
+    }
   });
 
   it('rejects a decodeSplit that is not an integer >= 1', async () => {
@@ -57,6 +59,8 @@ describe('tuning defaults', () => {
       decodeConfig: undefined,
       decodeSplit: undefined,
       decodeConfigGiven: false,
+      prefillConfig: undefined,
+      prefillConfigGiven: false,
     });
     expect(resolveTuning({}, none)).toEqual(resolveTuning(undefined, none));
   });
@@ -66,6 +70,7 @@ describe('tuning defaults', () => {
       FASTATTN_CUDA_FUSED_COMBINE: '0',
       FASTATTN_CUDA_PDL: '0',
       FASTATTN_CUDA_DECODE_CONFIG: 'hd128_16x64w4s3',
+      FASTATTN_CUDA_PREFILL_CONFIG: 'hd128_128x128w12s2',
       FASTATTN_CUDA_DECODE_SPLIT: '24',
     };
     expect(resolveTuning(undefined, env)).toEqual({
@@ -74,6 +79,8 @@ describe('tuning defaults', () => {
       decodeConfig: 'hd128_16x64w4s3',
       decodeSplit: 24,
       decodeConfigGiven: false,
+      prefillConfig: 'hd128_128x128w12s2',
+      prefillConfigGiven: false,
     });
   });
 
@@ -98,12 +105,19 @@ describe('tuning defaults', () => {
       FASTATTN_CUDA_PDL: '0',
       FASTATTN_CUDA_DECODE_SPLIT: '24',
     };
-    expect(resolveTuning({ fusedCombine: true, pdl: true, decodeSplit: 3, decodeConfig: 'a' }, env)).toEqual({
+    expect(
+      resolveTuning(
+        { fusedCombine: true, pdl: true, decodeSplit: 3, decodeConfig: 'a', prefillConfig: 'b' },
+        env,
+      ),
+    ).toEqual({
       fusedCombine: true,
       pdl: true,
       decodeConfig: 'a',
       decodeSplit: 3,
       decodeConfigGiven: true,
+      prefillConfig: 'b',
+      prefillConfigGiven: true,
     });
   });
 });

@@ -1,5 +1,6 @@
 // Paged KV on every path (the default one and the forced older ones) and head dim: prefill tiles
-// (seqQ > 16) and split-KV decode, block sizes below, at and above the k-tile, rows sharing blocks,
+// (seqQ > 16) and split-KV decode, block sizes below, at and above the k-tile (4 and 8: below and
+// at the 8-row swizzle pattern of the hopper copy engine), rows sharing blocks,
 // NaN in every unused slot and spare block, garbage table entries past each row.
 import type { MaskSpec } from '@fastattention/core';
 import { compareToReference, randomPagedCase, randomSeed, rng } from '@fastattention/core/testing';
@@ -22,7 +23,7 @@ async function check(b: CudaBackend, label: string): Promise<void> {
   const rand = rng(seed);
   for (const headDim of [64, 80, 96, 128, 256])
     for (const shape of SHAPES)
-      for (const blockSize of [16, 64, 256])
+      for (const blockSize of [4, 8, 16, 64, 256])
         for (const mask of MASKS.slice(0, headDim === 128 ? 3 : 1)) {
           const dtype = blockSize === 64 ? 'bf16' : 'f16';
           const { paged } = randomPagedCase(

@@ -14,8 +14,10 @@ const fake = vi.hoisted(() => {
     blockK: number,
     stages: number,
     sharedBytes: number,
+    warps = 4,
+    producerWarps = 0,
   ): NativeConfig => {
-    const suffix = `hd128_${blockQ}x${blockK}w4s${stages}`;
+    const suffix = `hd128_${blockQ}x${blockK}w${warps}s${stages}`;
     // As kernels/common/kernel_names.h names them (an alt row's symbol keeps its role).
     const kernel = (dtype: string) => `fa_ampere_${role}_${dtype}_${suffix}`;
     return {
@@ -24,7 +26,8 @@ const fake = vi.hoisted(() => {
       headDim: 128,
       blockQ,
       blockK,
-      warps: 4,
+      warps,
+      producerWarps,
       stages,
       sharedBytes,
       suffix,
@@ -38,6 +41,8 @@ const fake = vi.hoisted(() => {
     config('decode_alt', 16, 64, 3, 108800),
     // Fits shared memory only with its own ring depth (one stage), not with the default's two.
     config('prefill_alt', 64, 224, 1, 131072),
+    // Two consumer warpgroups and a producer warpgroup (the hopper path's copy-engine mainloop).
+    config('prefill_alt', 128, 128, 3, 230528, 12, 4),
   ];
   let next = 0x1000n;
   class Context {
@@ -130,6 +135,7 @@ const ENV = [
   'FASTATTN_CUDA_FUSED_COMBINE',
   'FASTATTN_CUDA_PDL',
   'FASTATTN_CUDA_DECODE_CONFIG',
+  'FASTATTN_CUDA_PREFILL_CONFIG',
   'FASTATTN_CUDA_DECODE_SPLIT',
 ] as const;
 // The suite sets them itself: whatever the shell set is put aside for its duration.
@@ -198,6 +204,60 @@ describe('tuning, through a fake addon', () => {
       message: expect.stringMatching(/have: hd128_16x128w4s3, hd128_16x64w4s3\)$/),
     });
     expect(fake.disposedCount()).toBe(before + 1);
+  });
+
+  it('a configuration with a producer warpgroup launches every warp and hands the copy engine its geometry', async () => {
+    const backend = await backendWith({ prefillConfig: 'hd128_128x128w12s3' });
+    const prefill = { ...decode, seqQ: 512, seqK: 600 };
+    const plan = backend.plan(prefill);
+    expect(plan.threads).toBe(384);
+    expect(plan.tilePlan.subQ).toBe(16); // 128 rows over the 8 computing warps
+    fake.launches.length = 0;
+    await backend.attentionDevice({
+      ...prefill,
+      q: backend.empty('f16', [1, 512, 32, 128]),
+      k: backend.empty('f16', [1, 600, 8, 128]),
+      v: backend.empty('f16', [1, 600, 8, 128]),
+    });
+    // A paged cache of 10 blocks of 64 rows: every row of it, one box per block.
+    await backend.attentionDevice({
+      ...prefill,
+      dtype: 'bf16',
+      q: backend.empty('bf16', [1, 512, 32, 128]),
+      k: backend.empty('bf16', [10, 64, 8, 128]),
+      v: backend.empty('bf16', [10, 64, 8, 128]),
+      seqLensK: Int32Array.of(600),
+      pagedKV: {
+        blockSize: 64,
+        blockTable: Int32Array.from({ length: 10 }, (_, i) => 9 - i),
+        blocksPerSeq: 10,
+      },
+    });
+    expect(fake.launches.map((d) => [d.threads, d.tma])).toEqual([
+      [384, { kvRows: 600, boxRows: 128, bf16: false }],
+      [384, { kvRows: 640, boxRows: 64, bf16: true }],
+    ]);
+    // Every other configuration launches without tensor maps.
+    fake.launches.length = 0;
+    await backend.attentionDevice({
+      ...decode,
+      q: backend.empty('f16', [1, 1, 32, 128]),
+      k: backend.empty('f16', [1, 32768, 8, 128]),
+      v: backend.empty('f16', [1, 32768, 8, 128]),
+    });
+    expect(fake.launches[0]!.tma).toBeUndefined();
+    await backend.dispose();
+  });
+
+  it('prefillConfig plans prefill with that configuration (an alt one too), and is checked like decodeConfig', async () => {
+    const backend = await backendWith({ prefillConfig: 'hd128_64x224w4s1' });
+    expect(backend.plan({ ...decode, seqQ: 512, seqK: 512 }).config.suffix).toBe('hd128_64x224w4s1');
+    expect(backend.plan(decode).config.suffix).not.toBe('hd128_64x224w4s1');
+    await backend.dispose();
+    await expect(backendWith({ prefillConfig: 'hd128_16x64w4s3' })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      field: 'tuning.prefillConfig',
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 // The FlashAttention-2 forward kernel body, written once for every architecture path. A mainloop ML
 // (ampere/mainloop.cuh: cp.async ring; common/sync_mainloop.cuh: synchronous copies, for volta
-// and turing; hopper/mainloop.cuh: wgmma) owns shared memory, the copies and the two products on
-// its tile primitives; this body owns the rest:
+// and turing; hopper/mainloop.cuh: a copy-engine producer warpgroup and wgmma) owns shared memory,
+// the copies and the two products on its tile primitives; this body owns the rest:
 //   - the CTA work split (work.cuh): rows, heads, the tiling-mask's k-tiles of this split;
 //   - the mask: FULL tiles run unmasked, PARTIAL ones test each element against the band;
 //   - the online softmax (softmax.cuh) and the rescale of O;
@@ -24,6 +24,9 @@
 //   OVERLAP                     qk() and pv() only issue their products (asynchronous tensor cores);
 //                               qk_wait<PENDING>(s) and pv_wait(o, P) wait for them. The body then
 //                               runs the softmax of tile n while P V of tile n - 1 is in flight.
+//   PRODUCER_WARPGROUP          a producer warpgroup: its threads (producer() true) run produce(),
+//                               every K/V copy, and leave; the others call consume_registers() and
+//                               run the loop. THREADS then counts the computing threads only.
 #pragma once
 #include "launch.cuh"
 #include "nonfinite.cuh"
@@ -194,6 +197,14 @@ __device__ __forceinline__ void store_rows_ksplit(const FaFwdParams& p, const Ct
   }
 }
 
+// The barrier of the threads that run the body past the k-tile loop: ML::THREADS of them (a producer
+// warpgroup has left by then).
+template <class ML>
+__device__ __forceinline__ void body_barrier() {
+  if constexpr (ML::PRODUCER_WARPGROUP) named_barrier_sync(1, ML::THREADS);
+  else __syncthreads();
+}
+
 // Fused split-KV combine: the last split CTA of a (batch, head, q-tile) merges every split's
 // partials into out/lse (p.counters: one int per CTA row of the grid, zero between launches).
 template <class ML, typename T>
@@ -202,10 +213,10 @@ __device__ __forceinline__ void fused_combine(const FaFwdParams& p, const CtaWor
   constexpr int HD = ML::HD, V4 = HD / 4;
   int* flag = reinterpret_cast<int*>(smem);
   const int64_t cIdx = ((int64_t)w.b * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
-  __threadfence();  // this CTA's partials are visible device-wide before it is counted
-  __syncthreads();  // every warp is done with shared memory and has written its partials
+  __threadfence();      // this CTA's partials are visible device-wide before it is counted
+  body_barrier<ML>();  // every warp is done with shared memory and has written its partials
   if (tid == 0) *flag = atomicAdd(p.counters + cIdx, 1) == p.num_splits - 1;
-  __syncthreads();
+  body_barrier<ML>();
   if (!*flag) return;
   __threadfence();
   const int64_t rows = (int64_t)p.batch * p.heads_q * p.seq_q;
@@ -306,10 +317,9 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
     }
   };
 
-  bool seen = false;
-  if constexpr (ML::OVERLAP) {
-    seen = overlapped_loop<ML, T>(ml, p, w, o, sm, lane);
-  } else {
+  auto consume = [&]() -> bool {
+    if constexpr (ML::OVERLAP) return overlapped_loop<ML, T>(ml, p, w, o, sm, lane);
+    bool seen = false;
     for (int n = 0; n < w.tiles(); ++n) {
       const int t = w.t0 + n;
       const bool masked = w.masked(t);
@@ -318,8 +328,16 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
       if (masked) step(BoolTag<true>{}, n, t);
       else step(BoolTag<false>{}, n, t);
     }
+    return seen;
+  };
+  if constexpr (ML::PRODUCER_WARPGROUP) {
+    if (ml.producer()) {
+      ml.produce();  // every copy, then the producer warpgroup leaves
+      return;
+    }
+    ml.consume_registers();
   }
-  const bool fix = ml.finish(seen);
+  const bool fix = ml.finish(consume());
 
   if constexpr (ML::KSPLIT) store_rows_ksplit<ML, T>(p, w, ml.scratch(), o, sm, tid);
   else store_rows<ML, T>(p, w, o, sm, ml.warp_active(), lane);
@@ -333,15 +351,19 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
 // a paged cache (the mainloop's PAGED instantiation, <symbol>_paged). Separate kernels, so that the
 // dense one carries none of the paged code (measured: one kernel testing at run time cost ampere
 // hd-128 prefill 5%, and both bodies in one kernel made ptxas spill). ML is a mainloop template
-// <HD, BM, BN, WARPS, STAGES, T, PAGED>; MIN_BLOCKS its blocks-per-SM hint for ptxas.
+// <HD, BM, BN, WARPS, STAGES, T, PAGED>; MIN_BLOCKS its blocks-per-SM hint for ptxas. A path may
+// qualify the parameters (FA_KERNEL_PARAM_QUALIFIER: hopper's are __grid_constant__).
+#ifndef FA_KERNEL_PARAM_QUALIFIER
+#define FA_KERNEL_PARAM_QUALIFIER
+#endif
 #define FA_DEFINE_KERNEL(path, ML, role, HD, BM, BN, W, S, DT, TYPE)                                              \
   extern "C" __global__ void __launch_bounds__(W * 32, (ML<HD, BM, BN, W, S, TYPE>::MIN_BLOCKS))                   \
-      FA_KERNEL_SYMBOL(path, role, DT, HD, BM, BN, W, S)(const FaFwdParams p) {                                     \
+      FA_KERNEL_SYMBOL(path, role, DT, HD, BM, BN, W, S)(const FA_KERNEL_PARAM_QUALIFIER FaFwdParams p) {                                     \
     extern __shared__ __align__(16) unsigned char fa_smem[];                                                        \
     fa::attention_forward<ML<HD, BM, BN, W, S, TYPE>, TYPE>(p, fa_smem);                                           \
   }                                                                                                                 \
   extern "C" __global__ void __launch_bounds__(W * 32, (ML<HD, BM, BN, W, S, TYPE, true>::MIN_BLOCKS))             \
-      FA_KERNEL_SYMBOL_PAGED(path, role, DT, HD, BM, BN, W, S)(const FaFwdParams p) {                               \
+      FA_KERNEL_SYMBOL_PAGED(path, role, DT, HD, BM, BN, W, S)(const FA_KERNEL_PARAM_QUALIFIER FaFwdParams p) {                               \
     extern __shared__ __align__(16) unsigned char fa_smem[];                                                        \
     fa::attention_forward<ML<HD, BM, BN, W, S, TYPE, true>, TYPE>(p, fa_smem);                                     \
   }

@@ -7,6 +7,11 @@
 // tile formulas add it to row offsets, which they do in 64-bit anyway.
 #define FA_BAND_INF (1 << 30)
 
+// A copy-engine tensor map (CUtensorMap: 128 opaque bytes), encoded by the host per launch.
+struct alignas(128) FaTensorMap {
+  unsigned long long opaque[16];
+};
+
 struct FaFwdParams {
   const void* q;        // [batch, seq_q, heads_q, head_dim]
   const void* k;        // [batch, seq_k, heads_kv, head_dim], or paged [blocks, block_size, heads_kv, head_dim]
@@ -35,6 +40,10 @@ struct FaFwdParams {
   // valid length are never read; nor are keys at or past it (their table entries may be garbage).
   const int* block_table;
   int block_shift, blocks_per_seq;
+  // Kernels that copy K/V with the copy engine (the hopper path, hopper/mainloop.cuh): k and v as 4-d tensors
+  // (head dim, KV head, row, batch); else unset. Their kernels take the parameters __grid_constant__,
+  // so the maps are read in place.
+  FaTensorMap tma_k, tma_v;
 };
 
 struct FaCombineParams {

@@ -4,26 +4,26 @@
 // same role and head dim (which stays compiled and can still be timed by name as <role>_alt);
 // everything else (decode) runs the ampere kernels.
 //   X(role, HD, BM, BN, WARPS, STAGES)
-// prefill: BM = 64 rows per warpgroup (WARPS / 4 warpgroups share each K/V tile), BN keys per
-// k-tile, STAGES-deep cp.async ring of K/V tiles in the 128-byte swizzled layout (wgmma.cuh).
-// Head dims 80 and 96 are stored padded to 128 (mainloop.cuh). Three stages run the softmax of a
-// tile while P V of the one before is in flight (mainloop.cuh, OVERLAP): faster at hd 64-96, not at
-// hd 128, whose two-stage tile is the default (BENCHMARKS.md, "One kernel body"). The alternatives
-// are timed by name: hd 64 192x128 with 12 warps wins at S >= 4K without a mask and loses on short
-// causal prefill.
+// prefill: BM = 64 rows per consumer warpgroup, and a producer warpgroup (WARPS = BM / 16 + 4) whose
+// copy engine fills STAGES-deep rings of K and V tiles of BN keys (mainloop.cuh). Head dims 80 and 96
+// are stored padded to 128. Three stages run the softmax of a tile while P V of the one before is in
+// flight (OVERLAP); hd 256 has room for two. hd 64 runs one consumer warpgroup, two CTAs per SM:
+// faster than two warpgroups up to S = 4K and about even at 16K (BENCHMARKS.md, "One kernel body").
 #pragma once
 
-#define FA_HOPPER_HD64(X) X(prefill, 64, 128, 128, 8, 3) X(prefill_alt, 64, 192, 128, 12, 3)
-#define FA_HOPPER_HD80(X) X(prefill, 80, 128, 128, 8, 3)
-#define FA_HOPPER_HD96(X) X(prefill, 96, 128, 128, 8, 3)
-#define FA_HOPPER_HD128(X) X(prefill, 128, 128, 128, 8, 2) X(prefill_alt, 128, 128, 128, 8, 3)
-#define FA_HOPPER_HD256(X) X(prefill, 256, 128, 64, 8, 2)
+#define FA_HOPPER_HD64(X) X(prefill, 64, 64, 128, 8, 3) X(prefill_alt, 64, 128, 128, 12, 3)
+#define FA_HOPPER_HD80(X) X(prefill, 80, 128, 128, 12, 3)
+#define FA_HOPPER_HD96(X) X(prefill, 96, 128, 128, 12, 3)
+#define FA_HOPPER_HD128(X) X(prefill, 128, 128, 128, 12, 3)
+#define FA_HOPPER_HD256(X) X(prefill, 256, 128, 64, 12, 2)
 #define FA_HOPPER_CONFIGS(X) FA_HOPPER_HD64(X) FA_HOPPER_HD80(X) FA_HOPPER_HD96(X) FA_HOPPER_HD128(X) FA_HOPPER_HD256(X)
 
 // The stored head dim: a whole number of 64-element (128-byte) swizzle blocks.
 #define FA_HOPPER_HD_PAD(HD) ((((HD) + 63) / 64) * 64)
 
 // Shared memory of a configuration: the Q tile and STAGES (K, V) tiles of the stored head dim, rows
-// unpadded (the swizzle keeps wgmma and the copies conflict-free), plus 1 KB to align the tiles to
-// 1024 bytes.
-#define FA_HOPPER_SMEM(HD, BM, BN, W, STAGES) (((BM) + 2 * (STAGES) * (BN)) * FA_HOPPER_HD_PAD(HD) * 2 + 1024)
+// unpadded (the swizzle keeps wgmma and the copies conflict-free), 1 KB to align the tiles to 1024
+// bytes, and 128 bytes past them (the rings' mbarriers; a flag).
+#define FA_HOPPER_SMEM(HD, BM, BN, W, STAGES) (((BM) + 2 * (STAGES) * (BN)) * FA_HOPPER_HD_PAD(HD) * 2 + 1024 + 128)
+// Warps that only copy: the producer warpgroup, past the consumers' warpgroups of 64 rows.
+#define FA_HOPPER_PRODUCER_WARPS(BM, W) ((W) - (BM) / 16)

@@ -14,7 +14,8 @@ namespace fa {
 namespace {
 
 Napi::Object configRow(Napi::Env env, const std::string& path, const char* role, int headDim, int blockQ, int blockK,
-                       int warps, int stages, int sharedBytes, const char* name, const char* kernelF16,
+                       int warps, int producerWarps, int stages, int sharedBytes, const char* name,
+                       const char* kernelF16,
                        const char* kernelBf16, const char* pagedF16, const char* pagedBf16) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("path", path);
@@ -23,6 +24,7 @@ Napi::Object configRow(Napi::Env env, const std::string& path, const char* role,
   o.Set("blockQ", blockQ);
   o.Set("blockK", blockK);
   o.Set("warps", warps);
+  o.Set("producerWarps", producerWarps);
   o.Set("stages", stages);
   o.Set("sharedBytes", sharedBytes);
   o.Set("suffix", name);
@@ -46,16 +48,18 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
   const std::string path = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-#define FA_CONFIG_ROW(PATH, SMEM, role, HD, BM, BN, W, S)                                                      \
-  out[i++] = configRow(env, path, #role, HD, BM, BN, W, S, SMEM(HD, BM, BN, W, S), FA_CONFIG_NAME_STR(HD, BM, BN, W, S), \
+#define FA_CONFIG_ROW(PATH, SMEM, PRODUCERS, role, HD, BM, BN, W, S)                                           \
+  out[i++] = configRow(env, path, #role, HD, BM, BN, W, PRODUCERS(BM, W), S, SMEM(HD, BM, BN, W, S),             \
+                       FA_CONFIG_NAME_STR(HD, BM, BN, W, S),                                                     \
                        FA_KERNEL_SYMBOL_STR(PATH, role, f16, HD, BM, BN, W, S),                                \
                        FA_KERNEL_SYMBOL_STR(PATH, role, bf16, HD, BM, BN, W, S),                               \
                        FA_KERNEL_SYMBOL_PAGED_STR(PATH, role, f16, HD, BM, BN, W, S),                          \
                        FA_KERNEL_SYMBOL_PAGED_STR(PATH, role, bf16, HD, BM, BN, W, S));
-#define FA_AMPERE_ROW(...) FA_CONFIG_ROW(ampere, FA_AMPERE_SMEM, __VA_ARGS__)
-#define FA_HOPPER_ROW(...) FA_CONFIG_ROW(hopper, FA_HOPPER_SMEM, __VA_ARGS__)
-#define FA_VOLTA_ROW(...) FA_CONFIG_ROW(volta, FA_VOLTA_SMEM, __VA_ARGS__)
-#define FA_TURING_ROW(...) FA_CONFIG_ROW(turing, FA_TURING_SMEM, __VA_ARGS__)
+#define FA_NO_PRODUCERS(BM, W) 0
+#define FA_AMPERE_ROW(...) FA_CONFIG_ROW(ampere, FA_AMPERE_SMEM, FA_NO_PRODUCERS, __VA_ARGS__)
+#define FA_HOPPER_ROW(...) FA_CONFIG_ROW(hopper, FA_HOPPER_SMEM, FA_HOPPER_PRODUCER_WARPS, __VA_ARGS__)
+#define FA_VOLTA_ROW(...) FA_CONFIG_ROW(volta, FA_VOLTA_SMEM, FA_NO_PRODUCERS, __VA_ARGS__)
+#define FA_TURING_ROW(...) FA_CONFIG_ROW(turing, FA_TURING_SMEM, FA_NO_PRODUCERS, __VA_ARGS__)
   if (path == "ampere") {
     FA_AMPERE_CONFIGS(FA_AMPERE_ROW)
   } else if (path == "hopper") {
@@ -72,6 +76,7 @@ Napi::Value Configs(const Napi::CallbackInfo& info) {
 #undef FA_HOPPER_ROW
 #undef FA_VOLTA_ROW
 #undef FA_TURING_ROW
+#undef FA_NO_PRODUCERS
   return out;
 }
 

@@ -67,6 +67,8 @@ Loaded load() {
   sym(lib, d.cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor", e);
   sym(lib, d.cuLaunchKernel, "cuLaunchKernel", e);
   d.cuLaunchKernelEx = reinterpret_cast<decltype(d.cuLaunchKernelEx)>(dlsym(lib, "cuLaunchKernelEx"));
+  d.cuTensorMapEncodeTiled =
+      reinterpret_cast<decltype(d.cuTensorMapEncodeTiled)>(dlsym(lib, "cuTensorMapEncodeTiled"));
   if (!e.empty()) return l;
   const CUresult r = d.cuInit(0);
   if (r == CUDA_ERROR_NO_DEVICE) {

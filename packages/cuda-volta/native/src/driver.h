@@ -58,6 +58,13 @@ enum : int {
   CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
   CU_STREAM_NON_BLOCKING = 1,
   CU_EVENT_DEFAULT = 0,
+  // cuTensorMapEncodeTiled's enums (CUtensorMapDataType, ...Swizzle, ...L2promotion, ...OOBfill)
+  CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6,
+  CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9,
+  CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+  CU_TENSOR_MAP_SWIZZLE_128B = 3,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,
 };
 
 // Entry points, by their versioned symbol names (the _v2 ABI is what the headers map to).
@@ -99,8 +106,13 @@ struct Driver {
   CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int*, CUfunction, int, size_t);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                              CUstream, void**, void**);
-  // Optional (null on drivers before CUDA 12.0): launches with attributes (programmatic dependent launch).
+  // Optional (null on drivers before CUDA 12.0): launches with attributes (programmatic dependent launch)
+  // and copy-engine tensor maps (the map is a 128-byte, 128-aligned CUtensorMap).
   CUresult (*cuLaunchKernelEx)(const CUlaunchConfig*, CUfunction, void**, void**);
+  CUresult (*cuTensorMapEncodeTiled)(void* map, int dataType, unsigned rank, void* address, const unsigned long long* dims,
+                                     const unsigned long long* strides, const unsigned* box,
+                                     const unsigned* elementStrides, int interleave, int swizzle, int l2Promotion,
+                                     int oobFill);
 };
 
 // A failed driver call: the CUresult, its name, and the call that failed. `code` is the project's

@@ -53,6 +53,13 @@ Launch parseLaunch(const Napi::Object& d) {
     while ((1u << p.block_shift) < blockSize) ++p.block_shift;
     p.blocks_per_seq = num("blocksPerSeq").Int32Value();
   }
+  if (d.Has("tma") && d.Get("tma").IsObject()) {
+    const Napi::Object t = d.Get("tma").As<Napi::Object>();
+    l.tma = true;
+    l.bf16 = t.Get("bf16").ToBoolean().Value();
+    l.kvRows = t.Get("kvRows").As<Napi::Number>().Int64Value();
+    l.boxRows = t.Get("boxRows").As<Napi::Number>().Uint32Value();
+  }
   FaCombineParams& c = l.c;
   c.part_o = p.part_o;
   c.part_lse = p.part_lse;

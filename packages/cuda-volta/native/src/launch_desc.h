@@ -15,6 +15,10 @@ struct Launch {
   unsigned threads = 128;
   int smem = 0;
   bool pdl = false;
+  // The copy-engine kernels' geometry (LaunchDesc.tma): tma false for every other kernel.
+  bool tma = false, bf16 = false;
+  int64_t kvRows = 0;
+  unsigned boxRows = 0;
   FaFwdParams p{};
   FaCombineParams c{};
 };
