@@ -25,6 +25,44 @@ export {
   toFastAttentionError,
   unsupported,
 } from './errors.js';
+export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
+export {
+  type AddOp,
+  type AttentionOp,
+  type CopyOp,
+  type EmbeddingOp,
+  type GatedActivationOp,
+  type KvAppendOp,
+  type LinearOp,
+  type LseMergeOp,
+  OP_KINDS,
+  type Op,
+  type OpKind,
+  type RmsNormOp,
+  type RopeOp,
+  type SampleOp,
+  type SamplingTensors,
+} from './exec/ops.js';
+export * from './exec/rope.js';
+export * from './exec/sampling.js';
+export {
+  allocateTensorArray,
+  checkShape,
+  contiguousStrides,
+  elementCount,
+  isContiguous,
+  type MemoryKind,
+  TENSOR_DTYPES,
+  type Tensor,
+  type TensorArray,
+  type TensorArrayOf,
+  type TensorDType,
+  type TensorLayout,
+  tensorBytesOf,
+  type ViewSpec,
+  viewLayout,
+} from './exec/tensor.js';
+export { validateOp } from './exec/validate-op.js';
 export { kvHeadOf, kvIndex, lseIndex, qIndex } from './layout.js';
 export { type Disposal, Lifetime } from './lifetime.js';
 export {
@@ -52,6 +90,7 @@ export {
 } from './paged.js';
 export { createReferenceBackend, referenceProvider } from './reference/backend.js';
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
+export { ReferenceExecutor } from './reference/exec/executor.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
 export {
   type BackendOptionsMap,

@@ -1,0 +1,168 @@
+import type { MaskSpec } from '../mask/spec.js';
+import type { RopeSpec } from './rope.js';
+import type { Tensor } from './tensor.js';
+
+/**
+ * The ops a Llama-family forward step needs, as descriptors over tensors of one executor. Each is
+ * enqueued on a stream by `Executor.run` and checked first by `validateOp` (shapes, dtypes, aliasing),
+ * so every backend refuses the same bad op with the same error. Shapes below are row-major;
+ * "float" is f32, f16 or bf16, and arithmetic is f32 or better (the reference: float64).
+ */
+export type Op =
+  | LinearOp
+  | RmsNormOp
+  | RopeOp
+  | GatedActivationOp
+  | EmbeddingOp
+  | AddOp
+  | KvAppendOp
+  | AttentionOp
+  | LseMergeOp
+  | SampleOp
+  | CopyOp;
+
+export type OpKind = Op['op'];
+
+export const OP_KINDS: readonly OpKind[] = [
+  'linear',
+  'rmsNorm',
+  'rope',
+  'swiglu',
+  'geglu',
+  'embedding',
+  'add',
+  'kvAppend',
+  'attention',
+  'lseMerge',
+  'sample',
+  'copy',
+];
+
+/** out[m, n] = sum_k x[m, k] * weight[n, k] (+ bias[n]): a PyTorch Linear's weight layout. */
+export interface LinearOp {
+  readonly op: 'linear';
+  readonly x: Tensor; // float [m, k]
+  readonly weight: Tensor; // float [n, k] (f16/bf16 weights with an f32 x accumulate in f32)
+  readonly bias?: Tensor; // float [n]
+  readonly out: Tensor; // x's dtype [m, n]
+}
+
+/** out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * weight. */
+export interface RmsNormOp {
+  readonly op: 'rmsNorm';
+  readonly x: Tensor; // float [m, d]
+  readonly weight: Tensor; // float [d]
+  readonly eps: number;
+  readonly out: Tensor; // x's dtype [m, d]; may be x
+}
+
+/** Rotary embedding of q or k rows at their positions (half-split pairs, exec/rope.ts). */
+export interface RopeOp {
+  readonly op: 'rope';
+  readonly x: Tensor; // float [tokens, heads, headDim]
+  readonly positions: Tensor<'i32'>; // [tokens]
+  readonly rope: RopeSpec;
+  /** The sequence length the 'dynamic' scaling sees; default: the largest position + 1. */
+  readonly seqLen?: number;
+  readonly out: Tensor; // x's dtype and shape; may be x
+}
+
+/** out = act(gate) * up, with act SiLU (swiglu) or GELU (geglu; tanh approximation or exact erf). */
+export interface GatedActivationOp {
+  readonly op: 'swiglu' | 'geglu';
+  readonly gate: Tensor; // float [m, d]
+  readonly up: Tensor; // gate's dtype and shape
+  readonly approximate?: 'tanh' | 'none'; // geglu only; default 'tanh'
+  readonly out: Tensor; // gate's dtype and shape; may be gate or up
+}
+
+/** out[i, :] = table[tokens[i], :]. A token outside [0, vocab) is an error of the op. */
+export interface EmbeddingOp {
+  readonly op: 'embedding';
+  readonly table: Tensor; // float [vocab, d]
+  readonly tokens: Tensor<'i32'>; // [n]
+  readonly out: Tensor; // float [n, d]
+}
+
+/** out = a + b (the residual add). */
+export interface AddOp {
+  readonly op: 'add';
+  readonly a: Tensor;
+  readonly b: Tensor; // a's dtype and shape
+  readonly out: Tensor; // a's dtype and shape; may be a or b
+}
+
+/**
+ * Writes each token's k and v rows into a paged cache: token t goes to block
+ * floor(slots[t] / blockSize), row slots[t] % blockSize. A negative slot skips the token (padding).
+ */
+export interface KvAppendOp {
+  readonly op: 'kvAppend';
+  readonly k: Tensor; // float [tokens, headsKV, headDim]
+  readonly v: Tensor; // k's dtype and shape
+  readonly cacheK: Tensor; // k's dtype [numBlocks, blockSize, headsKV, headDim]
+  readonly cacheV: Tensor; // cacheK's shape
+  readonly slots: Tensor<'i32'>; // [tokens]
+}
+
+/**
+ * Exact attention of the contract (DESIGN.md) on tensors: q [batch, seqQ, headsQ, headDim] against
+ * dense k/v [batch, seqK, headsKV, headDim] or, with blockTable, a paged cache
+ * [numBlocks, blockSize, headsKV, headDim]. seqLensK [batch] is each row's valid key count.
+ */
+export interface AttentionOp {
+  readonly op: 'attention';
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+  readonly seqLensK: Tensor<'i32'>; // [batch]
+  /** A paged cache: the block table [batch, blocksPerSeq] and the cache's keys per row (seqK). */
+  readonly paged?: { readonly blockTable: Tensor<'i32'>; readonly blockSize: number; readonly seqK: number };
+  readonly mask?: MaskSpec;
+  readonly scale?: number;
+  readonly out: Tensor; // q's dtype and shape
+  readonly lse?: Tensor<'f32'>; // [batch, headsQ, seqQ]
+}
+
+/** Merges partial attention results over disjoint key sets by their LSE (split-KV, offload). */
+export interface LseMergeOp {
+  readonly op: 'lseMerge';
+  readonly outs: Tensor<'f32'>; // [parts, rows, d]: each part normalized over its keys
+  readonly lses: Tensor<'f32'>; // [parts, rows]; -Infinity: the part saw no key
+  readonly out: Tensor; // float [rows, d]
+  readonly lse?: Tensor<'f32'>; // [rows]
+}
+
+/**
+ * Picks one token per row of logits (exec/sampling.ts): penalties from each row's token counts,
+ * temperature, top-k, top-p, min-p, then a draw from the seeded counter-based generator at
+ * counters[row]. No logits leave the device unless the caller reads them.
+ */
+export interface SampleOp {
+  readonly op: 'sample';
+  readonly logits: Tensor<'f32'>; // [rows, vocab]
+  readonly params: SamplingTensors; // per row, in device memory: a recorded step replays with new values
+  readonly counters: Tensor<'i32'>; // [rows]: the step of each row's generator
+  readonly counts?: Tensor<'i32'>; // [rows, vocab]: tokens seen so far, for the penalties
+  readonly tokens: Tensor<'i32'>; // out [rows]
+  readonly logprobs?: Tensor<'f32'>; // out [rows]: each chosen token's log-probability
+}
+
+/** dst = src, element by element over any layouts of one shape, converting between float dtypes. */
+export interface CopyOp {
+  readonly op: 'copy';
+  readonly src: Tensor;
+  readonly dst: Tensor;
+}
+
+/** SamplingParams (exec/sampling.ts) of each row, as tensors of [rows] elements. */
+export interface SamplingTensors {
+  readonly temperature: Tensor<'f32'>;
+  readonly topK: Tensor<'i32'>;
+  readonly topP: Tensor<'f32'>;
+  readonly minP: Tensor<'f32'>;
+  readonly repetitionPenalty: Tensor<'f32'>;
+  readonly presencePenalty: Tensor<'f32'>;
+  readonly frequencyPenalty: Tensor<'f32'>;
+  readonly seed: Tensor<'i32'>; // a uint32's bits
+}

@@ -1,0 +1,121 @@
+import { FastAttentionError } from '../../errors.js';
+import {
+  allocateTensorArray,
+  contiguousStrides,
+  elementCount,
+  type MemoryKind,
+  type Tensor,
+  type TensorArray,
+  type TensorDType,
+  type TensorLayout,
+  type ViewSpec,
+  viewLayout,
+} from '../../exec/tensor.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../numeric/half.js';
+
+/** The storage of reference tensors: a host array standing in for device memory. */
+interface Storage {
+  readonly array: TensorArray;
+  disposed: boolean;
+}
+
+/** A tensor of the reference executor: host storage, any layout, float64 element access. */
+export class RefTensor<T extends TensorDType = TensorDType> implements Tensor<T> {
+  readonly dtype: T;
+  readonly memory: MemoryKind;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly length: number;
+  readonly #storage: Storage;
+  readonly #isView: boolean;
+  #viewDisposed = false;
+
+  /** @internal Use the executor's `empty`. */
+  constructor(dtype: T, layout: TensorLayout, memory: MemoryKind, storage?: Storage) {
+    this.dtype = dtype;
+    this.memory = memory;
+    this.shape = layout.shape;
+    this.strides = layout.strides;
+    this.offset = layout.offset;
+    this.length = elementCount(layout.shape);
+    this.#isView = storage !== undefined;
+    this.#storage = storage ?? { array: allocateTensorArray(dtype, this.length), disposed: false };
+  }
+
+  static contiguous<T extends TensorDType>(
+    dtype: T,
+    shape: readonly number[],
+    memory: MemoryKind,
+  ): RefTensor<T> {
+    return new RefTensor(dtype, { shape, strides: contiguousStrides(shape), offset: 0 }, memory);
+  }
+
+  get disposed(): boolean {
+    return this.#storage.disposed || this.#viewDisposed;
+  }
+
+  view(spec: ViewSpec): RefTensor<T> {
+    if (this.disposed)
+      throw new FastAttentionError('DISPOSED', 'view: the tensor was disposed', { field: 'view' });
+    const layout = viewLayout(this, this.#storage.array.length, spec, this.dtype);
+    return new RefTensor(this.dtype, layout, this.memory, this.#storage);
+  }
+
+  dispose(): void {
+    if (this.#isView) this.#viewDisposed = true;
+    else this.#storage.disposed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Storage index of the view's i-th element in row-major order. */
+  #at(i: number): number {
+    let at = this.offset;
+    for (let d = this.shape.length - 1; d >= 0; d--) {
+      const size = this.shape[d]!;
+      at += (i % size) * this.strides[d]!;
+      i = Math.floor(i / size);
+    }
+    return at;
+  }
+
+  /** The elements in row-major order as float64 (f16/bf16 decoded, i32 exact). */
+  values(): Float64Array {
+    const a = this.#storage.array;
+    const out = new Float64Array(this.length);
+    const decode = this.dtype === 'f16' ? f16ToF32 : this.dtype === 'bf16' ? bf16ToF32 : (x: number) => x;
+    for (let i = 0; i < this.length; i++) out[i] = decode(a[this.#at(i)]!);
+    return out;
+  }
+
+  /** Stores row-major float64 values, rounded to the dtype (f32: to nearest; i32: truncated toward zero). */
+  store(values: ArrayLike<number>): void {
+    const a = this.#storage.array;
+    const encode =
+      this.dtype === 'f16'
+        ? f32ToF16
+        : this.dtype === 'bf16'
+          ? f32ToBf16
+          : this.dtype === 'i32'
+            ? (x: number) => x | 0
+            : (x: number) => x;
+    for (let i = 0; i < this.length; i++) a[this.#at(i)] = encode(values[i]!);
+  }
+
+  /** The raw elements in row-major order (the dtype's host array). */
+  raw(): TensorArray {
+    const a = this.#storage.array;
+    const out = allocateTensorArray(this.dtype, this.length);
+    for (let i = 0; i < this.length; i++) out[i] = a[this.#at(i)]!;
+    return out;
+  }
+
+  /** Writes raw elements (the dtype's host array) in row-major order. */
+  writeRaw(data: TensorArray): void {
+    const a = this.#storage.array;
+    for (let i = 0; i < this.length; i++) a[this.#at(i)] = data[i]!;
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The op conformance suite: every op of the execution contract (exec/ops.ts) on an executor,
+ * against the float64 reference executor, on seeded random inputs of odd sizes and every float
+ * dtype, with outputs poisoned first so that an op that skips an element fails. A plugin author runs
+ * `runOpConformance(executor)` and gets one line per case.
+ */
+import type { DType } from '../dtype.js';
+import type { Executor } from '../exec/executor.js';
+import type { Op, OpKind } from '../exec/ops.js';
+import type { RopeSpec } from '../exec/rope.js';
+import { allocateTensorArray, type Tensor, type TensorArray, type TensorDType } from '../exec/tensor.js';
+import { fromNumbers } from '../numeric/convert.js';
+import { bf16ToF32, f16ToF32 } from '../numeric/half.js';
+import { ReferenceExecutor } from '../reference/exec/executor.js';
+import { randomValues, rng, TOLERANCE } from './kit.js';
+
+/** One tensor of a case: random data for inputs (and in-out tensors), poison for outputs. */
+interface TensorSpec {
+  readonly dtype: TensorDType;
+  readonly shape: readonly number[];
+  readonly data?: TensorArray;
+  /** Compared after the op (outputs, and inputs the op updates in place). */
+  readonly check?: boolean;
+}
+
+export interface OpCase {
+  readonly name: string;
+  readonly kind: OpKind;
+  readonly dtype: DType;
+  readonly tensors: Readonly<Record<string, TensorSpec>>;
+  readonly op: (t: Readonly<Record<string, Tensor>>) => Op;
+  /** Overrides the dtype's tolerance for the checked float tensors. */
+  readonly tolerance?: number;
+}
+
+export interface OpConformanceResult {
+  readonly name: string;
+  readonly ok: boolean;
+  /** Relative L2 error of the float outputs, or the count of differing integers. */
+  readonly error: number;
+  readonly message?: string;
+}
+
+/** Output poison: NaN in the dtype's bits, or an integer no op writes. */
+function poison(dtype: TensorDType, length: number): TensorArray {
+  const bits = { f32: Number.NaN, f16: 0x7e00, bf16: 0x7fc0, i32: -0x7fffffff }[dtype];
+  return allocateTensorArray(dtype, length).fill(bits);
+}
+
+function floats(rand: () => number, dtype: TensorDType, n: number, scale = 1): TensorArray {
+  const values = randomValues(rand, n).map((x) => x * scale);
+  return dtype === 'i32' ? Int32Array.from(values, Math.round) : fromNumbers(values, dtype);
+}
+
+function ints(values: ArrayLike<number>): Int32Array {
+  return Int32Array.from(values);
+}
+
+/** The suite's cases for one seed: each op at odd sizes, for each float dtype. */
+export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 'bf16']): OpCase[] {
+  const rand = rng(seed);
+  const int = (n: number) => Math.floor(rand() * n);
+  const cases: OpCase[] = [];
+  for (const d of dtypes) {
+    for (const [m, k, n, bias] of [
+      [1, 33, 5, true],
+      [17, 64, 48, false],
+    ] as const) {
+      cases.push({
+        name: `linear ${d} m${m} k${k} n${n}${bias ? ' bias' : ''}`,
+        kind: 'linear',
+        dtype: d,
+        tensors: {
+          x: { dtype: d, shape: [m, k], data: floats(rand, d, m * k) },
+          weight: { dtype: d, shape: [n, k], data: floats(rand, d, n * k, 0.2) },
+          ...(bias && { bias: { dtype: d, shape: [n], data: floats(rand, d, n) } }),
+          out: { dtype: d, shape: [m, n], check: true },
+        },
+        op: (t) => ({
+          op: 'linear',
+          x: t.x!,
+          weight: t.weight!,
+          ...(t.bias && { bias: t.bias }),
+          out: t.out!,
+        }),
+      });
+    }
+    cases.push({
+      name: `rmsNorm ${d} 3 x 129`,
+      kind: 'rmsNorm',
+      dtype: d,
+      tensors: {
+        x: { dtype: d, shape: [3, 129], data: floats(rand, d, 3 * 129) },
+        weight: { dtype: d, shape: [129], data: floats(rand, d, 129) },
+        out: { dtype: d, shape: [3, 129], check: true },
+      },
+      op: (t) => ({ op: 'rmsNorm', x: t.x!, weight: t.weight!, eps: 1e-5, out: t.out! }),
+    });
+    const ropes: Array<[string, RopeSpec, number]> = [
+      ['default', { theta: 10000, rotaryDim: 64, scaling: { kind: 'default' } }, 64],
+      ['partial linear', { theta: 500000, rotaryDim: 48, scaling: { kind: 'linear', factor: 4 } }, 80],
+      [
+        'llama3',
+        {
+          theta: 500000,
+          rotaryDim: 64,
+          scaling: {
+            kind: 'llama3',
+            factor: 8,
+            lowFreqFactor: 1,
+            highFreqFactor: 4,
+            originalMaxPositions: 8192,
+          },
+        },
+        64,
+      ],
+      [
+        'yarn',
+        { theta: 10000, rotaryDim: 64, scaling: { kind: 'yarn', factor: 4, originalMaxPositions: 4096 } },
+        64,
+      ],
+      [
+        'dynamic',
+        { theta: 10000, rotaryDim: 64, scaling: { kind: 'dynamic', factor: 2, originalMaxPositions: 2048 } },
+        64,
+      ],
+    ];
+    for (const [label, rope, headDim] of ropes) {
+      const tokens = 3;
+      const heads = 5;
+      cases.push({
+        name: `rope ${label} ${d} ${tokens} x ${heads} x ${headDim}`,
+        kind: 'rope',
+        dtype: d,
+        tensors: {
+          x: { dtype: d, shape: [tokens, heads, headDim], data: floats(rand, d, tokens * heads * headDim) },
+          positions: { dtype: 'i32', shape: [tokens], data: ints([0, 1 + int(100), 1000 + int(1000)]) },
+          out: { dtype: d, shape: [tokens, heads, headDim], check: true },
+        },
+        // A kernel computing angles in f32 (as transformers does) is off by about position * 2^-24
+        // radians: up to 1.2e-4 here, past f32's 1e-5.
+        ...(d === 'f32' && { tolerance: 2e-4 }),
+        op: (t) => ({
+          op: 'rope',
+          x: t.x!,
+          positions: t.positions as Tensor<'i32'>,
+          rope,
+          seqLen: 5000,
+          out: t.out!,
+        }),
+      });
+    }
+    for (const kind of ['swiglu', 'geglu'] as const) {
+      cases.push({
+        name: `${kind} ${d} 7 x 33`,
+        kind,
+        dtype: d,
+        tensors: {
+          gate: { dtype: d, shape: [7, 33], data: floats(rand, d, 7 * 33, 2) },
+          up: { dtype: d, shape: [7, 33], data: floats(rand, d, 7 * 33) },
+          out: { dtype: d, shape: [7, 33], check: true },
+        },
+        op: (t) => ({ op: kind, gate: t.gate!, up: t.up!, out: t.out! }),
+      });
+    }
+    cases.push({
+      name: `embedding ${d} vocab 50 x 17, 9 tokens`,
+      kind: 'embedding',
+      dtype: d,
+      tensors: {
+        table: { dtype: d, shape: [50, 17], data: floats(rand, d, 50 * 17) },
+        tokens: { dtype: 'i32', shape: [9], data: ints(Array.from({ length: 9 }, () => int(50))) },
+        out: { dtype: d, shape: [9, 17], check: true },
+      },
+      op: (t) => ({ op: 'embedding', table: t.table!, tokens: t.tokens as Tensor<'i32'>, out: t.out! }),
+    });
+    cases.push({
+      name: `add ${d} 5 x 19`,
+      kind: 'add',
+      dtype: d,
+      tensors: {
+        a: { dtype: d, shape: [5, 19], data: floats(rand, d, 95) },
+        b: { dtype: d, shape: [5, 19], data: floats(rand, d, 95) },
+        out: { dtype: d, shape: [5, 19], check: true },
+      },
+      op: (t) => ({ op: 'add', a: t.a!, b: t.b!, out: t.out! }),
+    });
+    {
+      const [tokens, heads, headDim, blocks, blockSize] = [7, 2, 64, 5, 4];
+      const slots = [...Array(blocks * blockSize).keys()].sort(() => rand() - 0.5).slice(0, tokens);
+      slots[int(tokens)] = -1; // a padding token: skipped
+      const cache = blocks * blockSize * heads * headDim;
+      cases.push({
+        name: `kvAppend ${d} ${tokens} tokens into ${blocks} blocks of ${blockSize}`,
+        kind: 'kvAppend',
+        dtype: d,
+        tensors: {
+          k: { dtype: d, shape: [tokens, heads, headDim], data: floats(rand, d, tokens * heads * headDim) },
+          v: { dtype: d, shape: [tokens, heads, headDim], data: floats(rand, d, tokens * heads * headDim) },
+          cacheK: {
+            dtype: d,
+            shape: [blocks, blockSize, heads, headDim],
+            data: floats(rand, d, cache),
+            check: true,
+          },
+          cacheV: {
+            dtype: d,
+            shape: [blocks, blockSize, heads, headDim],
+            data: floats(rand, d, cache),
+            check: true,
+          },
+          slots: { dtype: 'i32', shape: [tokens], data: ints(slots) },
+        },
+        op: (t) => ({
+          op: 'kvAppend',
+          k: t.k!,
+          v: t.v!,
+          cacheK: t.cacheK!,
+          cacheV: t.cacheV!,
+          slots: t.slots as Tensor<'i32'>,
+        }),
+      });
+    }
+    {
+      // Chunked prefill of 3 queries against a paged cache of 2 rows sharing a block, causal.
+      const [batch, seqQ, headsQ, headsKV, headDim, blockSize, blocksPerSeq, blocks] = [
+        2, 3, 4, 2, 64, 16, 3, 5,
+      ];
+      const table = ints([4, 1, 2, 4, 0, 3]); // block 4 shared by both rows
+      const kv = blocks * blockSize * headsKV * headDim;
+      cases.push({
+        name: `attention paged ${d} causal GQA 4/2`,
+        kind: 'attention',
+        dtype: d,
+        tensors: {
+          q: {
+            dtype: d,
+            shape: [batch, seqQ, headsQ, headDim],
+            data: floats(rand, d, batch * seqQ * headsQ * headDim),
+          },
+          k: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: floats(rand, d, kv) },
+          v: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: floats(rand, d, kv) },
+          seqLensK: { dtype: 'i32', shape: [batch], data: ints([41, 3 + int(29)]) },
+          blockTable: { dtype: 'i32', shape: [batch, blocksPerSeq], data: table },
+          out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
+          lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
+        },
+        op: (t) => ({
+          op: 'attention',
+          q: t.q!,
+          k: t.k!,
+          v: t.v!,
+          seqLensK: t.seqLensK as Tensor<'i32'>,
+          paged: { blockTable: t.blockTable as Tensor<'i32'>, blockSize, seqK: blockSize * blocksPerSeq },
+          mask: { kind: 'causal' },
+          out: t.out!,
+          lse: t.lse as Tensor<'f32'>,
+        }),
+      });
+    }
+    {
+      const [parts, rows, dim] = [3, 7, 16];
+      const lses = Array.from({ length: parts * rows }, () => 4 * rand() - 2);
+      lses[rows + 2] = Number.NEGATIVE_INFINITY; // part 1 saw no key for row 2
+      cases.push({
+        name: `lseMerge ${d} ${parts} parts`,
+        kind: 'lseMerge',
+        dtype: d,
+        tensors: {
+          outs: { dtype: 'f32', shape: [parts, rows, dim], data: floats(rand, 'f32', parts * rows * dim) },
+          lses: { dtype: 'f32', shape: [parts, rows], data: Float32Array.from(lses) },
+          out: { dtype: d, shape: [rows, dim], check: true },
+          lse: { dtype: 'f32', shape: [rows], check: true },
+        },
+        op: (t) => ({
+          op: 'lseMerge',
+          outs: t.outs as Tensor<'f32'>,
+          lses: t.lses as Tensor<'f32'>,
+          out: t.out!,
+          lse: t.lse as Tensor<'f32'>,
+        }),
+      });
+    }
+    cases.push({
+      name: `copy f32 -> ${d} 3 x 17`,
+      kind: 'copy',
+      dtype: d,
+      tensors: {
+        src: { dtype: 'f32', shape: [3, 17], data: floats(rand, 'f32', 51) },
+        dst: { dtype: d, shape: [3, 17], check: true },
+      },
+      op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
+    });
+  }
+  {
+    // Sampling: a greedy row, and sampled rows with each truncation and penalty.
+    const [rows, vocab] = [4, 37];
+    const f32 = (xs: number[]) => ({ dtype: 'f32' as const, shape: [rows], data: Float32Array.from(xs) });
+    const i32 = (xs: number[]) => ({ dtype: 'i32' as const, shape: [rows], data: ints(xs) });
+    cases.push({
+      name: `sample ${rows} rows, vocab ${vocab}`,
+      kind: 'sample',
+      dtype: 'f32',
+      tensors: {
+        logits: { dtype: 'f32', shape: [rows, vocab], data: floats(rand, 'f32', rows * vocab, 2) },
+        temperature: f32([0, 0.7, 1.3, 1]),
+        topK: i32([0, 5, 0, 0]),
+        topP: f32([1, 1, 0.8, 1]),
+        minP: f32([0, 0, 0, 0.1]),
+        repetitionPenalty: f32([1.2, 1, 1, 1.1]),
+        presencePenalty: f32([0, 0.5, 0, 0]),
+        frequencyPenalty: f32([0, 0, 0.3, 0]),
+        seed: i32([1, 2, 3, 0x7fffffff]),
+        counters: i32([0, 5, 17, 1000]),
+        counts: {
+          dtype: 'i32',
+          shape: [rows, vocab],
+          data: ints(Array.from({ length: rows * vocab }, () => (rand() < 0.2 ? 1 + int(3) : 0))),
+        },
+        tokens: { dtype: 'i32', shape: [rows], check: true },
+        logprobs: { dtype: 'f32', shape: [rows], check: true },
+      },
+      op: (t) => ({
+        op: 'sample',
+        logits: t.logits as Tensor<'f32'>,
+        params: {
+          temperature: t.temperature as Tensor<'f32'>,
+          topK: t.topK as Tensor<'i32'>,
+          topP: t.topP as Tensor<'f32'>,
+          minP: t.minP as Tensor<'f32'>,
+          repetitionPenalty: t.repetitionPenalty as Tensor<'f32'>,
+          presencePenalty: t.presencePenalty as Tensor<'f32'>,
+          frequencyPenalty: t.frequencyPenalty as Tensor<'f32'>,
+          seed: t.seed as Tensor<'i32'>,
+        },
+        counters: t.counters as Tensor<'i32'>,
+        counts: t.counts as Tensor<'i32'>,
+        tokens: t.tokens as Tensor<'i32'>,
+        logprobs: t.logprobs as Tensor<'f32'>,
+      }),
+    });
+  }
+  return cases;
+}
+
+function decode(dtype: TensorDType, data: TensorArray): Float64Array {
+  const f = dtype === 'f16' ? f16ToF32 : dtype === 'bf16' ? bf16ToF32 : (x: number) => x;
+  return Float64Array.from(data, f);
+}
+
+/** Runs one case on an executor: inputs written, outputs poisoned (NaN, or a sentinel integer). */
+async function runCase(executor: Executor, c: OpCase): Promise<Record<string, TensorArray>> {
+  const tensors: Record<string, Tensor> = {};
+  try {
+    for (const [name, spec] of Object.entries(c.tensors)) {
+      const t = executor.empty(spec.dtype, spec.shape);
+      tensors[name] = t;
+      await executor.write(t, (spec.data ?? poison(spec.dtype, t.length)) as never);
+    }
+    executor.run(c.op(tensors));
+    const results: Record<string, TensorArray> = {};
+    for (const [name, spec] of Object.entries(c.tensors))
+      if (spec.check) results[name] = await executor.read(tensors[name]!);
+    return results;
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+/** Compares one output against the reference's: relative L2 over finite entries; NaN/Inf must match. */
+function compare(dtype: TensorDType, got: TensorArray, want: TensorArray): number {
+  if (dtype === 'i32') {
+    let differing = 0;
+    for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) differing++;
+    return differing;
+  }
+  const g = decode(dtype, got);
+  const w = decode(dtype, want);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(w[i]!)) {
+      if (!Object.is(g[i], w[i]) && !(Number.isNaN(g[i]!) && Number.isNaN(w[i]!)))
+        return Number.POSITIVE_INFINITY;
+      continue;
+    }
+    if (!Number.isFinite(g[i]!)) return Number.POSITIVE_INFINITY;
+    num += (g[i]! - w[i]!) ** 2;
+    den += w[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+/**
+ * Every case of `opCases(seed)` whose op the executor supports, against the reference executor.
+ * A case passes when each checked float tensor is within the dtype's tolerance (TOLERANCE; LSE
+ * and log-probabilities in f32: 1e-4) and each integer output is equal.
+ */
+export async function runOpConformance(
+  executor: Executor,
+  options: { readonly seed?: number; readonly dtypes?: readonly DType[] } = {},
+): Promise<OpConformanceResult[]> {
+  const reference = new ReferenceExecutor();
+  const results: OpConformanceResult[] = [];
+  try {
+    for (const c of opCases(options.seed ?? 1, options.dtypes)) {
+      if (!executor.supportsOp(c.kind, c.dtype)) continue;
+      try {
+        const want = await runCase(reference, c);
+        const got = await runCase(executor, c);
+        let worst = 0;
+        let ok = true;
+        for (const [name, spec] of Object.entries(c.tensors)) {
+          if (!spec.check) continue;
+          const error = compare(spec.dtype, got[name]!, want[name]!);
+          const tol =
+            spec.dtype === 'i32'
+              ? 0
+              : (c.tolerance ?? (spec.dtype === 'f32' && c.dtype !== 'f32' ? 1e-4 : TOLERANCE[spec.dtype]));
+          worst = Math.max(worst, error);
+          if (!(error <= tol)) ok = false;
+        }
+        results.push({ name: c.name, ok, error: worst });
+      } catch (error) {
+        results.push({ name: c.name, ok: false, error: Number.NaN, message: String(error) });
+      }
+    }
+  } finally {
+    await reference.dispose();
+  }
+  return results;
+}
