@@ -96,20 +96,31 @@ export class Planner {
     // tuning.decodeSplit overrides the decode split count (run 7: a sweep for timing; the kernels
     // take any count, each split keeping at least one k-tile).
     const decodeSplit = role === 'decode' ? this.#tuning.decodeSplit : undefined;
+    const qTiles = Math.ceil(rows / config.blockQ);
     const splitKV =
       decodeSplit !== undefined
         ? Math.min(decodeSplit, Math.ceil(problem.seqK / config.blockK))
-        : tilePlan.splitKV;
+        : Math.min(tilePlan.splitKV, this.#splitCap(qTiles * planned.headsQ * problem.batch));
     return {
       path: config.path,
       role,
       kernel: (problem.pagedKV ? config.pagedKernels : config.kernels)[problem.dtype],
       config,
       splitKV,
-      grid: [Math.ceil(rows / config.blockQ), planned.headsQ, problem.batch * splitKV],
+      grid: [qTiles, planned.headsQ, problem.batch * splitKV],
       threads: config.warps * 32,
       tilePlan: splitKV === tilePlan.splitKV ? tilePlan : { ...tilePlan, splitKV },
     };
+  }
+
+  /**
+   * The most splits worth launching for `items` CTAs of work: two CTAs per SM. Filling every CTA
+   * slot of a small tile (the hd-64 KSPLIT decode tile has three per SM) ran B1 decode 11-24%
+   * slower on the H200 than two per SM: the splits' fixed costs and the merge grow with their
+   * number while the bandwidth is already used (BENCHMARKS.md, "Decode split counts").
+   */
+  #splitCap(items: number): number {
+    return Math.max(1, Math.floor((2 * this.#device.multiprocessors) / items));
   }
 
   /** The HardwareSpec of one forced configuration (cached): its own occupancy and ring depth. */

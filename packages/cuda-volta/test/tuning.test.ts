@@ -45,13 +45,14 @@ const fake = vi.hoisted(() => {
     config('prefill_alt', 128, 128, 3, 230528, 12, 4),
   ];
   let next = 0x1000n;
+  let blocksPerSM = 1;
   class Context {
     async loadModules(): Promise<void> {}
     hasFunction(): boolean {
       return true;
     }
     functionInfo() {
-      return { registers: 128, localBytes: 0, blocksPerSM: 1 };
+      return { registers: 128, localBytes: 0, blocksPerSM };
     }
     alloc(bytes: number): bigint {
       const ptr = next;
@@ -86,7 +87,14 @@ const fake = vi.hoisted(() => {
     configs: (path: string) => (path === 'ampere' ? configs : []),
     Context,
   };
-  return { addon, launches, disposedCount: () => disposed };
+  return {
+    addon,
+    launches,
+    disposedCount: () => disposed,
+    setBlocksPerSM: (n: number) => {
+      blocksPerSM = n;
+    },
+  };
 });
 
 vi.mock('../src/native.js', async (importOriginal) => ({
@@ -246,6 +254,22 @@ describe('tuning, through a fake addon', () => {
       v: backend.empty('f16', [1, 32768, 8, 128]),
     });
     expect(fake.launches[0]!.tma).toBeUndefined();
+    await backend.dispose();
+  });
+
+  it('decode launches at most two CTAs per SM, however many fit', async () => {
+    fake.setBlocksPerSM(3);
+    try {
+      const backend = await backendWith();
+      // 8 CTAs of work (one 16-row tile per KV head): 396 slots would take 49 splits; 132 SMs take 33.
+      expect(backend.plan(decode).splitKV).toBe(33);
+      expect(backend.plan({ ...decode, batch: 4 }).splitKV).toBe(8);
+      await backend.dispose();
+    } finally {
+      fake.setBlocksPerSM(1);
+    }
+    const backend = await backendWith();
+    expect(backend.plan(decode).splitKV).toBe(16); // one CTA per SM: unchanged
     await backend.dispose();
   });
 
