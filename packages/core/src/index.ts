@@ -26,6 +26,7 @@ export {
   unsupported,
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
+export { hostAttention } from './exec/host-attention.js';
 export {
   type AddOp,
   type AttentionOp,

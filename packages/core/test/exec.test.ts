@@ -3,14 +3,23 @@
 // and the op conformance suite, which must pass on the reference and fail on a wrong executor.
 import { describe, expect, it } from 'vitest';
 import {
+  createReferenceBackend,
   type Executor,
   exactAttention,
+  hostAttention,
   type Op,
   ReferenceExecutor,
   type Tensor,
   validateAttentionInput,
 } from '../src/index.js';
-import { randomSeed, randomValues, rng, runOpConformance } from '../src/testing/index.js';
+import {
+  randomInput,
+  randomPagedCase,
+  randomSeed,
+  randomValues,
+  rng,
+  runOpConformance,
+} from '../src/testing/index.js';
 
 const seed = randomSeed();
 
@@ -246,6 +255,35 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     await ex.dispose();
     expect(() => ex.empty('f32', [1])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     expect(table.disposed).toBe(true);
+  });
+
+  it('hostAttention over the executor equals the reference backend, dense and paged', async () => {
+    const ex = new ReferenceExecutor();
+    const backend = createReferenceBackend();
+    const shape = { batch: 2, seqQ: 5, seqK: 37, headsQ: 4, headsKV: 2, headDim: 16 };
+    const dense = randomInput(rand, 'f16', shape, {
+      mask: { kind: 'causal' },
+      seqLensK: Int32Array.of(37, 20),
+    });
+    const { paged } = randomPagedCase(rand, 'bf16', shape, {
+      blockSize: 8,
+      mask: { kind: 'none' },
+      sharedBlocks: 1,
+    });
+    for (const input of [dense, paged]) {
+      const got = await hostAttention(ex, input as never);
+      const want = await backend.attention(input as never);
+      expect([...got.out]).toEqual([...want.out]);
+      expect([...got.lse]).toEqual([...want.lse]);
+    }
+    await expect(hostAttention(ex, { ...dense, headsKV: 3 } as never)).rejects.toMatchObject({
+      field: 'headsKV',
+    });
+    const aborted = AbortSignal.abort();
+    await expect(hostAttention(ex, dense as never, { signal: aborted })).rejects.toMatchObject({
+      code: 'ABORTED',
+    });
+    await Promise.all([ex.dispose(), backend.dispose()]);
   });
 
   it('the op conformance suite passes on the reference and catches a wrong op', async () => {
