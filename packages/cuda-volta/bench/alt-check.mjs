@@ -1,7 +1,7 @@
 // Checks forced configurations and the default plan against the float64 reference on fresh random
 // inputs, output and LSE poisoned first. Exit 1 on any error over 2e-3.
 //   FASTATTN_BENCH_ALT_DECODE=hd64_16x64w4s3,... (f16 decode: GQA packed, split-KV with the fused
-//   combine) and FASTATTN_BENCH_ALT_PREFILL=hd64_192x128w12s3,... (prefill: odd sizes, causal,
+//   combine) and FASTATTN_BENCH_ALT_PREFILL=hd64_128x128w12s3,... (prefill: odd sizes, causal,
 //   padding, a window), each at its suffix's head dim: node bench/alt-check.mjs
 import { exactAttention, f16ToF32, f32ToF16, validateAttentionInput } from '@fastattention/core';
 import { createBackend } from '../dist/index.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Old vs new kernel evidence for a regression: SASS of a kernel from both kernel directories and an
 # ncu profile of one launch of each. Run from the project root after `source .device-carry/env.sh`.
-#   KERNEL=fa_hopper_prefill_f16_hd128_128x128w8s2 MODULE=hopper/fwd_hd128 ARGS="4 32 4096 128 f16 none" \
+#   KERNEL=fa_hopper_prefill_f16_hd128_128x128w12s3 MODULE=hopper/fwd_hd128 ARGS="4 32 4096 128 f16 none" \
 #     bash packages/cuda-volta/bench/diag-run.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"

@@ -100,7 +100,9 @@ export class Planner {
     const splitKV =
       decodeSplit !== undefined
         ? Math.min(decodeSplit, Math.ceil(problem.seqK / config.blockK))
-        : Math.min(tilePlan.splitKV, this.#splitCap(qTiles * planned.headsQ * problem.batch));
+        : role === 'decode'
+          ? Math.min(tilePlan.splitKV, this.#splitCap(qTiles * planned.headsQ * problem.batch))
+          : tilePlan.splitKV;
     return {
       path: config.path,
       role,

@@ -35,7 +35,8 @@ export interface StepGraph extends Disposable {
 
 /**
  * What a backend gives the runtime to run models: tensors in its memory, streams, the op set and
- * step graphs. The runtime sees devices only through this interface (DESIGN.md, "Executing models").
+ * step graphs. The runtime sees devices only through this interface (docs/architecture.md,
+ * "Executing models").
  */
 export interface Executor extends AsyncDisposable {
   readonly name: string;

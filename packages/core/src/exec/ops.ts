@@ -106,9 +106,9 @@ export interface KvAppendOp {
 }
 
 /**
- * Exact attention of the contract (DESIGN.md) on tensors: q [batch, seqQ, headsQ, headDim] against
- * dense k/v [batch, seqK, headsKV, headDim] or, with blockTable, a paged cache
- * [numBlocks, blockSize, headsKV, headDim]. seqLensK [batch] is each row's valid key count.
+ * Exact attention of the contract (`backend.attention()`, attention.ts) on tensors: q [batch, seqQ,
+ * headsQ, headDim] against dense k/v [batch, seqK, headsKV, headDim] or, with `paged`, a paged
+ * cache [numBlocks, blockSize, headsKV, headDim]. seqLensK [batch] is each row's valid key count.
  */
 export interface AttentionOp {
   readonly op: 'attention';

@@ -8,11 +8,13 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// 16-byte copy; with `valid` false the destination is zero-filled (src-size 0), so padded rows hold
-// zeros and never NaN garbage that 0 * NaN would spread.
+// 16-byte copy to a shared-memory address; with `valid` false the destination is zero-filled
+// (src-size 0), so padded rows hold zeros and never NaN garbage that 0 * NaN would spread.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
+  cp_async16(smem_addr(dst), src, valid);
 }
 // The same copy with all 16 bytes valid (no source-size operand).
 __device__ __forceinline__ void cp_async16_full(void* dst, const void* src) {

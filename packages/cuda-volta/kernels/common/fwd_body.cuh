@@ -11,9 +11,11 @@
 //   Layout                      accumulator layout: ROWS, NS, NO, s_slot/o_slot, s_col/o_col, row,
 //                               row_max/row_sum, owns_lse, O_OVERHANG (M16n8Layout)
 //   HD, BM, BN, WARPS, KSPLIT   the configuration
-//   ML(p, work, smem)           stages Q and starts the first K/V copies
+//   ML(p, work, smem)           stages Q (and, except with a producer warpgroup, starts the first
+//                               K/V copies)
 //   stage(n, t, masked) -> bool k-tile t (the n-th) ready in shared memory; true if this thread
-//                               cleared an Inf/NaN of V at a key some row of the CTA sees
+//                               cleared an Inf/NaN of V at a key some row of the CTA sees (or false,
+//                               where the mainloop keeps that flag in shared memory for finish())
 //   qk(s, n)                    S = Q K^T for tile n
 //   pack_p(s) -> P, pv(o, P, n) P (s after the softmax) as the operand of O += P V, and the product
 //   warp_row0(), warp_key0(), warp_active()
@@ -26,7 +28,9 @@
 //                               runs the softmax of tile n while P V of tile n - 1 is in flight.
 //   PRODUCER_WARPGROUP          a producer warpgroup: its threads (producer() true) run produce(),
 //                               every K/V copy, and leave; the others call consume_registers() and
-//                               run the loop. THREADS then counts the computing threads only.
+//                               run the loop. THREADS then counts the computing threads only, and
+//                               each tile's qk_wait (or qk) and pv_wait (or pv) free its K and V
+//                               slots: each must run exactly once per tile.
 #pragma once
 #include "launch.cuh"
 #include "nonfinite.cuh"

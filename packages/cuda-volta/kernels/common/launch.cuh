@@ -5,7 +5,7 @@
 // grid_launch_dependents() lets the next kernel be dispatched before this one ends: called after
 // the main loop, its CTAs take the SMs this grid's finished CTAs leave during the epilogue.
 // Before sm_90 both compile to nothing (the host never sets the attribute there).
-// Also the barrier of a CTA's computing warps.
+// named_barrier_sync: the barrier of a CTA's computing warps, without a producer warpgroup.
 #pragma once
 
 namespace fa {

@@ -1,7 +1,7 @@
 // The hopper path's mainloop (sm_90a), warp-specialized: a producer warpgroup, one warp of which
 // streams K and V tiles with the copy engine (tma.cuh) into two rings of mbarrier-guarded slots in
 // the 128-byte swizzled layout (wgmma.cuh), and consumer warpgroups that run both products on wgmma.
-// The producer gives its registers to the consumers (setmaxnreg): 24 against 240 per thread.
+// The producer gives its registers to the consumers (setmaxnreg): 24 against up to 240 per thread.
 //
 // Each consumer warpgroup owns 64 query rows: S = Q K^T reads Q and K from shared memory (ss),
 // O += P V takes P from the registers S was computed in (rs) and V from shared memory, transposed by
@@ -65,7 +65,6 @@ __device__ __forceinline__ bool sanitize_v_chunks(unsigned char* chunk, int step
   return seen;
 }
 
-
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T, bool PAGED_ = false>
 struct HopperMainloop {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
@@ -95,6 +94,8 @@ struct HopperMainloop {
   static constexpr int RPP = copy_rows_per_pass(CTHREADS, CHUNKS_P, BM, BN), COPY_THREADS = RPP * CHUNKS_P;
   static_assert(WARPS == CWARPS + 4 && CWARPS % 4 == 0, "warpgroups of 64 query rows, then a producer warpgroup");
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CTHREADS <= ENTRY_REGS * WARPS * 32, "the CTA's registers");
+  static_assert(ENTRY_REGS <= 248 && CONSUMER_REGS >= ENTRY_REGS, "setmaxnreg only raises the consumers' count");
+  static_assert(4 * STAGES * 8 + 4 <= 128, "the mbarriers and the flag fit past the tiles (FA_HOPPER_SMEM)");
   static_assert(HD % 16 == 0 && BN % 64 == 0 && BN <= 256, "SW128 tiles of whole column blocks; one copy box of rows");
   static_assert(COPY_THREADS <= CTHREADS && BN % RPP == 0 && BM % RPP == 0, "fixed 16-byte column per thread");
   using Layout = M16n8Layout<1, BN / 8, HDP / 8, (HDP != HD)>;
@@ -219,8 +220,7 @@ struct HopperMainloop {
       const int r = idx / CHUNKS_P, ch = idx % CHUNKS_P, j = k0 + r;
       const bool ok = j < w.lk && ch < CHUNKS;
       const T* src = ok ? base + w.key_row(p, j) * p.k_row_stride + ch * 8 : base;
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + sw128_offset<BN>(r, ch)), "l"(src),
-                   "r"(ok ? 16 : 0));
+      cp_async16(dst + sw128_offset<BN>(r, ch), src, ok);
     }
     cp_async_commit();
     cp_async_wait<0>();
