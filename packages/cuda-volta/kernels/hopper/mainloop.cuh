@@ -169,35 +169,49 @@ struct HopperMainloop {
   __device__ __forceinline__ void produce() {
     setmaxnreg_dec<PRODUCER_REGS>();
     if (threadIdx.x >= CTHREADS + 32) return;
+    int row = box_row(w.t0);  // paged: this lane's cache row for the next tile, looked up ahead
     for (int n = 0; n < w.tiles(); ++n) {
       const int t = w.t0 + n, s = n % STAGES;
       const uint32_t phase = (n / STAGES + 1) & 1;  // the previous use's phase of the slot
       if (n >= STAGES) mbar_wait(bar(EMPTY_K, s), phase);
-      load(&p.tma_k, w.k, aK + s * KV_BYTES, bar(FULL_K, s), t);
+      load(&p.tma_k, w.k, aK + s * KV_BYTES, bar(FULL_K, s), t, row);
       if (n >= STAGES) mbar_wait(bar(EMPTY_V, s), phase);
-      load(&p.tma_v, w.v, aV + s * KV_BYTES, bar(FULL_V, s), t);
+      load(&p.tma_v, w.v, aV + s * KV_BYTES, bar(FULL_V, s), t, row);
+      if (n + 1 < w.tiles()) row = box_row(t + 1);  // while this tile's copies run
     }
   }
 
-  // k-tile t of one tensor into the slot at dst, counted on `full`. Keys past the tensor's rows read
-  // as zeros (the copy engine's bounds), as do the padded columns of head dims 80 and 96.
-  __device__ __forceinline__ void load(const FaTensorMap* map, const T* base, uint32_t dst, uint32_t full, int t) {
+  // A paged cache read by boxes (blocks of at least 8 rows): one box per cache block k-tile t
+  // spans (a box is min(BN, block size) rows, as the host encoded the map), lane i issuing box i,
+  // so that the table lookups run side by side. This lane's box starts at the returned cache row. A
+  // block past the row's keys is not read from the table (its entry may be garbage): the row's
+  // first block stands in; the tile is masked there.
+  __device__ __forceinline__ int box_rows() const { return 1 << min(p.block_shift, 31 - __clz(BN)); }
+  __device__ __forceinline__ int box_row(int t) const {
+    if constexpr (!PAGED) {
+      return 0;
+    } else {
+      const int i = (int)(threadIdx.x % 32) * box_rows(), j = t * BN + i;
+      if (p.block_shift < 3 || i >= BN) return 0;
+      return (int)w.key_row(p, j < w.lk ? j : 0);
+    }
+  }
+
+  // k-tile t of one tensor into the slot at dst, counted on `full` (row: box_row(t)). Keys past the
+  // tensor's rows read as zeros (the copy engine's bounds), as do the padded columns of head dims 80
+  // and 96.
+  __device__ __forceinline__ void load(const FaTensorMap* map, const T* base, uint32_t dst, uint32_t full, int t,
+                                       int row) {
     const int lane = threadIdx.x % 32, k0 = t * BN;
     if constexpr (PAGED) {
       if (p.block_shift < 3) {
         load_rows(base, dst, full, k0);
         return;
       }
-      // One box per cache block the tile spans (a box is min(BN, block size) rows, as the host
-      // encoded the map), lane i issuing box i, so that the table lookups run side by side. A block
-      // past the row's keys is not read from the table (its entry may be garbage): the row's first
-      // block stands in; the tile is masked there.
-      const int rows = 1 << min(p.block_shift, 31 - __clz(BN));
       if (lane == 0) mbar_arrive_expect_tx(full, KV_BYTES);
       __syncwarp();
-      for (int i = lane * rows; i < BN; i += 32 * rows) {
-        const int j = k0 + i;
-        const int row = (int)w.key_row(p, j < w.lk ? j : 0);
+      const int i = lane * box_rows();
+      if (i < BN) {
 #pragma unroll
         for (int c = 0; c < BOXES; ++c) tma_load_4d(dst + c * BN * 128 + i * 128, map, full, c * 64, w.kvh, row, 0);
       }
