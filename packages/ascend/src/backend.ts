@@ -19,6 +19,7 @@ import {
   PRESETS,
   withOverrides,
 } from './device/presets.js';
+import { AscendExecutor, type AscendExecutorOptions } from './executor.js';
 import { CAPABILITIES, prepareSimulation, type SimulateOptions, type TimingProblem } from './job.js';
 import type { KernelName, SimulationReport } from './sim/report.js';
 import type { SimulationResult } from './simulate.js';
@@ -61,6 +62,11 @@ export interface AscendBackend extends Backend {
     input: AttentionInput<D>,
     options?: AttentionOptions,
   ): Promise<AscendAttentionOutput<D>>;
+  /**
+   * The execution contract's executor on this device: the attention op on the simulator, in
+   * stream order, each op's report through `onReport`; disposed with the backend.
+   */
+  createExecutor(options?: AscendExecutorOptions): AscendExecutor;
   /** Runs one call on the simulator and returns outputs (functional mode) and the timing report. */
   simulate<D extends DType>(
     input: AttentionInput<D> | TimingProblem,
@@ -139,10 +145,14 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
       ...(typeof workspace === 'number' ? { workspaceBytes: workspace } : {}),
     };
   };
-  return {
+  const backend: AscendBackend = {
     name: info.name,
     info,
     device,
+    createExecutor: (executorOptions) => {
+      life.check();
+      return life.adopt(new AscendExecutor(backend, executorOptions));
+    },
     attention: <D extends DType>(input: AttentionInput<D>, callOptions?: AttentionOptions) =>
       functional(input, 'fast-attention', callOptions),
     standardAttention: <D extends DType>(input: AttentionInput<D>, callOptions?: AttentionOptions) =>
@@ -151,6 +161,7 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     dispose,
     [Symbol.asyncDispose]: dispose,
   };
+  return backend;
 }
 
 /**

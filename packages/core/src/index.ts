@@ -26,7 +26,7 @@ export {
   unsupported,
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
-export { hostAttention } from './exec/host-attention.js';
+export { attentionInputOf, hostAttention } from './exec/host-attention.js';
 export {
   type AddOp,
   type AttentionOp,
@@ -44,6 +44,7 @@ export {
   type SampleOp,
   type SamplingTensors,
 } from './exec/ops.js';
+export { QueueStream } from './exec/queue-stream.js';
 export * from './exec/rope.js';
 export * from './exec/sampling.js';
 export {
@@ -92,6 +93,7 @@ export {
 export { createReferenceBackend, referenceProvider } from './reference/backend.js';
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
 export { ReferenceExecutor } from './reference/exec/executor.js';
+export { HostTensor } from './reference/exec/tensor.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
 export {
   type BackendOptionsMap,

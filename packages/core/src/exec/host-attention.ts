@@ -4,7 +4,8 @@ import type { ArrayOf, DType } from '../dtype.js';
 import { throwIfAborted } from '../errors.js';
 import { validateAttentionInput } from '../validate.js';
 import type { Executor } from './executor.js';
-import type { Tensor, TensorArrayOf, TensorDType } from './tensor.js';
+import type { AttentionOp } from './ops.js';
+import type { Tensor, TensorArray, TensorArrayOf, TensorDType } from './tensor.js';
 
 /**
  * `backend.attention()` on host arrays, written once over any executor that runs the `attention`
@@ -66,4 +67,36 @@ export async function hostAttention<D extends DType>(
   } finally {
     for (const t of tensors) t.dispose();
   }
+}
+
+/**
+ * The host-array input of a (validated) attention op, its tensors read by `raw` (each tensor's
+ * elements in row-major order): how executors whose device memory is host memory run the op
+ * through a host-array attention call.
+ */
+export function attentionInputOf(op: AttentionOp, raw: (t: Tensor) => TensorArray): AttentionInput {
+  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
+  const array = (t: Tensor) => raw(t) as Float32Array | Uint16Array;
+  return {
+    dtype: op.q.dtype as DType,
+    batch,
+    seqQ,
+    seqK: op.paged ? op.paged.seqK : op.k.shape[1]!,
+    headsQ,
+    headsKV: op.k.shape[2]!,
+    headDim,
+    q: array(op.q),
+    k: array(op.k),
+    v: array(op.v),
+    seqLensK: raw(op.seqLensK) as Int32Array,
+    ...(op.mask && { mask: op.mask }),
+    ...(op.scale !== undefined && { scale: op.scale }),
+    ...(op.paged && {
+      pagedKV: {
+        blockSize: op.paged.blockSize,
+        blockTable: raw(op.paged.blockTable) as Int32Array,
+        blocksPerSeq: op.paged.blockTable.shape[1]!,
+      },
+    }),
+  };
 }

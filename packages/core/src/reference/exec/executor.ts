@@ -14,7 +14,7 @@ import {
 import { validateOp } from '../../exec/validate-op.js';
 import { Lifetime } from '../../lifetime.js';
 import { runReferenceOp } from './ops.js';
-import { RefTensor } from './tensor.js';
+import { HostTensor } from './tensor.js';
 
 /** The reference's streams: its ops run when enqueued, in order, so every wait is already over. */
 class ImmediateStream implements Stream {
@@ -36,7 +36,7 @@ export class ReferenceExecutor implements Executor {
   readonly name = 'reference';
   readonly stream: Stream = new ImmediateStream('default');
   readonly #lifetime: Lifetime;
-  readonly #tensors = new Set<RefTensor>();
+  readonly #tensors = new Set<HostTensor>();
 
   constructor() {
     this.#lifetime = new Lifetime('the reference executor', () => {
@@ -67,7 +67,7 @@ export class ReferenceExecutor implements Executor {
         'OOM',
         `the reference executor keeps tensors under 2 GiB; asked for ${bytes} bytes`,
       );
-    const t = RefTensor.contiguous(dtype, dims, memory);
+    const t = HostTensor.contiguous(dtype, dims, memory);
     this.#tensors.add(t);
     return t;
   }
@@ -133,13 +133,13 @@ export class ReferenceExecutor implements Executor {
     return this.dispose();
   }
 
-  #own<T extends TensorDType>(tensor: Tensor<T>, field: string): RefTensor<T> {
+  #own<T extends TensorDType>(tensor: Tensor<T>, field: string): HostTensor<T> {
     this.#lifetime.check();
-    if (!(tensor instanceof RefTensor))
+    if (!(tensor instanceof HostTensor))
       throw invalidInput(field, 'expected a tensor of the reference executor');
     if (tensor.disposed)
       throw new FastAttentionError('DISPOSED', `${field}: the tensor was disposed`, { field });
-    return tensor as RefTensor<T>;
+    return tensor as HostTensor<T>;
   }
 }
 

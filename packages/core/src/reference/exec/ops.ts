@@ -1,6 +1,5 @@
-import type { AttentionInput } from '../../attention.js';
-import type { DType } from '../../dtype.js';
 import { FastAttentionError } from '../../errors.js';
+import { attentionInputOf } from '../../exec/host-attention.js';
 import type {
   AttentionOp,
   EmbeddingOp,
@@ -19,7 +18,7 @@ import { type SamplingParams, sampleToken } from '../../exec/sampling.js';
 import { mergePartials } from '../../softmax/merge.js';
 import { validateAttentionInput } from '../../validate.js';
 import { exactAttention } from '../exact.js';
-import type { RefTensor } from './tensor.js';
+import type { HostTensor } from './tensor.js';
 
 /**
  * Runs a validated op in float64 on reference tensors: the executable specification of the op set.
@@ -48,7 +47,7 @@ const RUN: { readonly [K in OpKind]: (op: Extract<Op, { op: K }>) => void } = {
   copy: (op) => ref(op.dst).store(ref(op.src).values()),
 };
 
-const ref = <T extends RefTensor>(t: unknown): T => t as T;
+const ref = <T extends HostTensor>(t: unknown): T => t as T;
 
 function linear(op: LinearOp): void {
   const [m, k] = op.x.shape as [number, number];
@@ -169,32 +168,7 @@ function kvAppend(op: KvAppendOp): void {
 }
 
 function attention(op: AttentionOp): void {
-  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
-  const headsKV = op.k.shape[2]!;
-  const dtype = op.q.dtype as DType;
-  const input: AttentionInput = {
-    dtype,
-    batch,
-    seqQ,
-    seqK: op.paged ? op.paged.seqK : op.k.shape[1]!,
-    headsQ,
-    headsKV,
-    headDim,
-    q: ref(op.q).raw() as Float32Array | Uint16Array,
-    k: ref(op.k).raw() as Float32Array | Uint16Array,
-    v: ref(op.v).raw() as Float32Array | Uint16Array,
-    seqLensK: ref(op.seqLensK).raw() as Int32Array,
-    ...(op.mask && { mask: op.mask }),
-    ...(op.scale !== undefined && { scale: op.scale }),
-    ...(op.paged && {
-      pagedKV: {
-        blockSize: op.paged.blockSize,
-        blockTable: ref(op.paged.blockTable).raw() as Int32Array,
-        blocksPerSeq: op.paged.blockTable.shape[1]!,
-      },
-    }),
-  };
-  const { out, lse } = exactAttention(validateAttentionInput(input));
+  const { out, lse } = exactAttention(validateAttentionInput(attentionInputOf(op, (t) => ref(t).raw())));
   ref(op.out).store(out);
   if (op.lse) ref(op.lse).store(lse);
 }

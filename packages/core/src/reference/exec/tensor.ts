@@ -19,8 +19,11 @@ interface Storage {
   disposed: boolean;
 }
 
-/** A tensor of the reference executor: host storage, any layout, float64 element access. */
-export class RefTensor<T extends TensorDType = TensorDType> implements Tensor<T> {
+/**
+ * A tensor in host memory: any layout over a host array, float64 element access. The reference
+ * executor's tensors, and those of backends whose device memory is host memory (cpu, simulators).
+ */
+export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T> {
   readonly dtype: T;
   readonly memory: MemoryKind;
   readonly shape: readonly number[];
@@ -31,7 +34,7 @@ export class RefTensor<T extends TensorDType = TensorDType> implements Tensor<T>
   readonly #isView: boolean;
   #viewDisposed = false;
 
-  /** @internal Use the executor's `empty`. */
+  /** @internal Use `HostTensor.contiguous` or an executor's `empty`. */
   constructor(dtype: T, layout: TensorLayout, memory: MemoryKind, storage?: Storage) {
     this.dtype = dtype;
     this.memory = memory;
@@ -47,19 +50,19 @@ export class RefTensor<T extends TensorDType = TensorDType> implements Tensor<T>
     dtype: T,
     shape: readonly number[],
     memory: MemoryKind,
-  ): RefTensor<T> {
-    return new RefTensor(dtype, { shape, strides: contiguousStrides(shape), offset: 0 }, memory);
+  ): HostTensor<T> {
+    return new HostTensor(dtype, { shape, strides: contiguousStrides(shape), offset: 0 }, memory);
   }
 
   get disposed(): boolean {
     return this.#storage.disposed || this.#viewDisposed;
   }
 
-  view(spec: ViewSpec): RefTensor<T> {
+  view(spec: ViewSpec): HostTensor<T> {
     if (this.disposed)
       throw new FastAttentionError('DISPOSED', 'view: the tensor was disposed', { field: 'view' });
     const layout = viewLayout(this, this.#storage.array.length, spec, this.dtype);
-    return new RefTensor(this.dtype, layout, this.memory, this.#storage);
+    return new HostTensor(this.dtype, layout, this.memory, this.#storage);
   }
 
   dispose(): void {
