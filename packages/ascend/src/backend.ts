@@ -2,11 +2,13 @@ import {
   type AttentionInput,
   type AttentionOptions,
   type AttentionOutput,
+  attentionHandler,
   type Backend,
   type BackendInfo,
   type BackendOptions,
   type BackendProvider,
   type DType,
+  HostExecutor,
   invalidInput,
   Lifetime,
   throwIfAborted,
@@ -19,7 +21,6 @@ import {
   PRESETS,
   withOverrides,
 } from './device/presets.js';
-import { AscendExecutor, type AscendExecutorOptions } from './executor.js';
 import { CAPABILITIES, prepareSimulation, type SimulateOptions, type TimingProblem } from './job.js';
 import type { KernelName, SimulationReport } from './sim/report.js';
 import type { SimulationResult } from './simulate.js';
@@ -37,6 +38,11 @@ export interface AscendBackendOptions extends BackendOptions {
    * order. Default: all cores.
    */
   readonly threads?: number;
+}
+
+export interface AscendExecutorOptions {
+  /** Called with each attention op's simulated timing report, in stream order. */
+  readonly onReport?: (report: SimulationReport) => void;
 }
 
 /** core's attention output plus the simulated timing report of this very call. */
@@ -63,10 +69,11 @@ export interface AscendBackend extends Backend {
     options?: AttentionOptions,
   ): Promise<AscendAttentionOutput<D>>;
   /**
-   * The execution contract's executor on this device: the attention op on the simulator, in
-   * stream order, each op's report through `onReport`; disposed with the backend.
+   * The execution contract's executor on this device: tensors in host memory (the simulator's GM)
+   * and the one op the simulator models, `attention`, run on its worker threads in stream order,
+   * each op's report through `onReport`. Every other op is UNSUPPORTED. Disposed with the backend.
    */
-  createExecutor(options?: AscendExecutorOptions): AscendExecutor;
+  createExecutor(options?: AscendExecutorOptions): HostExecutor;
   /** Runs one call on the simulator and returns outputs (functional mode) and the timing report. */
   simulate<D extends DType>(
     input: AttentionInput<D> | TimingProblem,
@@ -149,9 +156,12 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     name: info.name,
     info,
     device,
-    createExecutor: (executorOptions) => {
+    createExecutor: (executorOptions = {}) => {
       life.check();
-      return life.adopt(new AscendExecutor(backend, executorOptions));
+      const attention = attentionHandler(backend.attention, (r: AscendAttentionOutput) =>
+        executorOptions.onReport?.(r.report),
+      );
+      return life.adopt(new HostExecutor('ascend-sim', { attention }, { dtypes: CAPABILITIES.dtypes }));
     },
     attention: <D extends DType>(input: AttentionInput<D>, callOptions?: AttentionOptions) =>
       functional(input, 'fast-attention', callOptions),

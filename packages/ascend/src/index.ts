@@ -2,6 +2,7 @@ export {
   type AscendAttentionOutput,
   type AscendBackend,
   type AscendBackendOptions,
+  type AscendExecutorOptions,
   ascendProvider,
   createBackend,
 } from './backend.js';
@@ -27,7 +28,6 @@ export {
   PRESETS,
   withOverrides,
 } from './device/presets.js';
-export { AscendExecutor, type AscendExecutorOptions } from './executor.js';
 export { CAPABILITIES, HEAD_DIMS, type SimulateOptions, type Tiling, type TimingProblem } from './job.js';
 export type { ScoreDType } from './kernel/standard.js';
 export type { KernelName, PipeStats, SimulationMode, SimulationReport } from './sim/report.js';

@@ -27,6 +27,7 @@ export {
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
 export { attentionInputOf, hostAttention } from './exec/host-attention.js';
+export { attentionHandler, HostExecutor, type OpHandlers } from './exec/host-executor.js';
 export {
   type AddOp,
   type AttentionOp,

@@ -4,6 +4,7 @@ import {
   type AttentionInput,
   type AttentionOptions,
   type AttentionOutput,
+  attentionHandler,
   type Backend,
   type BackendCapabilities,
   type BackendInfo,
@@ -16,6 +17,7 @@ import {
   type DType,
   FastAttentionError,
   type HardwareSpec,
+  HostExecutor,
   invalidInput,
   Lifetime,
   levelBytes,
@@ -77,6 +79,12 @@ export interface CpuBackend extends Backend {
   readonly spec: HardwareSpec;
   /** The plan attention() would use for this input (validates it first). */
   explain(input: AttentionInput): CpuCallPlan;
+  /**
+   * The execution contract's executor: tensors in host memory, and so far the `attention` op
+   * (dense or paged, every dtype) on the backend's thread pool in stream order; the other ops are
+   * UNSUPPORTED until their kernels exist. Disposed with the backend.
+   */
+  createExecutor(): HostExecutor;
   /**
    * Standard attention, the baseline of the FlashAttention papers, on the same threads and vector
    * kernels as attention(): the scores S = scale·QKᵀ of every (batch row, query head) are
@@ -183,6 +191,12 @@ class NativeCpuBackend implements CpuBackend {
 
   explain(input: AttentionInput): CpuCallPlan {
     return this.#plan(validateAttentionInput(input, CPU_CAPABILITIES));
+  }
+
+  createExecutor(): HostExecutor {
+    this.#life.check();
+    const attention = attentionHandler((input) => this.attention(input));
+    return this.#life.adopt(new HostExecutor('cpu', { attention }, { dtypes: CPU_CAPABILITIES.dtypes }));
   }
 
   attention<D extends DType>(

@@ -1,0 +1,199 @@
+import type { AttentionInput, AttentionOutput } from '../attention.js';
+import type { DType } from '../dtype.js';
+import { FastAttentionError, invalidInput, unsupported } from '../errors.js';
+import { Lifetime } from '../lifetime.js';
+import { HostTensor } from '../reference/exec/tensor.js';
+import type { Executor, StepGraph, Stream } from './executor.js';
+import { attentionInputOf } from './host-attention.js';
+import type { AttentionOp, Op, OpKind } from './ops.js';
+import { QueueStream } from './queue-stream.js';
+import { checkShape, type MemoryKind, type Tensor, type TensorArrayOf, type TensorDType } from './tensor.js';
+import { validateOp } from './validate-op.js';
+
+/** The tensor whose float dtype an op runs in (sample: f32 logits, always). */
+const FLOAT_FIELD: { readonly [K in OpKind]?: string } = {
+  linear: 'x',
+  rmsNorm: 'x',
+  rope: 'x',
+  swiglu: 'gate',
+  geglu: 'gate',
+  embedding: 'table',
+  add: 'a',
+  kvAppend: 'k',
+  attention: 'q',
+  lseMerge: 'out',
+  copy: 'dst',
+};
+
+/** How a host executor runs each op kind it supports (asynchronously, off the caller's turn). */
+export type OpHandlers = { readonly [K in OpKind]?: (op: Extract<Op, { op: K }>) => Promise<void> | void };
+
+/**
+ * An executor whose device memory is host memory (the cpu backend, a simulator): HostTensor
+ * storage, QueueStream streams, and the ops it has handlers for, each enqueued in stream order.
+ * Every other op is UNSUPPORTED and `supportsOp` says so. Backends build one from their handlers.
+ */
+export class HostExecutor implements Executor {
+  readonly name: string;
+  readonly stream = new QueueStream('default');
+  readonly #handlers: OpHandlers;
+  readonly #dtypes: readonly DType[];
+  readonly #lifetime: Lifetime;
+  readonly #tensors = new Set<HostTensor>();
+
+  constructor(name: string, handlers: OpHandlers, options: { readonly dtypes: readonly DType[] }) {
+    this.name = name;
+    this.#handlers = handlers;
+    this.#dtypes = options.dtypes;
+    this.#lifetime = new Lifetime(`the ${name} executor`, () => {
+      for (const t of this.#tensors) t.dispose();
+      this.#tensors.clear();
+    });
+  }
+
+  supportsOp(kind: OpKind, dtype?: DType): boolean {
+    return this.#handlers[kind] !== undefined && (dtype === undefined || this.#dtypes.includes(dtype));
+  }
+
+  empty<T extends TensorDType>(
+    dtype: T,
+    shape: readonly number[],
+    options: { readonly memory?: MemoryKind } = {},
+  ): Tensor<T> {
+    this.#lifetime.check();
+    if (!(['f32', 'f16', 'bf16', 'i32'] as const).includes(dtype)) {
+      throw invalidInput('dtype', `expected f32, f16, bf16 or i32, got ${String(dtype)}`);
+    }
+    const memory = options.memory ?? 'device';
+    if (memory !== 'device' && memory !== 'pinned') {
+      throw invalidInput('memory', `expected 'device' or 'pinned', got ${String(memory)}`);
+    }
+    const t = HostTensor.contiguous(dtype, checkShape(shape, dtype), memory);
+    this.#tensors.add(t);
+    return t;
+  }
+
+  write<T extends TensorDType>(
+    tensor: Tensor<T>,
+    data: TensorArrayOf<T>,
+    stream: Stream = this.stream,
+  ): Promise<void> {
+    try {
+      const t = this.#own(tensor, 'tensor');
+      const want = { f32: Float32Array, i32: Int32Array, f16: Uint16Array, bf16: Uint16Array }[t.dtype];
+      if (!(data instanceof want) || data.length !== t.length) {
+        throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
+      }
+      const copy = data.slice() as TensorArrayOf<T>; // the caller may reuse its array at once
+      return this.#queue(stream).enqueue(() => t.writeRaw(copy));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  read<T extends TensorDType>(tensor: Tensor<T>, stream: Stream = this.stream): Promise<TensorArrayOf<T>> {
+    try {
+      const t = this.#own(tensor, 'tensor');
+      return this.#queue(stream).enqueue(() => t.raw() as TensorArrayOf<T>);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  createStream(name = 'stream'): Stream {
+    this.#lifetime.check();
+    return new QueueStream(name);
+  }
+
+  run(op: Op, stream: Stream = this.stream): void {
+    const handler = this.#check(op);
+    this.#queue(stream).enqueue(() => this.#lifetime.run(async () => handler(op)));
+  }
+
+  record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
+    this.#lifetime.check();
+    const ops: Op[] = [];
+    build({
+      run: (op) => {
+        this.#check(op);
+        ops.push(op);
+      },
+    });
+    let disposed = false;
+    const graph: StepGraph = {
+      ops: ops.length,
+      replay: (stream) => {
+        if (disposed) throw new FastAttentionError('DISPOSED', 'the step graph was disposed');
+        for (const op of ops) this.run(op, stream);
+      },
+      dispose: () => {
+        disposed = true;
+      },
+      [Symbol.dispose]: () => graph.dispose(),
+    };
+    return graph;
+  }
+
+  /** Waits for the work enqueued on the default stream, then frees every tensor. */
+  async dispose(): Promise<void> {
+    if (!this.#lifetime.disposed) await this.stream.synchronize().catch(() => {});
+    await this.#lifetime.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** validateOp, then a handler for the op and its dtype, and tensors of this executor. */
+  #check(op: Op): (op: Op) => Promise<void> | void {
+    this.#lifetime.check();
+    validateOp(op);
+    const handler = this.#handlers[op.op] as ((op: Op) => Promise<void> | void) | undefined;
+    if (!handler) throw unsupported('op', `the ${this.name} executor does not run '${op.op}'`);
+    const visit = (path: string, value: unknown): void => {
+      if (typeof value !== 'object' || value === null) return;
+      if ('dtype' in value && 'view' in value) this.#own(value as Tensor, path);
+      else for (const [k, v] of Object.entries(value)) visit(`${path}.${k}`, v);
+    };
+    for (const [field, value] of Object.entries(op)) if (field !== 'op') visit(`${op.op}.${field}`, value);
+    const main = FLOAT_FIELD[op.op];
+    const dtype = main && ((op as unknown as Record<string, Tensor>)[main]!.dtype as DType);
+    if (dtype && !this.#dtypes.includes(dtype)) {
+      throw unsupported(
+        `${op.op}.${main}`,
+        `dtype ${dtype} (the ${this.name} executor runs ${this.#dtypes.join(', ')})`,
+      );
+    }
+    return handler;
+  }
+
+  #queue(stream: Stream): QueueStream {
+    if (!(stream instanceof QueueStream)) throw invalidInput('stream', 'expected a stream of this executor');
+    return stream;
+  }
+
+  #own<T extends TensorDType>(tensor: Tensor<T>, field: string): HostTensor<T> {
+    this.#lifetime.check();
+    if (!(tensor instanceof HostTensor)) throw invalidInput(field, 'expected a tensor of a host executor');
+    if (tensor.disposed)
+      throw new FastAttentionError('DISPOSED', `${field}: the tensor was disposed`, { field });
+    return tensor as HostTensor<T>;
+  }
+}
+
+/**
+ * The `attention` op of a host executor through a backend's host-array call: the op's tensors
+ * become an AttentionInput, the call's out and LSE are written back, and `onResult` sees the
+ * whole result (a simulator's report, say).
+ */
+export function attentionHandler<R extends AttentionOutput>(
+  attention: (input: AttentionInput) => Promise<R>,
+  onResult?: (result: R) => void,
+): (op: AttentionOp) => Promise<void> {
+  return async (op) => {
+    const result = await attention(attentionInputOf(op, (t) => (t as HostTensor).raw()));
+    (op.out as HostTensor).writeRaw(result.out);
+    if (op.lse) (op.lse as HostTensor).writeRaw(result.lse);
+    onResult?.(result);
+  };
+}
