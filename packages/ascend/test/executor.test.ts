@@ -14,7 +14,7 @@ describe(`ascend-sim executor (seed ${seed})`, { timeout: WORK_TIMEOUT }, () => 
     const backend = await createBackend({ threads: 2 });
     const reports: SimulationReport[] = [];
     const executor = backend.createExecutor({ onReport: (r) => reports.push(r) });
-    const results = await runOpConformance(executor, { seed });
+    const results = (await runOpConformance(executor, { seed })).filter((r) => !r.skipped);
     expect(results.map((r) => r.name)).toEqual([
       'attention paged f16 causal GQA 4/2',
       'attention paged bf16 causal GQA 4/2',

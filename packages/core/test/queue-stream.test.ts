@@ -1,5 +1,5 @@
-// QueueStream: work runs in enqueue order, enqueue returns at once, and a failure is reported by the
-// work's own promise and by the next synchronize(), once.
+// QueueStream: work runs in enqueue order, enqueue returns at once, and a failure is sticky: it
+// rejects the work after it until synchronize() reports it.
 import { describe, expect, it } from 'vitest';
 import { QueueStream } from '../src/index.js';
 
@@ -21,17 +21,22 @@ describe('QueueStream', () => {
     await expect(fast).resolves.toBe(2);
   });
 
-  it('reports a failure once, at the next synchronize, and keeps running later work', async () => {
+  it('keeps a failure until synchronize reports it: later work rejects with it, then runs again', async () => {
     const s = new QueueStream();
     const boom = new Error('boom');
+    const ran: string[] = [];
     const failed = s.enqueue(() => {
       throw boom;
     });
-    const after = s.enqueue(() => 'ran');
+    const after = s.enqueue(() => ran.push('after'));
+    const event = s.record();
     await expect(failed).rejects.toBe(boom);
-    await expect(after).resolves.toBe('ran');
+    await expect(after).rejects.toBe(boom);
+    await expect(event.synchronize()).rejects.toBe(boom);
+    expect(ran).toEqual([]);
     await expect(s.synchronize()).rejects.toBe(boom);
     await expect(s.synchronize()).resolves.toBeUndefined();
+    await expect(s.enqueue(() => 'ran')).resolves.toBe('ran');
   });
 
   it('an event completes with the work before it; wait() orders another stream after it', async () => {

@@ -11,7 +11,9 @@ describe(`cpu executor (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, () =>
   it('runs the attention op as the reference does, and refuses the ops it has no kernels for', async () => {
     const backend = await createBackend({ threads: 2 });
     const executor = backend.createExecutor();
-    const results = await runOpConformance(executor, { seed });
+    const all = await runOpConformance(executor, { seed });
+    const results = all.filter((r) => !r.skipped);
+    expect(all.length).toBeGreaterThan(results.length); // the other ops are listed as skipped
     expect(results.map((r) => r.name)).toEqual([
       'attention paged f32 causal GQA 4/2',
       'attention paged f16 causal GQA 4/2',

@@ -68,7 +68,9 @@ export class HostExecutor implements Executor {
     if (memory !== 'device' && memory !== 'pinned') {
       throw invalidInput('memory', `expected 'device' or 'pinned', got ${String(memory)}`);
     }
-    const t = HostTensor.contiguous(dtype, checkShape(shape, dtype), memory);
+    const t: HostTensor<T> = HostTensor.contiguous(dtype, checkShape(shape, dtype), memory, () =>
+      this.#tensors.delete(t),
+    );
     this.#tensors.add(t);
     return t;
   }
@@ -85,7 +87,8 @@ export class HostExecutor implements Executor {
         throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
       }
       const copy = data.slice() as TensorArrayOf<T>; // the caller may reuse its array at once
-      return this.#queue(stream).enqueue(() => t.writeRaw(copy));
+      const queue = this.#queue(stream);
+      return this.#lifetime.run(() => queue.enqueue(() => t.writeRaw(copy)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -94,7 +97,8 @@ export class HostExecutor implements Executor {
   read<T extends TensorDType>(tensor: Tensor<T>, stream: Stream = this.stream): Promise<TensorArrayOf<T>> {
     try {
       const t = this.#own(tensor, 'tensor');
-      return this.#queue(stream).enqueue(() => t.raw() as TensorArrayOf<T>);
+      const queue = this.#queue(stream);
+      return this.#lifetime.run(() => queue.enqueue(() => t.raw() as TensorArrayOf<T>));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -107,7 +111,9 @@ export class HostExecutor implements Executor {
 
   run(op: Op, stream: Stream = this.stream): void {
     const handler = this.#check(op);
-    this.#queue(stream).enqueue(() => this.#lifetime.run(async () => handler(op)));
+    const queue = this.#queue(stream);
+    // Tracked from enqueue to completion: dispose() waits for it, on every stream.
+    void this.#lifetime.run(() => queue.enqueue(() => handler(op)));
   }
 
   record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
@@ -134,10 +140,9 @@ export class HostExecutor implements Executor {
     return graph;
   }
 
-  /** Waits for the work enqueued on the default stream, then frees every tensor. */
-  async dispose(): Promise<void> {
-    if (!this.#lifetime.disposed) await this.stream.synchronize().catch(() => {});
-    await this.#lifetime.dispose();
+  /** Refuses new work at once, waits for the work enqueued on every stream, then frees every tensor. */
+  dispose(): Promise<void> {
+    return this.#lifetime.dispose();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -4,7 +4,7 @@ import type { Tensor } from './tensor.js';
 
 /**
  * The ops a Llama-family forward step needs, as descriptors over tensors of one executor. Each is
- * enqueued on a stream by `Executor.run` and checked first by `validateOp` (shapes, dtypes, aliasing),
+ * enqueued on a stream by `Executor.run` and checked first by `validateOp` (shapes and dtypes; not yet aliasing or strides),
  * so every backend refuses the same bad op with the same error. Shapes below are row-major;
  * "float" is f32, f16 or bf16, and arithmetic is f32 or better (the reference: float64).
  */
@@ -124,7 +124,11 @@ export interface AttentionOp {
   readonly lse?: Tensor<'f32'>; // [batch, headsQ, seqQ]
 }
 
-/** Merges partial attention results over disjoint key sets by their LSE (split-KV, offload). */
+/**
+ * Merges partial attention results over disjoint key sets by their LSE (split-KV, offload): row r
+ * of `outs` pairs with row r of `lses`. The attention op's lse is [batch, headsQ, seqQ] while its
+ * out rows are (batch, seqQ, headsQ): a copy through a transposing view puts the LSE in row order.
+ */
 export interface LseMergeOp {
   readonly op: 'lseMerge';
   readonly outs: Tensor<'f32'>; // [parts, rows, d]: each part normalized over its keys

@@ -2,9 +2,10 @@ import type { Stream, StreamEvent } from './executor.js';
 
 /**
  * A stream for executors whose work is asynchronous JavaScript (a worker pool, a simulator): work
- * enqueued runs after everything enqueued before it, `enqueue` returns at once, and a failure
- * is reported by the next `synchronize()` (and by the promise of the work that failed), as a
- * device reports an asynchronous error at the next synchronization.
+ * enqueued runs after everything enqueued before it, and `enqueue` returns at once. A failure is
+ * sticky, as a device's asynchronous error is: the work that failed rejects with it, so does all
+ * work enqueued after it (a read never returns what a failed op left behind), and so do events
+ * recorded after it, until `synchronize()` reports it and clears the stream.
  */
 export class QueueStream implements Stream {
   readonly name: string;
@@ -16,9 +17,12 @@ export class QueueStream implements Stream {
     this.name = name;
   }
 
-  /** Runs `work` after the work before it; resolves or rejects with it. */
+  /** Runs `work` after the work before it; resolves or rejects with it (or with a pending failure). */
   enqueue<T>(work: () => Promise<T> | T): Promise<T> {
-    const result = this.#tail.then(() => work());
+    const result = this.#tail.then(() => {
+      if (this.#failed) throw this.#error;
+      return work();
+    });
     this.#tail = result.then(
       () => undefined,
       (error: unknown) => {
@@ -33,7 +37,7 @@ export class QueueStream implements Stream {
     return result;
   }
 
-  /** Resolves once everything enqueued so far has run; rejects with the first failure since the last call. */
+  /** Resolves once everything enqueued so far has run; rejects with the pending failure, clearing it. */
   async synchronize(): Promise<void> {
     await this.#tail;
     if (this.#failed) {
@@ -45,7 +49,10 @@ export class QueueStream implements Stream {
   }
 
   record(): StreamEvent {
-    const done = this.#tail;
+    const done = this.#tail.then(() => {
+      if (this.#failed) throw this.#error;
+    });
+    done.catch(() => {});
     return { synchronize: () => done };
   }
 

@@ -36,6 +36,8 @@ export interface OpCase {
 export interface OpConformanceResult {
   readonly name: string;
   readonly ok: boolean;
+  /** The executor does not support the case's op and dtype (`supportsOp`): not run, not ok. */
+  readonly skipped?: boolean;
   /** Relative L2 error of the float outputs, or the count of differing integers. */
   readonly error: number;
   readonly message?: string;
@@ -392,9 +394,10 @@ function compare(dtype: TensorDType, got: TensorArray, want: TensorArray): numbe
 }
 
 /**
- * Every case of `opCases(seed)` whose op the executor supports, against the reference executor.
- * A case passes when each checked float tensor is within the dtype's tolerance (TOLERANCE; LSE
- * and log-probabilities in f32: 1e-4) and each integer output is equal.
+ * Every case of `opCases(seed)` whose op the executor supports, against the reference executor;
+ * the others are listed as `skipped` (and not ok). A case passes when each checked float tensor is
+ * within the dtype's tolerance (TOLERANCE; LSE and log-probabilities in f32: 1e-4) and each
+ * integer output is equal.
  */
 export async function runOpConformance(
   executor: Executor,
@@ -404,7 +407,10 @@ export async function runOpConformance(
   const results: OpConformanceResult[] = [];
   try {
     for (const c of opCases(options.seed ?? 1, options.dtypes)) {
-      if (!executor.supportsOp(c.kind, c.dtype)) continue;
+      if (!executor.supportsOp(c.kind, c.dtype)) {
+        results.push({ name: c.name, ok: false, skipped: true, error: Number.NaN });
+        continue;
+      }
       try {
         const want = await runCase(reference, c);
         const got = await runCase(executor, c);

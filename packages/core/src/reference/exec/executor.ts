@@ -67,7 +67,7 @@ export class ReferenceExecutor implements Executor {
         'OOM',
         `the reference executor keeps tensors under 2 GiB; asked for ${bytes} bytes`,
       );
-    const t = HostTensor.contiguous(dtype, dims, memory);
+    const t: HostTensor<T> = HostTensor.contiguous(dtype, dims, memory, () => this.#tensors.delete(t));
     this.#tensors.add(t);
     return t;
   }

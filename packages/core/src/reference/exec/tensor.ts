@@ -15,7 +15,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../numeric/half.js'
 
 /** The storage of reference tensors: a host array standing in for device memory. */
 interface Storage {
-  readonly array: TensorArray;
+  array: TensorArray;
   disposed: boolean;
 }
 
@@ -32,10 +32,11 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
   readonly length: number;
   readonly #storage: Storage;
   readonly #isView: boolean;
+  readonly #onDispose: (() => void) | undefined;
   #viewDisposed = false;
 
   /** @internal Use `HostTensor.contiguous` or an executor's `empty`. */
-  constructor(dtype: T, layout: TensorLayout, memory: MemoryKind, storage?: Storage) {
+  constructor(dtype: T, layout: TensorLayout, memory: MemoryKind, storage?: Storage, onDispose?: () => void) {
     this.dtype = dtype;
     this.memory = memory;
     this.shape = layout.shape;
@@ -43,15 +44,24 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
     this.offset = layout.offset;
     this.length = elementCount(layout.shape);
     this.#isView = storage !== undefined;
+    this.#onDispose = onDispose;
     this.#storage = storage ?? { array: allocateTensorArray(dtype, this.length), disposed: false };
   }
 
+  /** A new dense tensor; `onDispose` runs once when it is disposed (its owner stops tracking it). */
   static contiguous<T extends TensorDType>(
     dtype: T,
     shape: readonly number[],
     memory: MemoryKind,
+    onDispose?: () => void,
   ): HostTensor<T> {
-    return new HostTensor(dtype, { shape, strides: contiguousStrides(shape), offset: 0 }, memory);
+    return new HostTensor(
+      dtype,
+      { shape, strides: contiguousStrides(shape), offset: 0 },
+      memory,
+      undefined,
+      onDispose,
+    );
   }
 
   get disposed(): boolean {
@@ -65,9 +75,16 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
     return new HostTensor(this.dtype, layout, this.memory, this.#storage);
   }
 
+  /** A view: marks the view disposed. The tensor itself: frees the storage (its views go with it). */
   dispose(): void {
-    if (this.#isView) this.#viewDisposed = true;
-    else this.#storage.disposed = true;
+    if (this.#isView) {
+      this.#viewDisposed = true;
+      return;
+    }
+    if (this.#storage.disposed) return;
+    this.#storage.disposed = true;
+    this.#storage.array = allocateTensorArray(this.dtype, 0);
+    this.#onDispose?.();
   }
 
   [Symbol.dispose](): void {
