@@ -5,6 +5,7 @@ import { Lifetime } from '../lifetime.js';
 import { HostTensor } from '../reference/exec/tensor.js';
 import type { Executor, StepGraph, Stream } from './executor.js';
 import { attentionInputOf } from './host-attention.js';
+import { opListGraph } from './op-list-graph.js';
 import type { AttentionOp, Op, OpKind } from './ops.js';
 import { QueueStream } from './queue-stream.js';
 import { checkShape, type MemoryKind, type Tensor, type TensorArrayOf, type TensorDType } from './tensor.js';
@@ -118,26 +119,11 @@ export class HostExecutor implements Executor {
 
   record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
     this.#lifetime.check();
-    const ops: Op[] = [];
-    build({
-      run: (op) => {
-        this.#check(op);
-        ops.push(op);
-      },
-    });
-    let disposed = false;
-    const graph: StepGraph = {
-      ops: ops.length,
-      replay: (stream) => {
-        if (disposed) throw new FastAttentionError('DISPOSED', 'the step graph was disposed');
-        for (const op of ops) this.run(op, stream);
-      },
-      dispose: () => {
-        disposed = true;
-      },
-      [Symbol.dispose]: () => graph.dispose(),
-    };
-    return graph;
+    return opListGraph(
+      build,
+      (op) => this.#check(op),
+      (op, stream) => this.run(op, stream),
+    );
   }
 
   /** Refuses new work at once, waits for the work enqueued on every stream, then frees every tensor. */

@@ -1,6 +1,7 @@
 import type { DType } from '../../dtype.js';
 import { FastAttentionError, invalidInput } from '../../errors.js';
 import type { Executor, StepGraph, Stream, StreamEvent } from '../../exec/executor.js';
+import { opListGraph } from '../../exec/op-list-graph.js';
 import type { Op, OpKind } from '../../exec/ops.js';
 import { OP_KINDS } from '../../exec/ops.js';
 import {
@@ -103,26 +104,7 @@ export class ReferenceExecutor implements Executor {
 
   record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
     this.#lifetime.check();
-    const ops: Op[] = [];
-    build({
-      run: (op) => {
-        validateOp(op);
-        ops.push(op);
-      },
-    });
-    let disposed = false;
-    const graph: StepGraph = {
-      ops: ops.length,
-      replay: (stream) => {
-        if (disposed) throw new FastAttentionError('DISPOSED', 'the step graph was disposed');
-        for (const op of ops) this.run(op, stream);
-      },
-      dispose: () => {
-        disposed = true;
-      },
-      [Symbol.dispose]: () => graph.dispose(),
-    };
-    return graph;
+    return opListGraph(build, validateOp, (op, stream) => this.run(op, stream));
   }
 
   dispose(): Promise<void> {
