@@ -1,14 +1,15 @@
 import type { AttentionInput, AttentionOutput } from '../attention.js';
 import type { DType } from '../dtype.js';
-import { FastAttentionError, invalidInput, unsupported } from '../errors.js';
+import { invalidInput, unsupported } from '../errors.js';
 import { Lifetime } from '../lifetime.js';
-import { HostTensor } from '../reference/exec/tensor.js';
+import type { HostTensor } from '../reference/exec/tensor.js';
 import type { Executor, StepGraph, Stream } from './executor.js';
 import { attentionInputOf } from './host-attention.js';
+import { HostTensors } from './host-tensors.js';
 import { opListGraph } from './op-list-graph.js';
 import type { AttentionOp, Op, OpKind } from './ops.js';
 import { QueueStream } from './queue-stream.js';
-import { checkShape, type MemoryKind, type Tensor, type TensorArrayOf, type TensorDType } from './tensor.js';
+import type { MemoryKind, Tensor, TensorArrayOf, TensorDType } from './tensor.js';
 import { validateOp } from './validate-op.js';
 
 /** The tensor whose float dtype an op runs in (sample: f32 logits, always). */
@@ -40,16 +41,14 @@ export class HostExecutor implements Executor {
   readonly #handlers: OpHandlers;
   readonly #dtypes: readonly DType[];
   readonly #lifetime: Lifetime;
-  readonly #tensors = new Set<HostTensor>();
+  readonly #tensors: HostTensors;
 
   constructor(name: string, handlers: OpHandlers, options: { readonly dtypes: readonly DType[] }) {
     this.name = name;
     this.#handlers = handlers;
     this.#dtypes = options.dtypes;
-    this.#lifetime = new Lifetime(`the ${name} executor`, () => {
-      for (const t of this.#tensors) t.dispose();
-      this.#tensors.clear();
-    });
+    this.#tensors = new HostTensors(`the ${name} executor`);
+    this.#lifetime = new Lifetime(`the ${name} executor`, () => this.#tensors.disposeAll());
   }
 
   supportsOp(kind: OpKind, dtype?: DType): boolean {
@@ -62,18 +61,7 @@ export class HostExecutor implements Executor {
     options: { readonly memory?: MemoryKind } = {},
   ): Tensor<T> {
     this.#lifetime.check();
-    if (!(['f32', 'f16', 'bf16', 'i32'] as const).includes(dtype)) {
-      throw invalidInput('dtype', `expected f32, f16, bf16 or i32, got ${String(dtype)}`);
-    }
-    const memory = options.memory ?? 'device';
-    if (memory !== 'device' && memory !== 'pinned') {
-      throw invalidInput('memory', `expected 'device' or 'pinned', got ${String(memory)}`);
-    }
-    const t: HostTensor<T> = HostTensor.contiguous(dtype, checkShape(shape, dtype), memory, () =>
-      this.#tensors.delete(t),
-    );
-    this.#tensors.add(t);
-    return t;
+    return this.#tensors.empty(dtype, shape, options);
   }
 
   write<T extends TensorDType>(
@@ -83,10 +71,7 @@ export class HostExecutor implements Executor {
   ): Promise<void> {
     try {
       const t = this.#own(tensor, 'tensor');
-      const want = { f32: Float32Array, i32: Int32Array, f16: Uint16Array, bf16: Uint16Array }[t.dtype];
-      if (!(data instanceof want) || data.length !== t.length) {
-        throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
-      }
+      this.#tensors.checkData(t, data);
       const copy = data.slice() as TensorArrayOf<T>; // the caller may reuse its array at once
       const queue = this.#queue(stream);
       return this.#lifetime.run(() => queue.enqueue(() => t.writeRaw(copy)));
@@ -141,12 +126,7 @@ export class HostExecutor implements Executor {
     validateOp(op);
     const handler = this.#handlers[op.op] as ((op: Op) => Promise<void> | void) | undefined;
     if (!handler) throw unsupported('op', `the ${this.name} executor does not run '${op.op}'`);
-    const visit = (path: string, value: unknown): void => {
-      if (typeof value !== 'object' || value === null) return;
-      if ('dtype' in value && 'view' in value) this.#own(value as Tensor, path);
-      else for (const [k, v] of Object.entries(value)) visit(`${path}.${k}`, v);
-    };
-    for (const [field, value] of Object.entries(op)) if (field !== 'op') visit(`${op.op}.${field}`, value);
+    this.#tensors.ownAll(op);
     const main = FLOAT_FIELD[op.op];
     const dtype = main && ((op as unknown as Record<string, Tensor>)[main]!.dtype as DType);
     if (dtype && !this.#dtypes.includes(dtype)) {
@@ -165,10 +145,7 @@ export class HostExecutor implements Executor {
 
   #own<T extends TensorDType>(tensor: Tensor<T>, field: string): HostTensor<T> {
     this.#lifetime.check();
-    if (!(tensor instanceof HostTensor)) throw invalidInput(field, 'expected a tensor of a host executor');
-    if (tensor.disposed)
-      throw new FastAttentionError('DISPOSED', `${field}: the tensor was disposed`, { field });
-    return tensor as HostTensor<T>;
+    return this.#tensors.own(tensor, field);
   }
 }
 

@@ -1,21 +1,14 @@
 import type { DType } from '../../dtype.js';
-import { FastAttentionError, invalidInput } from '../../errors.js';
 import type { Executor, StepGraph, Stream, StreamEvent } from '../../exec/executor.js';
+import { HostTensors } from '../../exec/host-tensors.js';
 import { opListGraph } from '../../exec/op-list-graph.js';
 import type { Op, OpKind } from '../../exec/ops.js';
 import { OP_KINDS } from '../../exec/ops.js';
-import {
-  checkShape,
-  type MemoryKind,
-  type Tensor,
-  type TensorArrayOf,
-  type TensorDType,
-  tensorBytesOf,
-} from '../../exec/tensor.js';
+import type { MemoryKind, Tensor, TensorArrayOf, TensorDType } from '../../exec/tensor.js';
 import { validateOp } from '../../exec/validate-op.js';
 import { Lifetime } from '../../lifetime.js';
 import { runReferenceOp } from './ops.js';
-import { HostTensor } from './tensor.js';
+import type { HostTensor } from './tensor.js';
 
 /** The reference's streams: its ops run when enqueued, in order, so every wait is already over. */
 class ImmediateStream implements Stream {
@@ -37,13 +30,11 @@ export class ReferenceExecutor implements Executor {
   readonly name = 'reference';
   readonly stream: Stream = new ImmediateStream('default');
   readonly #lifetime: Lifetime;
-  readonly #tensors = new Set<HostTensor>();
+  // The reference keeps tensors under 2 GiB: it is for tests and tiny models.
+  readonly #tensors = new HostTensors('the reference executor', 2 ** 31);
 
   constructor() {
-    this.#lifetime = new Lifetime('the reference executor', () => {
-      for (const t of this.#tensors) t.dispose();
-      this.#tensors.clear();
-    });
+    this.#lifetime = new Lifetime('the reference executor', () => this.#tensors.disposeAll());
   }
 
   supportsOp(kind: OpKind, _dtype?: DType): boolean {
@@ -56,21 +47,7 @@ export class ReferenceExecutor implements Executor {
     options: { readonly memory?: MemoryKind } = {},
   ): Tensor<T> {
     this.#lifetime.check();
-    if (!(['f32', 'f16', 'bf16', 'i32'] as const).includes(dtype))
-      throw invalidInput('dtype', `expected f32, f16, bf16 or i32, got ${String(dtype)}`);
-    const dims = checkShape(shape, dtype);
-    const memory = options.memory ?? 'device';
-    if (memory !== 'device' && memory !== 'pinned')
-      throw invalidInput('memory', `expected 'device' or 'pinned', got ${String(memory)}`);
-    const bytes = dims.reduce((a, b) => a * b, 1) * tensorBytesOf(dtype);
-    if (bytes > 2 ** 31)
-      throw new FastAttentionError(
-        'OOM',
-        `the reference executor keeps tensors under 2 GiB; asked for ${bytes} bytes`,
-      );
-    const t: HostTensor<T> = HostTensor.contiguous(dtype, dims, memory, () => this.#tensors.delete(t));
-    this.#tensors.add(t);
-    return t;
+    return this.#tensors.empty(dtype, shape, options);
   }
 
   async write<T extends TensorDType>(
@@ -79,10 +56,7 @@ export class ReferenceExecutor implements Executor {
     _stream?: Stream,
   ): Promise<void> {
     const t = this.#own(tensor, 'tensor');
-    const want = { f32: Float32Array, i32: Int32Array, f16: Uint16Array, bf16: Uint16Array }[t.dtype];
-    if (!(data instanceof want) || data.length !== t.length) {
-      throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
-    }
+    this.#tensors.checkData(t, data);
     t.writeRaw(data);
   }
 
@@ -98,7 +72,7 @@ export class ReferenceExecutor implements Executor {
   run(op: Op, _stream?: Stream): void {
     this.#lifetime.check();
     validateOp(op);
-    for (const [field, t] of tensorsOf(op)) this.#own(t, `${op.op}.${field}`);
+    this.#tensors.ownAll(op);
     runReferenceOp(op);
   }
 
@@ -117,25 +91,6 @@ export class ReferenceExecutor implements Executor {
 
   #own<T extends TensorDType>(tensor: Tensor<T>, field: string): HostTensor<T> {
     this.#lifetime.check();
-    if (!(tensor instanceof HostTensor))
-      throw invalidInput(field, 'expected a tensor of the reference executor');
-    if (tensor.disposed)
-      throw new FastAttentionError('DISPOSED', `${field}: the tensor was disposed`, { field });
-    return tensor as HostTensor<T>;
+    return this.#tensors.own(tensor, field);
   }
-}
-
-/** Every tensor an op names, with its field. */
-export function tensorsOf(op: Op): Array<[string, Tensor]> {
-  const found: Array<[string, Tensor]> = [];
-  const visit = (prefix: string, value: unknown): void => {
-    if (typeof value !== 'object' || value === null) return;
-    if ('dtype' in value && 'shape' in value && 'view' in value) {
-      found.push([prefix, value as Tensor]);
-      return;
-    }
-    for (const [k, v] of Object.entries(value)) visit(prefix ? `${prefix}.${k}` : k, v);
-  };
-  for (const [k, v] of Object.entries(op)) if (k !== 'op') visit(k, v);
-  return found;
 }
