@@ -28,6 +28,7 @@ export {
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
 export { attentionInputOf, hostAttention } from './exec/host-attention.js';
 export { attentionHandler, HostExecutor, type OpHandlers } from './exec/host-executor.js';
+export { HostTensor } from './exec/host-tensor.js';
 export {
   type AddOp,
   type AttentionOp,
@@ -94,7 +95,6 @@ export {
 export { createReferenceBackend, referenceProvider } from './reference/backend.js';
 export { type ExactResult, exactAttention, toOutput } from './reference/exact.js';
 export { ReferenceExecutor } from './reference/exec/executor.js';
-export { HostTensor } from './reference/exec/tensor.js';
 export { type StandardAttentionResult, standardAttention } from './reference/standard.js';
 export {
   type BackendOptionsMap,

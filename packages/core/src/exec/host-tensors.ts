@@ -1,5 +1,5 @@
 import { FastAttentionError, invalidInput } from '../errors.js';
-import { HostTensor } from '../reference/exec/tensor.js';
+import { HostTensor } from './host-tensor.js';
 import type { Op } from './ops.js';
 import {
   checkShape,

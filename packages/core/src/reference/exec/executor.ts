@@ -1,5 +1,6 @@
 import type { DType } from '../../dtype.js';
 import type { Executor, StepGraph, Stream, StreamEvent } from '../../exec/executor.js';
+import type { HostTensor } from '../../exec/host-tensor.js';
 import { HostTensors } from '../../exec/host-tensors.js';
 import { opListGraph } from '../../exec/op-list-graph.js';
 import type { Op, OpKind } from '../../exec/ops.js';
@@ -8,7 +9,6 @@ import type { MemoryKind, Tensor, TensorArrayOf, TensorDType } from '../../exec/
 import { validateOp } from '../../exec/validate-op.js';
 import { Lifetime } from '../../lifetime.js';
 import { runReferenceOp } from './ops.js';
-import type { HostTensor } from './tensor.js';
 
 /** The reference's streams: its ops run when enqueued, in order, so every wait is already over. */
 class ImmediateStream implements Stream {

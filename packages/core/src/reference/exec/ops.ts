@@ -1,5 +1,6 @@
 import { FastAttentionError } from '../../errors.js';
 import { attentionInputOf } from '../../exec/host-attention.js';
+import type { HostTensor } from '../../exec/host-tensor.js';
 import type {
   AttentionOp,
   EmbeddingOp,
@@ -18,7 +19,6 @@ import { type SamplingParams, sampleToken } from '../../exec/sampling.js';
 import { mergePartials } from '../../softmax/merge.js';
 import { validateAttentionInput } from '../../validate.js';
 import { exactAttention } from '../exact.js';
-import type { HostTensor } from './tensor.js';
 
 /**
  * Runs a validated op in float64 on reference tensors: the executable specification of the op set.

@@ -1,4 +1,5 @@
-import { FastAttentionError } from '../../errors.js';
+import { FastAttentionError } from '../errors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../numeric/half.js';
 import {
   allocateTensorArray,
   contiguousStrides,
@@ -10,10 +11,9 @@ import {
   type TensorLayout,
   type ViewSpec,
   viewLayout,
-} from '../../exec/tensor.js';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../numeric/half.js';
+} from './tensor.js';
 
-/** The storage of reference tensors: a host array standing in for device memory. */
+/** The storage of host tensors: a host array standing in for device memory. */
 interface Storage {
   array: TensorArray;
   disposed: boolean;
