@@ -1,5 +1,5 @@
 // How long the caller's event loop waits during one attention() call on the simulator: the largest
-// gap between 2 ms timer ticks. Before the simulator moved to worker threads the whole call was one
+// gap between 2 ms timer ticks. Before the simulator moved off the event loop the whole call was one
 // gap (687 ms at the default size on an idle 2-core machine); now only scheduling noise remains.
 //
 //   node bench/event-loop.mjs [--seq 512] [--heads 8]

@@ -34,7 +34,7 @@ export interface AscendBackendOptions extends BackendOptions {
   /** Options every attention() call uses (tiling, forced block sizes). */
   readonly simulate?: Omit<SimulateOptions, 'mode' | 'trace'>;
   /**
-   * Worker threads that run the simulator, started on first use; calls beyond this many wait in
+   * Worker processes that run the simulator, started on first use; calls beyond this many wait in
    * order. Default: all cores.
    */
   readonly threads?: number;
@@ -70,7 +70,7 @@ export interface AscendBackend extends Backend {
   ): Promise<AscendAttentionOutput<D>>;
   /**
    * The execution contract's executor on this device: tensors in host memory (the simulator's GM)
-   * and the one op the simulator models, `attention`, run on its worker threads in stream order,
+   * and the one op the simulator models, `attention`, run on its worker processes in stream order,
    * each op's report through `onReport`. Every other op is UNSUPPORTED. Disposed with the backend.
    */
   createExecutor(options?: AscendExecutorOptions): HostExecutor;
@@ -83,7 +83,7 @@ export interface AscendBackend extends Backend {
 
 /**
  * Creates the simulated Ascend 910B backend. attention() validates its input on the caller's
- * thread, then runs FastAttention on the simulator in functional mode on a worker thread: real
+ * thread, then runs FastAttention on the simulator in functional mode in a worker process: real
  * outputs plus the call's timing report. Everything the report says is simulated.
  */
 export async function createBackend(options: AscendBackendOptions = {}): Promise<AscendBackend> {

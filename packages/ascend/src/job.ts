@@ -82,7 +82,7 @@ export interface SimulationTensors {
 }
 
 /**
- * One validated call, in a form that is plain data (structured-cloneable), so a worker thread can
+ * One validated call, in a form that is plain data (structured-cloneable), so a worker process can
  * run it: nothing in it refers back to the caller's objects except the tensors themselves.
  * `tensors` is present exactly in functional mode.
  */

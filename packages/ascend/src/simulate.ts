@@ -44,7 +44,7 @@ export function simulateAttention<D extends DType>(
   return runSimulation(device, prepareSimulation(input, options)) as SimulationResult<D>;
 }
 
-/** Runs a validated job: what a worker thread executes. */
+/** Runs a validated job: what a worker process executes. */
 export function runSimulation(device: AscendDevice, job: SimulationJob): SimulationResult<CubeDType> {
   const { problem: resolved, kernel, tensors } = job;
   const mode: SimulationMode = tensors ? 'functional' : 'timing';

@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import type { AttentionInput } from '@fastattention/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
@@ -32,6 +33,33 @@ async function largestGap(
   return { gap, elapsed: end - start, ticks: ticks.length };
 }
 
+/** This process's child processes (Linux: /proc lists each thread's children). */
+async function childPids(): Promise<number[]> {
+  const tasks = await readdir('/proc/self/task');
+  const lists = await Promise.all(tasks.map((t) => readFile(`/proc/self/task/${t}/children`, 'utf8')));
+  return lists.flatMap((l) => l.split(' ').filter(Boolean).map(Number));
+}
+
+/** CPU seconds a process has used (utime + stime), or 0 once it is gone. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100; // clock ticks, USER_HZ = 100
+}
+
+/** CPU time over wall time of this process and its children, over `ms` milliseconds. */
+async function busyFraction(ms: number): Promise<number> {
+  const pids = await childPids();
+  const before = await Promise.all(pids.map(cpuSeconds));
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const own = process.cpuUsage(cpu0);
+  const after = await Promise.all(pids.map(cpuSeconds));
+  const children = after.reduce((sum, t, i) => sum + Math.max(0, t - before[i]!), 0);
+  return ((own.user + own.system) / 1e6 + children) / ((performance.now() - wall0) / 1000);
+}
+
 describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK_TIMEOUT }, () => {
   it('keeps the event loop free: timers keep firing during a long call', async () => {
     const backend = await createBackend({ threads: 1 });
@@ -63,14 +91,9 @@ describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK
     expect(error).toMatchObject({ code: 'ABORTED' });
     expect((error as Error).cause).toBe(controller.signal.reason);
     expect(rejectedAfter).toBeLessThan(100);
-    // Nothing keeps computing it: this process (the test's thread plus its workers) is idle.
+    // Nothing keeps computing it: neither this process nor any worker process it started.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const cpu0 = process.cpuUsage();
-    const wall0 = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const cpu = process.cpuUsage(cpu0);
-    const busy = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
-    expect(busy).toBeLessThan(0.5);
+    expect(await busyFraction(400)).toBeLessThan(0.5);
     // The backend still works: a fresh worker takes the next call.
     const input = small();
     const e = errors(input, await backend.attention(input));
@@ -101,6 +124,8 @@ describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK
     await new Promise((resolve) => setTimeout(resolve, 50));
     await backend.dispose();
     for (const outcome of outcomes) expect(await outcome).toMatchObject({ code: 'DISPOSED' });
+    // Its worker processes are gone, not left computing.
+    expect(await childPids()).toEqual([]);
   });
 
   it('reads inputs on SharedArrayBuffers, and leaves the caller its arrays', async () => {

@@ -1,28 +1,17 @@
-// A simulation worker: runs one job at a time for the pool in pool.ts. The simulator is plain
-// JavaScript and takes seconds at S >= 1K, so it runs here, off the caller's event loop; an
-// aborted job is stopped by terminating this thread.
-import { parentPort, workerData } from 'node:worker_threads';
+// A simulation worker process: runs one job at a time for the pool in pool.ts. The simulator is
+// plain JavaScript and takes seconds at S >= 1K, so it runs here, off the caller's event loop; an
+// aborted job is stopped by killing this process.
 import { runSimulation } from '../simulate.js';
-import {
-  errorToData,
-  type JobMessage,
-  type ResultMessage,
-  resultTransfer,
-  type WorkerData,
-} from './protocol.js';
+import { errorToData, type JobMessage, type ResultMessage } from './protocol.js';
 
-const { device } = workerData as WorkerData;
-const port = parentPort!;
-
-port.on('message', ({ id, job }: JobMessage) => {
+process.on('message', ({ id, device, job }: JobMessage) => {
   let reply: ResultMessage;
-  let transfer: ArrayBuffer[] = [];
   try {
-    const result = runSimulation(device, job);
-    reply = { id, ok: true, result };
-    transfer = resultTransfer(result);
+    reply = { id, ok: true, result: runSimulation(device, job) };
   } catch (e) {
     reply = { id, ok: false, error: errorToData(e) };
   }
-  port.postMessage(reply, transfer);
+  process.send!(reply);
 });
+// The caller went away: nothing is left to answer.
+process.on('disconnect', () => process.exit(0));

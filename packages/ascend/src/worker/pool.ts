@@ -1,27 +1,23 @@
+import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { FastAttentionError } from '@fastattention/core';
 import type { AscendDevice } from '../device/presets.js';
 import type { SimulationJob } from '../job.js';
 import type { SimulationResult } from '../simulate.js';
-import {
-  detachFromCaller,
-  errorFromData,
-  type JobMessage,
-  type ResultMessage,
-  type WorkerData,
-} from './protocol.js';
+import { errorFromData, type JobMessage, type ResultMessage, snapshotJob } from './protocol.js';
 
 /**
  * The worker script beside this module: entry.js when compiled; entry.ts when this module itself
- * runs from TypeScript sources (the tests, whose runner gives workers a TypeScript loader).
+ * runs from TypeScript sources (the tests, whose runner gives child processes a TypeScript loader).
  */
-const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './entry.ts' : './entry.js', import.meta.url);
+const ENTRY = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './entry.ts' : './entry.js', import.meta.url),
+);
 
 interface Task {
   readonly id: number;
   readonly job: SimulationJob;
-  readonly transfer: ArrayBuffer[];
   readonly resolve: (result: SimulationResult) => void;
   readonly reject: (error: FastAttentionError) => void;
   /** Detaches the abort listener; called once the task settles. */
@@ -29,17 +25,20 @@ interface Task {
 }
 
 /**
- * Simulation workers for one backend: at most `size` threads, started on first use, each running
- * one job at a time; jobs wait in order for a free worker. An aborted job is dropped from the
- * queue, or, when it is running, its worker is terminated (a thread busy in a JavaScript loop
+ * Simulation workers for one backend: at most `size` child processes, started on first use, each
+ * running one job at a time; jobs wait in order for a free worker. An aborted job is dropped from
+ * the queue, or, when it is running, its process is killed (a process busy in a JavaScript loop
  * cannot be interrupted any other way) and a fresh one is started for the next job. Idle workers
  * are unref'd: a backend nobody disposed does not keep the process alive.
+ *
+ * Processes rather than worker threads: stopping a busy worker thread races with V8's concurrent
+ * compiler on Node.js 20 and can abort the whole process; killing a child cannot.
  */
 export class SimulationPool {
   readonly #device: AscendDevice;
   readonly #size: number;
-  readonly #idle: Worker[] = [];
-  readonly #running = new Map<Worker, Task>();
+  readonly #idle: ChildProcess[] = [];
+  readonly #running = new Map<ChildProcess, Task>();
   readonly #queue: Task[] = [];
   #nextId = 0;
   #disposed = false;
@@ -53,16 +52,9 @@ export class SimulationPool {
   run(job: SimulationJob, signal?: AbortSignal): Promise<SimulationResult> {
     if (this.#disposed) return Promise.reject(disposedError());
     if (signal?.aborted) return Promise.reject(abortedError(signal));
-    const moved = detachFromCaller(job);
+    const snapshot = snapshotJob(job);
     return new Promise<SimulationResult>((resolve, reject) => {
-      const task: Task = {
-        id: this.#nextId++,
-        job: moved.job,
-        transfer: moved.transfer,
-        resolve,
-        reject,
-        release: () => {},
-      };
+      const task: Task = { id: this.#nextId++, job: snapshot, resolve, reject, release: () => {} };
       if (signal) {
         const onAbort = (): void => this.#abort(task, abortedError(signal));
         signal.addEventListener('abort', onAbort, { once: true });
@@ -80,7 +72,7 @@ export class SimulationPool {
     const workers = [...this.#idle.splice(0), ...this.#running.keys()];
     for (const task of this.#running.values()) settle(task, disposedError());
     this.#running.clear();
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(workers.map(stop));
   }
 
   #pump(): void {
@@ -89,9 +81,15 @@ export class SimulationPool {
       if (!worker) return;
       const task = this.#queue.shift()!;
       this.#running.set(worker, task);
-      worker.ref();
-      const message: JobMessage = { id: task.id, job: task.job };
-      worker.postMessage(message, task.transfer);
+      setRef(worker, true);
+      const message: JobMessage = { id: task.id, device: this.#device, job: task.job };
+      worker.send(message, (e) => {
+        if (e)
+          this.#lose(
+            worker,
+            new FastAttentionError('INTERNAL', `a simulation job could not be sent: ${e.message}`),
+          );
+      });
     }
   }
 
@@ -99,14 +97,18 @@ export class SimulationPool {
     return this.#idle.length + this.#running.size;
   }
 
-  #spawn(): Worker {
-    const data: WorkerData = { device: this.#device };
-    const worker = new Worker(ENTRY, { workerData: data });
+  #spawn(): ChildProcess {
+    const worker = fork(ENTRY, [], {
+      serialization: 'advanced', // typed arrays cross as typed arrays
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // The caller's loader flags (a TypeScript loader in tests), never its debugger port.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+    });
     worker.on('message', (m: ResultMessage) => {
       const task = this.#running.get(worker);
       if (!task || task.id !== m.id) return;
       this.#running.delete(worker);
-      worker.unref();
+      setRef(worker, false);
       this.#idle.push(worker);
       if (m.ok) {
         task.release();
@@ -117,20 +119,24 @@ export class SimulationPool {
       this.#pump();
     });
     // A worker that dies (out of memory, a crash in the runtime) fails its job, not the backend.
-    worker.on('error', (e) => this.#lose(worker, workerError(e)));
-    worker.on('exit', (code) =>
-      this.#lose(worker, new FastAttentionError('INTERNAL', `a simulation worker exited with code ${code}`)),
+    worker.on('error', (e) =>
+      this.#lose(
+        worker,
+        new FastAttentionError('INTERNAL', `a simulation worker failed: ${e.message}`, { cause: e }),
+      ),
     );
+    worker.on('exit', (code, signal) => this.#lose(worker, exitError(code, signal)));
     return worker;
   }
 
-  #lose(worker: Worker, error: FastAttentionError): void {
+  #lose(worker: ChildProcess, error: FastAttentionError): void {
     const idle = this.#idle.indexOf(worker);
     if (idle >= 0) this.#idle.splice(idle, 1);
     const task = this.#running.get(worker);
     if (!task) return;
     this.#running.delete(worker);
     settle(task, error);
+    void stop(worker);
     if (!this.#disposed) this.#pump();
   }
 
@@ -145,11 +151,32 @@ export class SimulationPool {
       if (running !== task) continue;
       this.#running.delete(worker);
       settle(task, error);
-      void worker.terminate();
+      void stop(worker);
       this.#pump();
       return;
     }
   }
+}
+
+/** A running job keeps the caller's process alive; an idle worker does not. */
+function setRef(worker: ChildProcess, ref: boolean): void {
+  const channel = worker.channel as { ref(): void; unref(): void } | null | undefined;
+  if (ref) {
+    worker.ref();
+    channel?.ref();
+  } else {
+    worker.unref();
+    channel?.unref();
+  }
+}
+
+/** Kills a worker and waits until it is gone. */
+function stop(worker: ChildProcess): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    worker.once('exit', () => resolve());
+    worker.kill('SIGKILL');
+  });
 }
 
 function settle(task: Task, error: FastAttentionError): void {
@@ -163,9 +190,7 @@ const abortedError = (signal: AbortSignal): FastAttentionError =>
 const disposedError = (): FastAttentionError =>
   new FastAttentionError('DISPOSED', 'the ascend-sim backend was disposed');
 
-function workerError(e: Error): FastAttentionError {
-  const oom = (e as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
-  return new FastAttentionError(oom ? 'OOM' : 'INTERNAL', `a simulation worker failed: ${e.message}`, {
-    cause: e,
-  });
+function exitError(code: number | null, signal: NodeJS.Signals | null): FastAttentionError {
+  const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+  return new FastAttentionError('INTERNAL', `a simulation worker ${how}`);
 }

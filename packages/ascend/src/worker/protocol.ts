@@ -3,18 +3,14 @@ import type { AscendDevice } from '../device/presets.js';
 import type { SimulationJob } from '../job.js';
 import type { SimulationResult } from '../simulate.js';
 
-/** What a simulation worker is started with: the device model every job of its backend uses. */
-export interface WorkerData {
-  readonly device: AscendDevice;
-}
-
-/** Main thread -> worker: one job at a time. */
+/** Caller -> worker process: one job at a time, with the device model it runs on. */
 export interface JobMessage {
   readonly id: number;
+  readonly device: AscendDevice;
   readonly job: SimulationJob;
 }
 
-/** A FastAttentionError as plain data: thrown objects lose their class crossing threads. */
+/** A FastAttentionError as plain data: thrown objects lose their class crossing processes. */
 export interface ErrorData {
   readonly code: ErrorCode;
   readonly message: string;
@@ -22,7 +18,7 @@ export interface ErrorData {
   readonly stack?: string;
 }
 
-/** Worker -> main thread: the job's result (outputs transferred) or its error. */
+/** Worker process -> caller: the job's result or its error. */
 export type ResultMessage =
   | { readonly id: number; readonly ok: true; readonly result: SimulationResult }
   | { readonly id: number; readonly ok: false; readonly error: ErrorData };
@@ -48,42 +44,20 @@ export function errorFromData(data: ErrorData): FastAttentionError {
 }
 
 /**
- * The buffers to move with a job. The caller's arrays are never transferred (that would detach
- * them under the caller): a tensor on an ArrayBuffer is copied once here and the copy moves; one
- * on a SharedArrayBuffer is shared as it is, so the worker reads the caller's memory without a copy.
- * seqLensK and a paged cache's block table are copied: small, and later edits by the caller cannot
- * reach a running job.
+ * The job as it is when the call is made: a queued job is sent later, and later edits by the
+ * caller to its arrays (tensors, seqLensK, a paged cache's block table) must not reach it.
  */
-export function detachFromCaller(job: SimulationJob): { job: SimulationJob; transfer: ArrayBuffer[] } {
-  const transfer: ArrayBuffer[] = [];
-  const own = <T extends Uint16Array | Int32Array>(a: T): T => {
-    if (a.buffer instanceof SharedArrayBuffer) return a;
-    const copy = a.slice() as T;
-    transfer.push(copy.buffer as ArrayBuffer);
-    return copy;
-  };
-  const seqLensK = job.problem.seqLensK.slice();
-  transfer.push(seqLensK.buffer);
+export function snapshotJob(job: SimulationJob): SimulationJob {
   const paged = job.problem.pagedKV;
-  const blockTable = paged?.blockTable.slice();
-  if (blockTable) transfer.push(blockTable.buffer);
   const problem = {
     ...job.problem,
-    seqLensK,
-    ...(paged && blockTable ? { pagedKV: { ...paged, blockTable } } : {}),
+    seqLensK: job.problem.seqLensK.slice(),
+    ...(paged ? { pagedKV: { ...paged, blockTable: paged.blockTable.slice() } } : {}),
   };
   const tensors = job.tensors && {
-    q: own(job.tensors.q),
-    k: own(job.tensors.k),
-    v: own(job.tensors.v),
+    q: job.tensors.q.slice(),
+    k: job.tensors.k.slice(),
+    v: job.tensors.v.slice(),
   };
-  return { job: { ...job, problem, ...(tensors ? { tensors } : {}) }, transfer };
-}
-
-/** The result's own buffers go back to the caller without a copy. */
-export function resultTransfer(result: SimulationResult): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  if (result.out) out.push(result.out.buffer as ArrayBuffer);
-  if (result.lse) out.push(result.lse.buffer as ArrayBuffer);
-  return out;
+  return { ...job, problem, ...(tensors ? { tensors } : {}) };
 }
