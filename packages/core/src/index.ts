@@ -41,6 +41,7 @@ export {
   OP_KINDS,
   type Op,
   type OpKind,
+  type OpOf,
   type RmsNormOp,
   type RopeOp,
   type SampleOp,

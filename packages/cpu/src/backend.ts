@@ -4,7 +4,6 @@ import {
   type AttentionInput,
   type AttentionOptions,
   type AttentionOutput,
-  attentionHandler,
   type Backend,
   type BackendCapabilities,
   type BackendInfo,
@@ -17,7 +16,7 @@ import {
   type DType,
   FastAttentionError,
   type HardwareSpec,
-  HostExecutor,
+  type HostExecutor,
   invalidInput,
   Lifetime,
   levelBytes,
@@ -40,6 +39,7 @@ import {
   type NativeProblem,
   type NativeResult,
 } from './native.js';
+import { createCpuExecutor } from './ops.js';
 import { type CpuCaches, cpuFlags, cpuHardwareSpec, cpuModelName, readCpuCaches } from './spec.js';
 
 export type CpuIsa = 'auto' | 'avx512' | 'avx2' | 'generic';
@@ -195,8 +195,9 @@ class NativeCpuBackend implements CpuBackend {
 
   createExecutor(): HostExecutor {
     this.#life.check();
-    const attention = attentionHandler((input) => this.attention(input));
-    return this.#life.adopt(new HostExecutor('cpu', { attention }, { dtypes: CPU_CAPABILITIES.dtypes }));
+    return this.#life.adopt(
+      createCpuExecutor(this.#pool, CPU_CAPABILITIES.dtypes, (input) => this.attention(input)),
+    );
   }
 
   attention<D extends DType>(

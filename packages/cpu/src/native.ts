@@ -52,6 +52,17 @@ export interface NativeResult {
   readonly workspaceBytes: number;
 }
 
+/** A [rows, cols] matrix inside a float tensor's storage (native/src/ops/op_args.cpp, matArg). */
+export interface NativeMatrix {
+  readonly data: Float32Array | Uint16Array;
+  readonly dtype: 0 | 1 | 2;
+  /** Elements before row 0. */
+  readonly offset: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowStride: number;
+}
+
 export interface NativePool {
   readonly threads: number;
   /** The kernel in use: 'avx512', 'avx2' or 'generic'. */
@@ -68,6 +79,12 @@ export interface NativePool {
    * with the same threads, pinning, scheduling and pages as a split-KV decode call.
    */
   readProbe(arrays: readonly ArrayBufferView[], items: number): Promise<number>;
+  /**
+   * A model op (linear, rmsNorm, add, swiglu, gegluTanh, gegluErf, copy, embedding, rope,
+   * kvAppend, lseMerge) on this pool's workers; resolves once its outputs are written. The
+   * arguments of each are read by native/src/ops/op_args.cpp.
+   */
+  runOp(kind: string, args: object): Promise<void>;
   /** Skips the call's items that have not started; its promise rejects with code ABORTED. */
   cancel(id: number): boolean;
   /** Joins the worker threads (no call may be in flight). */

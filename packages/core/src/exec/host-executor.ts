@@ -7,7 +7,7 @@ import { attentionInputOf } from './host-attention.js';
 import type { HostTensor } from './host-tensor.js';
 import { HostTensors } from './host-tensors.js';
 import { opListGraph } from './op-list-graph.js';
-import type { AttentionOp, Op, OpKind } from './ops.js';
+import type { AttentionOp, Op, OpKind, OpOf } from './ops.js';
 import { QueueStream } from './queue-stream.js';
 import type { MemoryKind, Tensor, TensorArrayOf, TensorDType } from './tensor.js';
 import { validateOp } from './validate-op.js';
@@ -28,7 +28,7 @@ const FLOAT_FIELD: { readonly [K in OpKind]?: string } = {
 };
 
 /** How a host executor runs each op kind it supports (asynchronously, off the caller's turn). */
-export type OpHandlers = { readonly [K in OpKind]?: (op: Extract<Op, { op: K }>) => Promise<void> | void };
+export type OpHandlers = { readonly [K in OpKind]?: (op: OpOf<K>) => Promise<void> | void };
 
 /**
  * An executor whose device memory is host memory (the cpu backend, a simulator): HostTensor

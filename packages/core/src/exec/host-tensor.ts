@@ -125,6 +125,14 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
     for (let i = 0; i < this.length; i++) a[this.#at(i)] = encode(values[i]!);
   }
 
+  /**
+   * The whole storage array this tensor views, elements at `offset` and `strides`. For backends
+   * whose device memory is host memory, to run native code on a tensor in place.
+   */
+  storage(): TensorArray {
+    return this.#storage.array;
+  }
+
   /** The raw elements in row-major order (the dtype's host array). */
   raw(): TensorArray {
     const a = this.#storage.array;

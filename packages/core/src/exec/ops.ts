@@ -23,6 +23,15 @@ export type Op =
 
 export type OpKind = Op['op'];
 
+/** The op descriptor of one kind ('swiglu' and 'geglu' share GatedActivationOp). */
+export type OpOf<K extends OpKind> = Op extends infer O
+  ? O extends { readonly op: infer P }
+    ? K extends P
+      ? O
+      : never
+    : never
+  : never;
+
 export const OP_KINDS: readonly OpKind[] = [
   'linear',
   'rmsNorm',

@@ -10,6 +10,7 @@ import type {
   LseMergeOp,
   Op,
   OpKind,
+  OpOf,
   RopeOp,
   SampleOp,
 } from './ops.js';
@@ -34,7 +35,7 @@ export function validateOp(op: Op): void {
   (CHECKS[op.op] as (c: OpChecker, op: Op) => void)(new OpChecker(op.op), op);
 }
 
-const CHECKS: { readonly [K in OpKind]: (c: OpChecker, op: Extract<Op, { op: K }>) => void } = {
+const CHECKS: { readonly [K in OpKind]: (c: OpChecker, op: OpOf<K>) => void } = {
   linear: checkLinear,
   rmsNorm: (c, op) => {
     const [, d] = c.float('x', op.x, 2);

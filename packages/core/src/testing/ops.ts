@@ -64,17 +64,21 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
   const int = (n: number) => Math.floor(rand() * n);
   const cases: OpCase[] = [];
   for (const d of dtypes) {
-    for (const [m, k, n, bias] of [
-      [1, 33, 5, true],
-      [17, 64, 48, false],
+    // Few rows (decode) and many (prefill: past 64 rows, and k past one 512-wide block), and a
+    // model in f32 with 16-bit weights.
+    const weightDtype = d === 'f32' ? 'bf16' : d;
+    for (const [m, k, n, bias, w] of [
+      [1, 33, 5, true, d],
+      [17, 64, 48, false, d],
+      [70, 530, 67, true, weightDtype],
     ] as const) {
       cases.push({
-        name: `linear ${d} m${m} k${k} n${n}${bias ? ' bias' : ''}`,
+        name: `linear ${d}${w === d ? '' : ` (${w} weight)`} m${m} k${k} n${n}${bias ? ' bias' : ''}`,
         kind: 'linear',
         dtype: d,
         tensors: {
           x: { dtype: d, shape: [m, k], data: floats(rand, d, m * k) },
-          weight: { dtype: d, shape: [n, k], data: floats(rand, d, n * k, 0.2) },
+          weight: { dtype: w, shape: [n, k], data: floats(rand, w, n * k, 0.2) },
           ...(bias && { bias: { dtype: d, shape: [n], data: floats(rand, d, n) } }),
           out: { dtype: d, shape: [m, n], check: true },
         },

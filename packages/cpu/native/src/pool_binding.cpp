@@ -12,6 +12,7 @@
 #include "attention_job.h"
 #include "call_args.h"
 #include "microbench.h"
+#include "ops/op_job.h"
 #include "standard_job.h"
 #include "thread_pool.h"
 
@@ -64,6 +65,7 @@ class Pool : public Napi::ObjectWrap<Pool> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Pool",
                        {InstanceMethod<&Pool::Run>("run"), InstanceMethod<&Pool::RunStandard>("runStandard"),
+                        InstanceMethod<&Pool::RunOp>("runOp"),
                         InstanceMethod<&Pool::ReadProbe>("readProbe"), InstanceMethod<&Pool::Cancel>("cancel"),
                         InstanceMethod<&Pool::Close>("close"), InstanceAccessor<&Pool::Threads>("threads"),
                         InstanceAccessor<&Pool::Isa>("isa"), InstanceAccessor<&Pool::Lanes>("lanes")});
@@ -138,6 +140,60 @@ class Pool : public Napi::ObjectWrap<Pool> {
     return Submit(env, a, [&](std::function<void()> done) {
       return std::make_shared<StandardJob>(p, *kernel_, threads_(), std::move(done));
     });
+  }
+
+  /**
+   * runOp(kind, args): a model op (ops/op_args.cpp reads its arguments). Resolves with undefined
+   * once its outputs are written; the arrays in `args` are kept alive until then.
+   */
+  Napi::Value RunOp(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
+    if (!info[0].IsString()) throwInvalid(env, "kind", "expected a string");
+    if (!info[1].IsObject()) throwInvalid(env, "args", "expected an object");
+    const std::string kind = info[0].As<Napi::String>().Utf8Value();
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[1]));
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "fastattn.cpu.op", 0, 1);
+    auto job = std::make_shared<std::shared_ptr<OpJob>>();
+    std::shared_ptr<OpJob> made;
+    try {
+      made = makeOpJob(env, kind, info[1].As<Napi::Object>(), *kernel_, threads_(), [tsfn, deferred, keep, job]() mutable {
+        tsfn.BlockingCall([deferred, keep, job](Napi::Env e, Napi::Function) {
+          std::string code;
+          std::string message;
+          std::string field;
+          (*job)->error(code, message, field);
+          if (!code.empty()) {
+            deferred->Reject(codedError(e, code, message, field).Value());
+          } else {
+            deferred->Resolve(e.Undefined());
+          }
+          keep->Reset();
+          job->reset();  // the job holds this callback: break the cycle
+        });
+        tsfn.Release();
+      });
+    } catch (...) {
+      tsfn.Release();
+      throw;
+    }
+    Napi::Promise promise = deferred->Promise();
+    if (!made) {  // nothing to compute
+      tsfn.Release();
+      deferred->Resolve(env.Undefined());
+      return promise;
+    }
+    *job = made;
+    try {
+      pool_->submit(made);
+    } catch (const std::exception& e) {
+      job->reset();
+      tsfn.Release();
+      throw codedError(env, "DISPOSED", e.what());
+    }
+    return promise;
   }
 
   /** Queues the job `make` builds; returns { promise, id } (id for cancel()). */

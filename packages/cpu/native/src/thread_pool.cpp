@@ -41,12 +41,20 @@ void Job::error(std::string& code, std::string& message) const {
   message = errorMessage_;
 }
 
-void Job::fail(const char* code, const std::string& message) {
+void Job::error(std::string& code, std::string& message, std::string& field) const {
+  std::lock_guard<std::mutex> lock(errorMutex_);
+  code = errorCode_;
+  message = errorMessage_;
+  field = errorField_;
+}
+
+void Job::fail(const char* code, const std::string& message, const char* field) {
   {
     std::lock_guard<std::mutex> lock(errorMutex_);
     if (errorCode_.empty()) {
       errorCode_ = code;
       errorMessage_ = message;
+      errorField_ = field;
     }
   }
   cancelled_.store(true);  // the result is lost anyway: skip the remaining items
@@ -59,6 +67,8 @@ void Job::execute(int64_t item, Scratch& scratch) {
     // Nothing may escape a worker thread: an exception there would terminate the process.
     try {
       runItem(item, scratch);
+    } catch (const OpError& e) {
+      fail(e.code(), e.what(), e.field());
     } catch (const std::bad_alloc&) {
       fail("OOM", "out of memory in the attention kernel's working buffers");
     } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,19 @@
 #include "kernel/flash_fwd.h"
 
 namespace fastattn {
+
+/** An error an item reports with its FastAttentionError code and field (bad data found at run time). */
+class OpError : public std::runtime_error {
+ public:
+  OpError(const char* code, const char* field, const std::string& message)
+      : std::runtime_error(std::string(field) + ": " + message), code_(code), field_(field) {}
+  const char* code() const { return code_; }
+  const char* field() const { return field_; }
+
+ private:
+  const char* code_;
+  const char* field_;
+};
 
 /**
  * A batch of independent items. Workers claim items one at a time (dynamic scheduling: causal
@@ -33,14 +47,15 @@ class Job {
   /** True when some item was skipped because of cancel() (not because of an error). */
   bool aborted() const { return skipped_.load() > 0 && !failed(); }
   bool failed() const;
-  /** The first error an item threw: a FastAttentionError code and a message. */
+  /** The first error an item threw: a FastAttentionError code, a message and the field, if any. */
   void error(std::string& code, std::string& message) const;
+  void error(std::string& code, std::string& message, std::string& field) const;
 
  protected:
   virtual void runItem(int64_t item, Scratch& scratch) = 0;
   /** Called exactly once, on a worker thread, after every item ran or was skipped. */
   virtual void finish() = 0;
-  void fail(const char* code, const std::string& message);
+  void fail(const char* code, const std::string& message, const char* field = "");
 
  private:
   friend class ThreadPool;
@@ -54,6 +69,7 @@ class Job {
   mutable std::mutex errorMutex_;
   std::string errorCode_;
   std::string errorMessage_;
+  std::string errorField_;
 };
 
 class ThreadPool {

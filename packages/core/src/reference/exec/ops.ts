@@ -10,6 +10,7 @@ import type {
   LseMergeOp,
   Op,
   OpKind,
+  OpOf,
   RmsNormOp,
   RopeOp,
   SampleOp,
@@ -28,7 +29,7 @@ export function runReferenceOp(op: Op): void {
   (RUN[op.op] as (op: Op) => void)(op);
 }
 
-const RUN: { readonly [K in OpKind]: (op: Extract<Op, { op: K }>) => void } = {
+const RUN: { readonly [K in OpKind]: (op: OpOf<K>) => void } = {
   linear,
   rmsNorm,
   rope,

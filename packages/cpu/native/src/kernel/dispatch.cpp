@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernel/flash_fwd.h"
+#include "ops/op_kernels.h"
 
 namespace fastattn {
 
@@ -12,6 +13,7 @@ struct Candidate {
   const char* name;
   bool (*runs)();
   const KernelTable& (*table)();
+  const OpKernels& (*ops)();
 };
 
 #if defined(FASTATTN_X86)
@@ -30,10 +32,10 @@ bool runsAlways() { return true; }
 
 const Candidate kCandidates[] = {
 #if defined(FASTATTN_X86)
-    {"avx512", &runsAvx512, &isa_avx512::table},
-    {"avx2", &runsAvx2, &isa_avx2::table},
+    {"avx512", &runsAvx512, &isa_avx512::table, &isa_avx512::opKernels},
+    {"avx2", &runsAvx2, &isa_avx2::table, &isa_avx2::opKernels},
 #endif
-    {"generic", &runsAlways, &isa_generic::table},
+    {"generic", &runsAlways, &isa_generic::table, &isa_generic::opKernels},
 };
 
 }  // namespace
@@ -46,6 +48,12 @@ const KernelTable* selectKernel(const char* wanted) {
     return nullptr;
   }
   return nullptr;
+}
+
+const OpKernels& opKernelsFor(const KernelTable& kernel) {
+  for (const Candidate& c : kCandidates)
+    if (&c.table() == &kernel) return c.ops();
+  return isa_generic::opKernels();
 }
 
 const char* const* runnableKernels(int* count) {

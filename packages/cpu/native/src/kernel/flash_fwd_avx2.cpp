@@ -4,3 +4,4 @@
 #define FA_W 8
 #define FA_ISA_NAME "avx2"
 #include "kernel/flash_fwd_impl.inc"
+#include "ops/ops_impl.inc"

@@ -4,3 +4,4 @@
 #define FA_W 4
 #define FA_ISA_NAME "generic"
 #include "kernel/flash_fwd_impl.inc"
+#include "ops/ops_impl.inc"

@@ -1,0 +1,278 @@
+import {
+  type AttentionInput,
+  type AttentionOutput,
+  attentionHandler,
+  type DType,
+  HostExecutor,
+  HostTensor,
+  type OpHandlers,
+  ropeFrequencies,
+  type Tensor,
+} from '@fastattention/core';
+import type { NativeMatrix, NativePool } from './native.js';
+
+const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
+
+/**
+ * The cpu executor: every op but `sample` runs natively on the backend's thread pool, on the
+ * tensors' own storage (host memory is this backend's device memory). Tensors whose layout is not
+ * a strided matrix (a transposing view, say) go through a dense copy made on the JS thread.
+ */
+export function createCpuExecutor(
+  pool: NativePool,
+  dtypes: readonly DType[],
+  attention: (input: AttentionInput) => Promise<AttentionOutput>,
+): HostExecutor {
+  const run = (kind: string, args: object): Promise<void> => pool.runOp(kind, args);
+  const handlers: OpHandlers = {
+    attention: attentionHandler(attention),
+
+    linear: async (op) => {
+      const x = host(op.x);
+      const out = host(op.out);
+      const [m, k] = op.x.shape as [number, number];
+      const n = op.weight.shape[0]!;
+      if (k === 0) {
+        // An empty sum: out is the bias (or zeros) in every row.
+        const bias = op.bias ? host(op.bias).values() : new Float64Array(n);
+        out.store(Float64Array.from({ length: m * n }, (_, i) => bias[i % n]!));
+        return;
+      }
+      // out is written while x is still read by other workers: never the same storage.
+      await withMatrices(
+        [[x, 1], [host(op.weight), 1], op.bias ? [host(op.bias), 0] : undefined],
+        [[out, 1, x]],
+        ([xm, wm, bm], [om]) => run('linear', { x: xm, weight: wm, bias: bm, out: om }),
+      );
+    },
+
+    rmsNorm: (op) =>
+      rows(op.x, op.out, (a, out) =>
+        withMatrices([[host(op.weight), 0]], [], ([b]) => run('rmsNorm', { a, b, out, eps: op.eps })),
+      ),
+    add: (op) => rows2('add', op.a, op.b, op.out),
+    swiglu: (op) => rows2('swiglu', op.gate, op.up, op.out),
+    geglu: (op) => rows2(op.approximate === 'none' ? 'gegluErf' : 'gegluTanh', op.gate, op.up, op.out),
+
+    embedding: (op) =>
+      withMatrices([[host(op.table), 1]], [[host(op.out), 1]], ([a], [out]) =>
+        run('embedding', { a, out, tokens: host(op.tokens).raw() }),
+      ),
+
+    copy: async (op) => {
+      const src = host(op.src);
+      const dst = host(op.dst);
+      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32') {
+        dst.writeRaw(src.raw());
+        return;
+      }
+      const dims = Math.max(0, op.src.shape.length - 1);
+      await withMatrices([[src, dims]], [[dst, dims, src]], ([a], [out]) => run('copy', { a, out }));
+    },
+
+    rope: async (op) => {
+      const positions = host(op.positions).raw() as Int32Array;
+      const [tokens, heads, headDim] = op.x.shape as [number, number, number];
+      let largest = -1;
+      for (const p of positions) largest = Math.max(largest, p);
+      const { invFreq, attentionScaling } = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
+      await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
+        run('rope', {
+          tokens,
+          heads,
+          headDim,
+          rotaryDim: op.rope.rotaryDim,
+          positions,
+          invFreq,
+          attentionScaling,
+          x: headRows(x!),
+          out: headRows(out!),
+        }),
+      );
+    },
+
+    kvAppend: (op) =>
+      withMatrices(
+        [
+          [host(op.k), 1],
+          [host(op.v), 1],
+        ],
+        [
+          [host(op.cacheK), 2],
+          [host(op.cacheV), 2],
+        ],
+        ([k, v], [cacheK, cacheV]) => run('kvAppend', { k, v, cacheK, cacheV, slots: host(op.slots).raw() }),
+      ),
+
+    lseMerge: async (op) => {
+      const [parts, rowCount, d] = op.outs.shape as [number, number, number];
+      const any = (): boolean => true;
+      const outputs: Fitted[] = [[host(op.out), isMatrix]];
+      if (op.lse) outputs.push([host(op.lse), any]);
+      await withTensors(
+        [
+          [host(op.outs), isHeadRows],
+          [host(op.lses), any],
+        ],
+        outputs,
+        ([outs, lses], [out, lse]) =>
+          run('lseMerge', {
+            parts,
+            rows: rowCount,
+            d,
+            outs: {
+              data: outs!.storage(),
+              offset: outs!.offset,
+              partStride: outs!.strides[0],
+              rowStride: outs!.strides[1],
+            },
+            lses: {
+              data: lses!.storage(),
+              offset: lses!.offset,
+              partStride: lses!.strides[0],
+              rowStride: lses!.strides[1],
+            },
+            out: matrixOf(out!, 1)!,
+            lse: lse && { data: lse.storage(), offset: lse.offset, stride: lse.strides[0] },
+          }),
+      );
+    },
+  };
+
+  /** An op over rows: x's and out's leading dims are rows, the last is the row. */
+  function rows(
+    x: Tensor,
+    out: Tensor,
+    body: (a: NativeMatrix, out: NativeMatrix) => Promise<void>,
+  ): Promise<void> {
+    const dims = Math.max(0, x.shape.length - 1);
+    return withMatrices([[host(x), dims]], [[host(out), dims]], ([a], [o]) => body(a!, o!));
+  }
+
+  function rows2(kind: string, a: Tensor, b: Tensor, out: Tensor): Promise<void> {
+    const dims = Math.max(0, a.shape.length - 1);
+    return withMatrices(
+      [
+        [host(a), dims],
+        [host(b), dims],
+      ],
+      [[host(out), dims]],
+      ([am, bm], [om]) => run(kind, { a: am, b: bm, out: om }),
+    );
+  }
+
+  return new HostExecutor('cpu', handlers, { dtypes });
+}
+
+function host<T extends Tensor>(t: T): HostTensor {
+  return t as unknown as HostTensor;
+}
+
+/** An input: the tensor and how many leading dims form its rows. */
+type In = readonly [HostTensor, number] | undefined;
+/** An output: the same, and an input whose storage it must not share (its writes would be read). */
+type Out = readonly [HostTensor, number, HostTensor?];
+
+/**
+ * Runs `body` on matrices over the tensors' storage; a tensor whose layout is not a strided matrix,
+ * or an output sharing storage with the input it names, goes through a dense copy.
+ */
+async function withMatrices(
+  inputs: readonly In[],
+  outputs: readonly Out[],
+  body: (ins: (NativeMatrix | undefined)[], outs: NativeMatrix[]) => Promise<void>,
+): Promise<void> {
+  const ins = inputs.map((i) => (i ? asDense(i[0], (t) => matrixOf(t, i[1]) !== undefined) : undefined));
+  const outs = outputs.map(([t, dims, apart]) =>
+    apart && t.storage() === apart.storage()
+      ? scratchOf(t)
+      : asDense(t, (u) => matrixOf(u, dims) !== undefined),
+  );
+  await body(
+    ins.map((t, i) => t && matrixOf(t, inputs[i]![1])),
+    outs.map((t, i) => matrixOf(t, outputs[i]![1])!),
+  );
+  outs.forEach((t, i) => {
+    if (t !== outputs[i]![0]) outputs[i]![0].writeRaw(t.raw());
+  });
+}
+
+/** A tensor and the layout rule an op needs of it. */
+type Fitted = readonly [HostTensor, (t: HostTensor) => boolean];
+
+/** withMatrices for ops with their own layout rules. */
+async function withTensors(
+  inputs: readonly Fitted[],
+  outputs: readonly Fitted[],
+  body: (ins: HostTensor[], outs: HostTensor[]) => Promise<void>,
+): Promise<void> {
+  const ins = inputs.map(([t, fits]) => asDense(t, fits));
+  const outs = outputs.map(([t, fits]) => asDense(t, fits));
+  await body(ins, outs);
+  outs.forEach((t, i) => {
+    if (t !== outputs[i]![0]) outputs[i]![0].writeRaw(t.raw());
+  });
+}
+
+/** The tensor itself when its layout fits, else a dense copy of it. */
+function asDense(t: HostTensor, fits: (t: HostTensor) => boolean): HostTensor {
+  return fits(t) ? t : scratchOf(t);
+}
+
+/** A dense copy (an output's too: kvAppend writes only some rows of its cache). */
+function scratchOf(t: HostTensor): HostTensor {
+  const dense = HostTensor.contiguous(t.dtype, t.shape, t.memory);
+  dense.writeRaw(t.raw());
+  return dense;
+}
+
+/**
+ * The tensor as a [rows, cols] matrix: rows are its first `rowDims` dims, which must collapse to one
+ * stride; the rest must be dense. undefined when the layout is not one.
+ */
+export function matrixOf(t: HostTensor, rowDims: number): NativeMatrix | undefined {
+  const { shape, strides } = t;
+  let expect = 1;
+  for (let d = shape.length - 1; d >= rowDims; d--) {
+    if (shape[d]! > 1 && strides[d] !== expect) return undefined;
+    expect *= shape[d]!;
+  }
+  let rows = 1;
+  let rowStride = expect;
+  let inner: number | undefined;
+  for (let d = rowDims - 1; d >= 0; d--) {
+    if (shape[d]! > 1) {
+      if (inner !== undefined && strides[d] !== inner) return undefined;
+      if (inner === undefined) rowStride = strides[d]!;
+      inner = strides[d]! * shape[d]!;
+    }
+    rows *= shape[d]!;
+  }
+  return {
+    data: t.storage() as Float32Array | Uint16Array,
+    dtype: DTYPE_CODE[t.dtype as DType],
+    offset: t.offset,
+    rows,
+    cols: expect,
+    rowStride,
+  };
+}
+
+/** [a, b, c] with unit stride along c (rope's [tokens, heads, headDim], lseMerge's outs). */
+function isHeadRows(t: HostTensor): boolean {
+  return t.shape[2]! <= 1 || t.strides[2] === 1;
+}
+
+function headRows(t: HostTensor): object {
+  return {
+    data: t.storage(),
+    dtype: DTYPE_CODE[t.dtype as DType],
+    offset: t.offset,
+    tokenStride: t.strides[0],
+    headStride: t.strides[1],
+  };
+}
+
+function isMatrix(t: HostTensor): boolean {
+  return matrixOf(t, 1) !== undefined;
+}
