@@ -81,7 +81,7 @@ export interface NativePool {
   readProbe(arrays: readonly ArrayBufferView[], items: number): Promise<number>;
   /**
    * A model op (linear, rmsNorm, add, swiglu, gegluTanh, gegluErf, copy, embedding, rope,
-   * kvAppend, lseMerge) on this pool's workers; resolves once its outputs are written. The
+   * kvAppend, lseMerge, sample) on this pool's workers; resolves once its outputs are written. The
    * arguments of each are read by native/src/ops/op_args.cpp.
    */
   runOp(kind: string, args: object): Promise<void>;

@@ -14,8 +14,8 @@ import type { NativeMatrix, NativePool } from './native.js';
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
 /**
- * The cpu executor: every op but `sample` runs natively on the backend's thread pool, on the
- * tensors' own storage (host memory is this backend's device memory). Tensors whose layout is not
+ * The cpu executor: every op runs natively on the backend's thread pool, on the tensors' own
+ * storage (host memory is this backend's device memory). Tensors whose layout is not
  * a strided matrix (a transposing view, say) go through a dense copy made on the JS thread.
  */
 export function createCpuExecutor(
@@ -103,6 +103,29 @@ export function createCpuExecutor(
         ],
         ([k, v], [cacheK, cacheV]) => run('kvAppend', { k, v, cacheK, cacheV, slots: host(op.slots).raw() }),
       ),
+
+    sample: async (op) => {
+      const [rowCount, vocab] = op.logits.shape as [number, number];
+      const raw = (t: Tensor) => host(t).raw();
+      const tokens = new Int32Array(rowCount);
+      const logprobs = op.logprobs ? new Float32Array(rowCount) : undefined;
+      const intRows = (t: HostTensor): boolean => t.shape[1]! <= 1 || t.strides[1] === 1;
+      const counts = op.counts && (intRows(host(op.counts)) ? host(op.counts) : scratchOf(host(op.counts)));
+      await withMatrices([[host(op.logits), 1]], [], ([logits]) =>
+        run('sample', {
+          rows: rowCount,
+          vocab,
+          logits: logits!,
+          ...Object.fromEntries(Object.entries(op.params).map(([name, t]) => [name, raw(t)])),
+          counters: raw(op.counters),
+          counts: counts && { data: counts.storage(), offset: counts.offset, rowStride: counts.strides[0] },
+          tokens,
+          logprobs,
+        }),
+      );
+      host(op.tokens).writeRaw(tokens);
+      if (op.logprobs && logprobs) host(op.logprobs).writeRaw(logprobs);
+    },
 
     lseMerge: async (op) => {
       const [parts, rowCount, d] = op.outs.shape as [number, number, number];

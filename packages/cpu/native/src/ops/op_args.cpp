@@ -6,6 +6,7 @@
 
 #include "call_args.h"
 #include "ops/op_job.h"
+#include "ops/sample.h"
 
 namespace fastattn {
 
@@ -101,6 +102,28 @@ const int32_t* int32Arg(Napi::Env env, const Napi::Object& args, const char* nam
     throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(a.length));
   }
   return static_cast<const int32_t*>(a.data);
+}
+
+/** A Float32Array of exactly `length` elements. */
+float* float32Arg(Napi::Env env, const Napi::Object& args, const char* name, int64_t length) {
+  const ArrayArg a = arrayArg(env, args.Get(name), name);
+  if (a.type != napi_float32_array) throwInvalid(env, name, "expected a Float32Array");
+  if (int64_t(a.length) != length) {
+    throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(a.length));
+  }
+  return static_cast<float*>(a.data);
+}
+
+/** { data, offset, rowStride }: rows x cols elements of a typed array of `type`. */
+void* rowsArg(Napi::Env env, const Napi::Object& args, const char* name, napi_typedarray_type type, int64_t rows,
+              int64_t cols, int64_t& rowStride) {
+  const Napi::Object o = objectArg(env, args, name);
+  const ArrayArg a = arrayArg(env, o.Get("data"), std::string(name) + ".data");
+  if (a.type != type) throwInvalid(env, std::string(name) + ".data", "wrong typed array type");
+  const int64_t offset = intArg(env, o, name, "offset");
+  rowStride = intArg(env, o, name, "rowStride");
+  if (rows > 0 && cols > 0) checkReach(env, name, a, offset, double(rows - 1) * double(rowStride) + double(cols - 1));
+  return static_cast<char*>(a.data) + offset * 4;
 }
 
 void requireShape(Napi::Env env, const char* name, const Mat& m, int64_t rows, int64_t cols) {
@@ -270,6 +293,28 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     }
     p.rowsPerItem = perItem(p.rows, threads);
     return jobOf(itemsOf(p.rows, p.rowsPerItem), p, ops.lseMergeItem, std::move(done));
+  }
+  if (kind == "sample") {
+    SampleParams p;
+    p.rows = intArg(env, args, "sample", "rows");
+    p.vocab = intArg(env, args, "sample", "vocab", 1);
+    p.logits = static_cast<const float*>(rowsArg(env, args, "logits", napi_float32_array, p.rows, p.vocab, p.logitsRowStride));
+    p.temperature = float32Arg(env, args, "temperature", p.rows);
+    p.topK = int32Arg(env, args, "topK", p.rows);
+    p.topP = float32Arg(env, args, "topP", p.rows);
+    p.minP = float32Arg(env, args, "minP", p.rows);
+    p.repetitionPenalty = float32Arg(env, args, "repetitionPenalty", p.rows);
+    p.presencePenalty = float32Arg(env, args, "presencePenalty", p.rows);
+    p.frequencyPenalty = float32Arg(env, args, "frequencyPenalty", p.rows);
+    p.seed = int32Arg(env, args, "seed", p.rows);
+    p.counters = int32Arg(env, args, "counters", p.rows);
+    if (args.Has("counts") && !args.Get("counts").IsUndefined()) {
+      p.counts = static_cast<const int32_t*>(rowsArg(env, args, "counts", napi_int32_array, p.rows, p.vocab, p.countsRowStride));
+    }
+    p.tokens = const_cast<int32_t*>(int32Arg(env, args, "tokens", p.rows));
+    if (args.Has("logprobs") && !args.Get("logprobs").IsUndefined()) p.logprobs = float32Arg(env, args, "logprobs", p.rows);
+    p.rowsPerItem = 1;
+    return jobOf<SampleParams>(p.rows, p, &sampleRows, std::move(done));
   }
   throwInvalid(env, "op", "no native op '" + kind + "'");
 }
