@@ -47,15 +47,19 @@ export {
   type SampleOp,
   type SamplingTensors,
 } from './exec/ops.js';
+export { opListGraph } from './exec/op-list-graph.js';
 export { QueueStream } from './exec/queue-stream.js';
 export * from './exec/rope.js';
 export * from './exec/sampling.js';
 export {
   allocateTensorArray,
+  checkAlive,
   checkShape,
   contiguousStrides,
   elementCount,
   isContiguous,
+  type MatrixLayout,
+  matrixLayout,
   type MemoryKind,
   TENSOR_DTYPES,
   type Tensor,

@@ -5,6 +5,7 @@ import {
   type DType,
   HostExecutor,
   HostTensor,
+  matrixLayout,
   type OpHandlers,
   ropeFrequencies,
   type Tensor,
@@ -249,36 +250,17 @@ function scratchOf(t: HostTensor): HostTensor {
   return dense;
 }
 
-/**
- * The tensor as a [rows, cols] matrix: rows are its first `rowDims` dims, which must collapse to one
- * stride; the rest must be dense. undefined when the layout is not one.
- */
+/** The tensor as a native matrix over its storage (core's matrixLayout), or undefined. */
 export function matrixOf(t: HostTensor, rowDims: number): NativeMatrix | undefined {
-  const { shape, strides } = t;
-  let expect = 1;
-  for (let d = shape.length - 1; d >= rowDims; d--) {
-    if (shape[d]! > 1 && strides[d] !== expect) return undefined;
-    expect *= shape[d]!;
-  }
-  let rows = 1;
-  let rowStride = expect;
-  let inner: number | undefined;
-  for (let d = rowDims - 1; d >= 0; d--) {
-    if (shape[d]! > 1) {
-      if (inner !== undefined && strides[d] !== inner) return undefined;
-      if (inner === undefined) rowStride = strides[d]!;
-      inner = strides[d]! * shape[d]!;
+  const m = matrixLayout(t, rowDims);
+  return (
+    m && {
+      data: t.storage() as Float32Array | Uint16Array,
+      dtype: DTYPE_CODE[t.dtype as DType],
+      offset: t.offset,
+      ...m,
     }
-    rows *= shape[d]!;
-  }
-  return {
-    data: t.storage() as Float32Array | Uint16Array,
-    dtype: DTYPE_CODE[t.dtype as DType],
-    offset: t.offset,
-    rows,
-    cols: expect,
-    rowStride,
-  };
+  );
 }
 
 /** [a, b, c] with unit stride along c (rope's [tokens, heads, headDim], lseMerge's outs). */

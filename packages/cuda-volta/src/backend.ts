@@ -7,14 +7,16 @@ import {
   type BackendInfo,
   type BackendProvider,
   type DType,
+  FastAttentionError,
   Lifetime,
   throwIfAborted,
   toFastAttentionError,
   validateAttentionInput,
 } from '@fastattention/core';
 import { type OpenDevice, openDevice } from './device.js';
+import { CudaExecutor, type CudaExecutorOptions } from './exec/executor.js';
 import { CAPABILITIES, type CudaDType, type DeviceAttentionInput, resolveDeviceInput } from './input.js';
-import { Launcher } from './launch.js';
+import { Launcher, type LaunchFeatures } from './launch.js';
 import { DeviceMemory } from './memory.js';
 import type { NativeContext, NativeDevice } from './native.js';
 import { type CudaBackendOptions, checkTunedConfigs, type ResolvedTuning, resolveTuning } from './options.js';
@@ -33,6 +35,7 @@ export class CudaBackend implements Backend {
   readonly #memory: DeviceMemory;
   readonly #planner: Planner;
   readonly #launcher: Launcher;
+  readonly #features: LaunchFeatures;
   /** Calls in flight; from dispose() on, every new call rejects with DISPOSED. */
   readonly #life: Lifetime;
 
@@ -47,14 +50,15 @@ export class CudaBackend implements Backend {
       context.dispose();
     });
     this.#planner = new Planner(device, context, configs, tuning);
-    this.#launcher = new Launcher(this.#planner, this.#memory, {
+    this.#features = {
       // Fused split-KV combine (every path); off: the separate combine launch (A/B timing).
       fusedCombine: tuning.fusedCombine,
       // Programmatic dependent launch (sm_90+, run 7): an attention kernel may be dispatched while
       // the previous kernel of the stream finishes, and waits (griddepcontrol.wait) before touching
       // memory. The ampere and hopper kernels have that wait in their sm_90+ code.
       pdl: opened.pdl && tuning.pdl,
-    });
+    };
+    this.#launcher = new Launcher(this.#planner, this.#memory, this.#features);
     this.info = {
       name: 'cuda',
       devices: [
@@ -147,6 +151,26 @@ export class CudaBackend implements Backend {
   empty<T extends TensorDType>(dtype: T, shape: readonly number[]): DeviceTensor<T> {
     this.#alive();
     return this.#memory.empty(dtype, shape);
+  }
+
+  /**
+   * An executor of the execution contract on this device (tensors, streams, model ops, step
+   * graphs): work is enqueued without waiting; see CudaExecutor. Disposed with the backend.
+   */
+  createExecutor(options: CudaExecutorOptions = {}): CudaExecutor {
+    this.#alive();
+    if (options.cublasPath !== undefined && typeof options.cublasPath !== 'string') {
+      throw new FastAttentionError('INVALID_INPUT', 'cublasPath: expected a file path', {
+        field: 'cublasPath',
+      });
+    }
+    return this.#life.adopt(
+      new CudaExecutor(this.#context, {
+        planner: this.#planner,
+        features: this.#features,
+        ...(options.cublasPath !== undefined && { cublasPath: options.cublasPath }),
+      }),
+    );
   }
 
   /** Copies a host array to a new device tensor. */

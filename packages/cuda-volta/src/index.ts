@@ -17,3 +17,6 @@ declare module '@fastattention/core' {
     cuda: CudaBackendOptions;
   }
 }
+
+export { CudaTensor } from './exec/device-tensor.js';
+export { CudaExecutor, type CudaExecutorOptions, CudaStream } from './exec/executor.js';

@@ -19,7 +19,7 @@ export interface LaunchFeatures {
 }
 
 /** The device buffers of one launch beside q, k, v and the outputs (0n: none). */
-interface LaunchBuffers {
+export interface LaunchBuffers {
   readonly out: bigint;
   readonly lse: bigint;
   readonly seqLensK: bigint;
@@ -102,7 +102,7 @@ export class Launcher {
 }
 
 /** The descriptor the addon turns into the kernels' FaFwdParams (kernels/common/params.h). */
-function launchDesc(
+export function launchDesc(
   input: ResolvedDeviceInput,
   plan: LaunchPlan,
   buffers: LaunchBuffers,

@@ -124,7 +124,47 @@ export interface NativeContext {
     perFigure: number,
   ): Promise<Float64Array>;
   timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
+  // The execution contract (native/src/context_exec.cpp): handles for streams and events, work
+  // enqueued without waiting; reads and synchronizations settle once the stream gets there.
+  errorWord(): bigint;
+  allocAsync(stream: number, bytes: number): bigint;
+  freeAsync(stream: number, ptr: bigint): void;
+  streamCreate(): number;
+  streamDestroy(stream: number): void;
+  streamSynchronize(stream: number): Promise<void>;
+  streamWait(stream: number, event: number): void;
+  eventRecord(stream: number): number;
+  eventSynchronize(event: number): Promise<void>;
+  eventDestroy(event: number): void;
+  enqueueWrite(stream: number, ptr: bigint, data: ArrayBufferView): void;
+  enqueueRead(stream: number, ptr: bigint, out: ArrayBufferView): Promise<void>;
+  enqueueCopy(stream: number, dst: bigint, src: bigint, bytes: number): void;
+  enqueueAttention(stream: number, desc: LaunchDesc): void;
+  /** One kernel of kernels/common/ops.cu; `args` mirrors its parameter struct (op_params.h). */
+  enqueueOp(stream: number, kind: OpKernelKind, args: object): void;
+  enqueueGemm(stream: number, args: GemmArgs): void;
   dispose(): void;
+}
+
+export type OpKernelKind = 'rows' | 'rope' | 'kvAppend' | 'lseMerge' | 'copy' | 'checkAttention';
+
+/** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
+export interface DeviceMatrix {
+  readonly ptr: bigint;
+  readonly rowStride: number;
+  readonly dtype: 0 | 1 | 2;
+}
+
+/** out[m, n] = x[m, k] · w[n, k]ᵀ + beta · out, through cuBLAS. */
+export interface GemmArgs {
+  readonly x: DeviceMatrix;
+  readonly w: DeviceMatrix;
+  readonly out: DeviceMatrix;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly beta: 0 | 1;
+  readonly cublasPath?: string;
 }
 
 export interface NativeAddon {

@@ -86,6 +86,39 @@ export function isContiguous(layout: TensorLayout): boolean {
   return layout.shape.every((d, i) => d === 1 || layout.strides[i] === want[i]);
 }
 
+/** A layout as a matrix: `rows` rows of `cols` dense elements, row r at offset + r * rowStride. */
+export interface MatrixLayout {
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowStride: number;
+}
+
+/**
+ * The layout as a [rows, cols] matrix: rows are its first `rowDims` dims, which must collapse to
+ * one stride, and the rest must be dense. undefined when the layout is not one (a transpose, say),
+ * so a backend knows when to go through a dense copy.
+ */
+export function matrixLayout(layout: TensorLayout, rowDims: number): MatrixLayout | undefined {
+  const { shape, strides } = layout;
+  let cols = 1;
+  for (let d = shape.length - 1; d >= rowDims; d--) {
+    if (shape[d]! > 1 && strides[d] !== cols) return undefined;
+    cols *= shape[d]!;
+  }
+  let rows = 1;
+  let rowStride = cols;
+  let outer: number | undefined;
+  for (let d = rowDims - 1; d >= 0; d--) {
+    if (shape[d]! > 1) {
+      if (outer !== undefined && strides[d] !== outer) return undefined;
+      if (outer === undefined) rowStride = strides[d]!;
+      outer = strides[d]! * shape[d]!;
+    }
+    rows *= shape[d]!;
+  }
+  return { rows, cols, rowStride };
+}
+
 /**
  * Checks a shape before anything is allocated: non-negative safe integers whose product, in bytes,
  * is a safe integer. Returns a frozen copy.

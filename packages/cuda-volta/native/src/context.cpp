@@ -22,6 +22,22 @@ Napi::Function Context::Init(Napi::Env env) {
                          InstanceMethod("timeAttention", &Context::TimeAttention),
                          InstanceMethod("timeAttentionSets", &Context::TimeAttentionSets),
                          InstanceMethod("timeCopy", &Context::TimeCopy),
+                         InstanceMethod("errorWord", &Context::ErrorWord),
+                         InstanceMethod("allocAsync", &Context::AllocAsync),
+                         InstanceMethod("freeAsync", &Context::FreeAsync),
+                         InstanceMethod("streamCreate", &Context::StreamCreate),
+                         InstanceMethod("streamDestroy", &Context::StreamDestroy),
+                         InstanceMethod("streamSynchronize", &Context::StreamSynchronize),
+                         InstanceMethod("streamWait", &Context::StreamWait),
+                         InstanceMethod("eventRecord", &Context::EventRecord),
+                         InstanceMethod("eventSynchronize", &Context::EventSynchronize),
+                         InstanceMethod("eventDestroy", &Context::EventDestroy),
+                         InstanceMethod("enqueueWrite", &Context::EnqueueWrite),
+                         InstanceMethod("enqueueRead", &Context::EnqueueRead),
+                         InstanceMethod("enqueueCopy", &Context::EnqueueCopy),
+                         InstanceMethod("enqueueAttention", &Context::EnqueueAttention),
+                         InstanceMethod("enqueueOp", &Context::EnqueueOp),
+                         InstanceMethod("enqueueGemm", &Context::EnqueueGemm),
                          InstanceMethod("dispose", &Context::Dispose),
                      });
 }
@@ -48,6 +64,7 @@ void Context::release() {
   const Driver& d = driver();
   d.cuCtxSetCurrent(ctx_);
   if (stream_) d.cuStreamSynchronize(stream_);
+  releaseExec();
   for (auto& m : modules_) d.cuModuleUnload(m.second);
   modules_.clear();
   functions_.clear();

@@ -16,12 +16,22 @@
 #include <utility>
 #include <vector>
 
+#include "cublas.h"
 #include "driver.h"
 #include "job.h"
 #include "js_errors.h"
 #include "launch_desc.h"
 
 namespace fa {
+
+// Page-locked host buffers by size class, reused: the executor's host copies go through them.
+struct PinnedPool {
+  std::mutex mu;
+  std::multimap<size_t, void*> idle;  // by size class
+  void* take(size_t bytes, size_t& klass);
+  void give(void* p, size_t klass);
+  void clear();
+};
 
 class Context : public Napi::ObjectWrap<Context> {
  public:
@@ -39,6 +49,7 @@ class Context : public Napi::ObjectWrap<Context> {
   std::map<std::string, CUmodule> modules_;  // by name: '<path>/<file>' without .fatbin
   std::map<std::string, CUfunction> functions_;
   std::map<CUfunction, int> smemSet_;
+  std::mutex fnMu_;  // functions_ and smemSet_: the executor looks kernels up on the JS thread
   void* staging_ = nullptr;
   size_t stagingBytes_ = 0;
   static constexpr size_t kStagingChunk = size_t(64) << 20;
@@ -95,9 +106,38 @@ class Context : public Napi::ObjectWrap<Context> {
 
   // context_launch.cpp
   void launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned threads, int smem, void* arg,
-              const char* what, bool pdl = false);
-  void enqueue(Launch& l);
+              const char* what, bool pdl = false, CUstream stream = nullptr);
+  void enqueue(Launch& l, CUstream stream = nullptr);
   Napi::Value Attention(const Napi::CallbackInfo& info);
+
+  // context_exec.cpp: the execution contract's streams, events, copies and ops. Everything is
+  // enqueued from the JS thread without waiting; only the promises of reads and synchronizations
+  // wait, on libuv's pool, and report what a kernel found wrong in the data (the error word).
+  PinnedPool pinned_;
+  std::map<uint32_t, CUstream> streams_;
+  std::map<uint32_t, CUevent> events_;
+  uint32_t nextHandle_ = 1;
+  CUdeviceptr errorWord_ = 0;  // two int32s: FaOpError code and detail (kernels/common/op_params.h)
+  cublasHandle_t blas_ = nullptr;
+  CUstream streamArg(const Napi::Value& v);
+  CUdeviceptr errorWord();
+  void releaseExec();
+  Napi::Value ErrorWord(const Napi::CallbackInfo& info);
+  Napi::Value AllocAsync(const Napi::CallbackInfo& info);
+  Napi::Value FreeAsync(const Napi::CallbackInfo& info);
+  Napi::Value StreamCreate(const Napi::CallbackInfo& info);
+  Napi::Value StreamDestroy(const Napi::CallbackInfo& info);
+  Napi::Value StreamSynchronize(const Napi::CallbackInfo& info);
+  Napi::Value StreamWait(const Napi::CallbackInfo& info);
+  Napi::Value EventRecord(const Napi::CallbackInfo& info);
+  Napi::Value EventSynchronize(const Napi::CallbackInfo& info);
+  Napi::Value EventDestroy(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueWrite(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueRead(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueCopy(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueAttention(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueOp(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueGemm(const Napi::CallbackInfo& info);
 
   // context_timing.cpp
   std::vector<double> timed(int warmup, int iters, const std::function<void()>& fn);

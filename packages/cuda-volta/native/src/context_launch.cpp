@@ -10,8 +10,10 @@ namespace fa {
 // kernel of the stream finishes; the kernel then waits (griddepcontrol.wait) before touching
 // memory. Only for kernels built with that wait (the ampere and hopper paths, sm_90+ code).
 void Context::launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned threads, int smem, void* arg,
-                     const char* what, bool pdl) {
+                     const char* what, bool pdl, CUstream stream) {
+  if (!stream) stream = stream_;
   if (smem > 48 * 1024) {
+    std::lock_guard<std::mutex> lock(fnMu_);
     auto it = smemSet_.find(f);
     if (it == smemSet_.end() || it->second < smem) {
       FA_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem), "cuFuncSetAttribute");
@@ -23,11 +25,11 @@ void Context::launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsign
     CUlaunchAttribute attr{};
     attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
     attr.value.programmaticStreamSerializationAllowed = 1;
-    CUlaunchConfig cfg{gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream_, &attr, 1};
+    CUlaunchConfig cfg{gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream, &attr, 1};
     FA_CU(cuLaunchKernelEx(&cfg, f, args, nullptr), what);
     return;
   }
-  FA_CU(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream_, args, nullptr), what);
+  FA_CU(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream, args, nullptr), what);
 }
 
 // The tensor maps of k and v for a copy-engine kernel: (head dim, KV head, row, batch), boxes of
@@ -59,13 +61,13 @@ static void encodeKvMaps(Launch& l) {
           "cuTensorMapEncodeTiled");
 }
 
-void Context::enqueue(Launch& l) {
+void Context::enqueue(Launch& l, CUstream stream) {
   if (l.tma) encodeKvMaps(l);
   launch(function(l.module, l.kernel), l.grid[0], l.grid[1], l.grid[2], l.threads, l.smem, &l.p, "cuLaunchKernel(attention)",
-         l.pdl);
+         l.pdl, stream);
   if (l.p.num_splits > 1 && !l.p.counters) {  // with counters the last split CTA merges (fused)
     const unsigned rows = static_cast<unsigned>(int64_t(l.p.batch) * l.p.heads_q * l.p.seq_q);
-    launch(function("common/combine", l.combine), rows, 1, 1, 128, 0, &l.c, "cuLaunchKernel(combine)");
+    launch(function("common/combine", l.combine), rows, 1, 1, 128, 0, &l.c, "cuLaunchKernel(combine)", false, stream);
   }
 }
 

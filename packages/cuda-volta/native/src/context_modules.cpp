@@ -12,6 +12,7 @@ namespace fa {
 // Kernels are looked up in the module the caller names (each fatbin is one module), so no
 // failing cuModuleGetFunction calls are made (compute-sanitizer reports those as API errors).
 CUfunction Context::function(const std::string& module, const std::string& name) {
+  std::lock_guard<std::mutex> lock(fnMu_);
   const std::string key = module + ":" + name;
   auto it = functions_.find(key);
   if (it != functions_.end()) return it->second;
@@ -36,6 +37,7 @@ Napi::Value Context::LoadModules(const Napi::CallbackInfo& info) {
     for (const auto& [name, image] : *data) {
       CUmodule m = nullptr;
       FA_CU(cuModuleLoadData(&m, image.data()), "cuModuleLoadData");
+      std::lock_guard<std::mutex> lock(fnMu_);
       modules_[name] = m;
     }
   });
@@ -47,8 +49,10 @@ Napi::Value Context::HasFunction(const Napi::CallbackInfo& info) {
   const std::string name = info[1].As<Napi::String>().Utf8Value();
   try {
     current();
-    auto m = modules_.find(module);
-    if (m == modules_.end()) return Napi::Boolean::New(info.Env(), false);
+    {
+      std::lock_guard<std::mutex> lock(fnMu_);
+      if (modules_.find(module) == modules_.end()) return Napi::Boolean::New(info.Env(), false);
+    }
     function(module, name);
     return Napi::Boolean::New(info.Env(), true);
   } catch (const std::exception&) {
@@ -70,6 +74,7 @@ Napi::Value Context::FunctionInfo(const Napi::CallbackInfo& info) {
     FA_CU(cuFuncGetAttribute(&local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, f), "cuFuncGetAttribute");
     if (smem > 48 * 1024) {
       FA_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem), "cuFuncSetAttribute");
+      std::lock_guard<std::mutex> lock(fnMu_);
       smemSet_[f] = std::max(smemSet_[f], smem);
     }
     FA_CU(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, threads, smem),

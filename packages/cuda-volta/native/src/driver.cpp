@@ -49,6 +49,11 @@ Loaded load() {
   sym(lib, d.cuEventDestroy, "cuEventDestroy_v2", e);
   sym(lib, d.cuEventRecord, "cuEventRecord", e);
   sym(lib, d.cuEventSynchronize, "cuEventSynchronize", e);
+  sym(lib, d.cuStreamWaitEvent, "cuStreamWaitEvent", e);
+  sym(lib, d.cuLaunchHostFunc, "cuLaunchHostFunc", e);
+  sym(lib, d.cuMemcpyDtoH, "cuMemcpyDtoH_v2", e);
+  sym(lib, d.cuMemAllocAsync, "cuMemAllocAsync", e);
+  sym(lib, d.cuMemFreeAsync, "cuMemFreeAsync", e);
   sym(lib, d.cuEventElapsedTime, "cuEventElapsedTime", e);
   sym(lib, d.cuMemAlloc, "cuMemAlloc_v2", e);
   sym(lib, d.cuMemFree, "cuMemFree_v2", e);

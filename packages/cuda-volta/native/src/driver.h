@@ -16,6 +16,7 @@ typedef struct CUfunc_st* CUfunction;
 typedef struct CUstream_st* CUstream;
 typedef struct CUevent_st* CUevent;
 typedef unsigned long long CUdeviceptr;
+typedef void (*CUhostFn)(void* userData);
 
 // cuLaunchKernelEx's configuration (CUDA 12.0+ drivers), laid out as cuda.h declares it. Only the
 // programmatic-stream-serialization attribute (an int at the start of the 64-byte value) is used.
@@ -88,6 +89,12 @@ struct Driver {
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuEventRecord)(CUevent, CUstream);
   CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
+  CUresult (*cuLaunchHostFunc)(CUstream, CUhostFn, void*);
+  CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t);
+  // Stream-ordered allocation (CUDA 11.2+ drivers): the executor's tensors and temporaries.
+  CUresult (*cuMemAllocAsync)(CUdeviceptr*, size_t, CUstream);
+  CUresult (*cuMemFreeAsync)(CUdeviceptr, CUstream);
   CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent);
   CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);

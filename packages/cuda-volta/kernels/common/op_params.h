@@ -1,0 +1,97 @@
+// Parameters of the model-op kernels (ops.cu), shared with the addon that fills them
+// (native/src/context_exec.cpp). Plain C++: the host side compiles without CUDA headers.
+#pragma once
+#include <stdint.h>
+
+// Element types of op tensors.
+enum FaOpDType : int32_t { FA_F32 = 0, FA_F16 = 1, FA_BF16 = 2 };
+
+// What the device error word (two int32s: code, detail) holds after a kernel found bad data.
+enum FaOpError : int32_t {
+  FA_ERR_NONE = 0,
+  FA_ERR_EMBEDDING_TOKEN = 1,  // detail: the row
+  FA_ERR_KV_SLOT = 2,          // detail: the token
+  FA_ERR_BLOCK_TABLE = 3,      // detail: the batch row
+  FA_ERR_SEQ_LENS = 4,         // detail: the batch row
+};
+
+// A matrix inside a tensor's storage: row r starts at ptr + r * row_stride elements.
+struct FaMat {
+  void* ptr;
+  int64_t row_stride;
+  int32_t dtype;
+  int32_t pad;
+};
+
+enum FaRowOp : int32_t {
+  FA_ROW_RMSNORM = 0,
+  FA_ROW_ADD = 1,
+  FA_ROW_SWIGLU = 2,
+  FA_ROW_GEGLU_TANH = 3,
+  FA_ROW_GEGLU_ERF = 4,
+  FA_ROW_EMBEDDING = 5,
+};
+
+// One CTA per output row: rmsNorm (b: the weight row), add/gated (b: the second operand), embedding
+// (a: the table, row tokens[r]).
+struct FaRowOpParams {
+  FaMat a, b, out;
+  const int32_t* tokens;
+  int32_t* error;
+  int64_t rows, cols, vocab;
+  float eps;
+  int32_t kind;
+};
+
+// Rotary embedding of [tokens][heads][head_dim] rows: row (t, h) at t * row_stride + h * head_stride.
+struct FaRopeParams {
+  FaMat x, out;
+  int64_t x_head_stride, out_head_stride;
+  const int32_t* positions;
+  int64_t tokens, heads, head_dim, rotary;
+  double attention_scaling;
+  // 'dynamic' scaling: the base grows past original_max (seq_len 0: the largest position + 1).
+  int32_t dynamic;
+  int32_t pad;
+  double theta, factor, original_max;
+  int64_t seq_len;
+  double inv_freq[128];  // rotary / 2 pairs (for 'dynamic': unused, computed from the base)
+};
+
+struct FaKvAppendParams {
+  FaMat k, v, cache_k, cache_v;
+  const int32_t* slots;
+  int32_t* error;
+  int64_t tokens, width, cache_rows;
+};
+
+struct FaLseMergeParams {
+  const float* outs;
+  const float* lses;
+  FaMat out;
+  float* lse;
+  int64_t parts, rows, d;
+  int64_t outs_part_stride, outs_row_stride, lses_part_stride, lses_row_stride, lse_stride;
+};
+
+// dst = src over any layouts of one shape (up to 4 dims), converting float dtypes; i32 as raw bits.
+struct FaCopyParams {
+  const void* src;
+  void* dst;
+  int32_t src_dtype, dst_dtype;  // FaOpDType, or 3 for i32
+  int64_t shape[4], src_strides[4], dst_strides[4];
+  int64_t count;
+};
+
+// An attention op's device-side inputs, checked and copied before it runs: seqLensK must be in
+// [0, seq_k], and the entries of a paged cache's block table a row uses must name a block in
+// [0, num_blocks). A bad value is replaced (length 0, block 0) and reported, so attention never
+// reads outside its tensors.
+struct FaAttentionCheckParams {
+  const int32_t* seqlens;
+  int32_t* seqlens_out;
+  const int32_t* table;  // nullptr: a dense cache
+  int32_t* table_out;
+  int32_t* error;
+  int64_t batch, seq_k, blocks_per_seq, block_size, num_blocks;
+};

@@ -1,0 +1,494 @@
+// The execution contract on CUDA (src/exec/executor.ts): streams and events by handle, host copies
+// through pinned buffers, and ops enqueued from the JS thread without waiting. A read or a
+// synchronization waits on libuv's pool for an event, then checks the device error word the op
+// kernels set when they find bad data (a token outside the table, a slot outside the cache).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "../../kernels/common/op_params.h"
+#include "context.h"
+#include "js_args.h"
+#include "launch_desc.h"
+
+namespace fa {
+
+namespace {
+
+size_t sizeClass(size_t bytes) {
+  size_t c = 4096;
+  while (c < bytes) c <<= 1;
+  return c;
+}
+
+double num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().DoubleValue(); }
+int64_t i64(const Napi::Object& o, const char* k) { return static_cast<int64_t>(num(o, k)); }
+
+/** { ptr: bigint, rowStride, dtype } */
+FaMat mat(const Napi::Object& args, const char* name) {
+  if (!args.Get(name).IsObject()) return FaMat{nullptr, 0, 0, 0};
+  const Napi::Object o = args.Get(name).As<Napi::Object>();
+  return FaMat{reinterpret_cast<void*>(ptrArg(o.Get("ptr"))), i64(o, "rowStride"), static_cast<int32_t>(num(o, "dtype")), 0};
+}
+
+template <typename T>
+T* devicePtr(const Napi::Object& o, const char* k) {
+  return reinterpret_cast<T*>(ptrArg(o.Get(k)));
+}
+
+unsigned rowThreads(int64_t cols) {
+  return static_cast<unsigned>(std::min<int64_t>(256, std::max<int64_t>(32, (cols + 31) / 32 * 32)));
+}
+
+const char* errorField(int32_t code) {
+  switch (code) {
+    case FA_ERR_EMBEDDING_TOKEN:
+      return "embedding.tokens";
+    case FA_ERR_KV_SLOT:
+      return "kvAppend.slots";
+    case FA_ERR_BLOCK_TABLE:
+      return "attention.paged.blockTable";
+    case FA_ERR_SEQ_LENS:
+      return "attention.seqLensK";
+  }
+  return "op";
+}
+
+}  // namespace
+
+void* PinnedPool::take(size_t bytes, size_t& klass) {
+  klass = sizeClass(bytes);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = idle.find(klass);
+    if (it != idle.end()) {
+      void* p = it->second;
+      idle.erase(it);
+      return p;
+    }
+  }
+  void* p = nullptr;
+  FA_CU(cuMemAllocHost(&p, klass), "cuMemAllocHost_v2");
+  return p;
+}
+
+void PinnedPool::give(void* p, size_t klass) {
+  std::lock_guard<std::mutex> lock(mu);
+  idle.emplace(klass, p);
+}
+
+void PinnedPool::clear() {
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& e : idle) driver().cuMemFreeHost(e.second);
+  idle.clear();
+}
+
+CUstream Context::streamArg(const Napi::Value& v) {
+  const uint32_t id = v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 0;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) throw FaError("INVALID_INPUT", "stream: not a stream of this context");
+  return it->second;
+}
+
+CUdeviceptr Context::errorWord() {
+  if (!errorWord_) {
+    FA_CU(cuMemAlloc(&errorWord_, 8), "cuMemAlloc_v2");
+    FA_CU(cuMemsetD8Async(errorWord_, 0, 8, stream_), "cuMemsetD8Async");
+    FA_CU(cuStreamSynchronize(stream_), "cuStreamSynchronize");
+  }
+  return errorWord_;
+}
+
+void Context::releaseExec() {
+  const Driver& d = driver();
+  for (auto& e : streams_) {
+    d.cuStreamSynchronize(e.second);
+    d.cuStreamDestroy(e.second);
+  }
+  streams_.clear();
+  for (auto& e : events_) d.cuEventDestroy(e.second);
+  events_.clear();
+  if (blas_) cublas("").cublasDestroy_v2(blas_);
+  blas_ = nullptr;
+  if (errorWord_) d.cuMemFree(errorWord_);
+  errorWord_ = 0;
+  pinned_.clear();
+}
+
+// errorWord(): the device address of the error word (the op kernels' `error` argument).
+Napi::Value Context::ErrorWord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    return Napi::BigInt::New(env, static_cast<uint64_t>(errorWord()));
+  });
+}
+
+// allocAsync(stream, bytes): device memory in the stream's order (the driver's memory pool);
+// OOM at once when the pool cannot grow.
+Napi::Value Context::AllocAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const double bytes = info[1].As<Napi::Number>().DoubleValue();
+    CUdeviceptr p = 0;
+    FA_CU(cuMemAllocAsync(&p, static_cast<size_t>(std::max(bytes, 1.0)), s), "cuMemAllocAsync");
+    return Napi::BigInt::New(env, static_cast<uint64_t>(p));
+  });
+}
+
+// freeAsync(stream, ptr): freed once the stream's work enqueued so far is done.
+Napi::Value Context::FreeAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!ctx_) return env.Undefined();  // the context's release freed everything
+    current();
+    CUstream s = streamArg(info[0]);
+    FA_CU(cuMemFreeAsync(ptrArg(info[1]), s), "cuMemFreeAsync");
+    return env.Undefined();
+  });
+}
+
+Napi::Value Context::StreamCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = nullptr;
+    FA_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    const uint32_t id = nextHandle_++;
+    streams_[id] = s;
+    return Napi::Number::New(env, id);
+  });
+}
+
+// streamDestroy(id): the stream is destroyed once its work has finished (the driver defers it).
+Napi::Value Context::StreamDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!ctx_) return env.Undefined();
+    current();
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    auto it = streams_.find(id);
+    if (it != streams_.end()) {
+      FA_CU(cuStreamDestroy(it->second), "cuStreamDestroy_v2");
+      streams_.erase(it);
+    }
+    return env.Undefined();
+  });
+}
+
+// Waits (on libuv's pool) for `event`, runs `after`, then checks the error word: rejects with
+// INVALID_INPUT naming the op's field. With `clearOn` (a synchronization) the word is reset on that
+// stream, so an error is reported once; reads and events leave it for the synchronization.
+static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool destroy, CUdeviceptr word,
+                              CUstream clearOn, std::function<void()> after, std::vector<Napi::Object> keep,
+                              Napi::Value owner) {
+  auto job = new Job(
+      env,
+      [ctx, event, destroy, word, clearOn, after]() {
+        FA_CU(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        CUresult r = driver().cuEventSynchronize(event);
+        if (destroy) driver().cuEventDestroy(event);
+        check(r, "cuEventSynchronize");
+        if (after) after();
+        if (!word) return;
+        int32_t e[2] = {0, 0};
+        FA_CU(cuMemcpyDtoH(e, word, sizeof e), "cuMemcpyDtoH_v2");
+        if (e[0] == FA_ERR_NONE) return;
+        if (clearOn) {
+          FA_CU(cuMemsetD8Async(word, 0, sizeof e, clearOn), "cuMemsetD8Async");
+          FA_CU(cuStreamSynchronize(clearOn), "cuStreamSynchronize");
+        }
+        const std::string field = errorField(e[0]);
+        const std::string what = e[0] == FA_ERR_KV_SLOT ? "token " : "row ";
+        throw FaError("INVALID_INPUT", field + ": " + what + std::to_string(e[1]) + " is outside its range");
+      },
+      nullptr);
+  job->keep.emplace_back(Napi::Persistent(owner.As<Napi::Object>()));
+  for (auto& o : keep) job->keep.emplace_back(Napi::Persistent(o));
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+// streamSynchronize(id): resolves once the stream's work has finished; rejects (once) with what
+// a kernel found wrong in the data since the last synchronization.
+Napi::Value Context::StreamSynchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    CUevent e = nullptr;
+    FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+    FA_CU(cuEventRecord(e, s), "cuEventRecord");
+    // Cleared on the context's own stream: waiting on `s` would wait for work enqueued later.
+    return awaitEvent(env, ctx_, e, true, errorWord(), stream_, nullptr, {}, Value());
+  });
+}
+
+// streamWait(stream, event): work enqueued on the stream after this waits for the event.
+Napi::Value Context::StreamWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    auto it = events_.find(info[1].As<Napi::Number>().Uint32Value());
+    if (it == events_.end()) throw FaError("INVALID_INPUT", "event: not an event of this context");
+    FA_CU(cuStreamWaitEvent(s, it->second, 0), "cuStreamWaitEvent");
+    return env.Undefined();
+  });
+}
+
+Napi::Value Context::EventRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    CUevent e = nullptr;
+    FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+    FA_CU(cuEventRecord(e, s), "cuEventRecord");
+    const uint32_t id = nextHandle_++;
+    events_[id] = e;
+    return Napi::Number::New(env, id);
+  });
+}
+
+// eventSynchronize(id): resolves once the work before the event has finished.
+Napi::Value Context::EventSynchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    auto it = events_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (it == events_.end()) throw FaError("INVALID_INPUT", "event: not an event of this context");
+    return awaitEvent(env, ctx_, it->second, false, errorWord(), nullptr, nullptr, {}, Value());
+  });
+}
+
+Napi::Value Context::EventDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!ctx_) return env.Undefined();
+    current();
+    auto it = events_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (it != events_.end()) {
+      FA_CU(cuEventDestroy(it->second), "cuEventDestroy_v2");  // deferred by the driver while pending
+      events_.erase(it);
+    }
+    return env.Undefined();
+  });
+}
+
+struct PinnedReturn {
+  PinnedPool* pool;
+  void* p;
+  size_t klass;
+};
+
+// enqueueWrite(stream, ptr, data): the host bytes are copied into a pinned buffer now (the caller
+// may reuse its array at once), and from there to the device in stream order.
+Napi::Value Context::EnqueueWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const CUdeviceptr dst = ptrArg(info[1]);
+    Napi::TypedArray src = info[2].As<Napi::TypedArray>();
+    const size_t bytes = src.ByteLength();
+    if (bytes == 0) return env.Undefined();
+    size_t klass = 0;
+    void* stage = pinned_.take(bytes, klass);
+    std::memcpy(stage, viewData(src), bytes);
+    FA_CU(cuMemcpyHtoDAsync(dst, stage, bytes, s), "cuMemcpyHtoDAsync_v2");
+    auto* ret = new PinnedReturn{&pinned_, stage, klass};
+    FA_CU(cuLaunchHostFunc(
+              s,
+              [](void* user) {
+                auto* r = static_cast<PinnedReturn*>(user);
+                r->pool->give(r->p, r->klass);
+                delete r;
+              },
+              ret),
+          "cuLaunchHostFunc");
+    return env.Undefined();
+  });
+}
+
+// enqueueRead(stream, ptr, out): copies into `out` (a typed array of the bytes to read) once the
+// stream gets there; resolves then, or rejects with a pending data error.
+Napi::Value Context::EnqueueRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const CUdeviceptr src = ptrArg(info[1]);
+    Napi::TypedArray out = info[2].As<Napi::TypedArray>();
+    const size_t bytes = out.ByteLength();
+    char* host = viewData(out);
+    size_t klass = 0;
+    void* stage = pinned_.take(std::max<size_t>(bytes, 1), klass);
+    if (bytes > 0) FA_CU(cuMemcpyDtoHAsync(stage, src, bytes, s), "cuMemcpyDtoHAsync_v2");
+    CUevent e = nullptr;
+    FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+    FA_CU(cuEventRecord(e, s), "cuEventRecord");
+    PinnedPool* pool = &pinned_;
+    return awaitEvent(
+        env, ctx_, e, true, errorWord(), nullptr,
+        [pool, stage, klass, host, bytes]() {
+          std::memcpy(host, stage, bytes);
+          pool->give(stage, klass);
+        },
+        {out}, Value());
+  });
+}
+
+// enqueueCopy(stream, dst, src, bytes): device to device.
+Napi::Value Context::EnqueueCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const size_t bytes = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
+    if (bytes > 0) FA_CU(cuMemcpyDtoDAsync(ptrArg(info[1]), ptrArg(info[2]), bytes, s), "cuMemcpyDtoDAsync_v2");
+    return env.Undefined();
+  });
+}
+
+// enqueueAttention(stream, desc): the attention launch of src/launch.ts, on the stream.
+Napi::Value Context::EnqueueAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    Launch l = parseLaunch(info[1].As<Napi::Object>());
+    enqueue(l, s);
+    return env.Undefined();
+  });
+}
+
+// enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu). The
+// TypeScript side checked the op against the contract and the tensors' bounds.
+Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const std::string kind = info[1].As<Napi::String>().Utf8Value();
+    const Napi::Object a = info[2].As<Napi::Object>();
+    int32_t* error = reinterpret_cast<int32_t*>(errorWord());
+    const auto run = [&](const char* name, unsigned grid, unsigned threads, void* params) {
+      if (grid == 0) return;
+      launch(function("common/ops", name), grid, 1, 1, threads, 0, params, name, false, s);
+    };
+    if (kind == "rows") {
+      FaRowOpParams p{mat(a, "a"), mat(a, "b"), mat(a, "out"), devicePtr<const int32_t>(a, "tokens"), error,
+                      i64(a, "rows"), i64(a, "cols"), i64(a, "vocab"), static_cast<float>(num(a, "eps")),
+                      static_cast<int32_t>(num(a, "kind"))};
+      run("fa_op_rows", static_cast<unsigned>(p.rows), rowThreads(p.cols), &p);
+    } else if (kind == "rope") {
+      FaRopeParams p{};
+      p.x = mat(a, "x");
+      p.out = mat(a, "out");
+      p.x_head_stride = i64(a, "xHeadStride");
+      p.out_head_stride = i64(a, "outHeadStride");
+      p.positions = devicePtr<const int32_t>(a, "positions");
+      p.tokens = i64(a, "tokens");
+      p.heads = i64(a, "heads");
+      p.head_dim = i64(a, "headDim");
+      p.rotary = i64(a, "rotaryDim");
+      p.attention_scaling = num(a, "attentionScaling");
+      p.dynamic = a.Get("dynamic").ToBoolean().Value() ? 1 : 0;
+      p.theta = num(a, "theta");
+      p.factor = num(a, "factor");
+      p.original_max = num(a, "originalMax");
+      p.seq_len = i64(a, "seqLen");
+      const Napi::Float64Array inv = a.Get("invFreq").As<Napi::Float64Array>();
+      if (p.rotary / 2 > 128 || inv.ElementLength() != static_cast<size_t>(p.rotary / 2)) {
+        throw FaError("UNSUPPORTED", "rope: at most 256 rotary dims");
+      }
+      for (size_t i = 0; i < inv.ElementLength(); ++i) p.inv_freq[i] = inv[i];
+      run("fa_op_rope", static_cast<unsigned>(p.tokens), 128, &p);
+    } else if (kind == "kvAppend") {
+      FaKvAppendParams p{mat(a, "k"), mat(a, "v"), mat(a, "cacheK"), mat(a, "cacheV"), devicePtr<const int32_t>(a, "slots"),
+                         error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows")};
+      run("fa_op_kv_append", static_cast<unsigned>(p.tokens), rowThreads(p.width), &p);
+    } else if (kind == "lseMerge") {
+      FaLseMergeParams p{devicePtr<const float>(a, "outs"), devicePtr<const float>(a, "lses"), mat(a, "out"),
+                         devicePtr<float>(a, "lse"), i64(a, "parts"), i64(a, "rows"), i64(a, "d"),
+                         i64(a, "outsPartStride"), i64(a, "outsRowStride"), i64(a, "lsesPartStride"),
+                         i64(a, "lsesRowStride"), i64(a, "lseStride")};
+      run("fa_op_lse_merge", static_cast<unsigned>(p.rows), rowThreads(p.d), &p);
+    } else if (kind == "copy") {
+      FaCopyParams p{};
+      p.src = devicePtr<const void>(a, "src");
+      p.dst = devicePtr<void>(a, "dst");
+      p.src_dtype = static_cast<int32_t>(num(a, "srcDtype"));
+      p.dst_dtype = static_cast<int32_t>(num(a, "dstDtype"));
+      const Napi::Array shape = a.Get("shape").As<Napi::Array>();
+      const Napi::Array ss = a.Get("srcStrides").As<Napi::Array>();
+      const Napi::Array ds = a.Get("dstStrides").As<Napi::Array>();
+      p.count = 1;
+      for (uint32_t k = 0; k < 4; ++k) {
+        p.shape[k] = shape.Get(k).As<Napi::Number>().Int64Value();
+        p.src_strides[k] = ss.Get(k).As<Napi::Number>().Int64Value();
+        p.dst_strides[k] = ds.Get(k).As<Napi::Number>().Int64Value();
+        p.count *= p.shape[k];
+      }
+      const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((p.count + 255) / 256, int64_t(sms_) * 8));
+      run("fa_op_copy", blocks, 256, &p);
+    } else if (kind == "checkAttention") {
+      FaAttentionCheckParams p{devicePtr<const int32_t>(a, "seqLens"), devicePtr<int32_t>(a, "seqLensOut"),
+                               devicePtr<const int32_t>(a, "table"), devicePtr<int32_t>(a, "tableOut"), error,
+                               i64(a, "batch"), i64(a, "seqK"), i64(a, "blocksPerSeq"), i64(a, "blockSize"),
+                               i64(a, "numBlocks")};
+      run("fa_op_check_attention", static_cast<unsigned>(p.batch), 128, &p);
+    } else {
+      throw FaError("INVALID_INPUT", "op: no kernel for '" + kind + "'");
+    }
+    return env.Undefined();
+  });
+}
+
+// enqueueGemm(stream, { x, w, out, m, n, k, beta, cublasPath }): out[m, n] = x[m, k] · w[n, k]ᵀ
+// (+ beta · out) through cuBLAS, f32 accumulation. Row-major out is column-major outᵀ = w · xᵀ.
+Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const Napi::Object a = info[1].As<Napi::Object>();
+    const std::string path = a.Get("cublasPath").IsString() ? a.Get("cublasPath").As<Napi::String>().Utf8Value() : "";
+    const Cublas& blas = cublas(path);
+    if (!blas_) checkBlas(blas.cublasCreate_v2(&blas_), "cublasCreate_v2");
+    const FaMat x = mat(a, "x"), w = mat(a, "w"), out = mat(a, "out");
+    const int64_t m = i64(a, "m"), n = i64(a, "n"), k = i64(a, "k");
+    const int64_t limit = (int64_t(1) << 31) - 1;
+    if (m > limit || n > limit || k > limit || x.row_stride > limit || w.row_stride > limit || out.row_stride > limit) {
+      throw FaError("UNSUPPORTED", "linear: sizes and row strides must be below 2^31");
+    }
+    const int types[3] = {CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF};
+    const float alpha = 1.0f, beta = static_cast<float>(num(a, "beta"));
+    checkBlas(blas.cublasSetStream_v2(blas_, s), "cublasSetStream_v2");
+    checkBlas(blas.cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                                static_cast<int>(k), &alpha, w.ptr, types[w.dtype], static_cast<int>(w.row_stride), x.ptr,
+                                types[x.dtype], static_cast<int>(x.row_stride), &beta, out.ptr, types[out.dtype],
+                                static_cast<int>(out.row_stride), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+    return env.Undefined();
+  });
+}
+
+}  // namespace fa

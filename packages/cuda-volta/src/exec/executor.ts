@@ -1,0 +1,342 @@
+import {
+  allocateTensorArray,
+  checkAlive,
+  checkShape,
+  type DType,
+  type Executor,
+  elementCount,
+  FastAttentionError,
+  invalidInput,
+  isContiguous,
+  Lifetime,
+  type MemoryKind,
+  type Op,
+  type OpKind,
+  opListGraph,
+  type StepGraph,
+  type Stream,
+  type StreamEvent,
+  type Tensor,
+  type TensorArrayOf,
+  type TensorDType,
+  tensorBytesOf,
+  toFastAttentionError,
+  unsupported,
+  validateOp,
+} from '@fastattention/core';
+import type { NativeContext } from '../native.js';
+import { CudaTensor, type DeviceStorage } from './device-tensor.js';
+import { type OpContext, runOp, SUPPORTED_OPS } from './ops.js';
+
+/** A CUDA stream of the executor (a driver stream by handle). */
+export class CudaStream implements Stream {
+  readonly name: string;
+  /** @internal The driver stream's handle. */
+  readonly id: number;
+  readonly #executor: CudaExecutor;
+
+  /** @internal Use `executor.createStream()`. */
+  constructor(executor: CudaExecutor, id: number, name: string) {
+    this.#executor = executor;
+    this.id = id;
+    this.name = name;
+  }
+
+  synchronize(): Promise<void> {
+    return this.#executor.track(() => this.#executor.context.streamSynchronize(this.id));
+  }
+
+  record(): StreamEvent {
+    const context = this.#executor.context;
+    const event = context.eventRecord(this.id);
+    const done = this.#executor
+      .track(() => context.eventSynchronize(event))
+      .finally(() => context.eventDestroy(event));
+    done.catch(() => {});
+    return { synchronize: () => done, [EVENT]: event } as StreamEvent;
+  }
+
+  wait(event: StreamEvent): void {
+    const id = (event as unknown as Record<symbol, number | undefined>)[EVENT];
+    if (id === undefined)
+      throw invalidInput('event', 'expected an event recorded on a stream of this executor');
+    this.#executor.context.streamWait(this.id, id);
+  }
+}
+
+const EVENT = Symbol('cuda event');
+
+export interface CudaExecutorOptions {
+  /** The cuBLAS library file for `linear` (default: libcublas.so.13, .12, .11 on the library path). */
+  readonly cublasPath?: string;
+}
+
+/**
+ * The execution contract on CUDA: tensors in device memory (allocated and freed in stream order by
+ * the driver's memory pool), streams and events of the driver, and ops enqueued without waiting.
+ * Reads and synchronizations wait on libuv's pool, never on the JS thread, and report what a
+ * kernel found wrong in the data (INVALID_INPUT naming the op's field).
+ */
+export class CudaExecutor implements Executor {
+  readonly name = 'cuda';
+  readonly stream: CudaStream;
+  /** @internal */
+  readonly context: NativeContext;
+  readonly #ops: Omit<OpContext, 'stream' | 'temp' | 'executor' | 'counters'>;
+  readonly #life: Lifetime;
+  readonly #streams = new Set<CudaStream>();
+  readonly #storages = new Set<DeviceStorage>();
+
+  /** @internal Use the backend's `createExecutor()`. */
+  constructor(context: NativeContext, ops: Omit<OpContext, 'stream' | 'temp' | 'executor' | 'counters'>) {
+    this.context = context;
+    this.#ops = ops;
+    this.#life = new Lifetime('the cuda executor', () => this.#release());
+    this.stream = new CudaStream(this, context.streamCreate(), 'default');
+    this.#streams.add(this.stream);
+  }
+
+  supportsOp(kind: OpKind, dtype?: DType): boolean {
+    // The attention kernels run f16 and bf16; every other op any float dtype.
+    return SUPPORTED_OPS.includes(kind) && !(kind === 'attention' && dtype === 'f32');
+  }
+
+  empty<T extends TensorDType>(
+    dtype: T,
+    shape: readonly number[],
+    options: { readonly memory?: MemoryKind } = {},
+  ): CudaTensor<T> {
+    this.#life.check();
+    if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
+      throw invalidInput('dtype', `expected f32, f16, bf16 or i32, got ${String(dtype)}`);
+    }
+    if (options.memory !== undefined && options.memory !== 'device') {
+      throw unsupported('memory', `the cuda executor allocates device memory only (pinned: not yet)`);
+    }
+    const dims = checkShape(shape, dtype);
+    const length = elementCount(dims);
+    const storage = this.#allocate(length * tensorBytesOf(dtype), length);
+    return CudaTensor.dense(dtype, dims, storage, () => this.#free(storage));
+  }
+
+  write<T extends TensorDType>(
+    tensor: Tensor<T>,
+    data: TensorArrayOf<T>,
+    stream: Stream = this.stream,
+  ): Promise<void> {
+    try {
+      const t = this.#own(tensor, 'tensor');
+      const s = this.#stream(stream);
+      checkData(t, data);
+      if (isContiguous(t)) {
+        this.context.enqueueWrite(s.id, t.address(), data);
+      } else {
+        // Into a dense temporary, then scattered into the view on the device.
+        const dense = this.temp(t.dtype, t.shape, s);
+        this.context.enqueueWrite(s.id, dense.address(), data);
+        runOp({ op: 'copy', src: dense, dst: t }, this.#opContext(s));
+      }
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(toFastAttentionError(error, 'DEVICE'));
+    }
+  }
+
+  read<T extends TensorDType>(tensor: Tensor<T>, stream: Stream = this.stream): Promise<TensorArrayOf<T>> {
+    try {
+      const t = this.#own(tensor, 'tensor');
+      const s = this.#stream(stream);
+      let source: CudaTensor = t;
+      if (!isContiguous(t)) {
+        source = this.temp(t.dtype, t.shape, s);
+        runOp({ op: 'copy', src: t, dst: source }, this.#opContext(s));
+      }
+      const out = allocateTensorArray(t.dtype, t.length);
+      const done = this.track(() => this.context.enqueueRead(s.id, source.address(), out));
+      return done.then(() => out as TensorArrayOf<T>);
+    } catch (error) {
+      return Promise.reject(toFastAttentionError(error, 'DEVICE'));
+    }
+  }
+
+  createStream(name = 'stream'): Stream {
+    this.#life.check();
+    const s = new CudaStream(this, this.context.streamCreate(), name);
+    this.#streams.add(s);
+    return s;
+  }
+
+  run(op: Op, stream: Stream = this.stream): void {
+    this.#check(op);
+    try {
+      runOp(op, this.#opContext(this.#stream(stream)));
+    } catch (error) {
+      throw toFastAttentionError(error, 'DEVICE');
+    }
+  }
+
+  record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
+    this.#life.check();
+    return opListGraph(
+      build,
+      (op) => this.#check(op),
+      (op, stream) => this.run(op, stream),
+    );
+  }
+
+  /** Waits for the work in flight on every stream, then frees every tensor and stream. */
+  dispose(): Promise<void> {
+    return this.#life.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @internal Tracks device work so dispose() waits for it; errors get project codes. */
+  track<R>(fn: () => Promise<R>): Promise<R> {
+    return this.#life.track(async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        throw toFastAttentionError(error, 'DEVICE');
+      }
+    });
+  }
+
+  /** @internal A dense tensor freed, in the stream's order, once the work enqueued so far is done. */
+  temp<T extends TensorDType>(dtype: T, shape: readonly number[], stream: CudaStream): CudaTensor<T> {
+    const length = elementCount(shape);
+    const ptr = this.context.allocAsync(stream.id, length * tensorBytesOf(dtype));
+    const storage: DeviceStorage = { ptr, length, disposed: false };
+    const t = CudaTensor.dense(dtype, shape, storage, () => this.context.freeAsync(stream.id, ptr));
+    queueMicrotask(() => t.dispose()); // after the op that needs it was enqueued (same turn)
+    return t;
+  }
+
+  #opContext(stream: CudaStream): OpContext {
+    return {
+      ...this.#ops,
+      executor: this,
+      stream,
+      temp: (dtype, shape) => this.temp(dtype, shape, stream),
+      counters: (n, s) => this.#countersFor(n, s),
+    };
+  }
+
+  /**
+   * The fused split-KV combine's arrival counters: zero between launches (the last CTA of a tile
+   * resets its own). Grown on demand; an outgrown buffer is freed in stream order.
+   */
+  #counters: { ptr: bigint; length: number } | undefined;
+  #countersFor(n: number, stream: CudaStream): bigint {
+    if (!this.#counters || this.#counters.length < n) {
+      const length = Math.max(n, 4096);
+      const ptr = this.context.allocAsync(stream.id, length * 4);
+      this.context.enqueueWrite(stream.id, ptr, new Int32Array(length));
+      if (this.#counters) this.context.freeAsync(stream.id, this.#counters.ptr);
+      this.#counters = { ptr, length };
+    }
+    return this.#counters.ptr;
+  }
+
+  #allocate(bytes: number, length: number): DeviceStorage {
+    try {
+      const storage = { ptr: this.context.allocAsync(this.stream.id, bytes), length, disposed: false };
+      this.#storages.add(storage);
+      return storage;
+    } catch (error) {
+      const e = toFastAttentionError(error, 'DEVICE');
+      if (e.code === 'OOM') {
+        throw new FastAttentionError(
+          'OOM',
+          `the cuda executor could not allocate ${bytes} bytes: ${e.message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw e;
+    }
+  }
+
+  #free(storage: DeviceStorage): void {
+    if (!this.#storages.delete(storage)) return;
+    try {
+      this.context.freeAsync(this.stream.id, storage.ptr);
+    } catch {
+      // the context is gone: its release freed the memory
+    }
+  }
+
+  async #release(): Promise<void> {
+    for (const s of this.#streams) await this.context.streamSynchronize(s.id).catch(() => undefined);
+    for (const storage of [...this.#storages]) {
+      storage.disposed = true;
+      this.#free(storage);
+    }
+    if (this.#counters) this.context.freeAsync(this.stream.id, this.#counters.ptr);
+    this.#counters = undefined;
+    await this.context.streamSynchronize(this.stream.id).catch(() => undefined);
+    for (const s of this.#streams) this.context.streamDestroy(s.id);
+    this.#streams.clear();
+  }
+
+  #check(op: Op): void {
+    this.#life.check();
+    validateOp(op);
+    if (!SUPPORTED_OPS.includes(op.op)) {
+      throw unsupported('op', `the cuda executor does not run '${op.op}' yet`);
+    }
+    if (op.op === 'attention' && op.q.dtype === 'f32') {
+      throw unsupported('attention.q', 'dtype f32 (the attention kernels run f16 and bf16)');
+    }
+    forEachTensor(op, (t, field) => this.#own(t, `${op.op}.${field}`));
+  }
+
+  #own<T extends TensorDType>(tensor: Tensor<T>, field: string): CudaTensor<T> {
+    this.#life.check();
+    if (!(tensor instanceof CudaTensor) || !this.#storages.has(tensor.storage)) {
+      if (tensor instanceof CudaTensor && tensor.disposed) checkAlive(tensor, field);
+      throw invalidInput(field, 'expected a tensor of this executor');
+    }
+    checkAlive(tensor, field);
+    return tensor as CudaTensor<T>;
+  }
+
+  #stream(stream: Stream): CudaStream {
+    if (!(stream instanceof CudaStream) || !this.#streams.has(stream)) {
+      throw invalidInput('stream', 'expected a stream of this executor');
+    }
+    return stream;
+  }
+}
+
+function checkData(t: Tensor, data: unknown): void {
+  const want = allocateTensorArray(t.dtype, 0).constructor as unknown as { name: string };
+  if (!ArrayBuffer.isView(data) || (data as object).constructor !== (want as unknown)) {
+    throw invalidInput('data', `expected a ${want.name} for a ${t.dtype} tensor`);
+  }
+  if ((data as unknown as ArrayLike<number>).length !== t.length) {
+    throw invalidInput(
+      'data',
+      `expected ${t.length} elements, got ${(data as unknown as ArrayLike<number>).length}`,
+    );
+  }
+}
+
+/** Every tensor of an op, with its field name (`params.topK` for sampling parameters). */
+function forEachTensor(op: Op, visit: (t: Tensor, field: string) => void): void {
+  for (const [field, value] of Object.entries(op)) {
+    if (value instanceof CudaTensor || isTensorLike(value)) visit(value as Tensor, field);
+    else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [inner, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v instanceof CudaTensor || isTensorLike(v)) visit(v as Tensor, `${field}.${inner}`);
+      }
+    }
+  }
+}
+
+function isTensorLike(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'strides' in v && 'view' in v;
+}

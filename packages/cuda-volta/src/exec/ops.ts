@@ -1,0 +1,465 @@
+import {
+  type AttentionOp,
+  type DType,
+  isContiguous,
+  type KvAppendOp,
+  type LinearOp,
+  type LseMergeOp,
+  matrixLayout,
+  type Op,
+  type OpKind,
+  type OpOf,
+  type RopeOp,
+  ropeFrequencies,
+  type Tensor,
+  type TensorDType,
+  unsupported,
+} from '@fastattention/core';
+import type { CudaDType } from '../input.js';
+import { type LaunchFeatures, launchDesc } from '../launch.js';
+import type { DeviceMatrix } from '../native.js';
+import type { Planner } from '../plan.js';
+import type { CudaTensor } from './device-tensor.js';
+import type { CudaExecutor, CudaStream } from './executor.js';
+
+/** The ops the cuda executor runs (sample: not yet). */
+export const SUPPORTED_OPS: readonly OpKind[] = [
+  'linear',
+  'rmsNorm',
+  'rope',
+  'swiglu',
+  'geglu',
+  'embedding',
+  'add',
+  'kvAppend',
+  'attention',
+  'lseMerge',
+  'copy',
+];
+
+/** What running an op needs: the stream, temporaries in its order, and the attention planner. */
+export interface OpContext {
+  readonly executor: CudaExecutor;
+  readonly stream: CudaStream;
+  temp<T extends TensorDType>(dtype: T, shape: readonly number[]): CudaTensor<T>;
+  readonly planner: Planner;
+  readonly features: LaunchFeatures;
+  /** A zeroed buffer of at least n split-KV arrival counters (the fused combine resets them). */
+  counters(n: number, stream: CudaStream): bigint;
+  readonly cublasPath?: string;
+}
+
+const CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
+const ROW_KIND = { rmsNorm: 0, add: 1, swiglu: 2, gegluTanh: 3, gegluErf: 4, embedding: 5 } as const;
+
+type Runner<K extends OpKind> = (op: OpOf<K>, c: OpContext) => void;
+
+const RUN: { readonly [K in OpKind]?: Runner<K> } = {
+  linear,
+  rmsNorm: (op, c) => rows(c, 'rmsNorm', op.x, op.out, { b: op.weight, bRows: 0, eps: op.eps }),
+  add: (op, c) => rows(c, 'add', op.a, op.out, { b: op.b }),
+  swiglu: (op, c) => rows(c, 'swiglu', op.gate, op.out, { b: op.up }),
+  geglu: (op, c) =>
+    rows(c, op.approximate === 'none' ? 'gegluErf' : 'gegluTanh', op.gate, op.out, { b: op.up }),
+  embedding: (op, c) =>
+    staged(c, [[op.table, 1]], [[op.out, 1]], ([table], [out]) =>
+      c.executor.context.enqueueOp(c.stream.id, 'rows', {
+        kind: ROW_KIND.embedding,
+        a: table,
+        out,
+        tokens: dense(c, op.tokens).address(),
+        rows: op.out.shape[0],
+        cols: op.out.shape[1],
+        vocab: op.table.shape[0],
+        eps: 0,
+      }),
+    ),
+  rope,
+  kvAppend,
+  attention,
+  lseMerge,
+  copy: (op, c) => copyTensor(c, op.src as CudaTensor, op.dst as CudaTensor),
+};
+
+/** Enqueues a validated op of this executor on the context's stream. */
+export function runOp(op: Op, c: OpContext): void {
+  const run = RUN[op.op] as Runner<OpKind> | undefined;
+  if (!run) throw unsupported('op', `the cuda executor does not run '${op.op}' yet`);
+  run(op as OpOf<OpKind>, c);
+}
+
+// --- Layouts -------------------------------------------------------------------------------------
+
+type Staged = readonly [Tensor, number];
+
+/**
+ * Runs `body` on matrices over the tensors (their first `rowDims` dims as rows). A tensor whose
+ * layout is not a strided matrix with unit inner stride goes through a dense temporary: copied in
+ * for inputs, copied back after `body` for outputs. `apart`: an output sharing storage with that
+ * input is computed into a temporary too.
+ */
+function staged(
+  c: OpContext,
+  inputs: readonly (Staged | undefined)[],
+  outputs: readonly Staged[],
+  body: (ins: DeviceMatrix[], outs: DeviceMatrix[]) => void,
+  apart?: Tensor,
+): void {
+  const ins = inputs.map((s) => (s ? matrixOf(c, s[0] as CudaTensor, s[1], 'in') : undefined));
+  const outs = outputs.map(([t, dims]) => {
+    const shares = apart !== undefined && (t as CudaTensor).storage === (apart as CudaTensor).storage;
+    return matrixOf(c, t as CudaTensor, dims, 'out', shares);
+  });
+  body(
+    ins.map((m) => m?.matrix as DeviceMatrix),
+    outs.map((m) => m.matrix),
+  );
+  outs.forEach((m, i) => {
+    if (m.tensor !== outputs[i]![0]) copyTensor(c, m.tensor, outputs[i]![0] as CudaTensor);
+  });
+}
+
+function matrixOf(
+  c: OpContext,
+  t: CudaTensor,
+  rowDims: number,
+  role: 'in' | 'out',
+  forceTemp = false,
+): { matrix: DeviceMatrix; tensor: CudaTensor } {
+  const m = forceTemp ? undefined : matrixLayout(t, rowDims);
+  if (m)
+    return { tensor: t, matrix: { ptr: t.address(), rowStride: m.rowStride, dtype: CODE[t.dtype as DType] } };
+  const tmp = c.temp(t.dtype, t.shape);
+  if (role === 'in') copyTensor(c, t, tmp);
+  const cols = t.shape.slice(rowDims).reduce((a, b) => a * b, 1);
+  return { tensor: tmp, matrix: { ptr: tmp.address(), rowStride: cols, dtype: CODE[t.dtype as DType] } };
+}
+
+/** The tensor itself when dense, else a dense copy (index tensors: tokens, positions, slots). */
+function dense<T extends TensorDType>(c: OpContext, t: Tensor<T>): CudaTensor<T> {
+  const ct = t as CudaTensor<T>;
+  if (isContiguous(ct)) return ct;
+  const tmp = c.temp(ct.dtype, ct.shape);
+  copyTensor(c, ct, tmp);
+  return tmp;
+}
+
+/** dst = src element by element (same shape), converting float dtypes; up to 4 dims, or dense. */
+export function copyTensor(c: OpContext, src: CudaTensor, dst: CudaTensor): void {
+  if (src.length === 0) return;
+  const context = c.executor.context;
+  if (src.dtype === dst.dtype && isContiguous(src) && isContiguous(dst)) {
+    context.enqueueCopy(c.stream.id, dst.address(), src.address(), src.length * bytesOf(src.dtype));
+    return;
+  }
+  const shape = [...src.shape];
+  let srcStrides = [...src.strides];
+  let dstStrides = [...dst.strides];
+  if (shape.length > 4) {
+    // Collapse what is dense in both; past 4 dims after that, refuse.
+    const collapsed = collapse(shape, srcStrides, dstStrides);
+    if (collapsed.shape.length > 4) throw unsupported('copy', 'layouts of more than 4 non-collapsible dims');
+    shape.splice(0, shape.length, ...collapsed.shape);
+    srcStrides = collapsed.src;
+    dstStrides = collapsed.dst;
+  }
+  while (shape.length < 4) {
+    shape.unshift(1);
+    srcStrides.unshift(0);
+    dstStrides.unshift(0);
+  }
+  const code = (t: CudaTensor): number => (t.dtype === 'i32' ? 3 : CODE[t.dtype as DType]);
+  context.enqueueOp(c.stream.id, 'copy', {
+    src: src.address(),
+    dst: dst.address(),
+    srcDtype: code(src),
+    dstDtype: code(dst),
+    shape,
+    srcStrides,
+    dstStrides,
+  });
+}
+
+function collapse(shape: number[], a: number[], b: number[]) {
+  const out = { shape: [shape[0]!], src: [a[0]!], dst: [b[0]!] };
+  for (let d = 1; d < shape.length; d++) {
+    const last = out.shape.length - 1;
+    if (out.src[last] === a[d]! * shape[d]! && out.dst[last] === b[d]! * shape[d]!) {
+      out.shape[last]! *= shape[d]!;
+      out.src[last] = a[d]!;
+      out.dst[last] = b[d]!;
+    } else {
+      out.shape.push(shape[d]!);
+      out.src.push(a[d]!);
+      out.dst.push(b[d]!);
+    }
+  }
+  return out;
+}
+
+const bytesOf = (dtype: TensorDType): number => (dtype === 'f16' || dtype === 'bf16' ? 2 : 4);
+
+// --- Ops -----------------------------------------------------------------------------------------
+
+function rows(
+  c: OpContext,
+  kind: keyof typeof ROW_KIND,
+  a: Tensor,
+  out: Tensor,
+  extra: { b: Tensor; bRows?: 0; eps?: number },
+): void {
+  const dims = Math.max(0, a.shape.length - 1);
+  const bDims = extra.bRows === 0 ? 0 : dims;
+  staged(
+    c,
+    [
+      [a, dims],
+      [extra.b, bDims],
+    ],
+    [[out, dims]],
+    ([am, bm], [om]) =>
+      c.executor.context.enqueueOp(c.stream.id, 'rows', {
+        kind: ROW_KIND[kind],
+        a: am,
+        b: bm,
+        out: om,
+        tokens: 0n,
+        rows: a.length / (a.shape[a.shape.length - 1] || 1),
+        cols: a.shape[a.shape.length - 1] ?? 1,
+        vocab: 0,
+        eps: extra.eps ?? 0,
+      }),
+  );
+}
+
+function linear(op: LinearOp, c: OpContext): void {
+  const [m, k] = op.x.shape as [number, number];
+  const n = op.weight.shape[0]!;
+  const out = op.out as CudaTensor;
+  if (m === 0 || n === 0) return;
+  // cuBLAS multiplies one dtype: a weight of another is converted (correct, not fast).
+  let weight = op.weight as CudaTensor;
+  if (weight.dtype !== op.x.dtype) {
+    const converted = c.temp(op.x.dtype, weight.shape);
+    copyTensor(c, weight, converted);
+    weight = converted;
+  }
+  // The GEMM writes a dense-row target: out itself, or a temporary when out is not a row-strided
+  // matrix or shares storage with an operand (cuBLAS would read what it already overwrote).
+  const shares = out.storage === (op.x as CudaTensor).storage || out.storage === weight.storage;
+  const layout = shares ? undefined : matrixLayout(out, 1);
+  const target = layout ? out : c.temp(out.dtype, out.shape);
+  const rowStride = layout ? layout.rowStride : n;
+  // The bias rows (or zeros) first; the GEMM then accumulates onto them (beta = 1).
+  let beta: 0 | 1 = 0;
+  if (op.bias) {
+    const b = op.bias as CudaTensor;
+    copyTensor(c, b.view({ shape: [m, n], strides: [0, b.strides[0]!], offset: b.offset }), target);
+    beta = 1;
+  }
+  if (k === 0) {
+    if (!op.bias) copyTensor(c, zerosLike(c, target), target);
+  } else {
+    const x = matrixOf(c, op.x as CudaTensor, 1, 'in');
+    const w = matrixOf(c, weight, 1, 'in');
+    c.executor.context.enqueueGemm(c.stream.id, {
+      x: x.matrix,
+      w: w.matrix,
+      out: { ptr: target.address(), rowStride, dtype: CODE[target.dtype as DType] },
+      m,
+      n,
+      k,
+      beta,
+      ...(c.cublasPath !== undefined && { cublasPath: c.cublasPath }),
+    });
+  }
+  if (target !== out) copyTensor(c, target, out);
+}
+
+/** A dense temporary of zeros shaped like t. */
+function zerosLike(c: OpContext, t: CudaTensor): CudaTensor {
+  const z = c.temp(t.dtype, t.shape);
+  c.executor.context.enqueueWrite(c.stream.id, z.address(), zeros(t.dtype, t.length));
+  return z;
+}
+
+function zeros(dtype: TensorDType, n: number): Float32Array | Uint16Array {
+  return dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
+}
+
+function rope(op: RopeOp, c: OpContext): void {
+  const [tokens, heads, headDim] = op.x.shape as [number, number, number];
+  const spec = op.rope;
+  const dynamic = spec.scaling.kind === 'dynamic';
+  const { invFreq, attentionScaling } = ropeFrequencies(spec);
+  const x = unitInner(c, op.x as CudaTensor, 'in');
+  const out = unitInner(c, op.out as CudaTensor, 'out');
+  c.executor.context.enqueueOp(c.stream.id, 'rope', {
+    x: { ptr: x.address(), rowStride: x.strides[0], dtype: CODE[x.dtype as DType] },
+    out: { ptr: out.address(), rowStride: out.strides[0], dtype: CODE[out.dtype as DType] },
+    xHeadStride: x.strides[1],
+    outHeadStride: out.strides[1],
+    positions: dense(c, op.positions).address(),
+    tokens,
+    heads,
+    headDim,
+    rotaryDim: spec.rotaryDim,
+    attentionScaling,
+    dynamic,
+    theta: spec.theta,
+    factor: dynamic ? (spec.scaling as { factor: number }).factor : 1,
+    originalMax: dynamic ? (spec.scaling as { originalMaxPositions: number }).originalMaxPositions : 1,
+    seqLen: op.seqLen ?? 0,
+    invFreq,
+  });
+  if (out !== op.out) copyTensor(c, out, op.out as CudaTensor);
+}
+
+/** A 3-D tensor with unit stride along its last dim, or a dense temporary (copied in for inputs). */
+function unitInner(c: OpContext, t: CudaTensor, role: 'in' | 'out'): CudaTensor {
+  if (t.shape[2]! <= 1 || t.strides[2] === 1) return t;
+  const tmp = c.temp(t.dtype, t.shape);
+  if (role === 'in') copyTensor(c, t, tmp);
+  return tmp;
+}
+
+function kvAppend(op: KvAppendOp, c: OpContext): void {
+  const tokens = op.k.shape[0]!;
+  const width = op.k.shape[1]! * op.k.shape[2]!;
+  const cacheRows = op.cacheK.shape[0]! * op.cacheK.shape[1]!;
+  staged(
+    c,
+    [
+      [op.k, 1],
+      [op.v, 1],
+    ],
+    [
+      [op.cacheK, 2],
+      [op.cacheV, 2],
+    ],
+    ([k, v], [cacheK, cacheV]) =>
+      c.executor.context.enqueueOp(c.stream.id, 'kvAppend', {
+        k,
+        v,
+        cacheK,
+        cacheV,
+        slots: dense(c, op.slots).address(),
+        tokens,
+        width,
+        cacheRows,
+      }),
+  );
+}
+
+function lseMerge(op: LseMergeOp, c: OpContext): void {
+  const [parts, rowCount, d] = op.outs.shape as [number, number, number];
+  const outs = unitInner(c, op.outs as CudaTensor, 'in');
+  const lses = op.lses as CudaTensor;
+  const lse = op.lse as CudaTensor | undefined;
+  staged(c, [], [[op.out, 1]], (_, [out]) =>
+    c.executor.context.enqueueOp(c.stream.id, 'lseMerge', {
+      outs: outs.address(),
+      lses: lses.address(),
+      out,
+      lse: lse ? lse.address() : 0n,
+      parts,
+      rows: rowCount,
+      d,
+      outsPartStride: outs.strides[0],
+      outsRowStride: outs.strides[1],
+      lsesPartStride: lses.strides[0],
+      lsesRowStride: lses.strides[1],
+      lseStride: lse ? lse.strides[0] : 0,
+    }),
+  );
+}
+
+function attention(op: AttentionOp, c: OpContext): void {
+  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
+  const paged = op.paged;
+  const headsKV = op.k.shape[2]!;
+  const seqK = paged ? paged.seqK : op.k.shape[1]!;
+  const dtype = op.q.dtype as CudaDType;
+  const context = c.executor.context;
+  const q = dense(c, op.q);
+  const k = dense(c, op.k);
+  const v = dense(c, op.v);
+  const out = isContiguous(op.out as CudaTensor)
+    ? (op.out as CudaTensor)
+    : c.temp(op.out.dtype, op.out.shape);
+  const lseTarget = op.lse as CudaTensor | undefined;
+  const lse = lseTarget && isContiguous(lseTarget) ? lseTarget : c.temp('f32', [batch, headsQ, seqQ]);
+  // seqLensK and a paged table are device data: checked and sanitized on the device first, so a bad
+  // value fails the op (reported at the next read or synchronization) instead of reading outside.
+  const lens = c.temp('i32', [batch]);
+  const blocksPerSeq = paged ? paged.blockTable.shape[1]! : 0;
+  const table = paged ? c.temp('i32', [batch, blocksPerSeq]) : undefined;
+  const numBlocks = paged ? op.k.shape[0]! : 0;
+  context.enqueueOp(c.stream.id, 'checkAttention', {
+    seqLens: dense(c, op.seqLensK).address(),
+    seqLensOut: lens.address(),
+    table: paged ? dense(c, paged.blockTable).address() : 0n,
+    tableOut: table ? table.address() : 0n,
+    batch,
+    seqK,
+    blocksPerSeq,
+    blockSize: paged ? paged.blockSize : 1,
+    numBlocks,
+  });
+  const mask = op.mask ?? { kind: 'none' as const };
+  const problem = {
+    batch,
+    seqQ,
+    seqK,
+    headsQ,
+    headsKV,
+    headDim,
+    dtype,
+    mask,
+    ...(paged && { pagedKV: true }),
+  };
+  const plan = c.planner.plan(problem);
+  let partO = 0n;
+  let partLse = 0n;
+  if (plan.splitKV > 1) {
+    const rowCount = batch * headsQ * seqQ;
+    partO = c.temp('f32', [plan.splitKV, rowCount, headDim]).address();
+    partLse = c.temp('f32', [plan.splitKV, rowCount]).address();
+  }
+  const counters =
+    plan.splitKV > 1 && c.features.fusedCombine
+      ? c.counters(plan.grid[0] * plan.grid[1] * batch, c.stream)
+      : 0n;
+  const input = {
+    batch,
+    seqQ,
+    seqK,
+    headsQ,
+    headsKV,
+    headDim,
+    dtype,
+    mask,
+    scale: op.scale ?? 1 / Math.sqrt(headDim),
+    q: { ptr: q.address() },
+    k: { ptr: k.address(), length: k.length },
+    v: { ptr: v.address() },
+    ...(paged && { pagedKV: { blockSize: paged.blockSize, blocksPerSeq } }),
+  };
+  const desc = launchDesc(
+    input as never,
+    plan,
+    {
+      out: out.address(),
+      lse: lse.address(),
+      seqLensK: lens.address(),
+      partO,
+      partLse,
+      counters,
+      blockTable: table ? table.address() : 0n,
+    },
+    c.features,
+  );
+  context.enqueueAttention(c.stream.id, desc);
+  if (out !== op.out) copyTensor(c, out, op.out as CudaTensor);
+  if (lseTarget && lse !== lseTarget) copyTensor(c, lse, lseTarget);
+}

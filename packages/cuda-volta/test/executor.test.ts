@@ -1,0 +1,134 @@
+// The execution contract on the GPU: core's op conformance suite (every op but sample; attention
+// in f16 and bf16), paged attention ops over hostile caches at several block sizes, data errors
+// found on the device (a bad block table entry, an embedding token outside the table) reported
+// with the op's field, and the stream usable again after the report.
+import type { AttentionInput, MaskSpec, Tensor } from '@fastattention/core';
+import {
+  compareToReference,
+  randomPagedCase,
+  randomSeed,
+  rng,
+  runOpConformance,
+} from '@fastattention/core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CudaExecutor } from '../src/index.js';
+import { TOL, tryBackend } from './helpers.js';
+
+const { backend, reason } = await tryBackend();
+const seed = randomSeed();
+afterAll(() => backend?.dispose());
+
+async function put<T extends Tensor['dtype']>(
+  executor: CudaExecutor,
+  dtype: T,
+  shape: number[],
+  data: Float32Array | Uint16Array | Int32Array,
+): Promise<Tensor<T>> {
+  const t = executor.empty(dtype, shape);
+  await executor.write(t, data as never);
+  return t;
+}
+
+/** Runs a host-array paged input as the attention op of the executor. */
+async function pagedOp(executor: CudaExecutor, input: AttentionInput<'f16' | 'bf16'>) {
+  const { batch, seqQ, seqK, headsQ, headsKV, headDim, dtype } = input;
+  const paged = input.pagedKV!;
+  const q = await put(executor, dtype, [batch, seqQ, headsQ, headDim], input.q);
+  const k = await put(executor, dtype, [paged.numBlocks!, paged.blockSize, headsKV, headDim], input.k);
+  const v = await put(executor, dtype, [paged.numBlocks!, paged.blockSize, headsKV, headDim], input.v);
+  const seqLensK = await put(executor, 'i32', [batch], input.seqLensK!);
+  const blockTable = await put(executor, 'i32', [batch, paged.blocksPerSeq], paged.blockTable);
+  const out = executor.empty(dtype, [batch, seqQ, headsQ, headDim]);
+  const lse = executor.empty('f32', [batch, headsQ, seqQ]);
+  executor.run({
+    op: 'attention',
+    q,
+    k,
+    v,
+    seqLensK: seqLensK as Tensor<'i32'>,
+    paged: { blockTable: blockTable as Tensor<'i32'>, blockSize: paged.blockSize, seqK },
+    ...(input.mask && { mask: input.mask }),
+    out,
+    lse: lse as Tensor<'f32'>,
+  });
+  return { out: await executor.read(out), lse: await executor.read(lse) };
+}
+
+describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` : ''}`, () => {
+  it('runs every op but sample as the reference does (attention in f16 and bf16)', async () => {
+    const executor = backend!.createExecutor();
+    const all = await runOpConformance(executor, { seed });
+    expect(all.filter((r) => !r.skipped && !r.ok)).toEqual([]);
+    const skipped = all.filter((r) => r.skipped).map((r) => r.name);
+    expect(skipped.every((name) => name.startsWith('sample') || name.startsWith('attention paged f32'))).toBe(
+      true,
+    );
+    expect(all.filter((r) => !r.skipped).length).toBeGreaterThan(30);
+    await executor.dispose();
+  });
+
+  it('runs paged attention ops over shared blocks, NaN-filled spares and garbage entries', async () => {
+    const executor = backend!.createExecutor();
+    const rand = rng(seed);
+    const masks: MaskSpec[] = [{ kind: 'causal' }, { kind: 'none' }, { kind: 'window', left: 40, right: 3 }];
+    for (const headDim of [64, 128])
+      for (const shape of [
+        { batch: 3, seqQ: 70, seqK: 300, headsQ: 4, headsKV: 2 },
+        { batch: 2, seqQ: 1, seqK: 2000, headsQ: 8, headsKV: 2 },
+      ])
+        for (const blockSize of [16, 256])
+          for (const mask of masks) {
+            const dtype = blockSize === 16 ? 'f16' : 'bf16';
+            const { paged } = randomPagedCase(
+              rand,
+              dtype,
+              { ...shape, headDim },
+              { blockSize, mask, sharedBlocks: 2 },
+            );
+            const { out, lse } = await pagedOp(executor, paged);
+            const err = compareToReference(paged, out as Uint16Array, lse as Float32Array);
+            const what = `hd ${headDim} ${JSON.stringify(shape)} block ${blockSize} ${mask.kind}`;
+            expect(err.bad, what).toBe(0);
+            expect(err.out, what).toBeLessThan(TOL[dtype]);
+            expect(err.lse, what).toBeLessThan(TOL.lse);
+          }
+    await executor.dispose();
+  });
+
+  it('fails an op whose device data is out of range, naming the field, and then runs again', async () => {
+    const executor = backend!.createExecutor();
+    const rand = rng(seed + 1);
+    const { paged } = randomPagedCase(
+      rand,
+      'f16',
+      { batch: 2, seqQ: 1, seqK: 64, headsQ: 4, headsKV: 2, headDim: 64 },
+      {
+        blockSize: 16,
+      },
+    );
+    const table = Int32Array.from(paged.pagedKV!.blockTable);
+    table[0] = 1_000_000; // a block the cache does not have, in a row's used range
+    await expect(
+      pagedOp(executor, { ...paged, pagedKV: { ...paged.pagedKV!, blockTable: table } }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'attention.paged.blockTable',
+    });
+    await expect(executor.stream.synchronize()).rejects.toMatchObject({
+      field: 'attention.paged.blockTable',
+    });
+    const { out, lse } = await pagedOp(executor, paged);
+    expect(compareToReference(paged, out as Uint16Array, lse as Float32Array).out).toBeLessThan(TOL.f16);
+
+    const tableT = await put(executor, 'f32', [10, 4], new Float32Array(40).fill(1));
+    const tokens = await put(executor, 'i32', [2], Int32Array.of(3, 10));
+    const emb = executor.empty('f32', [2, 4]);
+    executor.run({ op: 'embedding', table: tableT, tokens: tokens as Tensor<'i32'>, out: emb });
+    await expect(executor.stream.synchronize()).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'embedding.tokens',
+    });
+    await executor.stream.synchronize();
+    await executor.dispose();
+  });
+});
