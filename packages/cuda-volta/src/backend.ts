@@ -167,6 +167,7 @@ export class CudaBackend implements Backend {
     return this.#life.adopt(
       new CudaExecutor(this.#context, {
         planner: this.#planner,
+        plans: new Map(),
         features: this.#features,
         ...(options.cublasPath !== undefined && { cublasPath: options.cublasPath }),
       }),

@@ -33,9 +33,10 @@ async function put<T extends Tensor['dtype']>(
 async function pagedOp(executor: CudaExecutor, input: AttentionInput<'f16' | 'bf16'>) {
   const { batch, seqQ, seqK, headsQ, headsKV, headDim, dtype } = input;
   const paged = input.pagedKV!;
+  const numBlocks = input.k.length / (paged.blockSize * headsKV * headDim);
   const q = await put(executor, dtype, [batch, seqQ, headsQ, headDim], input.q);
-  const k = await put(executor, dtype, [paged.numBlocks!, paged.blockSize, headsKV, headDim], input.k);
-  const v = await put(executor, dtype, [paged.numBlocks!, paged.blockSize, headsKV, headDim], input.v);
+  const k = await put(executor, dtype, [numBlocks, paged.blockSize, headsKV, headDim], input.k);
+  const v = await put(executor, dtype, [numBlocks, paged.blockSize, headsKV, headDim], input.v);
   const seqLensK = await put(executor, 'i32', [batch], input.seqLensK!);
   const blockTable = await put(executor, 'i32', [batch, paged.blocksPerSeq], paged.blockTable);
   const out = executor.empty(dtype, [batch, seqQ, headsQ, headDim]);

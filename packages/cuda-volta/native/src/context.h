@@ -118,6 +118,7 @@ class Context : public Napi::ObjectWrap<Context> {
   std::map<uint32_t, CUevent> events_;
   uint32_t nextHandle_ = 1;
   CUdeviceptr errorWord_ = 0;  // two int32s: FaOpError code and detail (kernels/common/op_params.h)
+  int32_t* errorHost_ = nullptr;  // pinned: where each synchronization copies the word, in stream order
   cublasHandle_t blas_ = nullptr;
   CUstream streamArg(const Napi::Value& v);
   CUdeviceptr errorWord();

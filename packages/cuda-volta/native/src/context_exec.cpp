@@ -92,6 +92,10 @@ CUstream Context::streamArg(const Napi::Value& v) {
 
 CUdeviceptr Context::errorWord() {
   if (!errorWord_) {
+    void* host = nullptr;
+    FA_CU(cuMemAllocHost(&host, 8), "cuMemAllocHost_v2");
+    errorHost_ = static_cast<int32_t*>(host);
+    errorHost_[0] = errorHost_[1] = 0;
     FA_CU(cuMemAlloc(&errorWord_, 8), "cuMemAlloc_v2");
     FA_CU(cuMemsetD8Async(errorWord_, 0, 8, stream_), "cuMemsetD8Async");
     FA_CU(cuStreamSynchronize(stream_), "cuStreamSynchronize");
@@ -112,6 +116,8 @@ void Context::releaseExec() {
   blas_ = nullptr;
   if (errorWord_) d.cuMemFree(errorWord_);
   errorWord_ = 0;
+  if (errorHost_) d.cuMemFreeHost(errorHost_);
+  errorHost_ = nullptr;
   pinned_.clear();
 }
 
@@ -181,26 +187,26 @@ Napi::Value Context::StreamDestroy(const Napi::CallbackInfo& info) {
   });
 }
 
-// Waits (on libuv's pool) for `event`, runs `after`, then checks the error word: rejects with
-// INVALID_INPUT naming the op's field. With `clearOn` (a synchronization) the word is reset on that
-// stream, so an error is reported once; reads and events leave it for the synchronization.
+// Waits (on libuv's pool) for `event`, runs `after`, then checks `seen`, the copy of the error word
+// enqueued just before the event (see snapshotError): rejects with INVALID_INPUT naming the op's
+// field. With `clearOn` (a synchronization) the device word is reset, so an error is reported
+// once; reads and events leave it for the synchronization.
 static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool destroy, CUdeviceptr word,
-                              CUstream clearOn, std::function<void()> after, std::vector<Napi::Object> keep,
-                              Napi::Value owner) {
+                              const int32_t* seen, CUstream clearOn, std::function<void()> after,
+                              std::vector<Napi::Object> keep, Napi::Value owner) {
   auto job = new Job(
       env,
-      [ctx, event, destroy, word, clearOn, after]() {
+      [ctx, event, destroy, word, seen, clearOn, after]() {
         FA_CU(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
         CUresult r = driver().cuEventSynchronize(event);
         if (destroy) driver().cuEventDestroy(event);
         check(r, "cuEventSynchronize");
         if (after) after();
-        if (!word) return;
-        int32_t e[2] = {0, 0};
-        FA_CU(cuMemcpyDtoH(e, word, sizeof e), "cuMemcpyDtoH_v2");
+        if (!seen) return;
+        const int32_t e[2] = {seen[0], seen[1]};
         if (e[0] == FA_ERR_NONE) return;
         if (clearOn) {
-          FA_CU(cuMemsetD8Async(word, 0, sizeof e, clearOn), "cuMemsetD8Async");
+          FA_CU(cuMemsetD8Async(word, 0, 8, clearOn), "cuMemsetD8Async");
           FA_CU(cuStreamSynchronize(clearOn), "cuStreamSynchronize");
         }
         const std::string field = errorField(e[0]);
@@ -215,6 +221,12 @@ static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool 
   return p;
 }
 
+// The error word's value at this point of the stream, copied to pinned memory in stream order, so
+// a waiter reads it from the host after its event without a transfer of its own.
+static void snapshotError(CUdeviceptr word, int32_t* host, CUstream s) {
+  FA_CU(cuMemcpyDtoHAsync(host, word, 8, s), "cuMemcpyDtoHAsync_v2");
+}
+
 // streamSynchronize(id): resolves once the stream's work has finished; rejects (once) with what
 // a kernel found wrong in the data since the last synchronization.
 Napi::Value Context::StreamSynchronize(const Napi::CallbackInfo& info) {
@@ -223,11 +235,13 @@ Napi::Value Context::StreamSynchronize(const Napi::CallbackInfo& info) {
     alive();
     current();
     CUstream s = streamArg(info[0]);
+    const CUdeviceptr word = errorWord();
+    snapshotError(word, errorHost_, s);
     CUevent e = nullptr;
     FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     FA_CU(cuEventRecord(e, s), "cuEventRecord");
     // Cleared on the context's own stream: waiting on `s` would wait for work enqueued later.
-    return awaitEvent(env, ctx_, e, true, errorWord(), stream_, nullptr, {}, Value());
+    return awaitEvent(env, ctx_, e, true, word, errorHost_, stream_, nullptr, {}, Value());
   });
 }
 
@@ -268,7 +282,7 @@ Napi::Value Context::EventSynchronize(const Napi::CallbackInfo& info) {
     current();
     auto it = events_.find(info[0].As<Napi::Number>().Uint32Value());
     if (it == events_.end()) throw FaError("INVALID_INPUT", "event: not an event of this context");
-    return awaitEvent(env, ctx_, it->second, false, errorWord(), nullptr, nullptr, {}, Value());
+    return awaitEvent(env, ctx_, it->second, false, errorWord(), nullptr, nullptr, nullptr, {}, Value());
   });
 }
 
@@ -337,12 +351,14 @@ Napi::Value Context::EnqueueRead(const Napi::CallbackInfo& info) {
     size_t klass = 0;
     void* stage = pinned_.take(std::max<size_t>(bytes, 1), klass);
     if (bytes > 0) FA_CU(cuMemcpyDtoHAsync(stage, src, bytes, s), "cuMemcpyDtoHAsync_v2");
+    const CUdeviceptr word = errorWord();
+    snapshotError(word, errorHost_, s);
     CUevent e = nullptr;
     FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     FA_CU(cuEventRecord(e, s), "cuEventRecord");
     PinnedPool* pool = &pinned_;
     return awaitEvent(
-        env, ctx_, e, true, errorWord(), nullptr,
+        env, ctx_, e, true, word, errorHost_, nullptr,
         [pool, stage, klass, host, bytes]() {
           std::memcpy(host, stage, bytes);
           pool->give(stage, klass);

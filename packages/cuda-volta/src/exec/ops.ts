@@ -18,7 +18,7 @@ import {
 import type { CudaDType } from '../input.js';
 import { type LaunchFeatures, launchDesc } from '../launch.js';
 import type { DeviceMatrix } from '../native.js';
-import type { Planner } from '../plan.js';
+import type { LaunchPlan, Planner } from '../plan.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
 
@@ -43,6 +43,8 @@ export interface OpContext {
   readonly stream: CudaStream;
   temp<T extends TensorDType>(dtype: T, shape: readonly number[]): CudaTensor<T>;
   readonly planner: Planner;
+  /** Attention plans by problem (planning scores tile candidates: a decode step reuses its plan). */
+  readonly plans: Map<string, LaunchPlan>;
   readonly features: LaunchFeatures;
   /** A zeroed buffer of at least n split-KV arrival counters (the fused combine resets them). */
   counters(n: number, stream: CudaStream): bigint;
@@ -418,7 +420,13 @@ function attention(op: AttentionOp, c: OpContext): void {
     mask,
     ...(paged && { pagedKV: true }),
   };
-  const plan = c.planner.plan(problem);
+  const key = `${batch}/${seqQ}/${seqK}/${headsQ}/${headsKV}/${headDim}/${dtype}/${paged ? 1 : 0}/${JSON.stringify(mask)}`;
+  let plan = c.plans.get(key);
+  if (!plan) {
+    plan = c.planner.plan(problem);
+    if (c.plans.size >= 256) c.plans.delete(c.plans.keys().next().value!);
+    c.plans.set(key, plan);
+  }
   let partO = 0n;
   let partLse = 0n;
   if (plan.splitKV > 1) {
