@@ -29,6 +29,7 @@ export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.j
 export { attentionInputOf, hostAttention } from './exec/host-attention.js';
 export { attentionHandler, HostExecutor, type OpHandlers } from './exec/host-executor.js';
 export { HostTensor } from './exec/host-tensor.js';
+export { opListGraph } from './exec/op-list-graph.js';
 export {
   type AddOp,
   type AttentionOp,
@@ -47,7 +48,6 @@ export {
   type SampleOp,
   type SamplingTensors,
 } from './exec/ops.js';
-export { opListGraph } from './exec/op-list-graph.js';
 export { QueueStream } from './exec/queue-stream.js';
 export * from './exec/rope.js';
 export * from './exec/sampling.js';
@@ -59,8 +59,8 @@ export {
   elementCount,
   isContiguous,
   type MatrixLayout,
-  matrixLayout,
   type MemoryKind,
+  matrixLayout,
   TENSOR_DTYPES,
   type Tensor,
   type TensorArray,

@@ -30,6 +30,16 @@ void* Scratch::get(int slot, size_t bytes) {
   return ptr_[slot];
 }
 
+OpError::OpError(const char* code, const char* field, const std::string& message)
+    : std::runtime_error(std::string(field) + ": " + message), code_(code), field_(field) {}
+OpError::~OpError() = default;
+
+void throwOutOfRange(const char* field, const char* what, int64_t value, const char* unit, int64_t at, int64_t limit) {
+  throw OpError("INVALID_INPUT", field,
+                std::string(what) + " " + std::to_string(value) + " of " + unit + " " + std::to_string(at) +
+                    " is outside [0, " + std::to_string(limit) + ")");
+}
+
 bool Job::failed() const {
   std::lock_guard<std::mutex> lock(errorMutex_);
   return !errorCode_.empty();

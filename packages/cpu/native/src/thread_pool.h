@@ -17,11 +17,15 @@
 
 namespace fastattn {
 
-/** An error an item reports with its FastAttentionError code and field (bad data found at run time). */
+/**
+ * An error an item reports with its FastAttentionError code and field (bad data found at run time).
+ * Defined out of line (thread_pool.cpp): the per-ISA kernel files throw it, and an inline member
+ * would be emitted there as a weak symbol the linker might pick for every caller.
+ */
 class OpError : public std::runtime_error {
  public:
-  OpError(const char* code, const char* field, const std::string& message)
-      : std::runtime_error(std::string(field) + ": " + message), code_(code), field_(field) {}
+  OpError(const char* code, const char* field, const std::string& message);
+  ~OpError() override;
   const char* code() const { return code_; }
   const char* field() const { return field_; }
 
@@ -29,6 +33,13 @@ class OpError : public std::runtime_error {
   const char* code_;
   const char* field_;
 };
+
+/**
+ * Throws OpError(INVALID_INPUT, field, "<what> <value> of <unit> <at> is outside [0, <limit>)").
+ * The message is built here, in a portable file, for the same reason OpError is out of line.
+ */
+[[noreturn]] void throwOutOfRange(const char* field, const char* what, int64_t value, const char* unit, int64_t at,
+                                  int64_t limit);
 
 /**
  * A batch of independent items. Workers claim items one at a time (dynamic scheduling: causal
