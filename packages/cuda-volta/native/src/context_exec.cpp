@@ -211,7 +211,7 @@ static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool 
         }
         const std::string field = errorField(e[0]);
         const std::string what = e[0] == FA_ERR_KV_SLOT ? "token " : "row ";
-        throw FaError("INVALID_INPUT", field + ": " + what + std::to_string(e[1]) + " is outside its range");
+        throw FaError("INVALID_INPUT", field + ": " + what + std::to_string(e[1]) + " is outside its range", field);
       },
       nullptr);
   job->keep.emplace_back(Napi::Persistent(owner.As<Napi::Object>()));

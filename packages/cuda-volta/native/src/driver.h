@@ -131,10 +131,12 @@ struct CudaError : std::runtime_error {
       : std::runtime_error(message), result(r), call(std::move(call)), name(std::move(name)), code(std::move(code)) {}
 };
 
-// A project error without a CUresult (bad arguments reaching native code, missing kernels).
+// A project error without a CUresult (bad arguments reaching native code, missing kernels, bad
+// data a kernel found); `field` names the input at fault when there is one.
 struct FaError : std::runtime_error {
-  std::string code;
-  FaError(std::string code, const std::string& message) : std::runtime_error(message), code(std::move(code)) {}
+  std::string code, field;
+  FaError(std::string code, const std::string& message, std::string field = "")
+      : std::runtime_error(message), code(std::move(code)), field(std::move(field)) {}
 };
 
 // The loaded driver, or throws FaError("UNAVAILABLE", "no CUDA driver: ...") once and for all.

@@ -17,7 +17,7 @@ void Job::Execute() {
   } catch (const CudaError& e) {
     code_ = e.code, cudaError_ = e.name, call_ = e.call, SetError(e.what());
   } catch (const FaError& e) {
-    code_ = e.code, SetError(e.what());
+    code_ = e.code, field_ = e.field, SetError(e.what());
   } catch (const std::bad_alloc&) {
     code_ = "OOM", SetError("host allocation failed");
   } catch (const std::exception& e) {
@@ -36,7 +36,7 @@ void Job::OnOK() {
 
 void Job::OnError(const Napi::Error& e) {
   Napi::HandleScope scope(Env());
-  deferred_.Reject(toJsError(Env(), e.Message(), code_, cudaError_, call_).Value());
+  deferred_.Reject(toJsError(Env(), e.Message(), code_, cudaError_, call_, field_).Value());
 }
 
 }  // namespace fa

@@ -25,7 +25,7 @@ class Job : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
-  std::string code_ = "INTERNAL", cudaError_, call_;
+  std::string code_ = "INTERNAL", cudaError_, call_, field_;
 };
 
 }  // namespace fa

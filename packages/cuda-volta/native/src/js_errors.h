@@ -12,8 +12,8 @@
 namespace fa {
 
 inline Napi::Error toJsError(Napi::Env env, const std::string& message, const std::string& code,
-                             const std::string& cudaError, const std::string& call) {
-  Napi::Error err = fastattention::codedError(env, code, message);
+                             const std::string& cudaError, const std::string& call, const std::string& field = "") {
+  Napi::Error err = fastattention::codedError(env, code, message, field);
   if (!cudaError.empty()) err.Set("cudaError", Napi::String::New(env, cudaError));
   if (!call.empty()) err.Set("call", Napi::String::New(env, call));
   return err;
@@ -27,7 +27,7 @@ Napi::Value guarded(Napi::Env env, F&& fn) {
   } catch (const CudaError& e) {
     throw toJsError(env, e.what(), e.code, e.name, e.call);
   } catch (const FaError& e) {
-    throw toJsError(env, e.what(), e.code, "", "");
+    throw toJsError(env, e.what(), e.code, "", "", e.field);
   }
 }
 
