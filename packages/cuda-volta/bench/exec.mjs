@@ -1,8 +1,8 @@
 // The execution contract on the GPU, timed as a user runs it (the executor's public API, host wall
 // clock): decode attention at B=1 32K awaited step by step and back to back, dense and paged (block
 // 16 and 256, shuffled blocks), against a device-to-device copy of the same bytes; the linear op
-// (cuBLAS) at the Llama-7B shapes; and the host time of enqueuing a 32-layer Llama-7B-shaped decode
-// step against its GPU time. Writes JSON to FASTATTN_BENCH_OUT (default exec.json).
+// (cuBLAS) at the Llama-7B shapes; and the host time of replaying a 32-layer Llama-7B-shaped decode
+// step (a CUDA graph) against its GPU time. Writes JSON to FASTATTN_BENCH_OUT (default exec.json).
 //   node bench/exec.mjs [--cublas /path/libcublas.so.13] [--skip-gemm] [--skip-step]
 // The PyTorch matmul anchor runs beside it: python3 tools/anchors/matmul_cuda.py OUT.json
 import { writeFileSync } from 'node:fs';
@@ -83,17 +83,24 @@ async function timeSteps(enqueue, steps, awaitEach) {
     await executor.stream.synchronize();
     const awaited = await timeSteps(() => executor.run(op), 100, true);
     const backToBack = await timeSteps(() => executor.run(op), 100, false);
+    // The same step recorded as a graph (one launch per step), awaited each time.
+    const graph = executor.record((r) => r.run(op));
+    const graphAwaited = await timeSteps(() => graph.replay(), 100, true);
+    graph.dispose();
     const row = {
       case: `decode B1 32K hd128 32/8 f16 ${name}`,
       copyMs,
       awaitedMs: awaited,
       backToBackMs: backToBack,
+      graphAwaitedMs: graphAwaited,
       awaitedOfCopy: copyMs / awaited,
       backToBackOfCopy: copyMs / backToBack,
+      graphAwaitedOfCopy: copyMs / graphAwaited,
     };
     result.decode.push(row);
     console.log(
       `${row.case}: awaited ${awaited.toFixed(4)} ms (${(row.awaitedOfCopy * 100).toFixed(1)}% of copy), ` +
+        `graph awaited ${graphAwaited.toFixed(4)} ms (${(row.graphAwaitedOfCopy * 100).toFixed(1)}%), ` +
         `back to back ${backToBack.toFixed(4)} ms (${(row.backToBackOfCopy * 100).toFixed(1)}%), copy ${copyMs.toFixed(4)} ms`,
     );
   }
@@ -238,7 +245,7 @@ if (!flag('--skip-step')) {
     weightGBs: weightBytes / (gpu / 1e3) / 1e9,
   };
   console.log(
-    `32-layer decode step (${graph.ops} ops): host enqueue ${median(host).toFixed(3)} ms, step ${gpu.toFixed(3)} ms ` +
+    `32-layer decode step (${graph.ops} ops, one graph): host replay ${median(host).toFixed(3)} ms, step ${gpu.toFixed(3)} ms ` +
       `(host ${(result.step.hostOfGpu * 100).toFixed(0)}% of it), weights read at ${result.step.weightGBs.toFixed(0)} GB/s`,
   );
 }

@@ -143,6 +143,15 @@ export interface NativeContext {
   /** One kernel of kernels/common/ops.cu; `args` mirrors its parameter struct (op_params.h). */
   enqueueOp(stream: number, kind: OpKernelKind, args: object): void;
   enqueueGemm(stream: number, args: GemmArgs): void;
+  enqueueMemset(stream: number, ptr: bigint, bytes: number): void;
+  /** Loads cuBLAS and makes its handle and workspace now (a capture cannot allocate them). */
+  prepareBlas(cublasPath?: string): void;
+  /** The stream's work from here on is recorded, not run (cuStreamBeginCapture, thread-local). */
+  captureBegin(stream: number): void;
+  /** Ends the capture and instantiates it: the graph's handle. */
+  captureEnd(stream: number): number;
+  graphLaunch(stream: number, graph: number): void;
+  graphDestroy(graph: number): void;
   dispose(): void;
 }
 

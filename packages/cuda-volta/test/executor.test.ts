@@ -2,7 +2,7 @@
 // in f16 and bf16), paged attention ops over hostile caches at several block sizes, data errors
 // found on the device (a bad block table entry, an embedding token outside the table) reported
 // with the op's field, and the stream usable again after the report.
-import type { AttentionInput, MaskSpec, Tensor } from '@fastattention/core';
+import { type AttentionInput, fromNumbers, type MaskSpec, type Tensor } from '@fastattention/core';
 import {
   compareToReference,
   randomPagedCase,
@@ -93,6 +93,53 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
             expect(err.out, what).toBeLessThan(TOL[dtype]);
             expect(err.lse, what).toBeLessThan(TOL.lse);
           }
+    await executor.dispose();
+  });
+
+  it('records a step as a CUDA graph: each replay equals the ops run one by one, with its step values rewritten', async () => {
+    const executor = backend!.createExecutor();
+    const rand = rng(seed + 2);
+    const f16 = (n: number) =>
+      fromNumbers(
+        Array.from({ length: n }, () => rand() * 2 - 1),
+        'f16',
+      ) as Uint16Array;
+    const [rows, d, n, seqK, heads] = [3, 64, 48, 300, 4];
+    const x = await put(executor, 'f16', [rows, d], f16(rows * d));
+    const norm = await put(executor, 'f16', [d], f16(d));
+    const w = await put(executor, 'f16', [n, d], f16(n * d));
+    const q = await put(executor, 'f16', [1, 1, heads, d], f16(heads * d));
+    const k = await put(executor, 'f16', [1, seqK, 2, d], f16(seqK * 2 * d));
+    const v = await put(executor, 'f16', [1, seqK, 2, d], f16(seqK * 2 * d));
+    const lens = await put(executor, 'i32', [1], Int32Array.of(seqK));
+    const ops = (o: { hidden: Tensor; out: Tensor; attn: Tensor }) => [
+      { op: 'rmsNorm', x, weight: norm, eps: 1e-5, out: o.hidden } as const,
+      { op: 'linear', x: o.hidden, weight: w, out: o.out } as const,
+      { op: 'attention', q, k, v, seqLensK: lens as Tensor<'i32'>, out: o.attn } as const,
+    ];
+    const outputs = () => ({
+      hidden: executor.empty('f16', [rows, d]),
+      out: executor.empty('f16', [rows, n]),
+      attn: executor.empty('f16', [1, 1, heads, d]),
+    });
+    const recorded = outputs();
+    const eager = outputs();
+    const graph = executor.record((r) => {
+      for (const op of ops(recorded)) r.run(op);
+    });
+    expect(graph.ops).toBe(3);
+    for (const len of [seqK, 17, 200]) {
+      await executor.write(x, f16(rows * d));
+      await executor.write(lens, Int32Array.of(len));
+      graph.replay();
+      for (const op of ops(eager)) executor.run(op);
+      for (const key of ['out', 'attn'] as const) {
+        const [a, b] = [await executor.read(recorded[key]), await executor.read(eager[key])];
+        expect(Array.from(a as Uint16Array), `${key} at ${len} keys`).toEqual(Array.from(b as Uint16Array));
+      }
+    }
+    graph.dispose();
+    expect(() => graph.replay()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     await executor.dispose();
   });
 

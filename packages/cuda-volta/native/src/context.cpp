@@ -38,6 +38,12 @@ Napi::Function Context::Init(Napi::Env env) {
                          InstanceMethod("enqueueAttention", &Context::EnqueueAttention),
                          InstanceMethod("enqueueOp", &Context::EnqueueOp),
                          InstanceMethod("enqueueGemm", &Context::EnqueueGemm),
+                         InstanceMethod("enqueueMemset", &Context::EnqueueMemset),
+                         InstanceMethod("prepareBlas", &Context::PrepareBlas),
+                         InstanceMethod("captureBegin", &Context::CaptureBegin),
+                         InstanceMethod("captureEnd", &Context::CaptureEnd),
+                         InstanceMethod("graphLaunch", &Context::GraphLaunch),
+                         InstanceMethod("graphDestroy", &Context::GraphDestroy),
                          InstanceMethod("dispose", &Context::Dispose),
                      });
 }

@@ -120,6 +120,8 @@ class Context : public Napi::ObjectWrap<Context> {
   CUdeviceptr errorWord_ = 0;  // two int32s: FaOpError code and detail (kernels/common/op_params.h)
   int32_t* errorHost_ = nullptr;  // pinned: where each synchronization copies the word, in stream order
   cublasHandle_t blas_ = nullptr;
+  CUdeviceptr blasWorkspace_ = 0;
+  std::map<uint32_t, CUgraphExec> graphs_;
   CUstream streamArg(const Napi::Value& v);
   CUdeviceptr errorWord();
   void releaseExec();
@@ -139,6 +141,13 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value EnqueueAttention(const Napi::CallbackInfo& info);
   Napi::Value EnqueueOp(const Napi::CallbackInfo& info);
   Napi::Value EnqueueGemm(const Napi::CallbackInfo& info);
+  Napi::Value EnqueueMemset(const Napi::CallbackInfo& info);
+  const Cublas& blasHandle(const std::string& path);
+  Napi::Value PrepareBlas(const Napi::CallbackInfo& info);
+  Napi::Value CaptureBegin(const Napi::CallbackInfo& info);
+  Napi::Value CaptureEnd(const Napi::CallbackInfo& info);
+  Napi::Value GraphLaunch(const Napi::CallbackInfo& info);
+  Napi::Value GraphDestroy(const Napi::CallbackInfo& info);
 
   // context_timing.cpp
   std::vector<double> timed(int warmup, int iters, const std::function<void()>& fn);

@@ -15,6 +15,8 @@ namespace fa {
 
 namespace {
 
+constexpr size_t kBlasWorkspace = size_t(32) << 20;
+
 size_t sizeClass(size_t bytes) {
   size_t c = 4096;
   while (c < bytes) c <<= 1;
@@ -112,8 +114,12 @@ void Context::releaseExec() {
   streams_.clear();
   for (auto& e : events_) d.cuEventDestroy(e.second);
   events_.clear();
+  for (auto& g : graphs_) d.cuGraphExecDestroy(g.second);
+  graphs_.clear();
   if (blas_) cublas("").cublasDestroy_v2(blas_);
   blas_ = nullptr;
+  if (blasWorkspace_) d.cuMemFree(blasWorkspace_);
+  blasWorkspace_ = 0;
   if (errorWord_) d.cuMemFree(errorWord_);
   errorWord_ = 0;
   if (errorHost_) d.cuMemFreeHost(errorHost_);
@@ -140,6 +146,9 @@ Napi::Value Context::AllocAsync(const Napi::CallbackInfo& info) {
     current();
     CUstream s = streamArg(info[0]);
     const double bytes = info[1].As<Napi::Number>().DoubleValue();
+    if (!driver().cuMemAllocAsync) {
+      throw FaError("UNSUPPORTED", "executor: this CUDA driver has no stream-ordered allocation (CUDA 11.2+ needed)");
+    }
     CUdeviceptr p = 0;
     FA_CU(cuMemAllocAsync(&p, static_cast<size_t>(std::max(bytes, 1.0)), s), "cuMemAllocAsync");
     return Napi::BigInt::New(env, static_cast<uint64_t>(p));
@@ -477,6 +486,29 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
   });
 }
 
+// The cuBLAS handle with its own workspace, made on first use (before any capture: it allocates).
+const Cublas& Context::blasHandle(const std::string& path) {
+  const Cublas& blas = cublas(path);
+  if (!blas_) {
+    checkBlas(blas.cublasCreate_v2(&blas_), "cublasCreate_v2");
+    FA_CU(cuMemAlloc(&blasWorkspace_, kBlasWorkspace), "cuMemAlloc_v2");
+    checkBlas(blas.cublasSetWorkspace_v2(blas_, reinterpret_cast<void*>(blasWorkspace_), kBlasWorkspace),
+              "cublasSetWorkspace_v2");
+  }
+  return blas;
+}
+
+// prepareBlas(path): loads cuBLAS and makes the handle now (a step graph's capture cannot).
+Napi::Value Context::PrepareBlas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    blasHandle(info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "");
+    return env.Undefined();
+  });
+}
+
 // enqueueGemm(stream, { x, w, out, m, n, k, beta, cublasPath }): out[m, n] = x[m, k] · w[n, k]ᵀ
 // (+ beta · out) through cuBLAS, f32 accumulation. Row-major out is column-major outᵀ = w · xᵀ.
 Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
@@ -487,8 +519,7 @@ Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
     CUstream s = streamArg(info[0]);
     const Napi::Object a = info[1].As<Napi::Object>();
     const std::string path = a.Get("cublasPath").IsString() ? a.Get("cublasPath").As<Napi::String>().Utf8Value() : "";
-    const Cublas& blas = cublas(path);
-    if (!blas_) checkBlas(blas.cublasCreate_v2(&blas_), "cublasCreate_v2");
+    const Cublas& blas = blasHandle(path);
     const FaMat x = mat(a, "x"), w = mat(a, "w"), out = mat(a, "out");
     const int64_t m = i64(a, "m"), n = i64(a, "n"), k = i64(a, "k");
     const int64_t limit = (int64_t(1) << 31) - 1;
@@ -503,6 +534,79 @@ Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
                                 types[x.dtype], static_cast<int>(x.row_stride), &beta, out.ptr, types[out.dtype],
                                 static_cast<int>(out.row_stride), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
               "cublasGemmEx");
+    return env.Undefined();
+  });
+}
+
+// enqueueMemset(stream, ptr, bytes): zeros (capturable, unlike a host copy).
+Napi::Value Context::EnqueueMemset(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    const size_t bytes = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    if (bytes > 0) FA_CU(cuMemsetD8Async(ptrArg(info[1]), 0, bytes, s), "cuMemsetD8Async");
+    return env.Undefined();
+  });
+}
+
+// captureBegin(stream): the work enqueued on the stream from here on is recorded, not run.
+Napi::Value Context::CaptureBegin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    if (!driver().cuStreamBeginCapture || !driver().cuGraphInstantiateWithFlags) {
+      throw FaError("UNSUPPORTED", "record: this CUDA driver has no graph capture (CUDA 11.4+ needed)");
+    }
+    FA_CU(cuStreamBeginCapture(streamArg(info[0]), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+    return env.Undefined();
+  });
+}
+
+// captureEnd(stream): ends the capture and instantiates it; returns the graph's handle.
+Napi::Value Context::CaptureEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUgraph graph = nullptr;
+    FA_CU(cuStreamEndCapture(streamArg(info[0]), &graph), "cuStreamEndCapture");
+    CUgraphExec exec = nullptr;
+    const CUresult r = driver().cuGraphInstantiateWithFlags(&exec, graph, 0);
+    driver().cuGraphDestroy(graph);
+    check(r, "cuGraphInstantiateWithFlags");
+    const uint32_t id = nextHandle_++;
+    graphs_[id] = exec;
+    return Napi::Number::New(env, id);
+  });
+}
+
+// graphLaunch(stream, graph): one launch replays every op of the graph, in order.
+Napi::Value Context::GraphLaunch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    CUstream s = streamArg(info[0]);
+    auto it = graphs_.find(info[1].As<Napi::Number>().Uint32Value());
+    if (it == graphs_.end()) throw FaError("DISPOSED", "the step graph was disposed");
+    FA_CU(cuGraphLaunch(it->second, s), "cuGraphLaunch");
+    return env.Undefined();
+  });
+}
+
+Napi::Value Context::GraphDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!ctx_) return env.Undefined();
+    current();
+    auto it = graphs_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (it != graphs_.end()) {
+      FA_CU(cuGraphExecDestroy(it->second), "cuGraphExecDestroy");  // deferred by the driver while running
+      graphs_.erase(it);
+    }
     return env.Undefined();
   });
 }

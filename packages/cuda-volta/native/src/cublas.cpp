@@ -45,6 +45,7 @@ Loaded load(const std::string& path) {
   sym(c.cublasCreate_v2, "cublasCreate_v2");
   sym(c.cublasDestroy_v2, "cublasDestroy_v2");
   sym(c.cublasSetStream_v2, "cublasSetStream_v2");
+  sym(c.cublasSetWorkspace_v2, "cublasSetWorkspace_v2");
   sym(c.cublasGemmEx, "cublasGemmEx");
   return l;
 }

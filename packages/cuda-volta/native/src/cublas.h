@@ -23,6 +23,8 @@ struct Cublas {
   int (*cublasCreate_v2)(cublasHandle_t*);
   int (*cublasDestroy_v2)(cublasHandle_t);
   int (*cublasSetStream_v2)(cublasHandle_t, CUstream);
+  // A workspace of our own: a captured GEMM must not allocate (CUDA graphs).
+  int (*cublasSetWorkspace_v2)(cublasHandle_t, void*, size_t);
   int (*cublasGemmEx)(cublasHandle_t, int transa, int transb, int m, int n, int k, const void* alpha, const void* A,
                       int Atype, int lda, const void* B, int Btype, int ldb, const void* beta, void* C, int Ctype,
                       int ldc, int computeType, int algo);

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <mutex>
+#include <type_traits>
 
 namespace fa {
 namespace {
@@ -52,8 +53,17 @@ Loaded load() {
   sym(lib, d.cuStreamWaitEvent, "cuStreamWaitEvent", e);
   sym(lib, d.cuLaunchHostFunc, "cuLaunchHostFunc", e);
   sym(lib, d.cuMemcpyDtoH, "cuMemcpyDtoH_v2", e);
-  sym(lib, d.cuMemAllocAsync, "cuMemAllocAsync", e);
-  sym(lib, d.cuMemFreeAsync, "cuMemFreeAsync", e);
+  const auto optional = [lib](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+  };
+  optional(d.cuMemAllocAsync, "cuMemAllocAsync");
+  optional(d.cuMemFreeAsync, "cuMemFreeAsync");
+  optional(d.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+  optional(d.cuStreamEndCapture, "cuStreamEndCapture");
+  optional(d.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+  optional(d.cuGraphLaunch, "cuGraphLaunch");
+  optional(d.cuGraphExecDestroy, "cuGraphExecDestroy");
+  optional(d.cuGraphDestroy, "cuGraphDestroy");
   sym(lib, d.cuEventElapsedTime, "cuEventElapsedTime", e);
   sym(lib, d.cuMemAlloc, "cuMemAlloc_v2", e);
   sym(lib, d.cuMemFree, "cuMemFree_v2", e);

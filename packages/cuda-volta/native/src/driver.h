@@ -17,6 +17,8 @@ typedef struct CUstream_st* CUstream;
 typedef struct CUevent_st* CUevent;
 typedef unsigned long long CUdeviceptr;
 typedef void (*CUhostFn)(void* userData);
+typedef struct CUgraph_st* CUgraph;
+typedef struct CUgraphExec_st* CUgraphExec;
 
 // cuLaunchKernelEx's configuration (CUDA 12.0+ drivers), laid out as cuda.h declares it. Only the
 // programmatic-stream-serialization attribute (an int at the start of the 64-byte value) is used.
@@ -58,6 +60,7 @@ enum : int {
   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
   CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
   CU_STREAM_NON_BLOCKING = 1,
+  CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
   CU_EVENT_DEFAULT = 0,
   // cuTensorMapEncodeTiled's enums (CUtensorMapDataType, ...Swizzle, ...L2promotion, ...OOBfill)
   CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6,
@@ -92,9 +95,17 @@ struct Driver {
   CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
   CUresult (*cuLaunchHostFunc)(CUstream, CUhostFn, void*);
   CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t);
-  // Stream-ordered allocation (CUDA 11.2+ drivers): the executor's tensors and temporaries.
+  // Optional (null on older drivers; the executor then says UNSUPPORTED): stream-ordered allocation
+  // (CUDA 11.2+) for the executor's tensors and temporaries, and CUDA graphs (11.4+): a step
+  // graph's ops captured once from its stream and replayed as one launch.
   CUresult (*cuMemAllocAsync)(CUdeviceptr*, size_t, CUstream);
   CUresult (*cuMemFreeAsync)(CUdeviceptr, CUstream);
+  CUresult (*cuStreamBeginCapture)(CUstream, int mode);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph*);
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec*, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
+  CUresult (*cuGraphDestroy)(CUgraph);
   CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent);
   CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);

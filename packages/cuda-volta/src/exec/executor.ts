@@ -12,7 +12,6 @@ import {
   type MemoryKind,
   type Op,
   type OpKind,
-  opListGraph,
   type StepGraph,
   type Stream,
   type StreamEvent,
@@ -26,7 +25,7 @@ import {
 } from '@fastattention/core';
 import type { NativeContext } from '../native.js';
 import { CudaTensor, type DeviceStorage } from './device-tensor.js';
-import { type OpContext, runOp, SUPPORTED_OPS } from './ops.js';
+import { type OpContext, prepareOp, runOp, SUPPORTED_OPS } from './ops.js';
 
 /** A CUDA stream of the executor (a driver stream by handle). */
 export class CudaStream implements Stream {
@@ -86,6 +85,7 @@ export class CudaExecutor implements Executor {
   readonly #life: Lifetime;
   readonly #streams = new Set<CudaStream>();
   readonly #storages = new Set<DeviceStorage>();
+  readonly #graphs = new Set<number>();
 
   /** @internal Use the backend's `createExecutor()`. */
   constructor(context: NativeContext, ops: Omit<OpContext, 'stream' | 'temp' | 'executor' | 'counters'>) {
@@ -94,6 +94,7 @@ export class CudaExecutor implements Executor {
     this.#life = new Lifetime('the cuda executor', () => this.#release());
     this.stream = new CudaStream(this, context.streamCreate(), 'default');
     this.#streams.add(this.stream);
+    context.errorWord(); // made now: a capture cannot allocate it
   }
 
   supportsOp(kind: OpKind, dtype?: DType): boolean {
@@ -132,9 +133,11 @@ export class CudaExecutor implements Executor {
         this.context.enqueueWrite(s.id, t.address(), data);
       } else {
         // Into a dense temporary, then scattered into the view on the device.
-        const dense = this.temp(t.dtype, t.shape, s);
-        this.context.enqueueWrite(s.id, dense.address(), data);
-        runOp({ op: 'copy', src: dense, dst: t }, this.#opContext(s));
+        this.#enqueue(s, (c) => {
+          const dense = c.temp(t.dtype, t.shape);
+          this.context.enqueueWrite(s.id, dense.address(), data);
+          runOp({ op: 'copy', src: dense, dst: t }, c);
+        });
       }
       return Promise.resolve();
     } catch (error) {
@@ -146,14 +149,18 @@ export class CudaExecutor implements Executor {
     try {
       const t = this.#own(tensor, 'tensor');
       const s = this.#stream(stream);
-      let source: CudaTensor = t;
-      if (!isContiguous(t)) {
-        source = this.temp(t.dtype, t.shape, s);
-        runOp({ op: 'copy', src: t, dst: source }, this.#opContext(s));
-      }
       const out = allocateTensorArray(t.dtype, t.length);
-      const done = this.track(() => this.context.enqueueRead(s.id, source.address(), out));
-      return done.then(() => out as TensorArrayOf<T>);
+      let done: Promise<void> | undefined;
+      if (isContiguous(t)) {
+        done = this.track(() => this.context.enqueueRead(s.id, t.address(), out));
+      } else {
+        this.#enqueue(s, (c) => {
+          const source = c.temp(t.dtype, t.shape);
+          runOp({ op: 'copy', src: t, dst: source }, c);
+          done = this.track(() => this.context.enqueueRead(s.id, source.address(), out));
+        });
+      }
+      return done!.then(() => out as TensorArrayOf<T>);
     } catch (error) {
       return Promise.reject(toFastAttentionError(error, 'DEVICE'));
     }
@@ -169,19 +176,68 @@ export class CudaExecutor implements Executor {
   run(op: Op, stream: Stream = this.stream): void {
     this.#check(op);
     try {
-      runOp(op, this.#opContext(this.#stream(stream)));
+      this.#enqueue(this.#stream(stream), (c) => runOp(op, c));
     } catch (error) {
       throw toFastAttentionError(error, 'DEVICE');
     }
   }
 
+  /**
+   * Records the ops as a CUDA graph: each op is checked, whatever they need made up front (cuBLAS,
+   * split-KV counters, kernel attributes), then the ops are captured from the executor's stream.
+   * Nothing runs while recording. A replay is one graph launch; the per-step values (positions,
+   * lengths, block tables) are read from their tensors at replay, so rewriting those needs no new
+   * recording, while the tensors themselves and the shapes are fixed.
+   */
   record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
     this.#life.check();
-    return opListGraph(
-      build,
-      (op) => this.#check(op),
-      (op, stream) => this.run(op, stream),
-    );
+    const ops: Op[] = [];
+    build({
+      run: (op) => {
+        this.#check(op);
+        ops.push(op);
+      },
+    });
+    const stream = this.stream;
+    try {
+      this.#enqueue(stream, (c) => {
+        for (const op of ops) prepareOp(op, c);
+      });
+      this.context.captureBegin(stream.id);
+    } catch (error) {
+      throw toFastAttentionError(error, 'DEVICE');
+    }
+    let graph: number;
+    try {
+      this.#enqueue(stream, (c) => {
+        for (const op of ops) runOp(op, c);
+      });
+      graph = this.context.captureEnd(stream.id);
+    } catch (error) {
+      try {
+        this.context.graphDestroy(this.context.captureEnd(stream.id));
+      } catch {
+        // the failure invalidated the capture: ending it is all that is left to do
+      }
+      throw toFastAttentionError(error, 'DEVICE');
+    }
+    this.#graphs.add(graph);
+    let disposed = false;
+    const step: StepGraph = {
+      ops: ops.length,
+      replay: (replayStream) => {
+        this.#life.check();
+        if (disposed) throw new FastAttentionError('DISPOSED', 'the step graph was disposed');
+        this.context.graphLaunch(this.#stream(replayStream ?? this.stream).id, graph);
+      },
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        if (this.#graphs.delete(graph)) this.context.graphDestroy(graph);
+      },
+      [Symbol.dispose]: () => step.dispose(),
+    };
+    return step;
   }
 
   /** Waits for the work in flight on every stream, then frees every tensor and stream. */
@@ -204,24 +260,32 @@ export class CudaExecutor implements Executor {
     });
   }
 
-  /** @internal A dense tensor freed, in the stream's order, once the work enqueued so far is done. */
-  temp<T extends TensorDType>(dtype: T, shape: readonly number[], stream: CudaStream): CudaTensor<T> {
-    const length = elementCount(shape);
-    const ptr = this.context.allocAsync(stream.id, length * tensorBytesOf(dtype));
-    const storage: DeviceStorage = { ptr, length, disposed: false };
-    const t = CudaTensor.dense(dtype, shape, storage, () => this.context.freeAsync(stream.id, ptr));
-    queueMicrotask(() => t.dispose()); // after the op that needs it was enqueued (same turn)
-    return t;
-  }
-
-  #opContext(stream: CudaStream): OpContext {
-    return {
+  /**
+   * Runs `enqueue` with an op context on the stream, then frees the temporaries it made, in the
+   * stream's order (after the work that uses them; inside a capture, as nodes of the graph).
+   */
+  #enqueue(stream: CudaStream, enqueue: (c: OpContext) => void): void {
+    const temps: CudaTensor[] = [];
+    const c: OpContext = {
       ...this.#ops,
       executor: this,
       stream,
-      temp: (dtype, shape) => this.temp(dtype, shape, stream),
+      temp: (dtype, shape) => {
+        const length = elementCount(shape);
+        const ptr = this.context.allocAsync(stream.id, length * tensorBytesOf(dtype));
+        const t = CudaTensor.dense(dtype, shape, { ptr, length, disposed: false }, () =>
+          this.context.freeAsync(stream.id, ptr),
+        );
+        temps.push(t);
+        return t;
+      },
       counters: (n, s) => this.#countersFor(n, s),
     };
+    try {
+      enqueue(c);
+    } finally {
+      for (const t of temps) t.dispose();
+    }
   }
 
   /**
@@ -277,6 +341,8 @@ export class CudaExecutor implements Executor {
     }
     if (this.#counters) this.context.freeAsync(this.stream.id, this.#counters.ptr);
     this.#counters = undefined;
+    for (const graph of this.#graphs) this.context.graphDestroy(graph);
+    this.#graphs.clear();
     await this.context.streamSynchronize(this.stream.id).catch(() => undefined);
     for (const s of this.#streams) this.context.streamDestroy(s.id);
     this.#streams.clear();

@@ -16,6 +16,7 @@ import {
   unsupported,
 } from '@fastattention/core';
 import type { CudaDType } from '../input.js';
+import { moduleName } from '../kernels.js';
 import { type LaunchFeatures, launchDesc } from '../launch.js';
 import type { DeviceMatrix } from '../native.js';
 import type { LaunchPlan, Planner } from '../plan.js';
@@ -278,15 +279,11 @@ function linear(op: LinearOp, c: OpContext): void {
   if (target !== out) copyTensor(c, target, out);
 }
 
-/** A dense temporary of zeros shaped like t. */
+/** A dense temporary of zeros shaped like t (a memset: capturable, unlike a host copy). */
 function zerosLike(c: OpContext, t: CudaTensor): CudaTensor {
   const z = c.temp(t.dtype, t.shape);
-  c.executor.context.enqueueWrite(c.stream.id, z.address(), zeros(t.dtype, t.length));
+  c.executor.context.enqueueMemset(c.stream.id, z.address(), t.length * bytesOf(t.dtype));
   return z;
-}
-
-function zeros(dtype: TensorDType, n: number): Float32Array | Uint16Array {
-  return dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
 }
 
 function rope(op: RopeOp, c: OpContext): void {
@@ -376,6 +373,54 @@ function lseMerge(op: LseMergeOp, c: OpContext): void {
   );
 }
 
+/** The launch plan of an attention op (cached by problem: planning scores tile candidates). */
+function attentionPlan(op: AttentionOp, c: OpContext): LaunchPlan {
+  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
+  const headsKV = op.k.shape[2]!;
+  const seqK = op.paged ? op.paged.seqK : op.k.shape[1]!;
+  const dtype = op.q.dtype as CudaDType;
+  const mask = op.mask ?? { kind: 'none' as const };
+  const key = `${batch}/${seqQ}/${seqK}/${headsQ}/${headsKV}/${headDim}/${dtype}/${op.paged ? 1 : 0}/${JSON.stringify(mask)}`;
+  let plan = c.plans.get(key);
+  if (!plan) {
+    const problem = {
+      batch,
+      seqQ,
+      seqK,
+      headsQ,
+      headsKV,
+      headDim,
+      dtype,
+      mask,
+      ...(op.paged && { pagedKV: true }),
+    };
+    plan = c.planner.plan(problem);
+    if (c.plans.size >= 256) c.plans.delete(c.plans.keys().next().value!);
+    c.plans.set(key, plan);
+  }
+  return plan;
+}
+
+/**
+ * Makes up front what an op would otherwise make the first time it runs, which a CUDA-graph
+ * capture cannot: the cuBLAS handle, the split-KV counters, a kernel's large shared-memory setting.
+ */
+export function prepareOp(op: Op, c: OpContext): void {
+  if (op.op === 'linear') {
+    c.executor.context.prepareBlas(c.cublasPath);
+  } else if (op.op === 'attention') {
+    const plan = attentionPlan(op, c);
+    if (plan.splitKV > 1 && c.features.fusedCombine)
+      c.counters(plan.grid[0] * plan.grid[1] * op.q.shape[0]!, c.stream);
+    c.executor.context.functionInfo(
+      moduleName(plan.config),
+      plan.kernel,
+      plan.threads,
+      plan.config.sharedBytes,
+    );
+  }
+}
+
 function attention(op: AttentionOp, c: OpContext): void {
   const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
   const paged = op.paged;
@@ -409,24 +454,7 @@ function attention(op: AttentionOp, c: OpContext): void {
     numBlocks,
   });
   const mask = op.mask ?? { kind: 'none' as const };
-  const problem = {
-    batch,
-    seqQ,
-    seqK,
-    headsQ,
-    headsKV,
-    headDim,
-    dtype,
-    mask,
-    ...(paged && { pagedKV: true }),
-  };
-  const key = `${batch}/${seqQ}/${seqK}/${headsQ}/${headsKV}/${headDim}/${dtype}/${paged ? 1 : 0}/${JSON.stringify(mask)}`;
-  let plan = c.plans.get(key);
-  if (!plan) {
-    plan = c.planner.plan(problem);
-    if (c.plans.size >= 256) c.plans.delete(c.plans.keys().next().value!);
-    c.plans.set(key, plan);
-  }
+  const plan = attentionPlan(op, c);
   let partO = 0n;
   let partLse = 0n;
   if (plan.splitKV > 1) {
