@@ -155,7 +155,7 @@ export interface NativeContext {
   dispose(): void;
 }
 
-export type OpKernelKind = 'rows' | 'rope' | 'kvAppend' | 'lseMerge' | 'copy' | 'checkAttention';
+export type OpKernelKind = 'rows' | 'rope' | 'kvAppend' | 'lseMerge' | 'copy' | 'checkAttention' | 'sample';
 
 /** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
 export interface DeviceMatrix {

@@ -13,6 +13,7 @@ enum FaOpError : int32_t {
   FA_ERR_KV_SLOT = 2,          // detail: the token
   FA_ERR_BLOCK_TABLE = 3,      // detail: the batch row
   FA_ERR_SEQ_LENS = 4,         // detail: the batch row
+  FA_ERR_SAMPLE_PARAMS = 5,    // detail: the row (a parameter outside its range, a negative counter or count)
 };
 
 // A matrix inside a tensor's storage: row r starts at ptr + r * row_stride elements.
@@ -94,4 +95,27 @@ struct FaAttentionCheckParams {
   int32_t* table_out;
   int32_t* error;
   int64_t batch, seq_k, blocks_per_seq, block_size, num_blocks;
+};
+
+// The sample op (core's exec/sampling.ts, in double precision): one CTA per row of logits.
+// `work` holds [rows][vocab] doubles: the penalized logits.
+struct FaSampleParams {
+  const float* logits;
+  int64_t logits_row_stride;
+  int64_t rows, vocab;
+  const float* temperature;
+  const int32_t* top_k;
+  const float* top_p;
+  const float* min_p;
+  const float* repetition_penalty;
+  const float* presence_penalty;
+  const float* frequency_penalty;
+  const int32_t* seed;
+  const int32_t* counters;
+  const int32_t* counts;  // nullptr: no penalties
+  int64_t counts_row_stride;
+  int32_t* tokens;
+  float* logprobs;  // nullptr: not wanted
+  double* work;
+  int32_t* error;
 };

@@ -52,6 +52,8 @@ const char* errorField(int32_t code) {
       return "attention.paged.blockTable";
     case FA_ERR_SEQ_LENS:
       return "attention.seqLensK";
+    case FA_ERR_SAMPLE_PARAMS:
+      return "sample.params";
   }
   return "op";
 }
@@ -479,6 +481,29 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
                                i64(a, "batch"), i64(a, "seqK"), i64(a, "blocksPerSeq"), i64(a, "blockSize"),
                                i64(a, "numBlocks")};
       run("fa_op_check_attention", static_cast<unsigned>(p.batch), 128, &p);
+    } else if (kind == "sample") {
+      FaSampleParams p{};
+      p.logits = devicePtr<const float>(a, "logits");
+      p.logits_row_stride = i64(a, "logitsRowStride");
+      p.rows = i64(a, "rows");
+      p.vocab = i64(a, "vocab");
+      p.temperature = devicePtr<const float>(a, "temperature");
+      p.top_k = devicePtr<const int32_t>(a, "topK");
+      p.top_p = devicePtr<const float>(a, "topP");
+      p.min_p = devicePtr<const float>(a, "minP");
+      p.repetition_penalty = devicePtr<const float>(a, "repetitionPenalty");
+      p.presence_penalty = devicePtr<const float>(a, "presencePenalty");
+      p.frequency_penalty = devicePtr<const float>(a, "frequencyPenalty");
+      p.seed = devicePtr<const int32_t>(a, "seed");
+      p.counters = devicePtr<const int32_t>(a, "counters");
+      p.counts = devicePtr<const int32_t>(a, "counts");
+      p.counts_row_stride = i64(a, "countsRowStride");
+      p.tokens = devicePtr<int32_t>(a, "tokens");
+      p.logprobs = devicePtr<float>(a, "logprobs");
+      p.work = devicePtr<double>(a, "work");
+      p.error = error;
+      if (p.rows > 0) launch(function("common/sample", "fa_op_sample"), static_cast<unsigned>(p.rows), 1, 1, 256, 0, &p,
+                             "fa_op_sample", false, s);
     } else {
       throw FaError("INVALID_INPUT", "op: no kernel for '" + kind + "'");
     }

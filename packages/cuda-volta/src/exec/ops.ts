@@ -11,6 +11,7 @@ import {
   type OpOf,
   type RopeOp,
   ropeFrequencies,
+  type SampleOp,
   type Tensor,
   type TensorDType,
   unsupported,
@@ -23,7 +24,7 @@ import type { LaunchPlan, Planner } from '../plan.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
 
-/** The ops the cuda executor runs (sample: not yet). */
+/** The ops the cuda executor runs: all of them. */
 export const SUPPORTED_OPS: readonly OpKind[] = [
   'linear',
   'rmsNorm',
@@ -35,6 +36,7 @@ export const SUPPORTED_OPS: readonly OpKind[] = [
   'kvAppend',
   'attention',
   'lseMerge',
+  'sample',
   'copy',
 ];
 
@@ -81,6 +83,7 @@ const RUN: { readonly [K in OpKind]?: Runner<K> } = {
   kvAppend,
   attention,
   lseMerge,
+  sample,
   copy: (op, c) => copyTensor(c, op.src as CudaTensor, op.dst as CudaTensor),
 };
 
@@ -371,6 +374,56 @@ function lseMerge(op: LseMergeOp, c: OpContext): void {
       lseStride: lse ? lse.strides[0] : 0,
     }),
   );
+}
+
+/**
+ * Sampling on the device (kernels/common/sample.cu): one CTA per row reads the logits where they
+ * are; only the chosen tokens (and log-probabilities) are written, for the caller to read.
+ */
+function sample(op: SampleOp, c: OpContext): void {
+  const [rowCount, vocab] = op.logits.shape as [number, number];
+  if (rowCount === 0) return;
+  const logits = matrixOf(c, op.logits as CudaTensor, 1, 'in').matrix;
+  const counts = op.counts && intRows(c, op.counts as CudaTensor);
+  const tokens = isContiguous(op.tokens as CudaTensor)
+    ? (op.tokens as CudaTensor)
+    : c.temp('i32', [rowCount]);
+  const logprobsTarget = op.logprobs as CudaTensor | undefined;
+  const logprobs =
+    logprobsTarget && (isContiguous(logprobsTarget) ? logprobsTarget : c.temp('f32', [rowCount]));
+  const param = (t: Tensor) => dense(c, t).address();
+  c.executor.context.enqueueOp(c.stream.id, 'sample', {
+    logits: logits.ptr,
+    logitsRowStride: logits.rowStride,
+    rows: rowCount,
+    vocab,
+    temperature: param(op.params.temperature),
+    topK: param(op.params.topK),
+    topP: param(op.params.topP),
+    minP: param(op.params.minP),
+    repetitionPenalty: param(op.params.repetitionPenalty),
+    presencePenalty: param(op.params.presencePenalty),
+    frequencyPenalty: param(op.params.frequencyPenalty),
+    seed: param(op.params.seed),
+    counters: param(op.counters),
+    counts: counts ? counts.ptr : 0n,
+    countsRowStride: counts ? counts.rowStride : 0,
+    tokens: tokens.address(),
+    logprobs: logprobs ? logprobs.address() : 0n,
+    // The penalized logits in double: 2 f32 elements each.
+    work: c.temp('f32', [rowCount, 2 * vocab]).address(),
+  });
+  if (tokens !== op.tokens) copyTensor(c, tokens, op.tokens as CudaTensor);
+  if (logprobsTarget && logprobs !== logprobsTarget) copyTensor(c, logprobs!, logprobsTarget);
+}
+
+/** An i32 [rows, cols] tensor with unit inner stride, or a dense copy. */
+function intRows(c: OpContext, t: CudaTensor): { ptr: bigint; rowStride: number } {
+  const m = matrixLayout(t, 1);
+  if (m) return { ptr: t.address(), rowStride: m.rowStride };
+  const tmp = c.temp('i32', t.shape);
+  copyTensor(c, t, tmp);
+  return { ptr: tmp.address(), rowStride: t.shape[1]! };
 }
 
 /** The launch plan of an attention op (cached by problem: planning scores tile candidates). */
