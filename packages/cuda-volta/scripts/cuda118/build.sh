@@ -37,6 +37,10 @@ for hd in 64 80 96 128 256; do
   "$NVCC" $FLAGS $GENCODE70 -fatbin -o "$OUT/kernels/volta/fwd_hd$hd.fatbin" "$K/volta/fwd_hd$hd.cu" &
 done
 cp "$OUT/combine_sm70.fatbin" "$OUT/kernels/common/combine.fatbin"
+# The executor's op and sampling kernels (path-independent, like the combine kernel).
+for op in ops sample; do
+  "$NVCC" $FLAGS $GENCODE70 -fatbin -o "$OUT/kernels/common/$op.fatbin" "$K/common/$op.cu" &
+done
 wait
 echo '{"nvcc":"11.8","paths":{"volta":{"sm":[70],"ptx":70}},"common":{"sm":[70],"ptx":70}}' > "$OUT/kernels/manifest.json"
 
