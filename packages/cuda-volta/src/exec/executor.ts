@@ -86,6 +86,8 @@ export class CudaExecutor implements Executor {
   readonly #streams = new Set<CudaStream>();
   readonly #storages = new Set<DeviceStorage>();
   readonly #graphs = new Set<number>();
+  /** One op context per stream, reused: ops are enqueued often (a decode step: hundreds). */
+  readonly #scopes = new Map<CudaStream, OpScope>();
 
   /** @internal Use the backend's `createExecutor()`. */
   constructor(context: NativeContext, ops: Omit<OpContext, 'stream' | 'temp' | 'executor' | 'counters'>) {
@@ -265,26 +267,16 @@ export class CudaExecutor implements Executor {
    * stream's order (after the work that uses them; inside a capture, as nodes of the graph).
    */
   #enqueue(stream: CudaStream, enqueue: (c: OpContext) => void): void {
-    const temps: CudaTensor[] = [];
-    const c: OpContext = {
-      ...this.#ops,
-      executor: this,
-      stream,
-      temp: (dtype, shape) => {
-        const length = elementCount(shape);
-        const ptr = this.context.allocAsync(stream.id, length * tensorBytesOf(dtype));
-        const t = CudaTensor.dense(dtype, shape, { ptr, length, disposed: false }, () =>
-          this.context.freeAsync(stream.id, ptr),
-        );
-        temps.push(t);
-        return t;
-      },
-      counters: (n, s) => this.#countersFor(n, s),
-    };
+    let scope = this.#scopes.get(stream);
+    if (!scope) {
+      scope = new OpScope(this, stream, this.#ops, (n, s) => this.#countersFor(n, s));
+      this.#scopes.set(stream, scope);
+    }
+    const mark = scope.temps.length;
     try {
-      enqueue(c);
+      enqueue(scope);
     } finally {
-      for (const t of temps) t.dispose();
+      scope.release(mark);
     }
   }
 
@@ -375,6 +367,51 @@ export class CudaExecutor implements Executor {
       throw invalidInput('stream', 'expected a stream of this executor');
     }
     return stream;
+  }
+}
+
+/** The op context of one stream: its temporaries are freed, in stream order, after each op. */
+class OpScope implements OpContext {
+  readonly temps: CudaTensor[] = [];
+  readonly planner: OpContext['planner'];
+  readonly plans: OpContext['plans'];
+  readonly features: OpContext['features'];
+  readonly cublasPath?: string;
+  readonly executor: CudaExecutor;
+  readonly stream: CudaStream;
+  readonly counters: OpContext['counters'];
+
+  constructor(
+    executor: CudaExecutor,
+    stream: CudaStream,
+    ops: Omit<OpContext, 'stream' | 'temp' | 'executor' | 'counters'>,
+    counters: OpContext['counters'],
+  ) {
+    this.executor = executor;
+    this.stream = stream;
+    this.planner = ops.planner;
+    this.plans = ops.plans;
+    this.features = ops.features;
+    if (ops.cublasPath !== undefined) this.cublasPath = ops.cublasPath;
+    this.counters = counters;
+  }
+
+  temp<T extends TensorDType>(dtype: T, shape: readonly number[]): CudaTensor<T> {
+    const context = this.executor.context;
+    const id = this.stream.id;
+    const length = elementCount(shape);
+    const ptr = context.allocAsync(id, length * tensorBytesOf(dtype));
+    const t = CudaTensor.dense(dtype, shape, { ptr, length, disposed: false }, () =>
+      context.freeAsync(id, ptr),
+    );
+    this.temps.push(t);
+    return t;
+  }
+
+  /** Frees the temporaries made since `mark`. */
+  release(mark: number): void {
+    for (let i = this.temps.length - 1; i >= mark; i--) this.temps[i]!.dispose();
+    this.temps.length = mark;
   }
 }
 
