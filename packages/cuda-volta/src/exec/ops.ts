@@ -6,6 +6,7 @@ import {
   type LinearOp,
   type LseMergeOp,
   matrixLayout,
+  OP_KINDS,
   type Op,
   type OpKind,
   type OpOf,
@@ -25,20 +26,7 @@ import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
 
 /** The ops the cuda executor runs: all of them. */
-export const SUPPORTED_OPS: readonly OpKind[] = [
-  'linear',
-  'rmsNorm',
-  'rope',
-  'swiglu',
-  'geglu',
-  'embedding',
-  'add',
-  'kvAppend',
-  'attention',
-  'lseMerge',
-  'sample',
-  'copy',
-];
+export const SUPPORTED_OPS: readonly OpKind[] = OP_KINDS;
 
 /** What running an op needs: the stream, temporaries in its order, and the attention planner. */
 export interface OpContext {
@@ -426,28 +414,29 @@ function intRows(c: OpContext, t: CudaTensor): { ptr: bigint; rowStride: number 
   return { ptr: tmp.address(), rowStride: t.shape[1]! };
 }
 
+/** An attention op's problem: its shape, dtype and mask (what its plan depends on). */
+function attentionProblem(op: AttentionOp) {
+  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
+  return {
+    batch,
+    seqQ,
+    seqK: op.paged ? op.paged.seqK : op.k.shape[1]!,
+    headsQ,
+    headsKV: op.k.shape[2]!,
+    headDim,
+    dtype: op.q.dtype as CudaDType,
+    mask: op.mask ?? ({ kind: 'none' } as const),
+  };
+}
+
 /** The launch plan of an attention op (cached by problem: planning scores tile candidates). */
 function attentionPlan(op: AttentionOp, c: OpContext): LaunchPlan {
-  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
-  const headsKV = op.k.shape[2]!;
-  const seqK = op.paged ? op.paged.seqK : op.k.shape[1]!;
-  const dtype = op.q.dtype as CudaDType;
-  const mask = op.mask ?? { kind: 'none' as const };
+  const problem = attentionProblem(op);
+  const { batch, seqQ, seqK, headsQ, headsKV, headDim, dtype, mask } = problem;
   const key = `${batch}/${seqQ}/${seqK}/${headsQ}/${headsKV}/${headDim}/${dtype}/${op.paged ? 1 : 0}/${JSON.stringify(mask)}`;
   let plan = c.plans.get(key);
   if (!plan) {
-    const problem = {
-      batch,
-      seqQ,
-      seqK,
-      headsQ,
-      headsKV,
-      headDim,
-      dtype,
-      mask,
-      ...(op.paged && { pagedKV: true }),
-    };
-    plan = c.planner.plan(problem);
+    plan = c.planner.plan({ ...problem, ...(op.paged && { pagedKV: true }) });
     if (c.plans.size >= 256) c.plans.delete(c.plans.keys().next().value!);
     c.plans.set(key, plan);
   }
@@ -465,21 +454,15 @@ export function prepareOp(op: Op, c: OpContext): void {
     const plan = attentionPlan(op, c);
     if (plan.splitKV > 1 && c.features.fusedCombine)
       c.counters(plan.grid[0] * plan.grid[1] * op.q.shape[0]!, c.stream);
-    c.executor.context.functionInfo(
-      moduleName(plan.config),
-      plan.kernel,
-      plan.threads,
-      plan.config.sharedBytes,
-    );
+    const { config, kernel, threads } = plan;
+    c.executor.context.functionInfo(moduleName(config), kernel, threads, config.sharedBytes);
   }
 }
 
 function attention(op: AttentionOp, c: OpContext): void {
-  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
+  const problem = attentionProblem(op);
+  const { batch, seqQ, seqK, headsQ, headDim } = problem;
   const paged = op.paged;
-  const headsKV = op.k.shape[2]!;
-  const seqK = paged ? paged.seqK : op.k.shape[1]!;
-  const dtype = op.q.dtype as CudaDType;
   const context = c.executor.context;
   const q = dense(c, op.q);
   const k = dense(c, op.k);
@@ -506,7 +489,6 @@ function attention(op: AttentionOp, c: OpContext): void {
     blockSize: paged ? paged.blockSize : 1,
     numBlocks,
   });
-  const mask = op.mask ?? { kind: 'none' as const };
   const plan = attentionPlan(op, c);
   let partO = 0n;
   let partLse = 0n;
@@ -520,14 +502,7 @@ function attention(op: AttentionOp, c: OpContext): void {
       ? c.counters(plan.grid[0] * plan.grid[1] * batch, c.stream)
       : 0n;
   const input = {
-    batch,
-    seqQ,
-    seqK,
-    headsQ,
-    headsKV,
-    headDim,
-    dtype,
-    mask,
+    ...problem,
     scale: op.scale ?? 1 / Math.sqrt(headDim),
     q: { ptr: q.address() },
     k: { ptr: k.address(), length: k.length },

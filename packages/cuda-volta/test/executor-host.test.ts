@@ -1,0 +1,153 @@
+// The cuda executor's host side, on any machine: a stand-in for the addon's context records every
+// native call, so the order of what the executor enqueues can be checked without a GPU: each
+// temporary freed in stream order after the op that used it, what a CUDA-graph capture cannot
+// make made before the capture begins, argument types as the addon reads them, and outputs that
+// share storage with an input computed through a temporary.
+import type { Op } from '@fastattention/core';
+import { describe, expect, it } from 'vitest';
+import { CudaExecutor } from '../src/exec/executor.js';
+import type { NativeContext } from '../src/native.js';
+import type { LaunchPlan } from '../src/plan.js';
+
+interface Call {
+  readonly name: string;
+  readonly args: unknown[];
+}
+
+function fakeContext(): { context: NativeContext; calls: Call[] } {
+  const calls: Call[] = [];
+  let next = 1n << 20n;
+  let handles = 1;
+  const returns: Record<string, (...args: unknown[]) => unknown> = {
+    allocAsync: () => (next += 1n << 20n),
+    errorWord: () => 1n << 16n,
+    streamCreate: () => handles++,
+    eventRecord: () => handles++,
+    captureEnd: () => handles++,
+    functionInfo: () => ({ registers: 64, localBytes: 0, blocksPerSM: 1 }),
+    streamSynchronize: () => Promise.resolve(),
+    enqueueRead: () => Promise.resolve(),
+  };
+  const context = new Proxy({} as NativeContext, {
+    get: (_, name) => {
+      if (typeof name !== 'string' || name === 'then') return undefined;
+      return (...args: unknown[]) => {
+        calls.push({ name, args });
+        return returns[name]?.(...args);
+      };
+    },
+  });
+  return { context, calls };
+}
+
+const PLAN = {
+  path: 'hopper',
+  role: 'decode',
+  kernel: 'fa_hopper_decode_f16_hd128',
+  config: { path: 'hopper', headDim: 128, sharedBytes: 100_000, producerWarps: 0, blockK: 64, blockQ: 64 },
+  splitKV: 4,
+  grid: [1, 8, 4],
+  threads: 128,
+  tilePlan: {},
+} as unknown as LaunchPlan;
+
+function executor() {
+  const { context, calls } = fakeContext();
+  const ex = new CudaExecutor(context, {
+    planner: { plan: () => PLAN } as never,
+    plans: new Map(),
+    features: { fusedCombine: true, pdl: false },
+  });
+  return { ex, calls };
+}
+
+/** Every stream-ordered temporary an op allocated is freed again. */
+function checkTemps(calls: Call[], from = 0): void {
+  const count = (name: string) => calls.slice(from).filter((c) => c.name === name).length;
+  expect(count('freeAsync')).toBe(count('allocAsync'));
+}
+
+describe('cuda executor, host side (a stand-in context, no GPU)', () => {
+  it('frees each op temporary after the op, in stream order', () => {
+    const { ex, calls } = executor();
+    const q = ex.empty('f16', [1, 1, 32, 128]);
+    const k = ex.empty('f16', [1, 300, 8, 128]);
+    const v = ex.empty('f16', [1, 300, 8, 128]);
+    const lens = ex.empty('i32', [1]);
+    const out = ex.empty('f16', [1, 1, 32, 128]);
+    const op = { op: 'attention', q, k, v, seqLensK: lens, out } as const;
+    ex.run(op); // the first split-KV launch also makes the executor's counters (kept)
+    const from = calls.length;
+    ex.run(op);
+    const names = calls.slice(from).map((c) => c.name);
+    // check kernel, attention launch, then the frees: never a free before the launch that reads it
+    expect(names.indexOf('enqueueOp')).toBeLessThan(names.indexOf('enqueueAttention'));
+    expect(names.lastIndexOf('allocAsync')).toBeLessThan(names.indexOf('enqueueAttention'));
+    expect(names.indexOf('freeAsync')).toBeGreaterThan(names.indexOf('enqueueAttention'));
+    checkTemps(calls, from);
+  });
+
+  it('records a step graph: what capture cannot make is made first, then the ops are captured', () => {
+    const { ex, calls } = executor();
+    const x = ex.empty('f16', [1, 4096]);
+    const w = ex.empty('f16', [4096, 4096]);
+    const h = ex.empty('f16', [1, 4096]);
+    const q = ex.empty('f16', [1, 1, 32, 128]);
+    const k = ex.empty('f16', [1, 300, 8, 128]);
+    const lens = ex.empty('i32', [1]);
+    const out = ex.empty('f16', [1, 1, 32, 128]);
+    const from = calls.length;
+    const ops: Op[] = [
+      { op: 'linear', x, weight: w, out: h },
+      { op: 'attention', q, k, v: k, seqLensK: lens, out },
+    ];
+    const graph = ex.record((r) => {
+      for (const op of ops) r.run(op);
+    });
+    const names = calls.slice(from).map((c) => c.name);
+    const begin = names.indexOf('captureBegin');
+    const end = names.indexOf('captureEnd');
+    expect(begin).toBeGreaterThan(names.indexOf('prepareBlas'));
+    const info = calls.slice(from).find((c) => c.name === 'functionInfo')!;
+    expect(info.args.map((a) => typeof a)).toEqual(['string', 'string', 'number', 'number']);
+    expect(begin).toBeGreaterThan(names.indexOf('functionInfo'));
+    // the split-KV counters (and their zeroing write) come before the capture, never inside it
+    expect(names.slice(begin, end)).not.toContain('enqueueWrite');
+    expect(names.slice(begin, end)).toEqual(expect.arrayContaining(['enqueueGemm', 'enqueueAttention']));
+    // every temporary allocated inside the capture is freed inside it
+    const inside = calls.slice(from + begin, from + end);
+    expect(inside.filter((c) => c.name === 'freeAsync').length).toBe(
+      inside.filter((c) => c.name === 'allocAsync').length,
+    );
+    graph.replay();
+    expect(calls.at(-1)!.name).toBe('graphLaunch');
+    graph.dispose();
+    expect(() => graph.replay()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
+  it('computes a linear op whose output is its input through a temporary', () => {
+    const { ex, calls } = executor();
+    const x = ex.empty('f32', [8, 64]);
+    const w = ex.empty('f32', [64, 64]);
+    const from = calls.length;
+    ex.run({ op: 'linear', x, weight: w, out: x });
+    const gemm = calls.slice(from).find((c) => c.name === 'enqueueGemm')!;
+    const args = gemm.args[1] as { x: { ptr: bigint }; out: { ptr: bigint } };
+    expect(args.out.ptr).not.toBe(args.x.ptr);
+    expect(calls.slice(from).map((c) => c.name)).toContain('enqueueCopy');
+    checkTemps(calls, from);
+  });
+
+  it('refuses tensors of another executor and f32 attention, naming the field', () => {
+    const { ex } = executor();
+    const { ex: other } = executor();
+    const a = ex.empty('f32', [2, 3]);
+    const b = other.empty('f32', [2, 3]);
+    expect(() => ex.run({ op: 'add', a, b, out: a })).toThrow(expect.objectContaining({ field: 'add.b' }));
+    const q = ex.empty('f32', [1, 1, 2, 64]);
+    const lens = ex.empty('i32', [1]);
+    expect(() => ex.run({ op: 'attention', q, k: q, v: q, seqLensK: lens, out: q })).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'attention.q' }),
+    );
+  });
+});
