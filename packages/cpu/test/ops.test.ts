@@ -6,8 +6,6 @@ import {
   type DType,
   type Executor,
   fromNumbers,
-  type SamplingParams,
-  sampleToken,
   type Tensor,
   type TensorDType,
   toFloat64,
@@ -200,68 +198,6 @@ describe(`cpu ops (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, () => {
       field: 'kvAppend.slots',
     });
     await executor.stream.synchronize().catch(() => undefined);
-  });
-
-  it('samples the token the reference samples: ties, NaN and infinite logits, every truncation', async () => {
-    const [rows, vocab] = [24, 1000];
-    const logits = new Float32Array(rows * vocab);
-    for (let i = 0; i < logits.length; i++) logits[i] = Math.round((rand() * 2 - 1) * 40) / 8; // many ties
-    logits[3] = Number.NaN;
-    logits[vocab + 5] = Number.POSITIVE_INFINITY;
-    logits[2 * vocab + 7] = Number.NEGATIVE_INFINITY;
-    const counts = Int32Array.from({ length: rows * vocab }, () =>
-      rand() < 0.1 ? 1 + Math.floor(rand() * 3) : 0,
-    );
-    const params = Array.from({ length: rows }, (_, r) => ({
-      temperature: r % 6 === 0 ? 0 : Math.fround(0.3 + rand() * 1.5),
-      topK: r % 3 === 0 ? Math.floor(rand() * 50) : 0,
-      topP: r % 4 === 1 ? Math.fround(0.2 + rand() * 0.7) : 1,
-      minP: r % 5 === 2 ? Math.fround(rand() * 0.3) : 0,
-      repetitionPenalty: Math.fround(1 + rand() * 0.5),
-      presencePenalty: Math.fround(rand() * 0.5),
-      frequencyPenalty: Math.fround(rand() * 0.5),
-      seed: Math.floor(rand() * 2 ** 32),
-    }));
-    const counters = Int32Array.from({ length: rows }, () => Math.floor(rand() * 1e6));
-    const put = async <T extends TensorDType>(dtype: T, shape: number[], data: Float32Array | Int32Array) => {
-      const t = executor.empty(dtype, shape);
-      await executor.write(t, data as never);
-      return t;
-    };
-    const column = (name: keyof SamplingParams) =>
-      params.map((p) => (name === 'seed' ? p.seed | 0 : p[name]));
-    const f32 = async (name: keyof SamplingParams) =>
-      (await put('f32', [rows], Float32Array.from(column(name)))) as Tensor<'f32'>;
-    const i32 = async (name: keyof SamplingParams) =>
-      (await put('i32', [rows], Int32Array.from(column(name)))) as Tensor<'i32'>;
-    const tokens = executor.empty('i32', [rows]);
-    const logprobs = executor.empty('f32', [rows]);
-    executor.run({
-      op: 'sample',
-      logits: (await put('f32', [rows, vocab], logits)) as Tensor<'f32'>,
-      params: {
-        temperature: await f32('temperature'),
-        topK: await i32('topK'),
-        topP: await f32('topP'),
-        minP: await f32('minP'),
-        repetitionPenalty: await f32('repetitionPenalty'),
-        presencePenalty: await f32('presencePenalty'),
-        frequencyPenalty: await f32('frequencyPenalty'),
-        seed: await i32('seed'),
-      },
-      counters: (await put('i32', [rows], counters)) as Tensor<'i32'>,
-      counts: (await put('i32', [rows, vocab], counts)) as Tensor<'i32'>,
-      tokens,
-      logprobs,
-    });
-    const got = await executor.read(tokens);
-    const gotLogprobs = await executor.read(logprobs);
-    for (let r = 0; r < rows; r++) {
-      const row = Float64Array.from(logits.subarray(r * vocab, (r + 1) * vocab));
-      const want = sampleToken(row, params[r]!, counts.subarray(r * vocab, (r + 1) * vocab), counters[r]!);
-      expect([r, got[r]]).toEqual([r, want.token]);
-      expect(gotLogprobs[r]).toBeCloseTo(want.logprob, 4);
-    }
   });
 
   it('keeps the event loop free during a long GEMM', async () => {

@@ -298,54 +298,8 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
       op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
     });
   }
-  {
-    // Sampling: a greedy row, and sampled rows with each truncation and penalty.
-    const [rows, vocab] = [4, 37];
-    const f32 = (xs: number[]) => ({ dtype: 'f32' as const, shape: [rows], data: Float32Array.from(xs) });
-    const i32 = (xs: number[]) => ({ dtype: 'i32' as const, shape: [rows], data: ints(xs) });
-    cases.push({
-      name: `sample ${rows} rows, vocab ${vocab}`,
-      kind: 'sample',
-      dtype: 'f32',
-      tensors: {
-        logits: { dtype: 'f32', shape: [rows, vocab], data: floats(rand, 'f32', rows * vocab, 2) },
-        temperature: f32([0, 0.7, 1.3, 1]),
-        topK: i32([0, 5, 0, 0]),
-        topP: f32([1, 1, 0.8, 1]),
-        minP: f32([0, 0, 0, 0.1]),
-        repetitionPenalty: f32([1.2, 1, 1, 1.1]),
-        presencePenalty: f32([0, 0.5, 0, 0]),
-        frequencyPenalty: f32([0, 0, 0.3, 0]),
-        seed: i32([1, 2, 3, 0x7fffffff]),
-        counters: i32([0, 5, 17, 1000]),
-        counts: {
-          dtype: 'i32',
-          shape: [rows, vocab],
-          data: ints(Array.from({ length: rows * vocab }, () => (rand() < 0.2 ? 1 + int(3) : 0))),
-        },
-        tokens: { dtype: 'i32', shape: [rows], check: true },
-        logprobs: { dtype: 'f32', shape: [rows], check: true },
-      },
-      op: (t) => ({
-        op: 'sample',
-        logits: t.logits as Tensor<'f32'>,
-        params: {
-          temperature: t.temperature as Tensor<'f32'>,
-          topK: t.topK as Tensor<'i32'>,
-          topP: t.topP as Tensor<'f32'>,
-          minP: t.minP as Tensor<'f32'>,
-          repetitionPenalty: t.repetitionPenalty as Tensor<'f32'>,
-          presencePenalty: t.presencePenalty as Tensor<'f32'>,
-          frequencyPenalty: t.frequencyPenalty as Tensor<'f32'>,
-          seed: t.seed as Tensor<'i32'>,
-        },
-        counters: t.counters as Tensor<'i32'>,
-        counts: t.counts as Tensor<'i32'>,
-        tokens: t.tokens as Tensor<'i32'>,
-        logprobs: t.logprobs as Tensor<'f32'>,
-      }),
-    });
-  }
+  cases.push(sampleCase(rand, 4, 37, 'a greedy row, and sampled rows with each truncation and penalty'));
+  cases.push(sampleCase(rand, 24, 1000, 'ties, NaN and infinite logits, every truncation'));
   return cases;
 }
 
@@ -439,4 +393,67 @@ export async function runOpConformance(
     await reference.dispose();
   }
   return results;
+}
+
+/**
+ * A sample case: random logits in eighths (ties in every row), NaN, +Infinity and -Infinity in the
+ * first rows, and per row a mix of greedy, temperature, top-k, top-p, min-p and the penalties.
+ */
+function sampleCase(rand: () => number, rows: number, vocab: number, what: string): OpCase {
+  const logits = Float32Array.from({ length: rows * vocab }, () => Math.round((rand() * 2 - 1) * 24) / 8);
+  logits[3 % vocab] = Number.NaN;
+  if (rows > 1) logits[vocab + (5 % vocab)] = Number.POSITIVE_INFINITY;
+  if (rows > 2) logits[2 * vocab + (7 % vocab)] = Number.NEGATIVE_INFINITY;
+  const column = (f: (r: number) => number) => Array.from({ length: rows }, (_, r) => f(r));
+  const f32 = (f: (r: number) => number) => ({
+    dtype: 'f32' as const,
+    shape: [rows],
+    data: Float32Array.from(column(f)),
+  });
+  const i32 = (f: (r: number) => number) => ({ dtype: 'i32' as const, shape: [rows], data: ints(column(f)) });
+  const uniform = (lo: number, hi: number) => () => lo + rand() * (hi - lo);
+  return {
+    name: `sample ${rows} rows, vocab ${vocab}: ${what}`,
+    kind: 'sample',
+    dtype: 'f32',
+    tensors: {
+      logits: { dtype: 'f32', shape: [rows, vocab], data: logits },
+      temperature: f32((r) => (r % 6 === 0 ? 0 : uniform(0.3, 1.8)())),
+      topK: i32((r) => (r % 3 === 1 ? 1 + Math.floor(rand() * Math.min(50, vocab - 1)) : 0)),
+      topP: f32((r) => (r % 4 === 2 ? uniform(0.2, 0.9)() : 1)),
+      minP: f32((r) => (r % 5 === 3 ? uniform(0, 0.3)() : 0)),
+      repetitionPenalty: f32(uniform(1, 1.5)),
+      presencePenalty: f32(uniform(0, 0.5)),
+      frequencyPenalty: f32(uniform(0, 0.5)),
+      seed: i32(() => Math.floor(rand() * 2 ** 32) | 0),
+      counters: i32(() => Math.floor(rand() * 1e6)),
+      counts: {
+        dtype: 'i32',
+        shape: [rows, vocab],
+        data: ints(
+          Array.from({ length: rows * vocab }, () => (rand() < 0.15 ? 1 + Math.floor(rand() * 3) : 0)),
+        ),
+      },
+      tokens: { dtype: 'i32', shape: [rows], check: true },
+      logprobs: { dtype: 'f32', shape: [rows], check: true },
+    },
+    op: (t) => ({
+      op: 'sample',
+      logits: t.logits as Tensor<'f32'>,
+      params: {
+        temperature: t.temperature as Tensor<'f32'>,
+        topK: t.topK as Tensor<'i32'>,
+        topP: t.topP as Tensor<'f32'>,
+        minP: t.minP as Tensor<'f32'>,
+        repetitionPenalty: t.repetitionPenalty as Tensor<'f32'>,
+        presencePenalty: t.presencePenalty as Tensor<'f32'>,
+        frequencyPenalty: t.frequencyPenalty as Tensor<'f32'>,
+        seed: t.seed as Tensor<'i32'>,
+      },
+      counters: t.counters as Tensor<'i32'>,
+      counts: t.counts as Tensor<'i32'>,
+      tokens: t.tokens as Tensor<'i32'>,
+      logprobs: t.logprobs as Tensor<'f32'>,
+    }),
+  };
 }
