@@ -26,7 +26,7 @@ export {
   unsupported,
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
-export { attentionInputOf, hostAttention } from './exec/host-attention.js';
+export { attentionInputOf, attentionOpShape, hostAttention } from './exec/host-attention.js';
 export { attentionHandler, HostExecutor, type OpHandlers } from './exec/host-executor.js';
 export { HostTensor } from './exec/host-tensor.js';
 export { opListGraph } from './exec/op-list-graph.js';

@@ -151,26 +151,12 @@ if (!flag('--skip-step')) {
       if (l > 0) executor.run({ op: 'copy', src: t, dst: copy });
       layer[name] = copy;
     }
-    layer.cacheK = executor.empty('f16', [blocks, block, HK, D]);
-    layer.cacheV = executor.empty('f16', [blocks, block, HK, D]);
-    executor.run({
-      op: 'copy',
-      src: first.qkv.view({
-        shape: [blocks, block, HK, D],
-        strides: [block * HK * D, HK * D, D, 1],
-        offset: 0,
-      }),
-      dst: layer.cacheK,
-    });
-    executor.run({
-      op: 'copy',
-      src: first.qkv.view({
-        shape: [blocks, block, HK, D],
-        strides: [block * HK * D, HK * D, D, 1],
-        offset: 0,
-      }),
-      dst: layer.cacheV,
-    });
+    // The caches hold random keys (a view of the first qkv weight as blocks).
+    const keys = first.qkv.view({ shape: [blocks, block, HK, D] });
+    for (const name of ['cacheK', 'cacheV']) {
+      layer[name] = executor.empty('f16', [blocks, block, HK, D]);
+      executor.run({ op: 'copy', src: keys, dst: layer[name] });
+    }
     layers.push(layer);
   }
   const x = await randomTensor([1, H], 21);

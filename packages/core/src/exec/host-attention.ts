@@ -2,6 +2,7 @@ import type { AttentionInput, AttentionOptions, AttentionOutput } from '../atten
 import type { BackendCapabilities } from '../backend.js';
 import type { ArrayOf, DType } from '../dtype.js';
 import { throwIfAborted } from '../errors.js';
+import type { AttentionShape } from '../shape.js';
 import { validateAttentionInput } from '../validate.js';
 import type { Executor } from './executor.js';
 import type { AttentionOp } from './ops.js';
@@ -69,14 +70,9 @@ export async function hostAttention<D extends DType>(
   }
 }
 
-/**
- * The host-array input of a (validated) attention op, its tensors read by `raw` (each tensor's
- * elements in row-major order): how executors whose device memory is host memory run the op
- * through a host-array attention call.
- */
-export function attentionInputOf(op: AttentionOp, raw: (t: Tensor) => TensorArray): AttentionInput {
+/** The shape and dtype of a (validated) attention op: what a backend plans its launch from. */
+export function attentionOpShape(op: AttentionOp): AttentionShape & { readonly dtype: DType } {
   const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
-  const array = (t: Tensor) => raw(t) as Float32Array | Uint16Array;
   return {
     dtype: op.q.dtype as DType,
     batch,
@@ -85,6 +81,18 @@ export function attentionInputOf(op: AttentionOp, raw: (t: Tensor) => TensorArra
     headsQ,
     headsKV: op.k.shape[2]!,
     headDim,
+  };
+}
+
+/**
+ * The host-array input of a (validated) attention op, its tensors read by `raw` (each tensor's
+ * elements in row-major order): how executors whose device memory is host memory run the op
+ * through a host-array attention call.
+ */
+export function attentionInputOf(op: AttentionOp, raw: (t: Tensor) => TensorArray): AttentionInput {
+  const array = (t: Tensor) => raw(t) as Float32Array | Uint16Array;
+  return {
+    ...attentionOpShape(op),
     q: array(op.q),
     k: array(op.k),
     v: array(op.v),

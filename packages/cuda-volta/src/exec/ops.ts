@@ -1,5 +1,6 @@
 import {
   type AttentionOp,
+  attentionOpShape,
   type DType,
   isContiguous,
   type KvAppendOp,
@@ -416,14 +417,8 @@ function intRows(c: OpContext, t: CudaTensor): { ptr: bigint; rowStride: number 
 
 /** An attention op's problem: its shape, dtype and mask (what its plan depends on). */
 function attentionProblem(op: AttentionOp) {
-  const [batch, seqQ, headsQ, headDim] = op.q.shape as [number, number, number, number];
   return {
-    batch,
-    seqQ,
-    seqK: op.paged ? op.paged.seqK : op.k.shape[1]!,
-    headsQ,
-    headsKV: op.k.shape[2]!,
-    headDim,
+    ...attentionOpShape(op),
     dtype: op.q.dtype as CudaDType,
     mask: op.mask ?? ({ kind: 'none' } as const),
   };
