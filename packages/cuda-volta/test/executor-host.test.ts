@@ -138,6 +138,19 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     checkTemps(calls, from);
   });
 
+  it('records events without waiting on them until asked, and orders another stream after one', async () => {
+    const { ex, calls } = executor();
+    const other = ex.createStream('copies');
+    const from = calls.length;
+    const event = ex.stream.record();
+    other.wait(event);
+    const names = calls.slice(from).map((c) => c.name);
+    expect(names).toEqual(['eventRecord', 'streamWait']);
+    await event.synchronize();
+    await event.synchronize(); // one wait, shared
+    expect(calls.slice(from).filter((c) => c.name === 'eventSynchronize').length).toBe(1);
+  });
+
   it('refuses tensors of another executor and f32 attention, naming the field', () => {
     const { ex } = executor();
     const { ex: other } = executor();

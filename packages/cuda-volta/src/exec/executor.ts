@@ -46,13 +46,16 @@ export class CudaStream implements Stream {
   }
 
   record(): StreamEvent {
-    const context = this.#executor.context;
-    const event = context.eventRecord(this.id);
-    const done = this.#executor
-      .track(() => context.eventSynchronize(event))
-      .finally(() => context.eventDestroy(event));
-    done.catch(() => {});
-    return { synchronize: () => done, [EVENT]: event } as StreamEvent;
+    const executor = this.#executor;
+    const id = executor.context.eventRecord(this.id);
+    let done: Promise<void> | undefined;
+    const event = {
+      [EVENT]: id,
+      // The wait starts when someone asks: a pending wait holds one of libuv's few pool threads.
+      synchronize: () => (done ??= executor.track(() => executor.context.eventSynchronize(id))),
+    };
+    events.register(event, { executor, id });
+    return event;
   }
 
   wait(event: StreamEvent): void {
@@ -64,6 +67,15 @@ export class CudaStream implements Stream {
 }
 
 const EVENT = Symbol('cuda event');
+
+/** An event is destroyed once nothing can use it any more (or with its executor's context). */
+const events = new FinalizationRegistry<{ executor: CudaExecutor; id: number }>(({ executor, id }) => {
+  try {
+    executor.context.eventDestroy(id);
+  } catch {
+    // the context is gone, and its events with it
+  }
+});
 
 export interface CudaExecutorOptions {
   /** The cuBLAS library file for `linear` (default: libcublas.so.13, .12, .11 on the library path). */
