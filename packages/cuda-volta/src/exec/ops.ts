@@ -100,10 +100,10 @@ function staged(
   body: (ins: DeviceMatrix[], outs: DeviceMatrix[]) => void,
   apart?: Tensor,
 ): void {
-  const ins = inputs.map((s) => (s ? matrixOf(c, s[0] as CudaTensor, s[1], 'in') : undefined));
+  const ins = inputs.map((s) => (s ? matrixOf(c, s[0] as CudaTensor, s[1]) : undefined));
   const outs = outputs.map(([t, dims]) => {
     const shares = apart !== undefined && (t as CudaTensor).storage === (apart as CudaTensor).storage;
-    return matrixOf(c, t as CudaTensor, dims, 'out', shares);
+    return matrixOf(c, t as CudaTensor, dims, shares);
   });
   body(
     ins.map((m) => m?.matrix as DeviceMatrix),
@@ -118,14 +118,14 @@ function matrixOf(
   c: OpContext,
   t: CudaTensor,
   rowDims: number,
-  role: 'in' | 'out',
   forceTemp = false,
 ): { matrix: DeviceMatrix; tensor: CudaTensor } {
   const m = forceTemp ? undefined : matrixLayout(t, rowDims);
   if (m)
     return { tensor: t, matrix: { ptr: t.address(), rowStride: m.rowStride, dtype: CODE[t.dtype as DType] } };
+  // An output's current contents come along too: kvAppend writes only some rows of its cache.
   const tmp = c.temp(t.dtype, t.shape);
-  if (role === 'in') copyTensor(c, t, tmp);
+  copyTensor(c, t, tmp);
   const cols = t.shape.slice(rowDims).reduce((a, b) => a * b, 1);
   return { tensor: tmp, matrix: { ptr: tmp.address(), rowStride: cols, dtype: CODE[t.dtype as DType] } };
 }
@@ -255,8 +255,8 @@ function linear(op: LinearOp, c: OpContext): void {
   if (k === 0) {
     if (!op.bias) copyTensor(c, zerosLike(c, target), target);
   } else {
-    const x = matrixOf(c, op.x as CudaTensor, 1, 'in');
-    const w = matrixOf(c, weight, 1, 'in');
+    const x = matrixOf(c, op.x as CudaTensor, 1);
+    const w = matrixOf(c, weight, 1);
     c.executor.context.enqueueGemm(c.stream.id, {
       x: x.matrix,
       w: w.matrix,
@@ -372,7 +372,7 @@ function lseMerge(op: LseMergeOp, c: OpContext): void {
 function sample(op: SampleOp, c: OpContext): void {
   const [rowCount, vocab] = op.logits.shape as [number, number];
   if (rowCount === 0) return;
-  const logits = matrixOf(c, op.logits as CudaTensor, 1, 'in').matrix;
+  const logits = matrixOf(c, op.logits as CudaTensor, 1).matrix;
   const counts = op.counts && intRows(c, op.counts as CudaTensor);
   const tokens = isContiguous(op.tokens as CudaTensor)
     ? (op.tokens as CudaTensor)
