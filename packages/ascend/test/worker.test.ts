@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AttentionInput } from '@fastattention/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
@@ -158,6 +162,24 @@ describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK
     expect(Array.from(input.k)).toEqual(before);
     expect(input.seqLensK!.length).toBe(2);
     await backend.dispose();
+  });
+
+  it('lets the process exit once disposed, its idle workers included (no unsettled await)', () => {
+    const source = new URL('../src/index.ts', import.meta.url).href;
+    const script = `import { createBackend } from ${JSON.stringify(source)};
+const b = await createBackend({ threads: 1 });
+const q = new Uint16Array(8 * 16).fill(0x3c00);
+await b.attention({ dtype: 'f16', q, k: q, v: q, batch: 1, seqQ: 8, seqK: 8, headsQ: 1, headsKV: 1, headDim: 16 });
+await b.dispose();
+console.log('disposed');`;
+    const file = join(mkdtempSync(join(tmpdir(), 'fastattn-ascend-')), 'dispose.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, [...process.execArgv, file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stdout).toContain('disposed');
+    expect(run.status).toBe(0); // 13: a top-level await left unsettled when the loop ran dry
   });
 
   it('rejects a thread count that is not a positive integer', async () => {

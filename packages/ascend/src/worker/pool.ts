@@ -175,6 +175,7 @@ function stop(worker: ChildProcess): Promise<void> {
   if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     worker.once('exit', () => resolve());
+    worker.ref(); // an idle worker is unref'd: the caller's process must wait for its exit
     worker.kill('SIGKILL');
   });
 }
