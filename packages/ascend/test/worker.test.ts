@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AttentionInput } from '@fastattention/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
+import { loaderFlags } from '../src/worker/pool.js';
 import { errors, LSE_TOLERANCE, randomInput, rng, SEED, TOLERANCE, WORK_TIMEOUT } from './helpers.js';
 
 const rand = rng(SEED);
@@ -35,6 +36,35 @@ async function largestGap(
   const times = [start, ...ticks, end];
   const gap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
   return { gap, elapsed: end - start, ticks: ticks.length };
+}
+
+/**
+ * Runs a small script that makes a backend, runs one call and disposes it, in a child process with
+ * this process's loader flags, from a file or through --eval. A second run of the script in the
+ * same process tree (a worker that inherited --eval) exits at once with code 3.
+ */
+function runScript(how: 'file' | 'eval') {
+  const source = new URL('../src/index.ts', import.meta.url).href;
+  const script = `if (process.env.FASTATTN_TEST_SCRIPT_RAN) process.exit(3);
+process.env.FASTATTN_TEST_SCRIPT_RAN = '1';
+const { createBackend } = await import(${JSON.stringify(source)});
+const b = await createBackend({ threads: 1 });
+const q = new Uint16Array(8 * 16).fill(0x3c00);
+await b.attention({ dtype: 'f16', q, k: q, v: q, batch: 1, seqQ: 8, seqK: 8, headsQ: 1, headsKV: 1, headDim: 16 });
+await b.dispose();
+console.log('disposed');`;
+  const args =
+    how === 'eval'
+      ? ['--input-type=module', '--eval', script]
+      : [join(mkdtempSync(join(tmpdir(), 'fastattn-ascend-')), 'dispose.mjs')];
+  if (how === 'file') writeFileSync(args[0]!, script);
+  const env = { ...process.env };
+  delete env.FASTATTN_TEST_SCRIPT_RAN;
+  return spawnSync(process.execPath, [...process.execArgv, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env,
+  });
 }
 
 /** This process's child processes (Linux: /proc lists each thread's children). */
@@ -165,21 +195,30 @@ describe(`the simulator runs off the event loop (seed ${SEED})`, { timeout: WORK
   });
 
   it('lets the process exit once disposed, its idle workers included (no unsettled await)', () => {
-    const source = new URL('../src/index.ts', import.meta.url).href;
-    const script = `import { createBackend } from ${JSON.stringify(source)};
-const b = await createBackend({ threads: 1 });
-const q = new Uint16Array(8 * 16).fill(0x3c00);
-await b.attention({ dtype: 'f16', q, k: q, v: q, batch: 1, seqQ: 8, seqK: 8, headsQ: 1, headsKV: 1, headDim: 16 });
-await b.dispose();
-console.log('disposed');`;
-    const file = join(mkdtempSync(join(tmpdir(), 'fastattn-ascend-')), 'dispose.mjs');
-    writeFileSync(file, script);
-    const run = spawnSync(process.execPath, [...process.execArgv, file], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const run = runScript('file');
     expect(run.stdout).toContain('disposed');
     expect(run.status).toBe(0); // 13: a top-level await left unsettled when the loop ran dry
+  });
+
+  it("gives workers only the caller's module-loading flags: a script run with --eval is not run again in them", () => {
+    expect(
+      loaderFlags([
+        '--import',
+        'x.mjs',
+        '--input-type=module',
+        '-e',
+        'code',
+        '--inspect=9229',
+        '--conditions=dev',
+        '-r',
+        'y',
+      ]),
+    ).toEqual(['--import', 'x.mjs', '--conditions=dev', '-r', 'y']);
+    // Inherited, --eval would make each worker run the caller's script and fork a worker of its own.
+    // The script stops at once where it runs a second time, so a regression fails here instead.
+    const run = runScript('eval');
+    expect(run.stdout).toContain('disposed');
+    expect(run.status).toBe(0);
   });
 
   it('rejects a thread count that is not a positive integer', async () => {

@@ -101,8 +101,7 @@ export class SimulationPool {
     const worker = fork(ENTRY, [], {
       serialization: 'advanced', // typed arrays cross as typed arrays
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // The caller's loader flags (a TypeScript loader in tests), never its debugger port.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+      execArgv: loaderFlags(process.execArgv),
     });
     worker.on('message', (m: ResultMessage) => {
       const task = this.#running.get(worker);
@@ -156,6 +155,26 @@ export class SimulationPool {
       return;
     }
   }
+}
+
+/** Flags that decide how modules load, each with its value when it takes one. */
+const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C']);
+
+/**
+ * The caller's flags a worker needs to load its module as the caller would (a TypeScript loader in
+ * the tests, export conditions), and nothing else: inheriting all of them would pass on `--eval`
+ * (a worker would run the caller's script, and fork again), `--inspect` ports and the like.
+ */
+export function loaderFlags(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const name = arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
+    if (!LOADER_FLAGS.has(name)) continue;
+    kept.push(arg);
+    if (!arg.includes('=') && i + 1 < execArgv.length) kept.push(execArgv[++i]!);
+  }
+  return kept;
 }
 
 /** A running job keeps the caller's process alive; an idle worker does not. */
