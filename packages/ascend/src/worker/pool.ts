@@ -158,7 +158,15 @@ export class SimulationPool {
 }
 
 /** Flags that decide how modules load, each with its value when it takes one. */
-const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C']);
+const LOADER_FLAGS = new Set([
+  '--import',
+  '--require',
+  '-r',
+  '--loader',
+  '--experimental-loader',
+  '--conditions',
+  '-C',
+]);
 
 /**
  * The caller's flags a worker needs to load its module as the caller would (a TypeScript loader in
