@@ -39,10 +39,11 @@ export function createCpuExecutor(
         out.store(Float64Array.from({ length: m * n }, (_, i) => bias[i % n]!));
         return;
       }
-      // out is written while x is still read by other workers: never the same storage.
+      // out is written while x and the weight are still read by other workers: never their storage.
+      const weight = host(op.weight);
       await withMatrices(
-        [[x, 1], [host(op.weight), 1], op.bias ? [host(op.bias), 0] : undefined],
-        [[out, 1, x]],
+        [[x, 1], [weight, 1], op.bias ? [host(op.bias), 0] : undefined],
+        [[out, 1, x, weight]],
         ([xm, wm, bm], [om]) => run('linear', { x: xm, weight: wm, bias: bm, out: om }),
       );
     },
@@ -194,12 +195,12 @@ function host<T extends Tensor>(t: T): HostTensor {
 
 /** An input: the tensor and how many leading dims form its rows. */
 type In = readonly [HostTensor, number] | undefined;
-/** An output: the same, and an input whose storage it must not share (its writes would be read). */
-type Out = readonly [HostTensor, number, HostTensor?];
+/** An output: the same, and the inputs whose storage it must not share (its writes would be read). */
+type Out = readonly [HostTensor, number, ...HostTensor[]];
 
 /**
  * Runs `body` on matrices over the tensors' storage; a tensor whose layout is not a strided matrix,
- * or an output sharing storage with the input it names, goes through a dense copy.
+ * or an output sharing storage with an input it names, goes through a dense copy.
  */
 async function withMatrices(
   inputs: readonly In[],
@@ -207,8 +208,8 @@ async function withMatrices(
   body: (ins: (NativeMatrix | undefined)[], outs: NativeMatrix[]) => Promise<void>,
 ): Promise<void> {
   const ins = inputs.map((i) => (i ? asDense(i[0], (t) => matrixOf(t, i[1]) !== undefined) : undefined));
-  const outs = outputs.map(([t, dims, apart]) =>
-    apart && t.storage() === apart.storage()
+  const outs = outputs.map(([t, dims, ...apart]) =>
+    apart.some((a) => t.storage() === a.storage())
       ? scratchOf(t)
       : asDense(t, (u) => matrixOf(u, dims) !== undefined),
   );
