@@ -305,11 +305,10 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
       });
     };
     const broken = await runOpConformance(wrong, { seed });
-    expect(broken.filter((r) => !r.ok).map((r) => r.name)).toEqual([
-      'rmsNorm f32 3 x 129',
-      'rmsNorm f16 3 x 129',
-      'rmsNorm bf16 3 x 129',
-    ]);
+    const rmsNorm = broken.filter((r) => r.name.startsWith('rmsNorm')).map((r) => r.name);
+    expect(rmsNorm).toContain('rmsNorm f32 3 x 129');
+    expect(rmsNorm).toContain('rmsNorm bf16 of a transposed view');
+    expect(broken.filter((r) => !r.ok).map((r) => r.name)).toEqual(rmsNorm);
     await Promise.all([ex.dispose(), wrong.dispose()]);
   });
 });

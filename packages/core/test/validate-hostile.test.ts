@@ -147,10 +147,15 @@ describe('validation of hostile inputs', () => {
   ])('rejects %s = %d with short arrays in well under a millisecond, allocating nothing', (field, value) => {
     // warm up the code path so the timing measures the check, not the JIT
     for (let i = 0; i < 20; i++) timed(() => validateAttentionInput({ ...good(), [field]: value }));
-    const { ms, error } = timed(() => validateAttentionInput({ ...good(), [field]: value }));
+    // The best of five: one run can meet a GC pause or a descheduled thread on a loaded machine,
+    // while an O(batch) allocation would make every run take far longer than the bound.
+    const runs = Array.from({ length: 5 }, () =>
+      timed(() => validateAttentionInput({ ...good(), [field]: value })),
+    );
+    const { error } = runs[0]!;
     expect(error).toMatchObject({ code: 'INVALID_INPUT' });
     expect(['q', 'k', field]).toContain((error as { field: string }).field);
-    expect(ms).toBeLessThan(5); // typically ~0.01 ms; generous for a loaded CI machine
+    expect(Math.min(...runs.map((r) => r.ms))).toBeLessThan(5); // typically ~0.01 ms
   });
 
   it("runs a backend's tensor check once the shape is valid and before any default is allocated", () => {

@@ -201,13 +201,23 @@ describe(`cpu ops (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, () => {
   });
 
   it('keeps the event loop free during a long GEMM', async () => {
-    const x = await tensor('f32', [512, 2048]);
-    const w = await tensor('bf16', [4096, 2048]);
-    const out = executor.empty('f32', [512, 4096]);
+    // About 34 GFLOP, 0.1 s or more here: run on the JS thread, it would be one gap longer than
+    // both bounds. Non-zero data made cheaply (random values in JS would take longer than the GEMM).
+    const x = executor.empty('f32', [2048, 2048]);
+    await executor.write(
+      x,
+      Float32Array.from({ length: x.length }, (_, i) => ((i % 251) - 125) / 128),
+    );
+    const w = executor.empty('bf16', [4096, 2048]);
+    await executor.write(
+      w,
+      Uint16Array.from({ length: w.length }, (_, i) => 0x3c00 + (i % 127) * 2 + (i & 0x8000)),
+    );
+    const out = executor.empty('f32', [2048, 4096]);
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 2);
     const start = performance.now();
-    executor.run({ op: 'linear', x: x.t, weight: w.t, out });
+    executor.run({ op: 'linear', x, weight: w, out });
     await executor.stream.synchronize();
     const end = performance.now();
     clearInterval(timer);

@@ -21,6 +21,15 @@ interface TensorSpec {
   readonly data?: TensorArray;
   /** Compared after the op (outputs, and inputs the op updates in place). */
   readonly check?: boolean;
+  /**
+   * The tensor is a view of a larger one (filled with poison first): `shape` over `base` at these
+   * strides and offset. Views test each backend's handling of strided and transposed layouts.
+   */
+  readonly view?: {
+    readonly base: readonly number[];
+    readonly strides: readonly number[];
+    readonly offset: number;
+  };
 }
 
 export interface OpCase {
@@ -287,6 +296,7 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
         }),
       });
     }
+    cases.push(...viewCases(rand, d));
     cases.push({
       name: `copy f32 -> ${d} 3 x 17`,
       kind: 'copy',
@@ -311,11 +321,22 @@ function decode(dtype: TensorDType, data: TensorArray): Float64Array {
 /** Runs one case on an executor: inputs written, outputs poisoned (NaN, or a sentinel integer). */
 async function runCase(executor: Executor, c: OpCase): Promise<Record<string, TensorArray>> {
   const tensors: Record<string, Tensor> = {};
+  const owned: Tensor[] = []; // the tensors made: views' bases included
   try {
     for (const [name, spec] of Object.entries(c.tensors)) {
-      const t = executor.empty(spec.dtype, spec.shape);
+      let t: Tensor;
+      if (spec.view) {
+        const base = executor.empty(spec.dtype, spec.view.base);
+        owned.push(base);
+        await executor.write(base, poison(spec.dtype, base.length) as never);
+        t = base.view({ shape: spec.shape, strides: spec.view.strides, offset: spec.view.offset });
+        if (spec.data) await executor.write(t, spec.data as never);
+      } else {
+        t = executor.empty(spec.dtype, spec.shape);
+        owned.push(t);
+        await executor.write(t, (spec.data ?? poison(spec.dtype, t.length)) as never);
+      }
       tensors[name] = t;
-      await executor.write(t, (spec.data ?? poison(spec.dtype, t.length)) as never);
     }
     executor.run(c.op(tensors));
     const results: Record<string, TensorArray> = {};
@@ -323,7 +344,7 @@ async function runCase(executor: Executor, c: OpCase): Promise<Record<string, Te
       if (spec.check) results[name] = await executor.read(tensors[name]!);
     return results;
   } finally {
-    for (const t of Object.values(tensors)) t.dispose();
+    for (const t of owned) t.dispose();
   }
 }
 
@@ -456,4 +477,90 @@ function sampleCase(rand: () => number, rows: number, vocab: number, what: strin
       logprobs: t.logprobs as Tensor<'f32'>,
     }),
   };
+}
+
+/**
+ * Ops on views: a linear op whose x is a column slice and whose out has padded rows, rmsNorm of a
+ * transposed view (no row-strided layout: backends go through a dense copy), a copy out of a
+ * transpose into padded rows, and RoPE of q inside a fused qkv tensor, in place.
+ */
+function viewCases(rand: () => number, d: DType): OpCase[] {
+  const [m, k, n] = [9, 40, 13];
+  const [tokens, heads, hd] = [5, 2, 16];
+  return [
+    {
+      name: `linear ${d} on views (x a column slice, out padded rows)`,
+      kind: 'linear',
+      dtype: d,
+      tensors: {
+        x: {
+          dtype: d,
+          shape: [m, k],
+          data: floats(rand, d, m * k),
+          view: { base: [m, k + 7], strides: [k + 7, 1], offset: 3 },
+        },
+        weight: { dtype: d, shape: [n, k], data: floats(rand, d, n * k, 0.2) },
+        out: {
+          dtype: d,
+          shape: [m, n],
+          check: true,
+          view: { base: [m + 1, n + 5], strides: [n + 5, 1], offset: n + 6 },
+        },
+      },
+      op: (t) => ({ op: 'linear', x: t.x!, weight: t.weight!, out: t.out! }),
+    },
+    {
+      name: `rmsNorm ${d} of a transposed view`,
+      kind: 'rmsNorm',
+      dtype: d,
+      tensors: {
+        x: {
+          dtype: d,
+          shape: [3, k],
+          data: floats(rand, d, 3 * k),
+          view: { base: [k, 3], strides: [1, 3], offset: 0 },
+        },
+        weight: { dtype: d, shape: [k], data: floats(rand, d, k) },
+        out: { dtype: d, shape: [3, k], check: true },
+      },
+      op: (t) => ({ op: 'rmsNorm', x: t.x!, weight: t.weight!, eps: 1e-5, out: t.out! }),
+    },
+    {
+      name: `copy ${d} out of a transpose into padded rows`,
+      kind: 'copy',
+      dtype: d,
+      tensors: {
+        src: {
+          dtype: d,
+          shape: [7, 11],
+          data: floats(rand, d, 77),
+          view: { base: [11, 7], strides: [1, 7], offset: 0 },
+        },
+        dst: { dtype: d, shape: [7, 11], check: true, view: { base: [8, 13], strides: [13, 1], offset: 14 } },
+      },
+      op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
+    },
+    {
+      name: `rope ${d} of q inside a fused qkv tensor, in place`,
+      kind: 'rope',
+      dtype: d,
+      tensors: {
+        q: {
+          dtype: d,
+          shape: [tokens, heads, hd],
+          data: floats(rand, d, tokens * heads * hd),
+          check: true,
+          view: { base: [tokens, 3 * heads, hd], strides: [3 * heads * hd, hd, 1], offset: 0 },
+        },
+        positions: { dtype: 'i32', shape: [tokens], data: ints([0, 1, 9, 100, 4]) },
+      },
+      op: (t) => ({
+        op: 'rope',
+        x: t.q!,
+        positions: t.positions as Tensor<'i32'>,
+        rope: { theta: 10000, rotaryDim: hd, scaling: { kind: 'default' } },
+        out: t.q!,
+      }),
+    },
+  ];
 }
