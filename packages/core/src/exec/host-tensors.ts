@@ -1,8 +1,9 @@
 import { FastAttentionError, invalidInput } from '../errors.js';
 import { HostTensor } from './host-tensor.js';
-import type { Op } from './ops.js';
+import { forEachOpTensor, type Op } from './ops.js';
 import {
   checkShape,
+  checkTensorData,
   elementCount,
   type MemoryKind,
   type Tensor,
@@ -69,20 +70,12 @@ export class HostTensors {
 
   /** Every tensor the op names (nested fields included), each owned: `<op>.<field>` in errors. */
   ownAll(op: Op): void {
-    const visit = (path: string, value: unknown): void => {
-      if (typeof value !== 'object' || value === null) return;
-      if ('dtype' in value && 'view' in value) this.own(value as Tensor, path);
-      else for (const [k, v] of Object.entries(value)) visit(`${path}.${k}`, v);
-    };
-    for (const [field, value] of Object.entries(op)) if (field !== 'op') visit(`${op.op}.${field}`, value);
+    forEachOpTensor(op, (t, field) => this.own(t, field));
   }
 
   /** Checks that `data` is the tensor's host array type and length (INVALID_INPUT naming `data`). */
   checkData<T extends TensorDType>(t: HostTensor<T>, data: TensorArrayOf<T>): void {
-    const want = ARRAY_TYPES[t.dtype];
-    if (!(data instanceof want) || data.length !== t.length) {
-      throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
-    }
+    checkTensorData(t, data);
   }
 
   disposeAll(): void {

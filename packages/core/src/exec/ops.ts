@@ -47,6 +47,16 @@ export const OP_KINDS: readonly OpKind[] = [
   'copy',
 ];
 
+/** Calls `visit` for every tensor an op names, nested ones included, with its `<op>.<field>` path. */
+export function forEachOpTensor(op: Op, visit: (tensor: Tensor, field: string) => void): void {
+  const walk = (path: string, value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    if ('dtype' in value && 'view' in value) visit(value as Tensor, path);
+    else for (const [k, v] of Object.entries(value)) walk(`${path}.${k}`, v);
+  };
+  for (const [field, value] of Object.entries(op)) if (field !== 'op') walk(`${op.op}.${field}`, value);
+}
+
 /** out[m, n] = sum_k x[m, k] * weight[n, k] (+ bias[n]): a PyTorch Linear's weight layout. */
 export interface LinearOp {
   readonly op: 'linear';

@@ -178,6 +178,14 @@ export function viewLayout(
   return { shape, strides: Object.freeze([...strides]), offset };
 }
 
+/** Checks that `data` is the tensor's host array type and length (INVALID_INPUT naming `data`). */
+export function checkTensorData(t: Tensor, data: unknown): void {
+  const want = allocateTensorArray(t.dtype, 0).constructor as { new (n: number): TensorArray; name: string };
+  if (!(data instanceof want) || (data as TensorArray).length !== t.length) {
+    throw invalidInput('data', `expected a ${want.name} of ${t.length} elements`);
+  }
+}
+
 /** Throws DISPOSED naming the field when an op or a copy meets a disposed tensor. */
 export function checkAlive(tensor: Tensor, field: string): void {
   if (tensor.disposed)

@@ -3,6 +3,7 @@
 // element is read once as f32, computed, and stored in its tensor's dtype. Path-independent (built
 // for every architecture with the combine kernel).
 #include "numeric.cuh"
+#include "op_error.cuh"
 #include "op_params.h"
 
 namespace {
@@ -34,11 +35,6 @@ __device__ __forceinline__ void st(void* p, int32_t dtype, int64_t i, float v) {
 __device__ __forceinline__ float at(const FaMat& m, int64_t r, int64_t c) { return ld(m.ptr, m.dtype, r * m.row_stride + c); }
 __device__ __forceinline__ void put(const FaMat& m, int64_t r, int64_t c, float v) { st(m.ptr, m.dtype, r * m.row_stride + c, v); }
 
-/** Reports bad data once: the first error's code and detail stay until the host reads them. */
-__device__ void report(int32_t* error, int32_t code, int64_t detail) {
-  if (atomicCAS(error, 0, code) == 0) error[1] = static_cast<int32_t>(detail);
-}
-
 /** Sum over the CTA (blockDim.x a multiple of 32, at most 1024). */
 __device__ float blockSum(float x) {
   __shared__ float partial[32];
@@ -59,7 +55,7 @@ extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
   if (p.kind == FA_ROW_EMBEDDING) {
     const int64_t token = p.tokens[r];
     if (token < 0 || token >= p.vocab) {
-      if (threadIdx.x == 0) report(p.error, FA_ERR_EMBEDDING_TOKEN, r);
+      if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_EMBEDDING_TOKEN, r);
       return;
     }
     for (int64_t c = threadIdx.x; c < p.cols; c += blockDim.x) put(p.out, r, c, at(p.a, token, c));
@@ -147,7 +143,7 @@ extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
   const int64_t slot = p.slots[t];
   if (slot < 0) return;
   if (slot >= p.cache_rows) {
-    if (threadIdx.x == 0) report(p.error, FA_ERR_KV_SLOT, t);
+    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_KV_SLOT, t);
     return;
   }
   for (int64_t c = threadIdx.x; c < p.width; c += blockDim.x) {
@@ -206,7 +202,7 @@ extern "C" __global__ void fa_op_check_attention(const FaAttentionCheckParams p)
   const int32_t len = p.seqlens[b];
   const bool badLen = len < 0 || len > p.seq_k;
   if (threadIdx.x == 0) {
-    if (badLen) report(p.error, FA_ERR_SEQ_LENS, b);
+    if (badLen) fa::reportOpError(p.error, FA_ERR_SEQ_LENS, b);
     p.seqlens_out[b] = badLen ? 0 : len;
   }
   if (p.table == nullptr) return;
@@ -214,7 +210,7 @@ extern "C" __global__ void fa_op_check_attention(const FaAttentionCheckParams p)
   for (int64_t j = threadIdx.x; j < p.blocks_per_seq; j += blockDim.x) {
     const int32_t e = p.table[b * p.blocks_per_seq + j];
     const bool bad = j < used && (e < 0 || e >= p.num_blocks);
-    if (bad) report(p.error, FA_ERR_BLOCK_TABLE, b);
+    if (bad) fa::reportOpError(p.error, FA_ERR_BLOCK_TABLE, b);
     p.table_out[b * p.blocks_per_seq + j] = j < used && !bad ? e : 0;
   }
 }

@@ -4,6 +4,7 @@
 // cut with a radix select over a 64-bit rank key (then over ids among tied keys), counting tokens
 // for top-k and summing weights for top-p, 8 bits per pass.
 #include "numeric.cuh"
+#include "op_error.cuh"
 #include "op_params.h"
 
 namespace {
@@ -126,9 +127,6 @@ __device__ uint64_t radixSelect(int64_t vocab, int bits, In in, KeyOf keyOf, Mas
   return prefix;
 }
 
-__device__ void report(int32_t* error, int32_t code, int64_t detail) {
-  if (atomicCAS(error, 0, code) == 0) error[1] = static_cast<int32_t>(detail);
-}
 
 }  // namespace
 
@@ -144,7 +142,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) fa_op_sample(const FaSamp
                    !(minP >= 0 && minP <= 1) || !(isfinite(rep) && rep > 0) || !isfinite(presence) ||
                    !isfinite(frequency) || counter < 0;
   if (bad) {
-    if (threadIdx.x == 0) report(p.error, FA_ERR_SAMPLE_PARAMS, r);
+    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_SAMPLE_PARAMS, r);
     return;
   }
   double* y = p.work + r * vocab;
@@ -166,7 +164,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) fa_op_sample(const FaSamp
     mx = fmax(mx, x);
   }
   if (__syncthreads_or(badCount)) {
-    if (threadIdx.x == 0) report(p.error, FA_ERR_SAMPLE_PARAMS, r);
+    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_SAMPLE_PARAMS, r);
     return;
   }
   mx = blockMax(mx, sh);

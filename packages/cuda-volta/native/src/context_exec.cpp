@@ -293,7 +293,7 @@ Napi::Value Context::EventSynchronize(const Napi::CallbackInfo& info) {
     current();
     auto it = events_.find(info[0].As<Napi::Number>().Uint32Value());
     if (it == events_.end()) throw FaError("INVALID_INPUT", "event: not an event of this context");
-    return awaitEvent(env, ctx_, it->second, false, errorWord(), nullptr, nullptr, nullptr, {}, Value());
+    return awaitEvent(env, ctx_, it->second, false, 0, nullptr, nullptr, nullptr, {}, Value());
   });
 }
 

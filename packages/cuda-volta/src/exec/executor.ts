@@ -2,14 +2,17 @@ import {
   allocateTensorArray,
   checkAlive,
   checkShape,
+  checkTensorData,
   type DType,
   type Executor,
   elementCount,
   FastAttentionError,
+  forEachOpTensor,
   invalidInput,
   isContiguous,
   Lifetime,
   type MemoryKind,
+  OP_KINDS,
   type Op,
   type OpKind,
   type StepGraph,
@@ -25,7 +28,7 @@ import {
 } from '@fastattention/core';
 import type { NativeContext } from '../native.js';
 import { CudaTensor, type DeviceStorage } from './device-tensor.js';
-import { type OpContext, prepareOp, runOp, SUPPORTED_OPS } from './ops.js';
+import { type OpContext, prepareOp, runOp } from './ops.js';
 
 /** A CUDA stream of the executor (a driver stream by handle). */
 export class CudaStream implements Stream {
@@ -113,7 +116,7 @@ export class CudaExecutor implements Executor {
 
   supportsOp(kind: OpKind, dtype?: DType): boolean {
     // The attention kernels run f16 and bf16; every other op any float dtype.
-    return SUPPORTED_OPS.includes(kind) && !(kind === 'attention' && dtype === 'f32');
+    return OP_KINDS.includes(kind) && !(kind === 'attention' && dtype === 'f32');
   }
 
   empty<T extends TensorDType>(
@@ -142,7 +145,7 @@ export class CudaExecutor implements Executor {
     try {
       const t = this.#own(tensor, 'tensor');
       const s = this.#stream(stream);
-      checkData(t, data);
+      checkTensorData(t, data);
       if (isContiguous(t)) {
         this.context.enqueueWrite(s.id, t.address(), data);
       } else {
@@ -355,13 +358,10 @@ export class CudaExecutor implements Executor {
   #check(op: Op): void {
     this.#life.check();
     validateOp(op);
-    if (!SUPPORTED_OPS.includes(op.op)) {
-      throw unsupported('op', `the cuda executor does not run '${op.op}' yet`);
-    }
     if (op.op === 'attention' && op.q.dtype === 'f32') {
       throw unsupported('attention.q', 'dtype f32 (the attention kernels run f16 and bf16)');
     }
-    forEachTensor(op, (t, field) => this.#own(t, `${op.op}.${field}`));
+    forEachOpTensor(op, (t, field) => this.#own(t, field));
   }
 
   #own<T extends TensorDType>(tensor: Tensor<T>, field: string): CudaTensor<T> {
@@ -425,33 +425,4 @@ class OpScope implements OpContext {
     for (let i = this.temps.length - 1; i >= mark; i--) this.temps[i]!.dispose();
     this.temps.length = mark;
   }
-}
-
-function checkData(t: Tensor, data: unknown): void {
-  const want = allocateTensorArray(t.dtype, 0).constructor as unknown as { name: string };
-  if (!ArrayBuffer.isView(data) || (data as object).constructor !== (want as unknown)) {
-    throw invalidInput('data', `expected a ${want.name} for a ${t.dtype} tensor`);
-  }
-  if ((data as unknown as ArrayLike<number>).length !== t.length) {
-    throw invalidInput(
-      'data',
-      `expected ${t.length} elements, got ${(data as unknown as ArrayLike<number>).length}`,
-    );
-  }
-}
-
-/** Every tensor of an op, with its field name (`params.topK` for sampling parameters). */
-function forEachTensor(op: Op, visit: (t: Tensor, field: string) => void): void {
-  for (const [field, value] of Object.entries(op)) {
-    if (value instanceof CudaTensor || isTensorLike(value)) visit(value as Tensor, field);
-    else if (value && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [inner, v] of Object.entries(value as Record<string, unknown>)) {
-        if (v instanceof CudaTensor || isTensorLike(v)) visit(v as Tensor, `${field}.${inner}`);
-      }
-    }
-  }
-}
-
-function isTensorLike(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'strides' in v && 'view' in v;
 }

@@ -7,7 +7,6 @@ import {
   type LinearOp,
   type LseMergeOp,
   matrixLayout,
-  OP_KINDS,
   type Op,
   type OpKind,
   type OpOf,
@@ -16,6 +15,7 @@ import {
   type SampleOp,
   type Tensor,
   type TensorDType,
+  tensorBytesOf,
   unsupported,
 } from '@fastattention/core';
 import type { CudaDType } from '../input.js';
@@ -25,9 +25,6 @@ import type { DeviceMatrix } from '../native.js';
 import type { LaunchPlan, Planner } from '../plan.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
-
-/** The ops the cuda executor runs: all of them. */
-export const SUPPORTED_OPS: readonly OpKind[] = OP_KINDS;
 
 /** What running an op needs: the stream, temporaries in its order, and the attention planner. */
 export interface OpContext {
@@ -48,7 +45,8 @@ const ROW_KIND = { rmsNorm: 0, add: 1, swiglu: 2, gegluTanh: 3, gegluErf: 4, emb
 
 type Runner<K extends OpKind> = (op: OpOf<K>, c: OpContext) => void;
 
-const RUN: { readonly [K in OpKind]?: Runner<K> } = {
+/** How each op is enqueued: every op of the contract. */
+const RUN: { readonly [K in OpKind]: Runner<K> } = {
   linear,
   rmsNorm: (op, c) => rows(c, 'rmsNorm', op.x, op.out, { b: op.weight, bRows: 0, eps: op.eps }),
   add: (op, c) => rows(c, 'add', op.a, op.out, { b: op.b }),
@@ -78,9 +76,7 @@ const RUN: { readonly [K in OpKind]?: Runner<K> } = {
 
 /** Enqueues a validated op of this executor on the context's stream. */
 export function runOp(op: Op, c: OpContext): void {
-  const run = RUN[op.op] as Runner<OpKind> | undefined;
-  if (!run) throw unsupported('op', `the cuda executor does not run '${op.op}' yet`);
-  run(op as OpOf<OpKind>, c);
+  (RUN[op.op] as Runner<OpKind>)(op as OpOf<OpKind>, c);
 }
 
 // --- Layouts -------------------------------------------------------------------------------------
@@ -114,6 +110,18 @@ function staged(
   });
 }
 
+/**
+ * The tensor itself when its layout fits, else a dense temporary holding its elements (an output's
+ * too: kvAppend writes only some rows of its cache, and the copy back writes every element).
+ */
+function fitted<T extends TensorDType>(c: OpContext, t: Tensor<T>, fits: boolean): CudaTensor<T> {
+  if (fits) return t as CudaTensor<T>;
+  const tmp = c.temp(t.dtype, t.shape);
+  copyTensor(c, t as unknown as CudaTensor, tmp);
+  return tmp;
+}
+
+/** The tensor as a matrix (its first `rowDims` dims as rows), through a dense temporary if needed. */
 function matrixOf(
   c: OpContext,
   t: CudaTensor,
@@ -121,22 +129,19 @@ function matrixOf(
   forceTemp = false,
 ): { matrix: DeviceMatrix; tensor: CudaTensor } {
   const m = forceTemp ? undefined : matrixLayout(t, rowDims);
-  if (m)
-    return { tensor: t, matrix: { ptr: t.address(), rowStride: m.rowStride, dtype: CODE[t.dtype as DType] } };
-  // An output's current contents come along too: kvAppend writes only some rows of its cache.
-  const tmp = c.temp(t.dtype, t.shape);
-  copyTensor(c, t, tmp);
-  const cols = t.shape.slice(rowDims).reduce((a, b) => a * b, 1);
-  return { tensor: tmp, matrix: { ptr: tmp.address(), rowStride: cols, dtype: CODE[t.dtype as DType] } };
+  const tensor = fitted(c, t, m !== undefined);
+  const rowStride = m ? m.rowStride : t.shape.slice(rowDims).reduce((a, b) => a * b, 1);
+  return { tensor, matrix: { ptr: tensor.address(), rowStride, dtype: CODE[t.dtype as DType] } };
 }
 
 /** The tensor itself when dense, else a dense copy (index tensors: tokens, positions, slots). */
 function dense<T extends TensorDType>(c: OpContext, t: Tensor<T>): CudaTensor<T> {
-  const ct = t as CudaTensor<T>;
-  if (isContiguous(ct)) return ct;
-  const tmp = c.temp(ct.dtype, ct.shape);
-  copyTensor(c, ct, tmp);
-  return tmp;
+  return fitted(c, t, isContiguous(t));
+}
+
+/** A 3-D tensor with unit stride along its last dim (rope's rows, lseMerge's outs), or a dense copy. */
+function unitInner(c: OpContext, t: Tensor): CudaTensor {
+  return fitted(c, t, t.shape[2]! <= 1 || t.strides[2] === 1);
 }
 
 /** dst = src element by element (same shape), converting float dtypes; up to 4 dims, or dense. */
@@ -144,7 +149,7 @@ export function copyTensor(c: OpContext, src: CudaTensor, dst: CudaTensor): void
   if (src.length === 0) return;
   const context = c.executor.context;
   if (src.dtype === dst.dtype && isContiguous(src) && isContiguous(dst)) {
-    context.enqueueCopy(c.stream.id, dst.address(), src.address(), src.length * bytesOf(src.dtype));
+    context.enqueueCopy(c.stream.id, dst.address(), src.address(), src.length * tensorBytesOf(src.dtype));
     return;
   }
   const shape = [...src.shape];
@@ -191,8 +196,6 @@ function collapse(shape: number[], a: number[], b: number[]) {
   }
   return out;
 }
-
-const bytesOf = (dtype: TensorDType): number => (dtype === 'f16' || dtype === 'bf16' ? 2 : 4);
 
 // --- Ops -----------------------------------------------------------------------------------------
 
@@ -274,7 +277,7 @@ function linear(op: LinearOp, c: OpContext): void {
 /** A dense temporary of zeros shaped like t (a memset: capturable, unlike a host copy). */
 function zerosLike(c: OpContext, t: CudaTensor): CudaTensor {
   const z = c.temp(t.dtype, t.shape);
-  c.executor.context.enqueueMemset(c.stream.id, z.address(), t.length * bytesOf(t.dtype));
+  c.executor.context.enqueueMemset(c.stream.id, z.address(), t.length * tensorBytesOf(t.dtype));
   return z;
 }
 
@@ -283,8 +286,8 @@ function rope(op: RopeOp, c: OpContext): void {
   const spec = op.rope;
   const dynamic = spec.scaling.kind === 'dynamic';
   const { invFreq, attentionScaling } = ropeFrequencies(spec);
-  const x = unitInner(c, op.x as CudaTensor, 'in');
-  const out = unitInner(c, op.out as CudaTensor, 'out');
+  const x = unitInner(c, op.x);
+  const out = unitInner(c, op.out);
   c.executor.context.enqueueOp(c.stream.id, 'rope', {
     x: { ptr: x.address(), rowStride: x.strides[0], dtype: CODE[x.dtype as DType] },
     out: { ptr: out.address(), rowStride: out.strides[0], dtype: CODE[out.dtype as DType] },
@@ -304,14 +307,6 @@ function rope(op: RopeOp, c: OpContext): void {
     invFreq,
   });
   if (out !== op.out) copyTensor(c, out, op.out as CudaTensor);
-}
-
-/** A 3-D tensor with unit stride along its last dim, or a dense temporary (copied in for inputs). */
-function unitInner(c: OpContext, t: CudaTensor, role: 'in' | 'out'): CudaTensor {
-  if (t.shape[2]! <= 1 || t.strides[2] === 1) return t;
-  const tmp = c.temp(t.dtype, t.shape);
-  if (role === 'in') copyTensor(c, t, tmp);
-  return tmp;
 }
 
 function kvAppend(op: KvAppendOp, c: OpContext): void {
@@ -344,7 +339,7 @@ function kvAppend(op: KvAppendOp, c: OpContext): void {
 
 function lseMerge(op: LseMergeOp, c: OpContext): void {
   const [parts, rowCount, d] = op.outs.shape as [number, number, number];
-  const outs = unitInner(c, op.outs as CudaTensor, 'in');
+  const outs = unitInner(c, op.outs);
   const lses = op.lses as CudaTensor;
   const lse = op.lse as CudaTensor | undefined;
   staged(c, [], [[op.out, 1]], (_, [out]) =>
@@ -409,10 +404,7 @@ function sample(op: SampleOp, c: OpContext): void {
 /** An i32 [rows, cols] tensor with unit inner stride, or a dense copy. */
 function intRows(c: OpContext, t: CudaTensor): { ptr: bigint; rowStride: number } {
   const m = matrixLayout(t, 1);
-  if (m) return { ptr: t.address(), rowStride: m.rowStride };
-  const tmp = c.temp('i32', t.shape);
-  copyTensor(c, t, tmp);
-  return { ptr: tmp.address(), rowStride: t.shape[1]! };
+  return { ptr: fitted(c, t, m !== undefined).address(), rowStride: m ? m.rowStride : t.shape[1]! };
 }
 
 /** An attention op's problem: its shape, dtype and mask (what its plan depends on). */
