@@ -200,32 +200,35 @@ type Out = readonly [HostTensor, number, ...HostTensor[]];
 
 /**
  * Runs `body` on matrices over the tensors' storage; a tensor whose layout is not a strided matrix,
- * or an output sharing storage with an input it names, goes through a dense copy.
+ * or an output sharing storage with an input it names, goes through a dense copy (withTensors).
  */
 async function withMatrices(
   inputs: readonly In[],
   outputs: readonly Out[],
   body: (ins: (NativeMatrix | undefined)[], outs: NativeMatrix[]) => Promise<void>,
 ): Promise<void> {
-  const ins = inputs.map((i) => (i ? asDense(i[0], (t) => matrixOf(t, i[1]) !== undefined) : undefined));
-  const outs = outputs.map(([t, dims, ...apart]) =>
-    apart.some((a) => t.storage() === a.storage())
-      ? scratchOf(t)
-      : asDense(t, (u) => matrixOf(u, dims) !== undefined),
+  const present = inputs.filter((i): i is NonNullable<In> => i !== undefined);
+  const isMatrix = (dims: number) => (t: HostTensor) => matrixOf(t, dims) !== undefined;
+  await withTensors(
+    present.map(([t, dims]) => [t, isMatrix(dims)] as const),
+    outputs.map(
+      ([t, dims, ...apart]) =>
+        [t, (u: HostTensor) => !apart.some((a) => u.storage() === a.storage()) && isMatrix(dims)(u)] as const,
+    ),
+    (ins, outs) => {
+      let next = 0;
+      return body(
+        inputs.map((i) => (i ? matrixOf(ins[next++]!, i[1]) : undefined)),
+        outs.map((t, i) => matrixOf(t, outputs[i]![1])!),
+      );
+    },
   );
-  await body(
-    ins.map((t, i) => t && matrixOf(t, inputs[i]![1])),
-    outs.map((t, i) => matrixOf(t, outputs[i]![1])!),
-  );
-  outs.forEach((t, i) => {
-    if (t !== outputs[i]![0]) outputs[i]![0].writeRaw(t.raw());
-  });
 }
 
 /** A tensor and the layout rule an op needs of it. */
 type Fitted = readonly [HostTensor, (t: HostTensor) => boolean];
 
-/** withMatrices for ops with their own layout rules. */
+/** Runs `body` on the tensors, each one whose layout does not fit its rule through a dense copy. */
 async function withTensors(
   inputs: readonly Fitted[],
   outputs: readonly Fitted[],

@@ -33,23 +33,6 @@ bool boolField(const Napi::Object& o, const char* name) {
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
-/** A typed array of `type` with exactly `length` elements. */
-template <typename T>
-T* typedField(Napi::Env env, const Napi::Object& o, const char* name, napi_typedarray_type type, size_t length) {
-  const Napi::Value v = o.Get(name);
-  napi_typedarray_type actual;
-  size_t actualLength = 0;
-  void* data = nullptr;
-  if (!v.IsTypedArray() ||
-      napi_get_typedarray_info(env, v, &actual, &actualLength, &data, nullptr, nullptr) != napi_ok ||
-      actual != type) {
-    throwInvalid(env, name, "wrong typed array type");
-  }
-  if (actualLength != length) {
-    throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(actualLength));
-  }
-  return static_cast<T*>(data);
-}
 
 }  // namespace
 

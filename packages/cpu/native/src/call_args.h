@@ -25,6 +25,24 @@ AttnParams readProblem(Napi::Env env, const Napi::Object& call);
 /** The FlashAttention plan of a call: blocks, GQA stacking, split-KV, decode layout, tile tables. */
 void readPlan(Napi::Env env, const Napi::Object& call, AttnParams& p);
 
+/** The typed array field `name` of `o`: of `type`, with exactly `length` elements. */
+template <typename T>
+inline T* typedField(Napi::Env env, const Napi::Object& o, const char* name, napi_typedarray_type type, size_t length) {
+  const Napi::Value v = o.Get(name);
+  napi_typedarray_type actual;
+  size_t actualLength = 0;
+  void* data = nullptr;
+  if (!v.IsTypedArray() ||
+      napi_get_typedarray_info(env, v, &actual, &actualLength, &data, nullptr, nullptr) != napi_ok ||
+      actual != type) {
+    throwInvalid(env, name, "wrong typed array type");
+  }
+  if (actualLength != length) {
+    throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(actualLength));
+  }
+  return static_cast<T*>(data);
+}
+
 /** The data of a typed array (any backing buffer, shared included) and its length in bytes. */
 const void* typedArrayData(Napi::Env env, const Napi::Value& value, const char* field, size_t* bytes);
 

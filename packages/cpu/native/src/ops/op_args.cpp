@@ -94,26 +94,6 @@ OutMat outArg(Napi::Env env, const Napi::Object& args, const char* name) {
   return OutMat{const_cast<void*>(m.data), m.dtype, m.rows, m.cols, m.rowStride};
 }
 
-/** An Int32Array of exactly `length` elements. */
-const int32_t* int32Arg(Napi::Env env, const Napi::Object& args, const char* name, int64_t length) {
-  const ArrayArg a = arrayArg(env, args.Get(name), name);
-  if (a.type != napi_int32_array) throwInvalid(env, name, "expected an Int32Array");
-  if (int64_t(a.length) != length) {
-    throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(a.length));
-  }
-  return static_cast<const int32_t*>(a.data);
-}
-
-/** A Float32Array of exactly `length` elements. */
-float* float32Arg(Napi::Env env, const Napi::Object& args, const char* name, int64_t length) {
-  const ArrayArg a = arrayArg(env, args.Get(name), name);
-  if (a.type != napi_float32_array) throwInvalid(env, name, "expected a Float32Array");
-  if (int64_t(a.length) != length) {
-    throwInvalid(env, name, "expected " + std::to_string(length) + " elements, got " + std::to_string(a.length));
-  }
-  return static_cast<float*>(a.data);
-}
-
 /** { data, offset, rowStride }: rows x cols elements of a typed array of `type`. */
 void* rowsArg(Napi::Env env, const Napi::Object& args, const char* name, napi_typedarray_type type, int64_t rows,
               int64_t cols, int64_t& rowStride) {
@@ -186,7 +166,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     p.out = outArg(env, args, "out");
     if (p.op == RowOp::Embedding) {
       requireShape(env, "a", p.a, p.a.rows, p.out.cols);
-      p.tokens = int32Arg(env, args, "tokens", p.out.rows);
+      p.tokens = typedField<const int32_t>(env, args, "tokens", napi_int32_array, size_t(p.out.rows));
     } else {
       requireShape(env, "a", p.a, p.out.rows, p.out.cols);
     }
@@ -208,7 +188,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     p.headDim = intArg(env, args, "rope", "headDim", 1);
     p.rotary = intArg(env, args, "rope", "rotaryDim");
     if (p.rotary % 2 != 0 || p.rotary > p.headDim) throwInvalid(env, "rope.rotaryDim", "expected an even count <= headDim");
-    p.positions = int32Arg(env, args, "positions", p.tokens);
+    p.positions = typedField<const int32_t>(env, args, "positions", napi_int32_array, size_t(p.tokens));
     const ArrayArg inv = arrayArg(env, args.Get("invFreq"), "invFreq");
     if (inv.type != napi_float64_array || int64_t(inv.length) != p.rotary / 2) {
       throwInvalid(env, "invFreq", "expected a Float64Array of rotaryDim / 2 elements");
@@ -249,7 +229,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     requireShape(env, "v", p.v, p.k.rows, p.k.cols);
     requireShape(env, "cacheK", p.cacheK, p.cacheK.rows, p.k.cols);
     requireShape(env, "cacheV", p.cacheV, p.cacheK.rows, p.k.cols);
-    p.slots = int32Arg(env, args, "slots", p.k.rows);
+    p.slots = typedField<const int32_t>(env, args, "slots", napi_int32_array, size_t(p.k.rows));
     p.tokensPerItem = perItem(p.k.rows, threads);
     return jobOf(p.k.cols == 0 ? 0 : itemsOf(p.k.rows, p.tokensPerItem), p, ops.kvAppendItem, std::move(done));
   }
@@ -299,20 +279,20 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     p.rows = intArg(env, args, "sample", "rows");
     p.vocab = intArg(env, args, "sample", "vocab", 1);
     p.logits = static_cast<const float*>(rowsArg(env, args, "logits", napi_float32_array, p.rows, p.vocab, p.logitsRowStride));
-    p.temperature = float32Arg(env, args, "temperature", p.rows);
-    p.topK = int32Arg(env, args, "topK", p.rows);
-    p.topP = float32Arg(env, args, "topP", p.rows);
-    p.minP = float32Arg(env, args, "minP", p.rows);
-    p.repetitionPenalty = float32Arg(env, args, "repetitionPenalty", p.rows);
-    p.presencePenalty = float32Arg(env, args, "presencePenalty", p.rows);
-    p.frequencyPenalty = float32Arg(env, args, "frequencyPenalty", p.rows);
-    p.seed = int32Arg(env, args, "seed", p.rows);
-    p.counters = int32Arg(env, args, "counters", p.rows);
+    p.temperature = typedField<float>(env, args, "temperature", napi_float32_array, size_t(p.rows));
+    p.topK = typedField<const int32_t>(env, args, "topK", napi_int32_array, size_t(p.rows));
+    p.topP = typedField<float>(env, args, "topP", napi_float32_array, size_t(p.rows));
+    p.minP = typedField<float>(env, args, "minP", napi_float32_array, size_t(p.rows));
+    p.repetitionPenalty = typedField<float>(env, args, "repetitionPenalty", napi_float32_array, size_t(p.rows));
+    p.presencePenalty = typedField<float>(env, args, "presencePenalty", napi_float32_array, size_t(p.rows));
+    p.frequencyPenalty = typedField<float>(env, args, "frequencyPenalty", napi_float32_array, size_t(p.rows));
+    p.seed = typedField<const int32_t>(env, args, "seed", napi_int32_array, size_t(p.rows));
+    p.counters = typedField<const int32_t>(env, args, "counters", napi_int32_array, size_t(p.rows));
     if (args.Has("counts") && !args.Get("counts").IsUndefined()) {
       p.counts = static_cast<const int32_t*>(rowsArg(env, args, "counts", napi_int32_array, p.rows, p.vocab, p.countsRowStride));
     }
-    p.tokens = const_cast<int32_t*>(int32Arg(env, args, "tokens", p.rows));
-    if (args.Has("logprobs") && !args.Get("logprobs").IsUndefined()) p.logprobs = float32Arg(env, args, "logprobs", p.rows);
+    p.tokens = typedField<int32_t>(env, args, "tokens", napi_int32_array, size_t(p.rows));
+    if (args.Has("logprobs") && !args.Get("logprobs").IsUndefined()) p.logprobs = typedField<float>(env, args, "logprobs", napi_float32_array, size_t(p.rows));
     p.rowsPerItem = 1;
     return jobOf<SampleParams>(p.rows, p, &sampleRows, std::move(done));
   }
