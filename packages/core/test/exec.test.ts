@@ -55,6 +55,16 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     expect(normed[0]).toBeCloseTo(3 / rms, 6);
     expect(normed[1]).toBeCloseTo((4 / rms) * 2, 6);
 
+    // The residual add fused into the norm: x = x + add first (x is written), then the norm.
+    const resid = await tensor(ex, Float32Array.of(3, 4), [1, 2]);
+    const sub = await tensor(ex, Float32Array.of(1, -2), [1, 2]);
+    ex.run({ op: 'rmsNorm', x: resid, add: sub, weight: ones, eps: 0, out: sub });
+    expect([...(await ex.read(resid))]).toEqual([4, 2]);
+    const rms2 = Math.sqrt((16 + 4) / 2);
+    const fused = await ex.read(sub);
+    expect(fused[0]).toBeCloseTo(4 / rms2, 6);
+    expect(fused[1]).toBeCloseTo((2 / rms2) * 2, 6);
+
     const gate = await tensor(ex, Float32Array.of(-2, 0.5), [1, 2]);
     const up = await tensor(ex, Float32Array.of(3, -4), [1, 2]);
     const act = ex.empty('f32', [1, 2]);
@@ -220,7 +230,32 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
       [{ op: 'add', a: x, b: out, out: x }, 'add.b'],
       [{ op: 'embedding', table: x, tokens: x as never, out }, 'embedding.tokens'],
       [{ op: 'copy', src: x, dst: out }, 'copy.dst'],
+      [
+        { op: 'rmsNorm', x, add: x.view({ shape: [2, 3] }), weight: ex.empty('f32', [3]), eps: 0, out: x },
+        'rmsNorm.add',
+      ],
     ];
+    const q = ex.empty('f32', [1, 1, 2, 4]);
+    const kv = ex.empty('f32', [1, 3, 2, 4]);
+    const lens = ex.empty('i32', [1]);
+    bad.push(
+      [
+        { op: 'attention', q, k: kv, v: kv, seqLensK: lens, out: q.view({ shape: [1, 1, 2, 4] }) },
+        'attention.out',
+      ],
+      [
+        {
+          op: 'attention',
+          q,
+          k: kv,
+          v: kv,
+          seqLensK: lens,
+          out: ex.empty('f32', [1, 1, 2, 4]),
+          lse: kv as never,
+        },
+        'attention.lse',
+      ],
+    );
     for (const [op, field] of bad)
       expect(() => ex.run(op), field).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', field }));
     expect(() => ex.run({ op: 'nope' } as never)).toThrow(expect.objectContaining({ field: 'op' }));
@@ -309,6 +344,13 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     expect(rmsNorm).toContain('rmsNorm f32 3 x 129');
     expect(rmsNorm).toContain('rmsNorm bf16 of a transposed view');
     expect(broken.filter((r) => !r.ok).map((r) => r.name)).toEqual(rmsNorm);
-    await Promise.all([ex.dispose(), wrong.dispose()]);
+    // An executor that drops rmsNorm's residual add fails exactly the fused cases.
+    const unfused = new ReferenceExecutor();
+    const runUnfused = unfused.run.bind(unfused);
+    unfused.run = (op) => runUnfused(op.op === 'rmsNorm' ? { ...op, add: undefined } : op);
+    const failed = (await runOpConformance(unfused, { seed })).filter((r) => !r.ok).map((r) => r.name);
+    expect(failed.length).toBeGreaterThanOrEqual(6);
+    expect(failed.every((name) => name.includes('with add'))).toBe(true);
+    await Promise.all([ex.dispose(), wrong.dispose(), unfused.dispose()]);
   });
 });

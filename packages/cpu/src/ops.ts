@@ -48,10 +48,13 @@ export function createCpuExecutor(
       );
     },
 
-    rmsNorm: (op) =>
-      rows(op.x, op.out, (a, out) =>
+    // With `add`: the residual add, then the norm (two passes here; cuda fuses them).
+    rmsNorm: async (op) => {
+      if (op.add) await rows2('add', op.x, op.add, op.x);
+      await rows(op.x, op.out, (a, out) =>
         withMatrices([[host(op.weight), 0]], [], ([b]) => run('rmsNorm', { a, b, out, eps: op.eps })),
-      ),
+      );
+    },
     add: (op) => rows2('add', op.a, op.b, op.out),
     swiglu: (op) => rows2('swiglu', op.gate, op.up, op.out),
     geglu: (op) => rows2(op.approximate === 'none' ? 'gegluErf' : 'gegluTanh', op.gate, op.up, op.out),

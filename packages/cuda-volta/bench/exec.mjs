@@ -180,7 +180,7 @@ if (!flag('--skip-step')) {
   const attnOut = executor.empty('f16', [1, 1, HQ, D]);
   const gateUp = executor.empty('f16', [1, 2 * F]);
   const act = executor.empty('f16', [1, F]);
-  const mlp = executor.empty('f16', [1, H]);
+  const mlp = await randomTensor([1, H], 22);
   const positions = executor.empty('i32', [1]);
   await executor.write(positions, Int32Array.of(ctx - 1));
   const slots = executor.empty('i32', [1]);
@@ -196,14 +196,17 @@ if (!flag('--skip-step')) {
   const q = qkv.view({ shape: [1, HQ, D], strides: [3 * H, D, 1], offset: 0 });
   const kNew = qkv.view({ shape: [1, HK, D], strides: [3 * H, D, 1], offset: H });
   const vNew = qkv.view({ shape: [1, HK, D], strides: [3 * H, D, 1], offset: 2 * H });
-  const graph = executor.record((r) => {
-    for (const layer of layers) {
-      r.run({ op: 'rmsNorm', x, weight: layer.norm, eps: 1e-5, out: hidden });
-      r.run({ op: 'linear', x: hidden, weight: layer.qkv, out: qkv });
-      r.run({ op: 'rope', x: q, positions, rope, out: q });
-      r.run({ op: 'rope', x: kNew, positions, rope, out: kNew });
-      r.run({ op: 'kvAppend', k: kNew, v: vNew, cacheK: layer.cacheK, cacheV: layer.cacheV, slots });
-      r.run({
+  // q and k heads sit side by side in a qkv row: one rope op rotates both.
+  const qk = qkv.view({ shape: [1, HQ + HK, D], strides: [3 * H, D, 1], offset: 0 });
+  /** One layer's ops, named, in order: each residual add is fused into the norm after it. */
+  const layerOps = (layer) => [
+    ['rmsNorm + add', { op: 'rmsNorm', x, add: mlp, weight: layer.norm, eps: 1e-5, out: hidden }],
+    ['linear qkv', { op: 'linear', x: hidden, weight: layer.qkv, out: qkv }],
+    ['rope q, k', { op: 'rope', x: qk, positions, rope, out: qk }],
+    ['kvAppend', { op: 'kvAppend', k: kNew, v: vNew, cacheK: layer.cacheK, cacheV: layer.cacheV, slots }],
+    [
+      'attention',
+      {
         op: 'attention',
         q: q.view({ shape: [1, 1, HQ, D], strides: [3 * H, 3 * H, D, 1], offset: 0 }),
         k: layer.cacheK,
@@ -211,20 +214,24 @@ if (!flag('--skip-step')) {
         seqLensK: lens,
         paged: { blockTable: table, blockSize: block, seqK: blocks * block },
         out: attnOut,
-      });
-      r.run({ op: 'linear', x: attnOut.view({ shape: [1, H] }), weight: layer.o, out: hidden });
-      r.run({ op: 'add', a: x, b: hidden, out: x });
-      r.run({ op: 'rmsNorm', x, weight: layer.norm, eps: 1e-5, out: hidden });
-      r.run({ op: 'linear', x: hidden, weight: layer.gateUp, out: gateUp });
-      r.run({
+      },
+    ],
+    ['linear o', { op: 'linear', x: attnOut.view({ shape: [1, H] }), weight: layer.o, out: hidden }],
+    ['rmsNorm + add', { op: 'rmsNorm', x, add: hidden, weight: layer.norm, eps: 1e-5, out: hidden }],
+    ['linear gate/up', { op: 'linear', x: hidden, weight: layer.gateUp, out: gateUp }],
+    [
+      'swiglu',
+      {
         op: 'swiglu',
         gate: gateUp.view({ shape: [1, F], strides: [2 * F, 1], offset: 0 }),
         up: gateUp.view({ shape: [1, F], strides: [2 * F, 1], offset: F }),
         out: act,
-      });
-      r.run({ op: 'linear', x: act, weight: layer.down, out: mlp });
-      r.run({ op: 'add', a: x, b: mlp, out: x });
-    }
+      },
+    ],
+    ['linear down', { op: 'linear', x: act, weight: layer.down, out: mlp }],
+  ];
+  const graph = executor.record((r) => {
+    for (const layer of layers) for (const [, op] of layerOps(layer)) r.run(op);
   });
   for (let i = 0; i < 3; i++) graph.replay();
   await executor.stream.synchronize();
@@ -249,6 +256,19 @@ if (!flag('--skip-step')) {
     `32-layer decode step (${graph.ops} ops, one graph): host replay ${median(host).toFixed(3)} ms, step ${gpu.toFixed(3)} ms ` +
       `(host ${(result.step.hostOfGpu * 100).toFixed(0)}% of it), weights read at ${result.step.weightGBs.toFixed(0)} GB/s`,
   );
+  // Where the step's GPU time goes: each op of a layer, 32 copies in one graph, time per copy.
+  result.step.ops_us = {};
+  for (const [i, [name, op]] of layerOps(layers[0]).entries()) {
+    const g = executor.record((r) => {
+      for (let j = 0; j < L; j++) r.run(op);
+    });
+    g.replay();
+    await executor.stream.synchronize();
+    const us = ((await timeSteps(() => g.replay(), 5, false)) / L) * 1e3;
+    g.dispose();
+    result.step.ops_us[`${i} ${name}`] = us;
+    console.log(`  op ${i} ${name}: ${us.toFixed(2)} us`);
+  }
 }
 
 await executor.dispose();

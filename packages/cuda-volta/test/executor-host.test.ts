@@ -159,7 +159,8 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     expect(() => ex.run({ op: 'add', a, b, out: a })).toThrow(expect.objectContaining({ field: 'add.b' }));
     const q = ex.empty('f32', [1, 1, 2, 64]);
     const lens = ex.empty('i32', [1]);
-    expect(() => ex.run({ op: 'attention', q, k: q, v: q, seqLensK: lens, out: q })).toThrow(
+    const out = ex.empty('f32', [1, 1, 2, 64]);
+    expect(() => ex.run({ op: 'attention', q, k: q, v: q, seqLensK: lens, out })).toThrow(
       expect.objectContaining({ code: 'UNSUPPORTED', field: 'attention.q' }),
     );
   });

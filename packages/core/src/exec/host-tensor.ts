@@ -68,6 +68,10 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
     return this.#storage.disposed || this.#viewDisposed;
   }
 
+  sharesStorage(other: Tensor): boolean {
+    return other instanceof HostTensor && other.#storage === this.#storage;
+  }
+
   view(spec: ViewSpec): HostTensor<T> {
     if (this.disposed)
       throw new FastAttentionError('DISPOSED', 'view: the tensor was disposed', { field: 'view' });

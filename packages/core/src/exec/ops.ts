@@ -4,7 +4,7 @@ import type { Tensor } from './tensor.js';
 
 /**
  * The ops a Llama-family forward step needs, as descriptors over tensors of one executor. Each is
- * enqueued on a stream by `Executor.run` and checked first by `validateOp` (shapes and dtypes; not yet aliasing or strides),
+ * enqueued on a stream by `Executor.run` and checked first by `validateOp` (shapes, dtypes, and the storage an output must not share),
  * so every backend refuses the same bad op with the same error. Shapes below are row-major;
  * "float" is f32, f16 or bf16, and arithmetic is f32 or better (the reference: float64).
  */
@@ -66,13 +66,17 @@ export interface LinearOp {
   readonly out: Tensor; // x's dtype [m, n]
 }
 
-/** out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * weight. */
+/**
+ * out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * weight. With `add`, the residual add runs
+ * first, in the same pass: x = x + add (x is written, in its dtype), then out = rmsNorm(x).
+ */
 export interface RmsNormOp {
   readonly op: 'rmsNorm';
   readonly x: Tensor; // float [m, d]
   readonly weight: Tensor; // float [d]
   readonly eps: number;
-  readonly out: Tensor; // x's dtype [m, d]; may be x
+  readonly add?: Tensor; // x's dtype and shape; not x's storage
+  readonly out: Tensor; // x's dtype [m, d]; may be x or add
 }
 
 /** Rotary embedding of q or k rows at their positions (half-split pairs, exec/rope.ts). */

@@ -56,6 +56,8 @@ export interface Tensor<T extends TensorDType = TensorDType> extends TensorLayou
   readonly disposed: boolean;
   /** A view of the same storage: a new layout, checked against the storage's bounds. */
   view(layout: ViewSpec): Tensor<T>;
+  /** True when `other` views the same storage (an op's aliasing rules are about storage). */
+  sharesStorage(other: Tensor): boolean;
   /** Frees the storage (a view: only marks the view disposed). Safe to call twice. */
   dispose(): void;
 }

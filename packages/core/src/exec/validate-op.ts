@@ -41,6 +41,10 @@ const CHECKS: { readonly [K in OpKind]: (c: OpChecker, op: OpOf<K>) => void } = 
     const [, d] = c.float('x', op.x, 2);
     c.like('out', op.out, op.x);
     c.shape('weight', c.float('weight', op.weight, 1), [d!]);
+    if (op.add !== undefined) {
+      c.like('add', op.add, op.x);
+      if (op.add.sharesStorage(op.x)) throw c.error('add', 'must not share storage with x (x is written)');
+    }
     if (!(Number.isFinite(op.eps) && op.eps >= 0))
       throw c.error('eps', `expected a finite number >= 0, got ${op.eps}`);
   },
@@ -195,6 +199,14 @@ function checkAttention(c: OpChecker, op: AttentionOp): void {
     throw c.error('scale', `expected a finite number, got ${op.scale}`);
   c.like('out', op.out, op.q);
   if (op.lse !== undefined) c.shape('lse', c.f32('lse', op.lse), [batch!, headsQ!, seqQ!]);
+  // Kernels write out while other CTAs still read q, k and v.
+  for (const [field, t] of [
+    ['out', op.out],
+    ['lse', op.lse],
+  ] as const) {
+    if (t && [op.q, op.k, op.v].some((input) => t.sharesStorage(input)))
+      throw c.error(field, 'must not share storage with q, k or v');
+  }
 }
 
 function checkLseMerge(c: OpChecker, op: LseMergeOp): void {

@@ -7,5 +7,6 @@
  */
 export * from './conformance.js';
 export * from './kit.js';
+export * from './op-cases.js';
 export * from './ops.js';
 export * from './paged.js';

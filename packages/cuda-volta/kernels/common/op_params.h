@@ -24,6 +24,11 @@ struct FaMat {
   int32_t pad;
 };
 
+// Memory-bound kernels keep several loads in flight per thread: each thread handles kFaOpUnroll
+// columns of a chunk, and a chunk is kFaOpChunkThreads * kFaOpUnroll columns (one CTA).
+constexpr int32_t kFaOpUnroll = 4;
+constexpr int32_t kFaOpChunkThreads = 256;
+
 enum FaRowOp : int32_t {
   FA_ROW_RMSNORM = 0,
   FA_ROW_ADD = 1,
@@ -31,25 +36,30 @@ enum FaRowOp : int32_t {
   FA_ROW_GEGLU_TANH = 3,
   FA_ROW_GEGLU_ERF = 4,
   FA_ROW_EMBEDDING = 5,
+  FA_ROW_ADD_RMSNORM = 6,  // a += c (stored in a's dtype), then out = rmsNorm(a)
 };
 
-// One CTA per output row: rmsNorm (b: the weight row), add/gated (b: the second operand), embedding
-// (a: the table, row tokens[r]).
+// rmsNorm (b: the weight row; c: the residual added first) runs one CTA per row. The others
+// (add/gated: b the second operand; embedding: a the table, row tokens[r]) run `chunks` CTAs per
+// row, one column chunk each.
 struct FaRowOpParams {
-  FaMat a, b, out;
+  FaMat a, b, c, out;
   const int32_t* tokens;
   int32_t* error;
-  int64_t rows, cols, vocab;
+  int64_t rows, cols, vocab, chunks;
   float eps;
   int32_t kind;
 };
 
 // Rotary embedding of [tokens][heads][head_dim] rows: row (t, h) at t * row_stride + h * head_stride.
+// A token's work items are (group of kFaRopeHeads heads, rotated pair or copied dim); `ctas` CTAs
+// of kFaOpChunkThreads threads per token cover them.
+constexpr int32_t kFaRopeHeads = 8;
 struct FaRopeParams {
   FaMat x, out;
   int64_t x_head_stride, out_head_stride;
   const int32_t* positions;
-  int64_t tokens, heads, head_dim, rotary;
+  int64_t tokens, heads, head_dim, rotary, ctas;
   double attention_scaling;
   // 'dynamic' scaling: the base grows past original_max (seq_len 0: the largest position + 1).
   int32_t dynamic;
@@ -59,11 +69,12 @@ struct FaRopeParams {
   double inv_freq[128];  // rotary / 2 pairs (for 'dynamic': unused, computed from the base)
 };
 
+// `chunks` CTAs per token, one column chunk each; a negative slot skips the token.
 struct FaKvAppendParams {
   FaMat k, v, cache_k, cache_v;
   const int32_t* slots;
   int32_t* error;
-  int64_t tokens, width, cache_rows;
+  int64_t tokens, width, cache_rows, chunks;
 };
 
 struct FaLseMergeParams {

@@ -32,6 +32,18 @@ __device__ __forceinline__ void st(void* p, int32_t dtype, int64_t i, float v) {
   }
 }
 
+/** v as its dtype stores it (what a later read of the stored value sees). */
+__device__ __forceinline__ float roundTo(int32_t dtype, float v) {
+  switch (dtype) {
+    case FA_F16:
+      return __half2float(__float2half_rn(v));
+    case FA_BF16:
+      return __uint_as_float(fa::f2bf_bits(v) << 16);
+    default:
+      return v;
+  }
+}
+
 __device__ __forceinline__ float at(const FaMat& m, int64_t r, int64_t c) { return ld(m.ptr, m.dtype, r * m.row_stride + c); }
 __device__ __forceinline__ void put(const FaMat& m, int64_t r, int64_t c, float v) { st(m.ptr, m.dtype, r * m.row_stride + c, v); }
 
@@ -50,50 +62,99 @@ __device__ float blockSum(float x) {
 
 }  // namespace
 
-extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
-  const int64_t r = blockIdx.x;
-  if (p.kind == FA_ROW_EMBEDDING) {
-    const int64_t token = p.tokens[r];
-    if (token < 0 || token >= p.vocab) {
-      if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_EMBEDDING_TOKEN, r);
-      return;
+/** Column c of a chunk: the kFaOpUnroll columns of thread t are t, t + blockDim.x, ... */
+__device__ __forceinline__ int64_t chunkCol(int64_t first, int u) { return first + int64_t(u) * blockDim.x; }
+
+// One CTA per row (the norm needs the whole row): kFaOpUnroll loads in flight per thread, then the
+// row's sum of squares, then a second pass over the row (from cache) for the output.
+__device__ void rmsNormRow(const FaRowOpParams& p, int64_t r) {
+  const bool residual = p.kind == FA_ROW_ADD_RMSNORM;
+  const int64_t step = int64_t(blockDim.x) * kFaOpUnroll;
+  float ss = 0.0f;
+  for (int64_t first = threadIdx.x; first < p.cols; first += step) {
+    float v[kFaOpUnroll], add[kFaOpUnroll];
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      v[u] = c < p.cols ? at(p.a, r, c) : 0.0f;
+      add[u] = residual && c < p.cols ? at(p.c, r, c) : 0.0f;
     }
-    for (int64_t c = threadIdx.x; c < p.cols; c += blockDim.x) put(p.out, r, c, at(p.a, token, c));
-    return;
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      if (residual && c < p.cols) {
+        v[u] = roundTo(p.a.dtype, v[u] + add[u]);
+        put(p.a, r, c, v[u]);
+      }
+      ss += v[u] * v[u];
+    }
   }
-  if (p.kind == FA_ROW_RMSNORM) {
-    float ss = 0.0f;
-    for (int64_t c = threadIdx.x; c < p.cols; c += blockDim.x) {
-      const float x = at(p.a, r, c);
-      ss += x * x;
+  // blockSum's barrier also orders every read of c (which out may be) before the writes below.
+  const float inv = rsqrtf(blockSum(ss) / static_cast<float>(p.cols) + p.eps);
+  for (int64_t first = threadIdx.x; first < p.cols; first += step) {
+    float v[kFaOpUnroll], w[kFaOpUnroll];
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      v[u] = c < p.cols ? at(p.a, r, c) : 0.0f;
+      w[u] = c < p.cols ? at(p.b, 0, c) : 0.0f;
     }
-    const float inv = rsqrtf(blockSum(ss) / static_cast<float>(p.cols) + p.eps);
-    for (int64_t c = threadIdx.x; c < p.cols; c += blockDim.x) put(p.out, r, c, at(p.a, r, c) * inv * at(p.b, 0, c));
-    return;
-  }
-  for (int64_t c = threadIdx.x; c < p.cols; c += blockDim.x) {
-    const float a = at(p.a, r, c), b = at(p.b, r, c);
-    float y;
-    switch (p.kind) {
-      case FA_ROW_ADD:
-        y = a + b;
-        break;
-      case FA_ROW_SWIGLU:
-        y = a / (1.0f + expf(-a)) * b;
-        break;
-      case FA_ROW_GEGLU_TANH:
-        y = 0.5f * a * (1.0f + tanhf(0.7978845608028654f * (a + 0.044715f * a * a * a))) * b;
-        break;
-      default:  // FA_ROW_GEGLU_ERF
-        y = 0.5f * a * (1.0f + erff(a * 0.7071067811865476f)) * b;
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      if (c < p.cols) put(p.out, r, c, v[u] * inv * w[u]);
     }
-    put(p.out, r, c, y);
   }
 }
 
-// One CTA per token. Angles in double: positions reach 10^5 and more, where an f32 angle is off by 10^-2.
+__device__ __forceinline__ float rowOp(int32_t kind, float a, float b) {
+  switch (kind) {
+    case FA_ROW_ADD:
+      return a + b;
+    case FA_ROW_SWIGLU:
+      return a / (1.0f + expf(-a)) * b;
+    case FA_ROW_GEGLU_TANH:
+      return 0.5f * a * (1.0f + tanhf(0.7978845608028654f * (a + 0.044715f * a * a * a))) * b;
+    default:  // FA_ROW_GEGLU_ERF
+      return 0.5f * a * (1.0f + erff(a * 0.7071067811865476f)) * b;
+  }
+}
+
+extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
+  if (p.kind == FA_ROW_RMSNORM || p.kind == FA_ROW_ADD_RMSNORM) {
+    rmsNormRow(p, blockIdx.x);
+    return;
+  }
+  const int64_t r = blockIdx.x / p.chunks;
+  const int64_t chunk = blockIdx.x % p.chunks;
+  const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
+  int64_t src = r;
+  if (p.kind == FA_ROW_EMBEDDING) {
+    src = p.tokens[r];
+    if (src < 0 || src >= p.vocab) {
+      if (chunk == 0 && threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_EMBEDDING_TOKEN, r);
+      return;
+    }
+  }
+  float a[kFaOpUnroll], b[kFaOpUnroll];
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    a[u] = c < p.cols ? at(p.a, src, c) : 0.0f;
+    b[u] = c < p.cols && p.kind != FA_ROW_EMBEDDING ? at(p.b, r, c) : 0.0f;
+  }
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    if (c < p.cols) put(p.out, r, c, p.kind == FA_ROW_EMBEDDING ? a[u] : rowOp(p.kind, a[u], b[u]));
+  }
+}
+
+// `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of up
+// to kFaRopeHeads heads, so the pair's angle is computed once for them. Angles in double:
+// positions reach 10^5 and more, where an f32 angle is off by 10^-2.
 extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
-  const int64_t t = blockIdx.x;
+  const int64_t t = blockIdx.x / p.ctas;
   const int64_t half = p.rotary / 2;
   __shared__ double base;
   if (p.dynamic) {
@@ -114,41 +175,68 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
     }
     __syncthreads();
   }
-  const double pos = double(p.positions[t]);
-  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
-    const double f = p.dynamic ? pow(base, -double(2 * i) / double(p.rotary)) : p.inv_freq[i];
-    double s, c;
-    sincos(pos * f, &s, &c);
-    const float cs = float(c * p.attention_scaling), sn = float(s * p.attention_scaling);
-    for (int64_t h = 0; h < p.heads; ++h) {
-      const int64_t xi = t * p.x.row_stride + h * p.x_head_stride;
-      const int64_t oi = t * p.out.row_stride + h * p.out_head_stride;
-      const float x1 = ld(p.x.ptr, p.x.dtype, xi + i), x2 = ld(p.x.ptr, p.x.dtype, xi + i + half);
-      st(p.out.ptr, p.out.dtype, oi + i, x1 * cs - x2 * sn);
-      st(p.out.ptr, p.out.dtype, oi + i + half, x2 * cs + x1 * sn);
-    }
+  const int64_t perGroup = half + (p.head_dim - p.rotary);  // items per head group
+  const int64_t item = (blockIdx.x % p.ctas) * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t h0 = (item / perGroup) * kFaRopeHeads;
+  const int64_t j = item % perGroup;
+  if (h0 >= p.heads) return;
+  const int64_t hn = min(int64_t(kFaRopeHeads), p.heads - h0);
+  const int64_t xr = t * p.x.row_stride + h0 * p.x_head_stride;
+  const int64_t orow = t * p.out.row_stride + h0 * p.out_head_stride;
+  if (j >= half) {  // past the rotary dims: copied (out may be another tensor than x)
+    const int64_t d = p.rotary + (j - half);
+    float v[kFaRopeHeads];
+#pragma unroll
+    for (int h = 0; h < kFaRopeHeads; ++h) v[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + d) : 0.0f;
+#pragma unroll
+    for (int h = 0; h < kFaRopeHeads; ++h)
+      if (h < hn) st(p.out.ptr, p.out.dtype, orow + h * p.out_head_stride + d, v[h]);
+    return;
   }
-  // Dims past the rotary ones are copied (out may be another tensor than x).
-  for (int64_t h = 0; h < p.heads; ++h) {
-    const int64_t xi = t * p.x.row_stride + h * p.x_head_stride;
-    const int64_t oi = t * p.out.row_stride + h * p.out_head_stride;
-    for (int64_t d = p.rotary + threadIdx.x; d < p.head_dim; d += blockDim.x)
-      st(p.out.ptr, p.out.dtype, oi + d, ld(p.x.ptr, p.x.dtype, xi + d));
+  float x1[kFaRopeHeads], x2[kFaRopeHeads];
+#pragma unroll
+  for (int h = 0; h < kFaRopeHeads; ++h) {
+    x1[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + j) : 0.0f;
+    x2[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + j + half) : 0.0f;
+  }
+  const double f = p.dynamic ? pow(base, -double(2 * j) / double(p.rotary)) : p.inv_freq[j];
+  double s, c;
+  sincos(double(p.positions[t]) * f, &s, &c);
+  const float cs = float(c * p.attention_scaling), sn = float(s * p.attention_scaling);
+#pragma unroll
+  for (int h = 0; h < kFaRopeHeads; ++h) {
+    if (h >= hn) continue;
+    const int64_t o = orow + h * p.out_head_stride + j;
+    st(p.out.ptr, p.out.dtype, o, x1[h] * cs - x2[h] * sn);
+    st(p.out.ptr, p.out.dtype, o + half, x2[h] * cs + x1[h] * sn);
   }
 }
 
-// One CTA per token; a negative slot skips the token (padding).
+// `chunks` CTAs per token, one column chunk each; a negative slot skips the token (padding).
 extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
-  const int64_t t = blockIdx.x;
+  const int64_t t = blockIdx.x / p.chunks;
+  const int64_t chunk = blockIdx.x % p.chunks;
   const int64_t slot = p.slots[t];
   if (slot < 0) return;
   if (slot >= p.cache_rows) {
-    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_KV_SLOT, t);
+    if (chunk == 0 && threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_KV_SLOT, t);
     return;
   }
-  for (int64_t c = threadIdx.x; c < p.width; c += blockDim.x) {
-    put(p.cache_k, slot, c, at(p.k, t, c));
-    put(p.cache_v, slot, c, at(p.v, t, c));
+  const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
+  float k[kFaOpUnroll], v[kFaOpUnroll];
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    k[u] = c < p.width ? at(p.k, t, c) : 0.0f;
+    v[u] = c < p.width ? at(p.v, t, c) : 0.0f;
+  }
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    if (c < p.width) {
+      put(p.cache_k, slot, c, k[u]);
+      put(p.cache_v, slot, c, v[u]);
+    }
   }
 }
 

@@ -42,6 +42,18 @@ unsigned rowThreads(int64_t cols) {
   return static_cast<unsigned>(std::min<int64_t>(256, std::max<int64_t>(32, (cols + 31) / 32 * 32)));
 }
 
+// Column chunks of a row for the chunked kernels (op_params.h).
+int64_t columnChunks(int64_t cols) {
+  const int64_t chunk = int64_t(kFaOpChunkThreads) * kFaOpUnroll;
+  return std::max<int64_t>(1, (cols + chunk - 1) / chunk);
+}
+
+// A one-dimensional grid of rows * per-row CTAs, refused past CUDA's limit before anything runs.
+unsigned gridOf(int64_t rows, int64_t perRow, const char* op) {
+  if (rows * perRow > int64_t(0x7fffffff)) throw FaError("UNSUPPORTED", std::string(op) + ": too many rows for one launch");
+  return static_cast<unsigned>(rows * perRow);
+}
+
 const char* errorField(int32_t code) {
   switch (code) {
     case FA_ERR_EMBEDDING_TOKEN:
@@ -420,10 +432,16 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
       launch(function("common/ops", name), grid, 1, 1, threads, 0, params, name, false, s);
     };
     if (kind == "rows") {
-      FaRowOpParams p{mat(a, "a"), mat(a, "b"), mat(a, "out"), devicePtr<const int32_t>(a, "tokens"), error,
-                      i64(a, "rows"), i64(a, "cols"), i64(a, "vocab"), static_cast<float>(num(a, "eps")),
-                      static_cast<int32_t>(num(a, "kind"))};
-      run("fa_op_rows", static_cast<unsigned>(p.rows), rowThreads(p.cols), &p);
+      const int32_t rowKind = static_cast<int32_t>(num(a, "kind"));
+      const bool norm = rowKind == FA_ROW_RMSNORM || rowKind == FA_ROW_ADD_RMSNORM;
+      const int64_t cols = i64(a, "cols");
+      FaRowOpParams p{mat(a, "a"), mat(a, "b"), mat(a, "c"), mat(a, "out"), devicePtr<const int32_t>(a, "tokens"), error, i64(a, "rows"), cols,
+                      i64(a, "vocab"), norm ? 1 : columnChunks(cols), static_cast<float>(num(a, "eps")), rowKind};
+      // A norm's CTA covers its row with kFaOpUnroll columns per thread, up to 1024 threads.
+      const unsigned threads =
+          norm ? static_cast<unsigned>(std::min<int64_t>(1024, ((cols + kFaOpUnroll - 1) / kFaOpUnroll + 31) / 32 * 32))
+               : kFaOpChunkThreads;
+      run("fa_op_rows", gridOf(p.rows, p.chunks, "rows"), std::max(32u, threads), &p);
     } else if (kind == "rope") {
       FaRopeParams p{};
       p.x = mat(a, "x");
@@ -446,11 +464,14 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
         throw FaError("UNSUPPORTED", "rope: at most 256 rotary dims");
       }
       for (size_t i = 0; i < inv.ElementLength(); ++i) p.inv_freq[i] = inv[i];
-      run("fa_op_rope", static_cast<unsigned>(p.tokens), 128, &p);
+      const int64_t items = (p.heads + kFaRopeHeads - 1) / kFaRopeHeads * (p.rotary / 2 + p.head_dim - p.rotary);
+      p.ctas = std::max<int64_t>(1, (items + kFaOpChunkThreads - 1) / kFaOpChunkThreads);
+      run("fa_op_rope", gridOf(p.tokens, p.ctas, "rope"), kFaOpChunkThreads, &p);
     } else if (kind == "kvAppend") {
       FaKvAppendParams p{mat(a, "k"), mat(a, "v"), mat(a, "cacheK"), mat(a, "cacheV"), devicePtr<const int32_t>(a, "slots"),
-                         error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows")};
-      run("fa_op_kv_append", static_cast<unsigned>(p.tokens), rowThreads(p.width), &p);
+                         error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows"), 0};
+      p.chunks = columnChunks(p.width);
+      run("fa_op_kv_append", gridOf(p.tokens, p.chunks, "kvAppend"), kFaOpChunkThreads, &p);
     } else if (kind == "lseMerge") {
       FaLseMergeParams p{devicePtr<const float>(a, "outs"), devicePtr<const float>(a, "lses"), mat(a, "out"),
                          devicePtr<float>(a, "lse"), i64(a, "parts"), i64(a, "rows"), i64(a, "d"),

@@ -58,6 +58,10 @@ export class CudaTensor<T extends TensorDType = TensorDType> implements Tensor<T
     return this.#storage.disposed || this.#viewDisposed;
   }
 
+  sharesStorage(other: Tensor): boolean {
+    return other instanceof CudaTensor && other.storage === this.#storage;
+  }
+
   /** @internal The storage this tensor views (ownership checks, aliasing). */
   get storage(): DeviceStorage {
     return this.#storage;

@@ -41,14 +41,25 @@ export interface OpContext {
 }
 
 const CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
-const ROW_KIND = { rmsNorm: 0, add: 1, swiglu: 2, gegluTanh: 3, gegluErf: 4, embedding: 5 } as const;
+const ROW_KIND = {
+  rmsNorm: 0,
+  add: 1,
+  swiglu: 2,
+  gegluTanh: 3,
+  gegluErf: 4,
+  embedding: 5,
+  addRmsNorm: 6,
+} as const;
 
 type Runner<K extends OpKind> = (op: OpOf<K>, c: OpContext) => void;
 
 /** How each op is enqueued: every op of the contract. */
 const RUN: { readonly [K in OpKind]: Runner<K> } = {
   linear,
-  rmsNorm: (op, c) => rows(c, 'rmsNorm', op.x, op.out, { b: op.weight, bRows: 0, eps: op.eps }),
+  rmsNorm: (op, c) =>
+    op.add
+      ? rows(c, 'addRmsNorm', op.x, op.out, { b: op.weight, bRows: 0, eps: op.eps, c: op.add })
+      : rows(c, 'rmsNorm', op.x, op.out, { b: op.weight, bRows: 0, eps: op.eps }),
   add: (op, c) => rows(c, 'add', op.a, op.out, { b: op.b }),
   swiglu: (op, c) => rows(c, 'swiglu', op.gate, op.out, { b: op.up }),
   geglu: (op, c) =>
@@ -204,23 +215,28 @@ function rows(
   kind: keyof typeof ROW_KIND,
   a: Tensor,
   out: Tensor,
-  extra: { b: Tensor; bRows?: 0; eps?: number },
+  extra: { b: Tensor; bRows?: 0; eps?: number; c?: Tensor },
 ): void {
   const dims = Math.max(0, a.shape.length - 1);
   const bDims = extra.bRows === 0 ? 0 : dims;
+  // addRmsNorm writes a (the residual stream): staged as an output, copied back before out.
+  const inOut = extra.c !== undefined;
   staged(
     c,
-    [
-      [a, dims],
-      [extra.b, bDims],
-    ],
-    [[out, dims]],
-    ([am, bm], [om]) =>
+    [inOut ? undefined : [a, dims], [extra.b, bDims], extra.c && [extra.c, dims]],
+    inOut
+      ? [
+          [a, dims],
+          [out, dims],
+        ]
+      : [[out, dims]],
+    ([am, bm, cm], outs) =>
       c.executor.context.enqueueOp(c.stream.id, 'rows', {
         kind: ROW_KIND[kind],
-        a: am,
+        a: inOut ? outs[0] : am,
         b: bm,
-        out: om,
+        ...(cm && { c: cm }),
+        out: outs[outs.length - 1],
         tokens: 0n,
         rows: a.length / (a.shape[a.shape.length - 1] || 1),
         cols: a.shape[a.shape.length - 1] ?? 1,

@@ -69,6 +69,15 @@ function linear(op: LinearOp): void {
 
 function rmsNorm(op: RmsNormOp): void {
   const [m, d] = op.x.shape as [number, number];
+  if (op.add) {
+    const add = ref(op.add).values();
+    ref(op.x).store(
+      ref(op.x)
+        .values()
+        .map((v, i) => v + add[i]!),
+    );
+  }
+  // Read back: the norm sees x as stored, rounded to its dtype, as an add op and then a norm would.
   const x = ref(op.x).values();
   const w = ref(op.weight).values();
   const out = new Float64Array(m * d);
