@@ -14,7 +14,7 @@ t0=$(date +%s)
 echo "tests rc=$trc in $(( $(date +%s) - t0 )) s: $(grep -E 'Tests|Test Files' "$OUT/test.log" | tr '\n' ' ')"
 t0=$(date +%s)
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 node bench/exec-sanity.mjs > "$OUT/sanity.log" 2>&1
-echo "memcheck rc=$? in $(( $(date +%s) - t0 )) s: $(grep -E 'conformance|ERROR SUMMARY' "$OUT/sanity.log" | tr '\n' ' ')"
+echo "memcheck rc=$? in $(( $(date +%s) - t0 )) s: $(grep -E 'conformance|paged|ERROR SUMMARY' "$OUT/sanity.log" | tr '\n' ' ')"
 FASTATTN_BENCH_OUT=$OUT/exec.json timeout 200 node bench/exec.mjs "$@" 2>&1 | tee "$OUT/exec-bench.log"
 if [[ " $* " != *" --skip-gemm "* ]]; then
   PYTHONUNBUFFERED=1 timeout 120 python3 ../../tools/anchors/matmul_cuda.py "$OUT/matmul.json" 2>&1 | tee "$OUT/matmul.log"

@@ -1,7 +1,14 @@
 // A small run of the executor for compute-sanitizer (memcheck): core's op conformance suite (every
-// op, on odd sizes, outputs poisoned) and one recorded step graph replayed twice.
+// op, on odd sizes, outputs poisoned), one recorded step graph replayed twice, and paged attention
+// (small blocks, shared blocks, NaN spares, garbage table entries) against the float64 reference.
 //   compute-sanitizer --tool memcheck node bench/exec-sanity.mjs
-import { runOpConformance } from '@fastattention/core/testing';
+import {
+  compareToReference,
+  randomPagedCase,
+  rng,
+  runOpConformance,
+  withinTolerance,
+} from '@fastattention/core/testing';
 import { createBackend } from '../dist/index.js';
 
 const backend = await createBackend();
@@ -26,9 +33,25 @@ const graph = executor.record((r) => {
 graph.replay();
 graph.replay();
 await executor.stream.synchronize();
+// Paged decode (the split-KV kernels) and a prefill chunk at hd 128, blocks smaller than a k-tile.
+const rand = rng(11);
+let pagedFailed = 0;
+for (const [seqQ, blockSize, mask] of [
+  [1, 16, 'none'],
+  [1, 8, 'none'],
+  [37, 16, 'causal'],
+]) {
+  const shape = { batch: 3, seqQ, seqK: 700, headsQ: 8, headsKV: 2, headDim: 128 };
+  const c = randomPagedCase(rand, 'f16', shape, { blockSize, mask: { kind: mask }, sharedBlocks: 2 });
+  const got = await backend.attention(c.paged);
+  if (!withinTolerance(compareToReference(c.paged, got.out, got.lse), 'f16')) pagedFailed++;
+}
+console.log(
+  `paged attention (block 16 and 8, decode and a causal chunk): ${pagedFailed === 0 ? 'ok' : `${pagedFailed} FAILED`}`,
+);
 console.log(
   `conformance: ${results.length - failed.length}/${results.length} ok (${results.filter((r) => r.skipped).length} skipped); graph replayed`,
 );
 for (const f of failed) console.log(`FAILED ${f.name}: ${f.message ?? f.error}`);
 await backend.dispose();
-process.exit(failed.length > 0 ? 1 : 0);
+process.exit(failed.length > 0 || pagedFailed > 0 ? 1 : 0);

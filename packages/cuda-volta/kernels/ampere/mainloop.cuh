@@ -116,13 +116,17 @@ struct AmpereMainloop {
 
   // A paged cache: no rows at or past lk (their table entries may be garbage); zero-filled instead.
   // A tile lies in one cache block when BN divides the block size: one table lookup then gives its
-  // first row, and the rows follow it. Smaller blocks: row by row.
+  // first row, and the rows follow it. Smaller blocks: each row through the table.
   __device__ __forceinline__ void load_kv_paged(int t, int stage) {
     const int k0 = t * BN, limit = w.lk;
     T* dk = sK + stage * BN * LD;
     T* dv = sV + stage * BN * LD;
     if ((BN >> p.block_shift) > 1) {
-      load_rows_paged(dk, dv, k0, limit);
+      if constexpr (KV_FAST) {
+        load_rows_paged_fast(dk, dv, k0, limit);
+      } else {
+        load_rows_paged(dk, dv, k0, limit);
+      }
       return;
     }
     const int64_t row0 = w.key_row(p, k0);
@@ -141,6 +145,27 @@ struct AmpereMainloop {
       const int valid = limit - k0;
       load_rows(dk, BN, valid, [&](int r) { return w.k + (row0 + r) * p.k_row_stride; });
       load_rows(dv, BN, valid, [&](int r) { return w.v + (row0 + r) * p.k_row_stride; });
+    }
+  }
+
+  // A paged tile spanning cache blocks, on the fixed-row layout: the table lookups of all of the
+  // thread's rows are issued before any copy, so their latencies overlap instead of adding up.
+  __device__ __forceinline__ void load_rows_paged_fast(T* dk, T* dv, int k0, int limit) {
+    const int ldRow = tid / CHUNKS;
+    const T* kCh = w.k + (tid % CHUNKS) * 8;
+    const T* vCh = w.v + (tid % CHUNKS) * 8;
+    int row[BN / RPP];  // cache rows fit in 32 bits: 2^31 rows of one head would not fit in memory
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      const int key = k0 + ldRow + i * RPP;
+      row[i] = key < limit ? static_cast<int>(w.key_row(p, key)) : -1;
+    }
+#pragma unroll
+    for (int i = 0; i < BN / RPP; ++i) {
+      const bool ok = row[i] >= 0;
+      const int64_t at = ok ? (int64_t)row[i] * p.k_row_stride : 0;
+      cp_async16(dk + sOff + i * RPP * LD, kCh + at, ok);
+      cp_async16(dv + sOff + i * RPP * LD, vCh + at, ok);
     }
   }
 
