@@ -55,6 +55,7 @@ export * from './exec/sampling.js';
 export {
   allocateTensorArray,
   checkAlive,
+  checkHostViewable,
   checkShape,
   checkTensorData,
   contiguousStrides,
@@ -69,6 +70,7 @@ export {
   type TensorArrayOf,
   type TensorDType,
   type TensorLayout,
+  tensorArrayOver,
   tensorBytesOf,
   type ViewSpec,
   viewLayout,

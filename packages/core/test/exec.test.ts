@@ -218,6 +218,25 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     await ex.dispose();
   });
 
+  it('hostView gives the memory of a pinned tensor, and refuses device or gapped tensors', async () => {
+    const ex = new ReferenceExecutor();
+    const pinned = ex.empty('f32', [2, 3], { memory: 'pinned' });
+    const view = ex.hostView(pinned);
+    view.set([1, 2, 3, 4, 5, 6]);
+    expect([...(await ex.read(pinned))]).toEqual([1, 2, 3, 4, 5, 6]);
+    const dst = ex.empty('f32', [2, 3]);
+    ex.run({ op: 'copy', src: pinned, dst });
+    expect([...(await ex.read(dst))]).toEqual([1, 2, 3, 4, 5, 6]);
+    const row = ex.hostView(pinned.view({ shape: [3], strides: [1], offset: 3 }));
+    expect([...row]).toEqual([4, 5, 6]);
+    expect(() => ex.hostView(dst)).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', field: 'tensor' }),
+    );
+    const column = pinned.view({ shape: [2], strides: [3], offset: 0 });
+    expect(() => ex.hostView(column)).toThrow(expect.objectContaining({ field: 'tensor' }));
+    await ex.dispose();
+  });
+
   it('validateOp names the field of a bad op before anything runs', async () => {
     const ex = new ReferenceExecutor();
     const x = ex.empty('f32', [2, 3]);

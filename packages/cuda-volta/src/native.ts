@@ -129,6 +129,10 @@ export interface NativeContext {
   errorWord(): bigint;
   allocAsync(stream: number, bytes: number): bigint;
   freeAsync(stream: number, ptr: bigint): void;
+  /** Page-locked host memory reached by kernels through unified addressing, and a buffer over it. */
+  allocPinned(bytes: number): { ptr: bigint; buffer: ArrayBuffer };
+  /** Detaches the buffer now; frees the memory once the stream's work so far is done. */
+  freePinned(stream: number, ptr: bigint, buffer: ArrayBuffer): Promise<void>;
   streamCreate(): number;
   streamDestroy(stream: number): void;
   streamSynchronize(stream: number): Promise<void>;

@@ -27,6 +27,11 @@ function fakeContext(): { context: NativeContext; calls: Call[] } {
     functionInfo: () => ({ registers: 64, localBytes: 0, blocksPerSM: 1 }),
     streamSynchronize: () => Promise.resolve(),
     enqueueRead: () => Promise.resolve(),
+    allocPinned: (bytes) => {
+      next += 1n << 20n;
+      return { ptr: next, buffer: new ArrayBuffer(Number(bytes)) };
+    },
+    freePinned: () => Promise.resolve(),
   };
   const context = new Proxy({} as NativeContext, {
     get: (_, name) => {
@@ -162,6 +167,38 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     const out = ex.empty('f32', [1, 1, 2, 64]);
     expect(() => ex.run({ op: 'attention', q, k: q, v: q, seqLensK: lens, out })).toThrow(
       expect.objectContaining({ code: 'UNSUPPORTED', field: 'attention.q' }),
+    );
+  });
+
+  it('pinned tensors: a host view over their own buffer, freed through freePinned, awaited by dispose', async () => {
+    const { ex, calls } = executor();
+    const t = ex.empty('f16', [4, 8], { memory: 'pinned' });
+    expect(t.memory).toBe('pinned');
+    const view = ex.hostView(t.view({ shape: [2, 8], strides: [8, 1], offset: 16 }));
+    expect(view).toBeInstanceOf(Uint16Array);
+    expect([view.byteOffset, view.length]).toEqual([32, 16]);
+    expect(view.buffer).toBe(ex.hostView(t).buffer);
+    expect(view.buffer.byteLength).toBe(64);
+    const q = ex.empty('f16', [1, 1, 2, 64], { memory: 'pinned' });
+    const kv = ex.empty('f16', [1, 4, 2, 64]);
+    const lens = ex.empty('i32', [1]);
+    const out = ex.empty('f16', [1, 1, 2, 64]);
+    expect(() => ex.run({ op: 'attention', q, k: kv, v: kv, seqLensK: lens, out })).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'attention.q' }),
+    );
+    expect(() => ex.hostView(ex.empty('f32', [3]))).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', field: 'tensor' }),
+    );
+    expect(() => ex.empty('f32', [3], { memory: 'shared' as never })).toThrow(
+      expect.objectContaining({ field: 'memory' }),
+    );
+    t.dispose();
+    expect(calls.filter((c) => c.name === 'freePinned').length).toBe(1);
+    ex.empty('i32', [5], { memory: 'pinned' });
+    await ex.dispose();
+    expect(calls.filter((c) => c.name === 'freePinned').length).toBe(3);
+    expect(calls.filter((c) => c.name === 'allocAsync').length).toBe(
+      calls.filter((c) => c.name === 'freeAsync').length,
     );
   });
 });

@@ -180,4 +180,43 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
     await executor.stream.synchronize();
     await executor.dispose();
   });
+
+  it('pinned tensors: filled through hostView, read by kernels, copies and the GEMM, emptied by dispose', async () => {
+    const executor = backend!.createExecutor();
+    const rand = rng(seed + 2);
+    const [m, k, n] = [5, 67, 33];
+    const xs = Float32Array.from({ length: m * k }, () => rand() * 2 - 1);
+    const ws = Float32Array.from({ length: n * k }, () => rand() * 2 - 1);
+    const x = executor.empty('f32', [m, k], { memory: 'pinned' });
+    executor.hostView(x).set(xs);
+    const w = await put(executor, 'f32', [n, k], ws);
+    // pinned -> device, a GEMM on a pinned operand into a pinned output, an op kernel on pinned memory
+    const onDevice = executor.empty('f32', [m, k]);
+    executor.run({ op: 'copy', src: x, dst: onDevice });
+    const product = executor.empty('f32', [m, n], { memory: 'pinned' });
+    executor.run({ op: 'linear', x, weight: w, out: product });
+    const doubled = executor.empty('f32', [m, k], { memory: 'pinned' });
+    executor.run({ op: 'add', a: x, b: onDevice, out: doubled });
+    await executor.stream.synchronize();
+    expect([...(await executor.read(onDevice))]).toEqual([...xs]);
+    expect([...executor.hostView(doubled)]).toEqual([...xs].map((v) => Math.fround(2 * v)));
+    const got = executor.hostView(product);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let want = 0;
+        for (let t = 0; t < k; t++) want += xs[i * k + t]! * ws[j * k + t]!;
+        num += (got[i * n + j]! - want) ** 2;
+        den += want ** 2;
+      }
+    }
+    // cuBLAS may run f32 products on TF32 tensor cores: 1e-3 relative
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-3);
+    const view = executor.hostView(x);
+    x.dispose();
+    expect(view.length).toBe(0); // detached: the freed memory is out of reach
+    await executor.dispose();
+    expect(got.length).toBe(0);
+  });
 });

@@ -50,6 +50,13 @@ export interface Executor extends AsyncDisposable {
     shape: readonly number[],
     options?: { readonly memory?: MemoryKind },
   ): Tensor<T>;
+  /**
+   * The elements of a dense pinned tensor as a host array over its own memory, with no copy: a
+   * loader reads a file straight into it, then a `copy` op moves it to the device. Host writes are
+   * not ordered with the streams: synchronize the work that reads or writes the tensor first. Once
+   * the tensor is disposed the array is empty (cuda) or detached from the tensor (host backends).
+   */
+  hostView<T extends TensorDType>(tensor: Tensor<T>): TensorArrayOf<T>;
   /** Enqueues a copy of a host array (the tensor's length, its dtype's array type) into a tensor. */
   write<T extends TensorDType>(tensor: Tensor<T>, data: TensorArrayOf<T>, stream?: Stream): Promise<void>;
   /** Enqueues a copy of a tensor (any layout) to a new host array; resolves once it has arrived. */

@@ -64,6 +64,11 @@ export class HostExecutor implements Executor {
     return this.#tensors.empty(dtype, shape, options);
   }
 
+  hostView<T extends TensorDType>(tensor: Tensor<T>): TensorArrayOf<T> {
+    this.#lifetime.check();
+    return this.#tensors.hostView(tensor);
+  }
+
   write<T extends TensorDType>(
     tensor: Tensor<T>,
     data: TensorArrayOf<T>,

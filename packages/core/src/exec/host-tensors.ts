@@ -2,6 +2,7 @@ import { FastAttentionError, invalidInput } from '../errors.js';
 import { HostTensor } from './host-tensor.js';
 import { forEachOpTensor, type Op } from './ops.js';
 import {
+  checkHostViewable,
   checkShape,
   checkTensorData,
   elementCount,
@@ -66,6 +67,13 @@ export class HostTensors {
     if (tensor.disposed)
       throw new FastAttentionError('DISPOSED', `${field}: the tensor was disposed`, { field });
     return tensor as HostTensor<T>;
+  }
+
+  /** `Executor.hostView`: the pinned tensor's elements, a view of its storage array. */
+  hostView<T extends TensorDType>(tensor: Tensor<T>): TensorArrayOf<T> {
+    const t = this.own(tensor, 'tensor');
+    checkHostViewable(t);
+    return t.storage().subarray(t.offset, t.offset + t.length) as TensorArrayOf<T>;
   }
 
   /** Every tensor the op names (nested fields included), each owned: `<op>.<field>` in errors. */

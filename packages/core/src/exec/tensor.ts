@@ -18,6 +18,24 @@ export type TensorArray = Float32Array | Int32Array | Uint16Array;
 /** Where a tensor's storage lives: the backend's device, or page-locked host memory it copies from. */
 export type MemoryKind = 'device' | 'pinned';
 
+/** A host array of the dtype over existing memory, with no copy (a pinned tensor's buffer). */
+export function tensorArrayOver<T extends TensorDType>(
+  dtype: T,
+  buffer: ArrayBuffer,
+  byteOffset: number,
+  length: number,
+): TensorArrayOf<T> {
+  const type = { f32: Float32Array, i32: Int32Array, f16: Uint16Array, bf16: Uint16Array }[dtype];
+  return new type(buffer, byteOffset, length) as TensorArrayOf<T>;
+}
+
+/** Checks that a tensor can be viewed from the host (`Executor.hostView`): pinned and dense. */
+export function checkHostViewable(t: Tensor, field = 'tensor'): void {
+  if (t.memory !== 'pinned') throw invalidInput(field, `expected a pinned tensor, got ${t.memory} memory`);
+  if (!isContiguous(t))
+    throw invalidInput(field, 'expected a dense tensor (a view with gaps has no one host array)');
+}
+
 export function tensorBytesOf(dtype: TensorDType): 2 | 4 {
   return dtype === 'f16' || dtype === 'bf16' ? 2 : 4;
 }

@@ -25,6 +25,8 @@ Napi::Function Context::Init(Napi::Env env) {
                          InstanceMethod("errorWord", &Context::ErrorWord),
                          InstanceMethod("allocAsync", &Context::AllocAsync),
                          InstanceMethod("freeAsync", &Context::FreeAsync),
+                         InstanceMethod("allocPinned", &Context::AllocPinned),
+                         InstanceMethod("freePinned", &Context::FreePinned),
                          InstanceMethod("streamCreate", &Context::StreamCreate),
                          InstanceMethod("streamDestroy", &Context::StreamDestroy),
                          InstanceMethod("streamSynchronize", &Context::StreamSynchronize),

@@ -128,6 +128,8 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value ErrorWord(const Napi::CallbackInfo& info);
   Napi::Value AllocAsync(const Napi::CallbackInfo& info);
   Napi::Value FreeAsync(const Napi::CallbackInfo& info);
+  Napi::Value AllocPinned(const Napi::CallbackInfo& info);
+  Napi::Value FreePinned(const Napi::CallbackInfo& info);
   Napi::Value StreamCreate(const Napi::CallbackInfo& info);
   Napi::Value StreamDestroy(const Napi::CallbackInfo& info);
   Napi::Value StreamSynchronize(const Napi::CallbackInfo& info);

@@ -250,6 +250,41 @@ static void snapshotError(CUdeviceptr word, int32_t* host, CUstream s) {
   FA_CU(cuMemcpyDtoHAsync(host, word, 8, s), "cuMemcpyDtoHAsync_v2");
 }
 
+// allocPinned(bytes): page-locked host memory that kernels and copies reach through unified
+// addressing (the host pointer is the device pointer), and an ArrayBuffer over it, with no copy.
+// Freed by freePinned only: the buffer has no finalizer.
+Napi::Value Context::AllocPinned(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    alive();
+    current();
+    const size_t bytes = std::max<size_t>(1, static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue()));
+    void* p = nullptr;
+    FA_CU(cuMemAllocHost(&p, bytes), "cuMemAllocHost_v2");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ptr", Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p))));
+    o.Set("buffer", Napi::ArrayBuffer::New(env, p, bytes));
+    return o;
+  });
+}
+
+// freePinned(stream, ptr, buffer): detaches the ArrayBuffer now (every view of it becomes empty,
+// so JS cannot touch freed memory), then frees the memory once the stream's work so far is done.
+Napi::Value Context::FreePinned(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::ArrayBuffer buffer = info[2].As<Napi::ArrayBuffer>();
+    if (!buffer.IsDetached()) buffer.Detach();
+    void* p = reinterpret_cast<void*>(ptrArg(info[1]));
+    if (!ctx_) return Napi::Promise::Deferred::New(env).Promise();  // released with the context
+    current();
+    CUevent e = nullptr;
+    FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+    FA_CU(cuEventRecord(e, streamArg(info[0])), "cuEventRecord");
+    return awaitEvent(env, ctx_, e, true, 0, nullptr, nullptr, [p]() { driver().cuMemFreeHost(p); }, {}, Value());
+  });
+}
+
 // streamSynchronize(id): resolves once the stream's work has finished; rejects (once) with what
 // a kernel found wrong in the data since the last synchronization.
 Napi::Value Context::StreamSynchronize(const Napi::CallbackInfo& info) {
@@ -344,7 +379,7 @@ Napi::Value Context::EnqueueWrite(const Napi::CallbackInfo& info) {
     size_t klass = 0;
     void* stage = pinned_.take(bytes, klass);
     std::memcpy(stage, viewData(src), bytes);
-    FA_CU(cuMemcpyHtoDAsync(dst, stage, bytes, s), "cuMemcpyHtoDAsync_v2");
+    FA_CU(cuMemcpyAsync(dst, reinterpret_cast<CUdeviceptr>(stage), bytes, s), "cuMemcpyAsync");
     auto* ret = new PinnedReturn{&pinned_, stage, klass};
     FA_CU(cuLaunchHostFunc(
               s,
@@ -373,7 +408,7 @@ Napi::Value Context::EnqueueRead(const Napi::CallbackInfo& info) {
     char* host = viewData(out);
     size_t klass = 0;
     void* stage = pinned_.take(std::max<size_t>(bytes, 1), klass);
-    if (bytes > 0) FA_CU(cuMemcpyDtoHAsync(stage, src, bytes, s), "cuMemcpyDtoHAsync_v2");
+    if (bytes > 0) FA_CU(cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(stage), src, bytes, s), "cuMemcpyAsync");
     const CUdeviceptr word = errorWord();
     snapshotError(word, errorHost_, s);
     CUevent e = nullptr;
@@ -398,7 +433,7 @@ Napi::Value Context::EnqueueCopy(const Napi::CallbackInfo& info) {
     current();
     CUstream s = streamArg(info[0]);
     const size_t bytes = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
-    if (bytes > 0) FA_CU(cuMemcpyDtoDAsync(ptrArg(info[1]), ptrArg(info[2]), bytes, s), "cuMemcpyDtoDAsync_v2");
+    if (bytes > 0) FA_CU(cuMemcpyAsync(ptrArg(info[1]), ptrArg(info[2]), bytes, s), "cuMemcpyAsync");
     return env.Undefined();
   });
 }

@@ -73,6 +73,7 @@ Loaded load() {
   sym(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", e);
   sym(lib, d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", e);
   sym(lib, d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2", e);
+  sym(lib, d.cuMemcpyAsync, "cuMemcpyAsync", e);
   sym(lib, d.cuMemsetD8Async, "cuMemsetD8Async", e);
   sym(lib, d.cuModuleLoadData, "cuModuleLoadData", e);
   sym(lib, d.cuModuleUnload, "cuModuleUnload", e);

@@ -11,11 +11,15 @@ import {
   viewLayout,
 } from '@fastattention/core';
 
-/** Device memory one tensor and its views share; freed through its owner, in stream order. */
+/**
+ * Memory one tensor and its views share, freed through its owner in stream order: device memory,
+ * or pinned host memory (`host`: the buffer over it) that kernels reach through unified addressing.
+ */
 export interface DeviceStorage {
   readonly ptr: bigint;
   /** Elements of the tensor's dtype. */
   readonly length: number;
+  readonly host?: ArrayBuffer;
   disposed: boolean;
 }
 
@@ -25,7 +29,7 @@ export interface DeviceStorage {
  */
 export class CudaTensor<T extends TensorDType = TensorDType> implements Tensor<T> {
   readonly dtype: T;
-  readonly memory: MemoryKind = 'device';
+  readonly memory: MemoryKind;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
@@ -43,6 +47,7 @@ export class CudaTensor<T extends TensorDType = TensorDType> implements Tensor<T
     this.length = elementCount(layout.shape);
     this.#storage = storage;
     this.#release = release;
+    this.memory = storage.host ? 'pinned' : 'device';
   }
 
   static dense<T extends TensorDType>(

@@ -1,6 +1,7 @@
 import {
   allocateTensorArray,
   checkAlive,
+  checkHostViewable,
   checkShape,
   checkTensorData,
   type DType,
@@ -21,6 +22,7 @@ import {
   type Tensor,
   type TensorArrayOf,
   type TensorDType,
+  tensorArrayOver,
   tensorBytesOf,
   toFastAttentionError,
   unsupported,
@@ -128,13 +130,20 @@ export class CudaExecutor implements Executor {
     if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
       throw invalidInput('dtype', `expected f32, f16, bf16 or i32, got ${String(dtype)}`);
     }
-    if (options.memory !== undefined && options.memory !== 'device') {
-      throw unsupported('memory', `the cuda executor allocates device memory only (pinned: not yet)`);
+    const memory = options.memory ?? 'device';
+    if (memory !== 'device' && memory !== 'pinned') {
+      throw invalidInput('memory', `expected 'device' or 'pinned', got ${String(memory)}`);
     }
     const dims = checkShape(shape, dtype);
     const length = elementCount(dims);
-    const storage = this.#allocate(length * tensorBytesOf(dtype), length);
-    return CudaTensor.dense(dtype, dims, storage, () => this.#free(storage));
+    const storage = this.#allocate(length * tensorBytesOf(dtype), length, memory);
+    return CudaTensor.dense(dtype, dims, storage, () => void this.#free(storage));
+  }
+
+  hostView<T extends TensorDType>(tensor: Tensor<T>): TensorArrayOf<T> {
+    const t = this.#own(tensor, 'tensor');
+    checkHostViewable(t);
+    return tensorArrayOver(t.dtype, t.storage.host!, t.offset * tensorBytesOf(t.dtype), t.length);
   }
 
   write<T extends TensorDType>(
@@ -311,9 +320,15 @@ export class CudaExecutor implements Executor {
     return this.#counters.ptr;
   }
 
-  #allocate(bytes: number, length: number): DeviceStorage {
+  #allocate(bytes: number, length: number, memory: MemoryKind): DeviceStorage {
     try {
-      const storage = { ptr: this.context.allocAsync(this.stream.id, bytes), length, disposed: false };
+      let storage: DeviceStorage;
+      if (memory === 'pinned') {
+        const { ptr, buffer } = this.context.allocPinned(bytes);
+        storage = { ptr, host: buffer, length, disposed: false };
+      } else {
+        storage = { ptr: this.context.allocAsync(this.stream.id, bytes), length, disposed: false };
+      }
       this.#storages.add(storage);
       return storage;
     } catch (error) {
@@ -331,26 +346,32 @@ export class CudaExecutor implements Executor {
     }
   }
 
-  #free(storage: DeviceStorage): void {
-    if (!this.#storages.delete(storage)) return;
+  /** Frees in the order of the executor's stream; pinned memory's promise settles once it is freed. */
+  #free(storage: DeviceStorage): Promise<void> {
+    if (!this.#storages.delete(storage)) return Promise.resolve();
     try {
+      if (storage.host)
+        return this.context.freePinned(this.stream.id, storage.ptr, storage.host).catch(() => undefined);
       this.context.freeAsync(this.stream.id, storage.ptr);
     } catch {
       // the context is gone: its release freed the memory
     }
+    return Promise.resolve();
   }
 
   async #release(): Promise<void> {
     for (const s of this.#streams) await this.context.streamSynchronize(s.id).catch(() => undefined);
+    const freed: Promise<void>[] = [];
     for (const storage of [...this.#storages]) {
       storage.disposed = true;
-      this.#free(storage);
+      freed.push(this.#free(storage));
     }
     if (this.#counters) this.context.freeAsync(this.stream.id, this.#counters.ptr);
     this.#counters = undefined;
     for (const graph of this.#graphs) this.context.graphDestroy(graph);
     this.#graphs.clear();
     await this.context.streamSynchronize(this.stream.id).catch(() => undefined);
+    await Promise.all(freed);
     for (const s of this.#streams) this.context.streamDestroy(s.id);
     this.#streams.clear();
   }
@@ -361,7 +382,13 @@ export class CudaExecutor implements Executor {
     if (op.op === 'attention' && op.q.dtype === 'f32') {
       throw unsupported('attention.q', 'dtype f32 (the attention kernels run f16 and bf16)');
     }
-    forEachOpTensor(op, (t, field) => this.#own(t, field));
+    forEachOpTensor(op, (t, field) => {
+      this.#own(t, field);
+      // The attention kernels' copy engines (cp.async rings, Hopper's tensor maps) read device memory.
+      if (op.op === 'attention' && t.memory === 'pinned') {
+        throw unsupported(field, 'pinned memory (copy the tensor to the device first)');
+      }
+    });
   }
 
   #own<T extends TensorDType>(tensor: Tensor<T>, field: string): CudaTensor<T> {

@@ -260,8 +260,10 @@ function linear(op: LinearOp, c: OpContext): void {
   }
   // The GEMM writes a dense-row target: out itself, or a temporary when out is not a row-strided
   // matrix or shares storage with an operand (cuBLAS would read what it already overwrote).
+  // cuBLAS reads and writes device memory only (its Hopper kernels copy through the tensor memory
+  // accelerator): pinned operands go through device temporaries.
   const shares = out.storage === (op.x as CudaTensor).storage || out.storage === weight.storage;
-  const layout = shares ? undefined : matrixLayout(out, 1);
+  const layout = shares || out.memory === 'pinned' ? undefined : matrixLayout(out, 1);
   const target = layout ? out : c.temp(out.dtype, out.shape);
   const rowStride = layout ? layout.rowStride : n;
   // The bias rows (or zeros) first; the GEMM then accumulates onto them (beta = 1).
@@ -274,8 +276,8 @@ function linear(op: LinearOp, c: OpContext): void {
   if (k === 0) {
     if (!op.bias) copyTensor(c, zerosLike(c, target), target);
   } else {
-    const x = matrixOf(c, op.x as CudaTensor, 1);
-    const w = matrixOf(c, weight, 1);
+    const x = matrixOf(c, op.x as CudaTensor, 1, op.x.memory === 'pinned');
+    const w = matrixOf(c, weight, 1, weight.memory === 'pinned');
     c.executor.context.enqueueGemm(c.stream.id, {
       x: x.matrix,
       w: w.matrix,

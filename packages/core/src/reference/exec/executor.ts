@@ -50,6 +50,11 @@ export class ReferenceExecutor implements Executor {
     return this.#tensors.empty(dtype, shape, options);
   }
 
+  hostView<T extends TensorDType>(tensor: Tensor<T>): TensorArrayOf<T> {
+    this.#lifetime.check();
+    return this.#tensors.hostView(tensor);
+  }
+
   async write<T extends TensorDType>(
     tensor: Tensor<T>,
     data: TensorArrayOf<T>,
