@@ -34,15 +34,15 @@ async function randomTensor(shape, seed) {
   return t;
 }
 
-async function timeSteps(enqueue, steps, awaitEach) {
+async function timeSteps(enqueue, steps, awaitEach, ex = executor) {
   const times = [];
   for (let round = 0; round < 3; round++) {
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
       enqueue();
-      if (awaitEach) await executor.stream.synchronize();
+      if (awaitEach) await ex.stream.synchronize();
     }
-    await executor.stream.synchronize();
+    await ex.stream.synchronize();
     times.push((performance.now() - t0) / steps);
   }
   return median(times);
@@ -106,41 +106,49 @@ async function timeSteps(enqueue, steps, awaitEach) {
   }
 }
 
-// --- GEMM (cuBLAS) -------------------------------------------------------------------------------
-if (!flag('--skip-gemm')) {
+// --- GEMM (cuBLAS): cuBLASLt with a cached algorithm (the default) and cublasGemmEx ----------------
+async function timeGemm(ex, api) {
   for (const [N, K] of [
     [4096, 4096],
     [11008, 4096],
     [4096, 11008],
   ]) {
-    const w = await randomTensor([N, K], N + K);
+    const w = ex.empty('f16', [N, K]);
+    await ex.write(w, randomF16(w.length, N + K));
     for (const M of [1, 16, 64, 4096]) {
-      const x = await randomTensor([M, K], M);
-      const out = executor.empty('f16', [M, N]);
+      const x = ex.empty('f16', [M, K]);
+      await ex.write(x, randomF16(x.length, M));
+      const out = ex.empty('f16', [M, N]);
       const op = { op: 'linear', x, weight: w, out };
       const reps = M === 4096 ? 20 : 200;
-      for (let i = 0; i < 5; i++) executor.run(op);
-      await executor.stream.synchronize();
-      const ms = await timeSteps(() => executor.run(op), reps, false);
+      for (let i = 0; i < 5; i++) ex.run(op);
+      await ex.stream.synchronize();
+      const ms = await timeSteps(() => ex.run(op), reps, false, ex);
       // The same products recorded as one graph (as a step graph runs them): GPU time per product.
       const perGraph = M === 4096 ? 5 : 20;
-      const graph = executor.record((r) => {
+      const graph = ex.record((r) => {
         for (let i = 0; i < perGraph; i++) r.run(op);
       });
       graph.replay();
-      await executor.stream.synchronize();
-      const graphMs = (await timeSteps(() => graph.replay(), reps / perGraph, false)) / perGraph;
+      await ex.stream.synchronize();
+      const graphMs = (await timeSteps(() => graph.replay(), reps / perGraph, false, ex)) / perGraph;
       graph.dispose();
       const tflops = (2 * M * N * K) / (ms / 1e3) / 1e12;
-      result.gemm.push({ m: M, n: N, k: K, dtype: 'f16', ms, tflops, graphMs });
+      result.gemm.push({ api, m: M, n: N, k: K, dtype: 'f16', ms, tflops, graphMs });
       console.log(
-        `linear f16 M=${M} N=${N} K=${K}: ${ms.toFixed(4)} ms, ${tflops.toFixed(1)} TFLOP/s; in a graph ${graphMs.toFixed(4)} ms`,
+        `linear (${api}) f16 M=${M} N=${N} K=${K}: ${ms.toFixed(4)} ms, ${tflops.toFixed(1)} TFLOP/s; in a graph ${graphMs.toFixed(4)} ms`,
       );
       x.dispose();
       out.dispose();
     }
     w.dispose();
   }
+}
+if (!flag('--skip-gemm')) {
+  await timeGemm(executor, 'cublasLt');
+  const gemmEx = backend.createExecutor({ gemm: 'gemmEx', ...(cublasPath && { cublasPath }) });
+  await timeGemm(gemmEx, 'gemmEx');
+  await gemmEx.dispose();
 }
 
 // --- A 32-layer Llama-7B-shaped decode step: host enqueue time against GPU time ------------------

@@ -164,11 +164,21 @@ export class CudaBackend implements Backend {
         field: 'cublasPath',
       });
     }
+    if (options.gemm !== undefined && options.gemm !== 'cublasLt' && options.gemm !== 'gemmEx') {
+      throw new FastAttentionError(
+        'INVALID_INPUT',
+        `gemm: expected 'cublasLt' or 'gemmEx', got ${String(options.gemm)}`,
+        {
+          field: 'gemm',
+        },
+      );
+    }
     return this.#life.adopt(
       new CudaExecutor(this.#context, {
         planner: this.#planner,
         plans: new Map(),
         features: this.#features,
+        gemm: options.gemm ?? 'cublasLt',
         ...(options.cublasPath !== undefined && { cublasPath: options.cublasPath }),
       }),
     );

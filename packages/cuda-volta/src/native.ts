@@ -177,6 +177,8 @@ export interface GemmArgs {
   readonly n: number;
   readonly k: number;
   readonly beta: 0 | 1;
+  /** 0: cuBLASLt with a cached algorithm per problem; 1: cublasGemmEx. */
+  readonly api: 0 | 1;
   readonly cublasPath?: string;
 }
 

@@ -62,6 +62,7 @@ function executor() {
     planner: { plan: () => PLAN } as never,
     plans: new Map(),
     features: { fusedCombine: true, pdl: false },
+    gemm: 'cublasLt',
   });
   return { ex, calls };
 }

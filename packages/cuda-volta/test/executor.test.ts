@@ -67,6 +67,12 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
     );
     expect(all.filter((r) => !r.skipped).length).toBeGreaterThan(30);
     await executor.dispose();
+    // linear through cublasGemmEx (the default is cuBLASLt with a cached algorithm per problem)
+    const gemmEx = backend!.createExecutor({ gemm: 'gemmEx' });
+    const linear = (await runOpConformance(gemmEx, { seed })).filter((r) => r.name.startsWith('linear'));
+    expect(linear.length).toBeGreaterThan(8);
+    expect(linear.filter((r) => !r.ok)).toEqual([]);
+    await gemmEx.dispose();
   });
 
   it('runs paged attention ops over shared blocks, NaN-filled spares and garbage entries', async () => {

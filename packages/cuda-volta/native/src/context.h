@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "cublas.h"
+#include "gemm.h"
 #include "driver.h"
 #include "job.h"
 #include "js_errors.h"
@@ -119,8 +119,7 @@ class Context : public Napi::ObjectWrap<Context> {
   uint32_t nextHandle_ = 1;
   CUdeviceptr errorWord_ = 0;  // two int32s: FaOpError code and detail (kernels/common/op_params.h)
   int32_t* errorHost_ = nullptr;  // pinned: where each synchronization copies the word, in stream order
-  cublasHandle_t blas_ = nullptr;
-  CUdeviceptr blasWorkspace_ = 0;
+  Gemm gemm_;  // the linear op's cuBLAS / cuBLASLt state
   std::map<uint32_t, CUgraphExec> graphs_;
   CUstream streamArg(const Napi::Value& v);
   CUdeviceptr errorWord();
@@ -144,7 +143,6 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value EnqueueOp(const Napi::CallbackInfo& info);
   Napi::Value EnqueueGemm(const Napi::CallbackInfo& info);
   Napi::Value EnqueueMemset(const Napi::CallbackInfo& info);
-  const Cublas& blasHandle(const std::string& path);
   Napi::Value PrepareBlas(const Napi::CallbackInfo& info);
   Napi::Value CaptureBegin(const Napi::CallbackInfo& info);
   Napi::Value CaptureEnd(const Napi::CallbackInfo& info);

@@ -15,7 +15,6 @@ namespace fa {
 
 namespace {
 
-constexpr size_t kBlasWorkspace = size_t(32) << 20;
 
 size_t sizeClass(size_t bytes) {
   size_t c = 4096;
@@ -130,10 +129,7 @@ void Context::releaseExec() {
   events_.clear();
   for (auto& g : graphs_) d.cuGraphExecDestroy(g.second);
   graphs_.clear();
-  if (blas_) cublas("").cublasDestroy_v2(blas_);
-  blas_ = nullptr;
-  if (blasWorkspace_) d.cuMemFree(blasWorkspace_);
-  blasWorkspace_ = 0;
+  gemm_.release();
   if (errorWord_) d.cuMemFree(errorWord_);
   errorWord_ = 0;
   if (errorHost_) d.cuMemFreeHost(errorHost_);
@@ -567,31 +563,19 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
   });
 }
 
-// The cuBLAS handle with its own workspace, made on first use (before any capture: it allocates).
-const Cublas& Context::blasHandle(const std::string& path) {
-  const Cublas& blas = cublas(path);
-  if (!blas_) {
-    checkBlas(blas.cublasCreate_v2(&blas_), "cublasCreate_v2");
-    FA_CU(cuMemAlloc(&blasWorkspace_, kBlasWorkspace), "cuMemAlloc_v2");
-    checkBlas(blas.cublasSetWorkspace_v2(blas_, reinterpret_cast<void*>(blasWorkspace_), kBlasWorkspace),
-              "cublasSetWorkspace_v2");
-  }
-  return blas;
-}
-
-// prepareBlas(path): loads cuBLAS and makes the handle now (a step graph's capture cannot).
+// prepareBlas(path): loads cuBLAS and makes its handles and workspace now (a capture cannot).
 Napi::Value Context::PrepareBlas(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     alive();
     current();
-    blasHandle(info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "");
+    gemm_.prepare(info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "");
     return env.Undefined();
   });
 }
 
-// enqueueGemm(stream, { x, w, out, m, n, k, beta, cublasPath }): out[m, n] = x[m, k] · w[n, k]ᵀ
-// (+ beta · out) through cuBLAS, f32 accumulation. Row-major out is column-major outᵀ = w · xᵀ.
+// enqueueGemm(stream, { x, w, out, m, n, k, beta, api, cublasPath }): out[m, n] = x[m, k] · w[n, k]ᵀ
+// (+ beta · out) with f32 accumulation, through cuBLASLt (api 0) or cublasGemmEx (api 1).
 Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -599,22 +583,15 @@ Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
     current();
     CUstream s = streamArg(info[0]);
     const Napi::Object a = info[1].As<Napi::Object>();
-    const std::string path = a.Get("cublasPath").IsString() ? a.Get("cublasPath").As<Napi::String>().Utf8Value() : "";
-    const Cublas& blas = blasHandle(path);
-    const FaMat x = mat(a, "x"), w = mat(a, "w"), out = mat(a, "out");
-    const int64_t m = i64(a, "m"), n = i64(a, "n"), k = i64(a, "k");
+    gemm_.prepare(a.Get("cublasPath").IsString() ? a.Get("cublasPath").As<Napi::String>().Utf8Value() : "");
+    const GemmProblem p{mat(a, "x"), mat(a, "w"), mat(a, "out"), i64(a, "m"), i64(a, "n"), i64(a, "k"),
+                        static_cast<float>(num(a, "beta"))};
     const int64_t limit = (int64_t(1) << 31) - 1;
-    if (m > limit || n > limit || k > limit || x.row_stride > limit || w.row_stride > limit || out.row_stride > limit) {
+    if (p.m > limit || p.n > limit || p.k > limit || p.x.row_stride > limit || p.w.row_stride > limit ||
+        p.out.row_stride > limit) {
       throw FaError("UNSUPPORTED", "linear: sizes and row strides must be below 2^31");
     }
-    const int types[3] = {CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF};
-    const float alpha = 1.0f, beta = static_cast<float>(num(a, "beta"));
-    checkBlas(blas.cublasSetStream_v2(blas_, s), "cublasSetStream_v2");
-    checkBlas(blas.cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                                static_cast<int>(k), &alpha, w.ptr, types[w.dtype], static_cast<int>(w.row_stride), x.ptr,
-                                types[x.dtype], static_cast<int>(x.row_stride), &beta, out.ptr, types[out.dtype],
-                                static_cast<int>(out.row_stride), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-              "cublasGemmEx");
+    gemm_.run(p, num(a, "api") == 1 ? GemmApi::GemmEx : GemmApi::Lt, s);
     return env.Undefined();
   });
 }

@@ -60,6 +60,40 @@ const Cublas& cublas(const std::string& path) {
   return loaded.api;
 }
 
+const CublasLt* cublasLt(const std::string& path) {
+  static std::once_flag once;
+  static CublasLt api{};
+  static bool ok = false;
+  std::call_once(once, [&] {
+    const Cublas& blas = cublas(path);
+    // libcublas.so.N -> libcublasLt.so.N, in the same directory when a path was given.
+    std::string lt = blas.path;
+    const size_t at = lt.rfind("libcublas");
+    if (at != std::string::npos) lt.insert(at + 9, "Lt");
+    void* lib = dlopen(lt.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    api.path = lt;
+    ok = true;
+    const auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (!fn) ok = false;
+    };
+    sym(api.cublasLtCreate, "cublasLtCreate");
+    sym(api.cublasLtDestroy, "cublasLtDestroy");
+    sym(api.cublasLtMatmulDescCreate, "cublasLtMatmulDescCreate");
+    sym(api.cublasLtMatmulDescDestroy, "cublasLtMatmulDescDestroy");
+    sym(api.cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+    sym(api.cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+    sym(api.cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
+    sym(api.cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
+    sym(api.cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
+    sym(api.cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
+    sym(api.cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+    sym(api.cublasLtMatmul, "cublasLtMatmul");
+  });
+  return ok ? &api : nullptr;
+}
+
 void checkBlas(int status, const char* call) {
   if (status == 0) return;
   // cublasStatus_t: 1 not initialized, 3 alloc failed, 7 invalid value, 8 arch mismatch,

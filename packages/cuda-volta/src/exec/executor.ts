@@ -85,6 +85,12 @@ const events = new FinalizationRegistry<{ executor: CudaExecutor; id: number }>(
 export interface CudaExecutorOptions {
   /** The cuBLAS library file for `linear` (default: libcublas.so.13, .12, .11 on the library path). */
   readonly cublasPath?: string;
+  /**
+   * How `linear` calls cuBLAS: 'cublasLt' (default; an algorithm chosen once per problem, falling
+   * back to cublasGemmEx where cuBLASLt is missing or finds none) or 'gemmEx' (cublasGemmEx's own
+   * choice on every call).
+   */
+  readonly gemm?: 'cublasLt' | 'gemmEx';
 }
 
 /**
@@ -416,6 +422,7 @@ class OpScope implements OpContext {
   readonly plans: OpContext['plans'];
   readonly features: OpContext['features'];
   readonly cublasPath?: string;
+  readonly gemm: OpContext['gemm'];
   readonly executor: CudaExecutor;
   readonly stream: CudaStream;
   readonly counters: OpContext['counters'];
@@ -432,6 +439,7 @@ class OpScope implements OpContext {
     this.plans = ops.plans;
     this.features = ops.features;
     if (ops.cublasPath !== undefined) this.cublasPath = ops.cublasPath;
+    this.gemm = ops.gemm;
     this.counters = counters;
   }
 

@@ -38,6 +38,7 @@ export interface OpContext {
   /** A zeroed buffer of at least n split-KV arrival counters (the fused combine resets them). */
   counters(n: number, stream: CudaStream): bigint;
   readonly cublasPath?: string;
+  readonly gemm: 'cublasLt' | 'gemmEx';
 }
 
 const CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
@@ -286,6 +287,7 @@ function linear(op: LinearOp, c: OpContext): void {
       n,
       k,
       beta,
+      api: c.gemm === 'gemmEx' ? 1 : 0,
       ...(c.cublasPath !== undefined && { cublasPath: c.cublasPath }),
     });
   }
