@@ -184,6 +184,14 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
       field: 'embedding.tokens',
     });
     await executor.stream.synchronize();
+    // Each stream reports its own ops' errors: a bad token on a second stream leaves the first clean.
+    const side = executor.createStream('side');
+    executor.run({ op: 'embedding', table: tableT, tokens: tokens as Tensor<'i32'>, out: emb }, side);
+    await side.record().synchronize(); // the bad op has run (an event does not report errors)
+    executor.run({ op: 'add', a: tableT, b: tableT, out: executor.empty('f32', [10, 4]) });
+    await executor.stream.synchronize();
+    await expect(side.synchronize()).rejects.toMatchObject({ field: 'embedding.tokens' });
+    await side.synchronize();
     await executor.dispose();
   });
 

@@ -33,6 +33,14 @@ struct PinnedPool {
   void clear();
 };
 
+// A pinned slot one wait's copy of its stream's error word lands in; returned to the pool once read.
+struct ErrorSlot {
+  PinnedPool* pool = nullptr;
+  int32_t* slot = nullptr;
+  size_t klass = 0;
+};
+
+
 class Context : public Napi::ObjectWrap<Context> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -117,12 +125,14 @@ class Context : public Napi::ObjectWrap<Context> {
   std::map<uint32_t, CUstream> streams_;
   std::map<uint32_t, CUevent> events_;
   uint32_t nextHandle_ = 1;
-  CUdeviceptr errorWord_ = 0;  // two int32s: FaOpError code and detail (kernels/common/op_params.h)
-  int32_t* errorHost_ = nullptr;  // pinned: where each synchronization copies the word, in stream order
+  // Per stream, two int32s: FaOpError code and detail (kernels/common/op_params.h). Each wait
+  // copies its stream's word, in stream order, into a pinned slot of its own (pinned_).
+  std::map<CUstream, CUdeviceptr> errorWords_;
   Gemm gemm_;  // the linear op's cuBLAS / cuBLASLt state
   std::map<uint32_t, CUgraphExec> graphs_;
   CUstream streamArg(const Napi::Value& v);
-  CUdeviceptr errorWord();
+  CUdeviceptr errorWord(CUstream s);
+  ErrorSlot snapshotError(CUstream s);
   void releaseExec();
   Napi::Value ErrorWord(const Napi::CallbackInfo& info);
   Napi::Value AllocAsync(const Napi::CallbackInfo& info);

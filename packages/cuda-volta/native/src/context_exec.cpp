@@ -105,17 +105,17 @@ CUstream Context::streamArg(const Napi::Value& v) {
   return it->second;
 }
 
-CUdeviceptr Context::errorWord() {
-  if (!errorWord_) {
-    void* host = nullptr;
-    FA_CU(cuMemAllocHost(&host, 8), "cuMemAllocHost_v2");
-    errorHost_ = static_cast<int32_t*>(host);
-    errorHost_[0] = errorHost_[1] = 0;
-    FA_CU(cuMemAlloc(&errorWord_, 8), "cuMemAlloc_v2");
-    FA_CU(cuMemsetD8Async(errorWord_, 0, 8, stream_), "cuMemsetD8Async");
-    FA_CU(cuStreamSynchronize(stream_), "cuStreamSynchronize");
-  }
-  return errorWord_;
+// The stream's error word, made (zeroed) on first use: streams make theirs when created, since a
+// capture cannot allocate.
+CUdeviceptr Context::errorWord(CUstream s) {
+  auto it = errorWords_.find(s);
+  if (it != errorWords_.end()) return it->second;
+  CUdeviceptr word = 0;
+  FA_CU(cuMemAlloc(&word, 8), "cuMemAlloc_v2");
+  FA_CU(cuMemsetD8Async(word, 0, 8, s), "cuMemsetD8Async");
+  FA_CU(cuStreamSynchronize(s), "cuStreamSynchronize");
+  errorWords_[s] = word;
+  return word;
 }
 
 void Context::releaseExec() {
@@ -130,20 +130,18 @@ void Context::releaseExec() {
   for (auto& g : graphs_) d.cuGraphExecDestroy(g.second);
   graphs_.clear();
   gemm_.release();
-  if (errorWord_) d.cuMemFree(errorWord_);
-  errorWord_ = 0;
-  if (errorHost_) d.cuMemFreeHost(errorHost_);
-  errorHost_ = nullptr;
+  for (auto& e : errorWords_) d.cuMemFree(e.second);
+  errorWords_.clear();
   pinned_.clear();
 }
 
-// errorWord(): the device address of the error word (the op kernels' `error` argument).
+// errorWord(): the device address of the context stream's error word (made now: a capture cannot).
 Napi::Value Context::ErrorWord(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     alive();
     current();
-    return Napi::BigInt::New(env, static_cast<uint64_t>(errorWord()));
+    return Napi::BigInt::New(env, static_cast<uint64_t>(errorWord(stream_)));
   });
 }
 
@@ -184,6 +182,7 @@ Napi::Value Context::StreamCreate(const Napi::CallbackInfo& info) {
     current();
     CUstream s = nullptr;
     FA_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    errorWord(s);
     const uint32_t id = nextHandle_++;
     streams_[id] = s;
     return Napi::Number::New(env, id);
@@ -199,6 +198,11 @@ Napi::Value Context::StreamDestroy(const Napi::CallbackInfo& info) {
     const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
     auto it = streams_.find(id);
     if (it != streams_.end()) {
+      auto word = errorWords_.find(it->second);
+      if (word != errorWords_.end()) {
+        FA_CU(cuMemFreeAsync(word->second, it->second), "cuMemFreeAsync");
+        errorWords_.erase(word);
+      }
       FA_CU(cuStreamDestroy(it->second), "cuStreamDestroy_v2");
       streams_.erase(it);
     }
@@ -211,7 +215,7 @@ Napi::Value Context::StreamDestroy(const Napi::CallbackInfo& info) {
 // field. With `clearOn` (a synchronization) the device word is reset, so an error is reported
 // once; reads and events leave it for the synchronization.
 static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool destroy, CUdeviceptr word,
-                              const int32_t* seen, CUstream clearOn, std::function<void()> after,
+                              ErrorSlot seen, CUstream clearOn, std::function<void()> after,
                               std::vector<Napi::Object> keep, Napi::Value owner) {
   auto job = new Job(
       env,
@@ -219,10 +223,14 @@ static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool 
         FA_CU(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
         CUresult r = driver().cuEventSynchronize(event);
         if (destroy) driver().cuEventDestroy(event);
+        int32_t e[2] = {FA_ERR_NONE, 0};
+        if (seen.slot) {
+          e[0] = seen.slot[0];
+          e[1] = seen.slot[1];
+          seen.pool->give(seen.slot, seen.klass);
+        }
         check(r, "cuEventSynchronize");
         if (after) after();
-        if (!seen) return;
-        const int32_t e[2] = {seen[0], seen[1]};
         if (e[0] == FA_ERR_NONE) return;
         if (clearOn) {
           FA_CU(cuMemsetD8Async(word, 0, 8, clearOn), "cuMemsetD8Async");
@@ -240,10 +248,13 @@ static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool 
   return p;
 }
 
-// The error word's value at this point of the stream, copied to pinned memory in stream order, so
-// a waiter reads it from the host after its event without a transfer of its own.
-static void snapshotError(CUdeviceptr word, int32_t* host, CUstream s) {
-  FA_CU(cuMemcpyDtoHAsync(host, word, 8, s), "cuMemcpyDtoHAsync_v2");
+// The stream's error word at this point of the stream, copied in stream order to a pinned slot of
+// this wait's own, so the waiter reads it from the host after its event without a transfer.
+ErrorSlot Context::snapshotError(CUstream s) {
+  ErrorSlot slot{&pinned_, nullptr, 0};
+  slot.slot = static_cast<int32_t*>(pinned_.take(8, slot.klass));
+  FA_CU(cuMemcpyDtoHAsync(slot.slot, errorWord(s), 8, s), "cuMemcpyDtoHAsync_v2");
+  return slot;
 }
 
 // allocPinned(bytes): page-locked host memory that kernels and copies reach through unified
@@ -277,7 +288,7 @@ Napi::Value Context::FreePinned(const Napi::CallbackInfo& info) {
     CUevent e = nullptr;
     FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     FA_CU(cuEventRecord(e, streamArg(info[0])), "cuEventRecord");
-    return awaitEvent(env, ctx_, e, true, 0, nullptr, nullptr, [p]() { driver().cuMemFreeHost(p); }, {}, Value());
+    return awaitEvent(env, ctx_, e, true, 0, ErrorSlot{}, nullptr, [p]() { driver().cuMemFreeHost(p); }, {}, Value());
   });
 }
 
@@ -289,13 +300,12 @@ Napi::Value Context::StreamSynchronize(const Napi::CallbackInfo& info) {
     alive();
     current();
     CUstream s = streamArg(info[0]);
-    const CUdeviceptr word = errorWord();
-    snapshotError(word, errorHost_, s);
+    const ErrorSlot seen = snapshotError(s);
     CUevent e = nullptr;
     FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     FA_CU(cuEventRecord(e, s), "cuEventRecord");
     // Cleared on the context's own stream: waiting on `s` would wait for work enqueued later.
-    return awaitEvent(env, ctx_, e, true, word, errorHost_, stream_, nullptr, {}, Value());
+    return awaitEvent(env, ctx_, e, true, errorWord(s), seen, stream_, nullptr, {}, Value());
   });
 }
 
@@ -336,7 +346,7 @@ Napi::Value Context::EventSynchronize(const Napi::CallbackInfo& info) {
     current();
     auto it = events_.find(info[0].As<Napi::Number>().Uint32Value());
     if (it == events_.end()) throw FaError("INVALID_INPUT", "event: not an event of this context");
-    return awaitEvent(env, ctx_, it->second, false, 0, nullptr, nullptr, nullptr, {}, Value());
+    return awaitEvent(env, ctx_, it->second, false, 0, ErrorSlot{}, nullptr, nullptr, {}, Value());
   });
 }
 
@@ -405,14 +415,13 @@ Napi::Value Context::EnqueueRead(const Napi::CallbackInfo& info) {
     size_t klass = 0;
     void* stage = pinned_.take(std::max<size_t>(bytes, 1), klass);
     if (bytes > 0) FA_CU(cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(stage), src, bytes, s), "cuMemcpyAsync");
-    const CUdeviceptr word = errorWord();
-    snapshotError(word, errorHost_, s);
+    const ErrorSlot seen = snapshotError(s);
     CUevent e = nullptr;
     FA_CU(cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
     FA_CU(cuEventRecord(e, s), "cuEventRecord");
     PinnedPool* pool = &pinned_;
     return awaitEvent(
-        env, ctx_, e, true, word, errorHost_, nullptr,
+        env, ctx_, e, true, errorWord(s), seen, nullptr,
         [pool, stage, klass, host, bytes]() {
           std::memcpy(host, stage, bytes);
           pool->give(stage, klass);
@@ -457,7 +466,7 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
     CUstream s = streamArg(info[0]);
     const std::string kind = info[1].As<Napi::String>().Utf8Value();
     const Napi::Object a = info[2].As<Napi::Object>();
-    int32_t* error = reinterpret_cast<int32_t*>(errorWord());
+    int32_t* error = reinterpret_cast<int32_t*>(errorWord(s));
     const auto run = [&](const char* name, unsigned grid, unsigned threads, void* params) {
       if (grid == 0) return;
       launch(function("common/ops", name), grid, 1, 1, threads, 0, params, name, false, s);
