@@ -148,25 +148,36 @@ struct AmpereMainloop {
     }
   }
 
-  // A paged tile spanning cache blocks, on the fixed-row layout: the table lookups of all of the
-  // thread's rows are issued before any copy, so their latencies overlap instead of adding up.
-  __device__ __forceinline__ void load_rows_paged_fast(T* dk, T* dv, int k0, int limit) {
+  // A paged tile spanning cache blocks, on the fixed-row layout. The cache rows of the thread's rows
+  // of tile t are looked up while tile t - 1's copies are issued (then tile t - STAGES + 1 is
+  // computed before they are needed), so the table reads' latency is off the copy path.
+  static constexpr int PAGED_ROWS = PAGED && KV_FAST ? BN / RPP : 1;
+  int nextRows[PAGED_ROWS];  // cache rows fit in 32 bits: 2^31 rows of one head would not fit in memory
+  int nextTile = -1;
+
+  __device__ __forceinline__ void lookup_rows(int t, int limit) {
     const int ldRow = tid / CHUNKS;
+#pragma unroll
+    for (int i = 0; i < PAGED_ROWS; ++i) {
+      const int key = t * BN + ldRow + i * RPP;
+      nextRows[i] = key < limit ? static_cast<int>(w.key_row(p, key)) : -1;
+    }
+    nextTile = t;
+  }
+
+  __device__ __forceinline__ void load_rows_paged_fast(T* dk, T* dv, int k0, int limit) {
+    const int t = k0 / BN;
+    if (nextTile != t) lookup_rows(t, limit);  // the first tile: looked up now
     const T* kCh = w.k + (tid % CHUNKS) * 8;
     const T* vCh = w.v + (tid % CHUNKS) * 8;
-    int row[BN / RPP];  // cache rows fit in 32 bits: 2^31 rows of one head would not fit in memory
 #pragma unroll
-    for (int i = 0; i < BN / RPP; ++i) {
-      const int key = k0 + ldRow + i * RPP;
-      row[i] = key < limit ? static_cast<int>(w.key_row(p, key)) : -1;
-    }
-#pragma unroll
-    for (int i = 0; i < BN / RPP; ++i) {
-      const bool ok = row[i] >= 0;
-      const int64_t at = ok ? (int64_t)row[i] * p.k_row_stride : 0;
+    for (int i = 0; i < PAGED_ROWS; ++i) {
+      const bool ok = nextRows[i] >= 0;
+      const int64_t at = ok ? (int64_t)nextRows[i] * p.k_row_stride : 0;
       cp_async16(dk + sOff + i * RPP * LD, kCh + at, ok);
       cp_async16(dv + sOff + i * RPP * LD, vCh + at, ok);
     }
+    lookup_rows(t + 1, limit);
   }
 
   // A paged tile spanning cache blocks: each row through the table (kept out of the unrolled copies:
