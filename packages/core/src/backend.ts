@@ -1,5 +1,6 @@
 import type { AttentionInput, AttentionOptions, AttentionOutput } from './attention.js';
 import type { DType } from './dtype.js';
+import type { Executor } from './exec/executor.js';
 import type { MaskKind } from './mask/spec.js';
 import type { PagedKVSupport } from './paged.js';
 
@@ -54,6 +55,12 @@ export interface Backend extends AsyncDisposable {
     input: AttentionInput<D>,
     options?: AttentionOptions,
   ): Promise<AttentionOutput<D>>;
+  /**
+   * Optional: an executor of the execution contract on this backend's device (tensors, streams,
+   * model ops, step graphs): how the runtime runs models without knowing the backend. Disposed
+   * with the backend.
+   */
+  createExecutor?(): Executor;
   /** Frees native resources. Later calls reject with code DISPOSED. Safe to call twice. */
   dispose(): Promise<void>;
 }

@@ -237,6 +237,16 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     await ex.dispose();
   });
 
+  it('the reference backend makes executors, disposed with it', async () => {
+    const backend = createReferenceBackend();
+    const ex = backend.createExecutor!();
+    const t = ex.empty('f32', [2]);
+    await ex.write(t, Float32Array.of(1, 2));
+    expect([...(await ex.read(t))]).toEqual([1, 2]);
+    await backend.dispose();
+    expect(() => ex.empty('f32', [1])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
   it('validateOp names the field of a bad op before anything runs', async () => {
     const ex = new ReferenceExecutor();
     const x = ex.empty('f32', [2, 3]);

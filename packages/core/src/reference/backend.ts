@@ -8,6 +8,7 @@ import { ALL_BLOCK_SIZES } from '../paged.js';
 import type { BackendProvider } from '../registry.js';
 import { validateAttentionInput } from '../validate.js';
 import { exactAttention, toOutput } from './exact.js';
+import { ReferenceExecutor } from './exec/executor.js';
 
 const INFO: BackendInfo = {
   name: 'reference',
@@ -42,6 +43,10 @@ export function createReferenceBackend(): Backend {
         const workspaceBytes = 8 * (2 * resolved.q.length + resolved.k.length + resolved.v.length);
         return { ...output, workspaceBytes };
       });
+    },
+    createExecutor: () => {
+      life.check();
+      return life.adopt(new ReferenceExecutor());
     },
     dispose,
     [Symbol.asyncDispose]: dispose,
