@@ -1,0 +1,153 @@
+/**
+ * `loadModel(path, options)`: a Hugging Face checkpoint directory loaded onto a backend's
+ * executor, and the `Model` that runs it. This first part computes logits for a token sequence;
+ * tokenizers, generation and scheduling build on it.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Backend,
+  bf16ToF32,
+  type DType,
+  type Executor,
+  FastAttentionError,
+  f16ToF32,
+  invalidInput,
+  Lifetime,
+  unsupported,
+} from '@fastattention/core';
+import { type ModelConfig, parseConfig } from './config.js';
+import { createSequenceCache, disposeCache, enqueueForward } from './forward.js';
+import { readCheckpoint } from './safetensors.js';
+import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
+
+export interface LoadModelOptions {
+  /** The backend whose executor runs the model (it must implement `createExecutor`). */
+  readonly backend: Backend;
+  /** The run dtype; default: f32 when the backend runs f32 attention, else f16. */
+  readonly dtype?: DType;
+  readonly onProgress?: (progress: LoadProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface ModelInfo {
+  readonly config: ModelConfig;
+  readonly dtype: DType;
+  readonly backend: string;
+  readonly parameters: number;
+}
+
+export class Model implements AsyncDisposable {
+  readonly info: ModelInfo;
+  readonly #executor: Executor;
+  readonly #weights: ModelWeights;
+  readonly #life: Lifetime;
+
+  /** @internal Use `loadModel`. */
+  constructor(info: ModelInfo, executor: Executor, weights: ModelWeights) {
+    this.info = info;
+    this.#executor = executor;
+    this.#weights = weights;
+    this.#life = new Lifetime('the model', async () => {
+      for (const t of weights.all) t.dispose();
+      await executor.dispose();
+    });
+  }
+
+  /** Logits of every position of `tokens` (one sequence from position 0): [n, vocab], row-major. */
+  logits(tokens: Int32Array): Promise<Float32Array> {
+    return this.#life.run(async () => {
+      const { config, dtype } = this.info;
+      if (!(tokens instanceof Int32Array) || tokens.length === 0) {
+        throw invalidInput('tokens', 'expected a non-empty Int32Array');
+      }
+      const bad = tokens.findIndex((t) => t < 0 || t >= config.vocabSize);
+      if (bad >= 0)
+        throw invalidInput(
+          `tokens[${bad}]`,
+          `${tokens[bad]} is outside the vocabulary (${config.vocabSize})`,
+        );
+      const n = tokens.length;
+      const ex = this.#executor;
+      const cache = createSequenceCache(ex, config, dtype, n);
+      const ints = (values: Int32Array) => {
+        const t = ex.empty('i32', [values.length]);
+        void ex.write(t, values);
+        return t;
+      };
+      const positions = Int32Array.from({ length: n }, (_, i) => i);
+      const inputs = {
+        tokens: ints(tokens),
+        positions: ints(positions),
+        slots: ints(positions),
+        seqLensK: ints(Int32Array.of(n)),
+      };
+      await ex.write(
+        cache.table,
+        Int32Array.from({ length: cache.blocks }, (_, i) => i),
+      );
+      const { logits, temps } = enqueueForward(ex, config, this.#weights, cache, inputs, dtype);
+      try {
+        const raw = await ex.read(logits);
+        return toF32(raw, dtype);
+      } finally {
+        for (const t of [...temps, logits, ...Object.values(inputs)]) t.dispose();
+        disposeCache(cache);
+      }
+    });
+  }
+
+  dispose(): Promise<void> {
+    return this.#life.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}
+
+function toF32(raw: Float32Array | Uint16Array | Int32Array, dtype: DType): Float32Array {
+  if (dtype === 'f32') return raw as Float32Array;
+  const decode = dtype === 'f16' ? f16ToF32 : bf16ToF32;
+  return Float32Array.from(raw as Uint16Array, decode);
+}
+
+/** Loads a Hugging Face checkpoint directory (config.json and safetensors) onto a backend. */
+export async function loadModel(path: string, options: LoadModelOptions): Promise<Model> {
+  const { backend } = options;
+  if (!backend?.createExecutor) {
+    throw unsupported(
+      'backend',
+      `${backend?.name ?? 'this backend'} does not run models (no createExecutor)`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(join(path, 'config.json'), 'utf8'));
+  } catch (error) {
+    throw new FastAttentionError(
+      'INVALID_INPUT',
+      `${path}: no readable config.json (${(error as Error).message})`,
+      {
+        field: 'path',
+        cause: error,
+      },
+    );
+  }
+  const config = parseConfig(json);
+  const executor = backend.createExecutor();
+  const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
+  if (!executor.supportsOp('attention', dtype)) {
+    await executor.dispose();
+    throw unsupported('dtype', `${backend.name} does not run attention in ${dtype}`);
+  }
+  try {
+    const checkpoint = await readCheckpoint(path);
+    const weights = await loadWeights(executor, checkpoint, config, dtype, options);
+    const parameters = weights.all.reduce((a, t) => a + t.length, 0);
+    return new Model({ config, dtype, backend: backend.name, parameters }, executor, weights);
+  } catch (error) {
+    await executor.dispose();
+    throw error;
+  }
+}
