@@ -1,7 +1,7 @@
 /**
  * `loadModel(path, options)`: a Hugging Face checkpoint directory loaded onto a backend's
- * executor, and the `Model` that runs it. This first part computes logits for a token sequence;
- * tokenizers, generation and scheduling build on it.
+ * executor, and the `Model` that runs it: logits for a token sequence, and generation of one
+ * sequence. Tokenizers, chat templates and the batching scheduler build on it.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import {
 } from '@fastattention/core';
 import { type ModelConfig, parseConfig } from './config.js';
 import { createSequenceCache, disposeCache, enqueueForward } from './forward.js';
+import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
 import { readCheckpoint } from './safetensors.js';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
 
@@ -95,6 +96,23 @@ export class Model implements AsyncDisposable {
         disposeCache(cache);
       }
     });
+  }
+
+  /**
+   * Generates tokens after `options.tokens`: an async iterable of chunks as each token is chosen on
+   * the device, and `result` (every token, the finish reason, usage) once it ends. Stops at a stop
+   * token (default: the config's EOS ids), at `maxTokens`, or when `signal` aborts.
+   */
+  generate(options: GenerateOptions): Generation {
+    this.#life.check();
+    const { config, dtype } = this.info;
+    const generation = startGeneration(
+      { executor: this.#executor, config, weights: this.#weights, dtype },
+      options,
+    );
+    // dispose() waits for a generation in flight
+    void this.#life.run(() => generation.result).catch(() => undefined);
+    return generation;
   }
 
   dispose(): Promise<void> {

@@ -1,0 +1,228 @@
+/**
+ * Generation for one sequence: a prefill of the prompt, then one decode step per token over the
+ * same paged cache, each token picked on the device by the `sample` op (core's sampling pipeline:
+ * penalties, temperature, top-k, top-p, min-p, a seeded counter-based draw). Only the chosen token
+ * (and its log-probability) is read back per step.
+ */
+import {
+  checkSamplingParams,
+  DEFAULT_SAMPLING,
+  type DType,
+  type Executor,
+  invalidInput,
+  type SamplingParams,
+  type Tensor,
+} from '@fastattention/core';
+import type { ModelConfig } from './config.js';
+import { createSequenceCache, disposeCache, enqueueForward, type StepInputs } from './forward.js';
+import type { ModelWeights } from './weights.js';
+
+export interface GenerateOptions extends Partial<SamplingParams> {
+  /** The prompt's token ids. */
+  readonly tokens: Int32Array;
+  /** Tokens to generate at most (default 256; never past the model's max positions). */
+  readonly maxTokens?: number;
+  /** Tokens that end the generation (default: the config's EOS ids). Not yielded. */
+  readonly stopTokens?: readonly number[];
+  readonly signal?: AbortSignal;
+}
+
+export interface GenerateChunk {
+  readonly token: number;
+  /** The token's log-probability under the sampling distribution's logits (after penalties). */
+  readonly logprob: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerateResult {
+  /** Every token generated, the stop token included (it is counted, not yielded). */
+  readonly tokens: Int32Array;
+  readonly finishReason: FinishReason;
+  readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
+/** What `model.generate` returns: the chunks as they come, and the result once done. */
+export interface Generation extends AsyncIterable<GenerateChunk> {
+  readonly result: Promise<GenerateResult>;
+}
+
+interface Run {
+  readonly executor: Executor;
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly dtype: DType;
+}
+
+export function startGeneration(run: Run, options: GenerateOptions): Generation {
+  const { config } = run;
+  const prompt = options.tokens;
+  if (!(prompt instanceof Int32Array) || prompt.length === 0) {
+    throw invalidInput('tokens', 'expected a non-empty Int32Array');
+  }
+  const bad = prompt.findIndex((t) => t < 0 || t >= config.vocabSize);
+  if (bad >= 0)
+    throw invalidInput(`tokens[${bad}]`, `${prompt[bad]} is outside the vocabulary (${config.vocabSize})`);
+  const room = config.maxPositions - prompt.length;
+  if (room <= 0)
+    throw invalidInput('tokens', `the prompt fills the model's ${config.maxPositions} positions`);
+  const maxTokens = Math.min(options.maxTokens ?? 256, room);
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) {
+    throw invalidInput('maxTokens', `expected a positive integer, got ${options.maxTokens}`);
+  }
+  const sampling = checkSamplingParams(
+    Object.fromEntries(
+      Object.keys(DEFAULT_SAMPLING).map((k) => [
+        k,
+        options[k as keyof SamplingParams] ?? DEFAULT_SAMPLING[k as keyof SamplingParams],
+      ]),
+    ),
+    'options',
+  );
+  const stop = new Set(options.stopTokens ?? config.eosTokenIds);
+  const chunks: GenerateChunk[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  const result = generateTokens(run, prompt, maxTokens, sampling, stop, options.signal, (chunk) => {
+    chunks.push(chunk);
+    wake?.();
+  }).finally(() => {
+    done = true;
+    wake?.();
+  });
+  result.catch(() => undefined); // the iterator or `result` reports it
+  return {
+    result,
+    async *[Symbol.asyncIterator]() {
+      let next = 0;
+      for (;;) {
+        if (next < chunks.length) {
+          yield chunks[next++]!;
+          continue;
+        }
+        if (done) {
+          await result; // rethrows a failure
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    },
+  };
+}
+
+async function generateTokens(
+  run: Run,
+  prompt: Int32Array,
+  maxTokens: number,
+  sampling: SamplingParams,
+  stop: ReadonlySet<number>,
+  signal: AbortSignal | undefined,
+  emit: (chunk: GenerateChunk) => void,
+): Promise<GenerateResult> {
+  const { executor: ex, config, weights, dtype } = run;
+  const V = config.vocabSize;
+  const owned: Tensor[] = [];
+  const tensor = <T extends 'i32' | 'f32'>(dtype: T, shape: number[]): Tensor<T> => {
+    const t = ex.empty(dtype, shape);
+    owned.push(t);
+    return t;
+  };
+  const cache = createSequenceCache(ex, config, dtype, prompt.length + maxTokens);
+  const generated: number[] = [];
+  let finishReason: FinishReason = 'length';
+  try {
+    await ex.write(
+      cache.table,
+      Int32Array.from({ length: cache.blocks }, (_, i) => i),
+    );
+    const params = {
+      temperature: tensor('f32', [1]),
+      topK: tensor('i32', [1]),
+      topP: tensor('f32', [1]),
+      minP: tensor('f32', [1]),
+      repetitionPenalty: tensor('f32', [1]),
+      presencePenalty: tensor('f32', [1]),
+      frequencyPenalty: tensor('f32', [1]),
+      seed: tensor('i32', [1]),
+    };
+    for (const [name, t] of Object.entries(params)) {
+      const value = sampling[name as keyof SamplingParams];
+      await ex.write(t, (t.dtype === 'i32' ? Int32Array.of(value | 0) : Float32Array.of(value)) as never);
+    }
+    const penalized =
+      sampling.repetitionPenalty !== 1 || sampling.presencePenalty !== 0 || sampling.frequencyPenalty !== 0;
+    const countsHost = new Int32Array(V);
+    for (const t of prompt) countsHost[t]! += 1;
+    const counts = penalized ? tensor('i32', [1, V]) : undefined;
+    const counters = tensor('i32', [1]);
+    const lastLogits = tensor('f32', [1, V]);
+    const chosen = tensor('i32', [1]);
+    const logprob = tensor('f32', [1]);
+    let tokens = prompt;
+    let position = 0;
+    for (let step = 0; step < maxTokens; step++) {
+      if (signal?.aborted) {
+        finishReason = 'abort';
+        break;
+      }
+      const n = tokens.length;
+      const positions = Int32Array.from({ length: n }, (_, i) => position + i);
+      const inputs: StepInputs = {
+        tokens: ex.empty('i32', [n]),
+        positions: ex.empty('i32', [n]),
+        slots: ex.empty('i32', [n]),
+        seqLensK: ex.empty('i32', [1]),
+      };
+      const stepTensors: Tensor[] = Object.values(inputs);
+      let token: Int32Array;
+      let lp: Float32Array;
+      try {
+        await Promise.all([
+          ex.write(inputs.tokens, tokens),
+          ex.write(inputs.positions, positions),
+          ex.write(inputs.slots, positions),
+          ex.write(inputs.seqLensK, Int32Array.of(position + n)),
+          ex.write(counters, Int32Array.of(step)),
+          ...(counts ? [ex.write(counts, countsHost)] : []),
+        ]);
+        const { logits, temps } = enqueueForward(ex, config, weights, cache, inputs, dtype);
+        stepTensors.push(logits, ...temps);
+        const last = logits.view({ shape: [1, V], strides: [V, 1], offset: (n - 1) * V });
+        ex.run({ op: 'copy', src: last, dst: lastLogits });
+        ex.run({
+          op: 'sample',
+          logits: lastLogits,
+          params,
+          counters,
+          ...(counts && { counts }),
+          tokens: chosen,
+          logprobs: logprob,
+        });
+        [token, lp] = await Promise.all([ex.read(chosen), ex.read(logprob)]);
+      } finally {
+        for (const t of stepTensors) t.dispose();
+      }
+      position += n;
+      const id = token[0]!;
+      generated.push(id);
+      countsHost[id]! += 1;
+      if (stop.has(id)) {
+        finishReason = 'stop';
+        break;
+      }
+      emit({ token: id, logprob: lp[0]! });
+      tokens = Int32Array.of(id);
+    }
+  } finally {
+    for (const t of owned) t.dispose();
+    disposeCache(cache);
+  }
+  return {
+    tokens: Int32Array.from(generated),
+    finishReason,
+    usage: { promptTokens: prompt.length, completionTokens: generated.length },
+  };
+}

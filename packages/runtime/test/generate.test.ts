@@ -1,0 +1,135 @@
+// model.generate on a tiny checkpoint: greedy tokens equal the argmax of the float64 forward at
+// every step (so the decode steps over the cache match a full forward), seeded sampling repeats
+// itself, and stop tokens, maxTokens, abort and bad options end or refuse it as documented.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createReferenceBackend } from '@fastattention/core';
+import { randomSeed, rng } from '@fastattention/core/testing';
+import { createBackend as createCpuBackend } from '@fastattention/cpu';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GenerateChunk, loadModel, type Model } from '../src/index.js';
+import {
+  referenceLogits,
+  type TinyCheckpoint,
+  type TinySpec,
+  writeTinyCheckpoint,
+} from './tiny-checkpoint.js';
+
+const seed = randomSeed();
+const SPEC: TinySpec = {
+  architecture: 'llama',
+  vocab: 53,
+  hidden: 32,
+  intermediate: 48,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  dtype: 'f32',
+};
+let root: string;
+let ckpt: TinyCheckpoint;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fa-generate-'));
+  ckpt = await writeTinyCheckpoint(join(root, 'llama'), SPEC, rng(seed));
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+async function collect(model: Model, options: Parameters<Model['generate']>[0]) {
+  const generation = model.generate(options);
+  const chunks: GenerateChunk[] = [];
+  for await (const chunk of generation) chunks.push(chunk);
+  return { chunks, result: await generation.result };
+}
+
+const argmax = (row: ArrayLike<number>) => {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+};
+
+describe(`runtime: generate (seed ${seed})`, () => {
+  it.each(['reference', 'cpu'] as const)(
+    'greedy decode steps over the cache equal full float64 forwards (%s)',
+    async (name) => {
+      const backend = name === 'cpu' ? await createCpuBackend({ threads: 2 }) : createReferenceBackend();
+      const model = await loadModel(ckpt.dir, { backend, dtype: 'f32' });
+      const prompt = Int32Array.of(5, 17, 3, 40, 22);
+      const { chunks, result } = await collect(model, { tokens: prompt, maxTokens: 10, stopTokens: [] });
+      // Each token is the float64 forward's argmax over the same prefix, or within 1e-4 of it (a
+      // near-tie that f32 rounding may break either way).
+      expect(chunks.length).toBe(10);
+      const seq = Array.from(prompt);
+      for (const { token } of chunks) {
+        const last = referenceLogits(ckpt, seq).subarray((seq.length - 1) * SPEC.vocab);
+        const best = argmax(last);
+        if (token !== best) expect(last[best]! - last[token]!).toBeLessThan(1e-4);
+        seq.push(token);
+      }
+      expect(chunks.every((c) => c.logprob <= 0 && Number.isFinite(c.logprob))).toBe(true);
+      expect(result).toMatchObject({
+        finishReason: 'length',
+        usage: { promptTokens: 5, completionTokens: 10 },
+      });
+      await model.dispose();
+      await backend.dispose();
+    },
+  );
+
+  it('seeded sampling repeats itself; stop tokens, maxTokens and abort end it', async () => {
+    const backend = createReferenceBackend();
+    const model = await loadModel(ckpt.dir, { backend });
+    const prompt = Int32Array.of(1, 2, 3);
+    const sampled = { tokens: prompt, maxTokens: 8, temperature: 1.3, topK: 20, topP: 0.95, stopTokens: [] };
+    const a = await collect(model, { ...sampled, seed: 7 });
+    const b = await collect(model, { ...sampled, seed: 7 });
+    expect(b.chunks).toEqual(a.chunks);
+    const others = await Promise.all([8, 9, 10].map((s) => collect(model, { ...sampled, seed: s })));
+    expect(
+      others.some((o) => o.chunks.map((c) => c.token).join() !== a.chunks.map((c) => c.token).join()),
+    ).toBe(true);
+    // A stop token ends it and is counted, not yielded.
+    const greedy = await collect(model, { tokens: prompt, maxTokens: 6, stopTokens: [] });
+    const third = greedy.chunks[2]!.token;
+    const firstAt = greedy.chunks.findIndex((c) => c.token === third);
+    const stopped = await collect(model, { tokens: prompt, maxTokens: 6, stopTokens: [third] });
+    expect(stopped.chunks.map((c) => c.token)).toEqual(greedy.chunks.slice(0, firstAt).map((c) => c.token));
+    expect(stopped.result).toMatchObject({ finishReason: 'stop', usage: { completionTokens: firstAt + 1 } });
+    // Abort after the second chunk.
+    const controller = new AbortController();
+    const generation = model.generate({
+      tokens: prompt,
+      maxTokens: 20,
+      stopTokens: [],
+      signal: controller.signal,
+    });
+    let seen = 0;
+    for await (const _ of generation) if (++seen === 2) controller.abort();
+    const aborted = await generation.result;
+    expect(aborted.finishReason).toBe('abort');
+    expect(aborted.usage.completionTokens).toBeLessThan(20);
+    await model.dispose();
+    await backend.dispose();
+  });
+
+  it('refuses bad options, naming them', async () => {
+    const backend = createReferenceBackend();
+    const model = await loadModel(ckpt.dir, { backend });
+    const tokens = Int32Array.of(1, 2);
+    expect(() => model.generate({ tokens, temperature: -1 })).toThrow(
+      expect.objectContaining({ field: 'options.temperature' }),
+    );
+    expect(() => model.generate({ tokens, maxTokens: 0 })).toThrow(
+      expect.objectContaining({ field: 'maxTokens' }),
+    );
+    expect(() => model.generate({ tokens: Int32Array.of(99) })).toThrow(
+      expect.objectContaining({ field: 'tokens[0]' }),
+    );
+    expect(() => model.generate({ tokens: new Int32Array(0) })).toThrow(
+      expect.objectContaining({ field: 'tokens' }),
+    );
+    await model.dispose();
+    expect(() => model.generate({ tokens })).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    await backend.dispose();
+  });
+});
