@@ -15,11 +15,22 @@ import {
 } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
 import { createSequenceCache, disposeCache, enqueueForward, type StepInputs } from './forward.js';
+import {
+  applyChatTemplate,
+  type ChatMessage,
+  IncrementalDecoder,
+  StopMatcher,
+  type Tokenizer,
+} from './tokenizer.js';
 import type { ModelWeights } from './weights.js';
 
 export interface GenerateOptions extends Partial<SamplingParams> {
-  /** The prompt's token ids. */
-  readonly tokens: Int32Array;
+  /** The prompt: token ids, text (encoded with the tokenizer's special tokens), or a conversation (the chat template). One of the three. */
+  readonly tokens?: Int32Array;
+  readonly prompt?: string;
+  readonly messages?: readonly ChatMessage[];
+  /** Text that ends the generation; the text before it is the last emitted, the stop string is not. */
+  readonly stop?: readonly string[];
   /** Tokens to generate at most (default 256; never past the model's max positions). */
   readonly maxTokens?: number;
   /** Tokens that end the generation (default: the config's EOS ids). Not yielded. */
@@ -29,6 +40,8 @@ export interface GenerateOptions extends Partial<SamplingParams> {
 
 export interface GenerateChunk {
   readonly token: number;
+  /** The text this token completes ('' while a multi-byte character or a possible stop string is incomplete, or without a tokenizer). */
+  readonly text: string;
   /** The token's log-probability under the sampling distribution's logits (after penalties). */
   readonly logprob: number;
 }
@@ -38,6 +51,8 @@ export type FinishReason = 'stop' | 'length' | 'abort';
 export interface GenerateResult {
   /** Every token generated, the stop token included (it is counted, not yielded). */
   readonly tokens: Int32Array;
+  /** The generated text (without a stop string), when the model has a tokenizer. */
+  readonly text: string;
   readonly finishReason: FinishReason;
   readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
 }
@@ -52,14 +67,35 @@ interface Run {
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
   readonly dtype: DType;
+  readonly tokenizer: Tokenizer | undefined;
+}
+
+/** The prompt's tokens from `tokens`, `prompt` or `messages`. */
+function promptTokens(run: Run, options: GenerateOptions): Int32Array {
+  const given = [options.tokens, options.prompt, options.messages].filter((p) => p !== undefined).length;
+  if (given !== 1) throw invalidInput('tokens', 'expected exactly one of tokens, prompt and messages');
+  if (options.tokens !== undefined) {
+    if (!(options.tokens instanceof Int32Array) || options.tokens.length === 0) {
+      throw invalidInput('tokens', 'expected a non-empty Int32Array');
+    }
+    return options.tokens;
+  }
+  const field = options.prompt !== undefined ? 'prompt' : 'messages';
+  if (!run.tokenizer) throw invalidInput(field, 'the checkpoint has no tokenizer.json: pass tokens');
+  const tokens =
+    options.prompt !== undefined
+      ? run.tokenizer.encode(String(options.prompt))
+      : // the template writes the special tokens it wants (BOS included)
+        run.tokenizer.encode(applyChatTemplate(run.tokenizer, options.messages!), {
+          addSpecialTokens: false,
+        });
+  if (tokens.length === 0) throw invalidInput(field, 'encodes to no tokens');
+  return tokens;
 }
 
 export function startGeneration(run: Run, options: GenerateOptions): Generation {
   const { config } = run;
-  const prompt = options.tokens;
-  if (!(prompt instanceof Int32Array) || prompt.length === 0) {
-    throw invalidInput('tokens', 'expected a non-empty Int32Array');
-  }
+  const prompt = promptTokens(run, options);
   const bad = prompt.findIndex((t) => t < 0 || t >= config.vocabSize);
   if (bad >= 0)
     throw invalidInput(`tokens[${bad}]`, `${prompt[bad]} is outside the vocabulary (${config.vocabSize})`);
@@ -80,16 +116,39 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     'options',
   );
   const stop = new Set(options.stopTokens ?? config.eosTokenIds);
+  if (
+    options.stop !== undefined &&
+    (!Array.isArray(options.stop) || options.stop.some((s) => typeof s !== 'string'))
+  ) {
+    throw invalidInput('stop', 'expected an array of strings');
+  }
+  if (options.stop?.length && !run.tokenizer)
+    throw invalidInput('stop', "stop strings need the checkpoint's tokenizer");
+  const decoder = run.tokenizer && new IncrementalDecoder(run.tokenizer, prompt);
+  const matcher = new StopMatcher(options.stop ?? []);
   const chunks: GenerateChunk[] = [];
+  let text = '';
   let wake: (() => void) | undefined;
   let done = false;
-  const result = generateTokens(run, prompt, maxTokens, sampling, stop, options.signal, (chunk) => {
+  const push = (chunk: GenerateChunk) => {
     chunks.push(chunk);
+    text += chunk.text;
     wake?.();
-  }).finally(() => {
-    done = true;
-    wake?.();
-  });
+  };
+  const result = generateTokens(run, prompt, maxTokens, sampling, stop, options.signal, (token, logprob) => {
+    const piece = matcher.push(decoder ? decoder.push(token) : '');
+    push({ token, text: piece.text, logprob });
+    return piece.stopped;
+  })
+    .then((r): GenerateResult => {
+      const rest = r.stoppedByText ? '' : matcher.push(decoder?.flush() ?? '').text + matcher.flush();
+      if (rest) text += rest; // held back for a stop string that never came
+      return { ...r, finishReason: r.stoppedByText ? 'stop' : r.finishReason, text };
+    })
+    .finally(() => {
+      done = true;
+      wake?.();
+    });
   result.catch(() => undefined); // the iterator or `result` reports it
   return {
     result,
@@ -120,8 +179,9 @@ async function generateTokens(
   sampling: SamplingParams,
   stop: ReadonlySet<number>,
   signal: AbortSignal | undefined,
-  emit: (chunk: GenerateChunk) => void,
-): Promise<GenerateResult> {
+  /** Called with each token that is not a stop token; true ends the generation (a stop string). */
+  onToken: (token: number, logprob: number) => boolean,
+): Promise<Omit<GenerateResult, 'text'> & { readonly stoppedByText: boolean }> {
   const { executor: ex, config, weights, dtype } = run;
   const V = config.vocabSize;
   const owned: Tensor[] = [];
@@ -133,6 +193,7 @@ async function generateTokens(
   const cache = createSequenceCache(ex, config, dtype, prompt.length + maxTokens);
   const generated: number[] = [];
   let finishReason: FinishReason = 'length';
+  let stoppedByText = false;
   try {
     await ex.write(
       cache.table,
@@ -213,7 +274,10 @@ async function generateTokens(
         finishReason = 'stop';
         break;
       }
-      emit({ token: id, logprob: lp[0]! });
+      if (onToken(id, lp![0]!)) {
+        stoppedByText = true;
+        break;
+      }
       tokens = Int32Array.of(id);
     }
   } finally {
@@ -223,6 +287,7 @@ async function generateTokens(
   return {
     tokens: Int32Array.from(generated),
     finishReason,
+    stoppedByText,
     usage: { promptTokens: prompt.length, completionTokens: generated.length },
   };
 }

@@ -14,4 +14,12 @@ export type {
 } from './generate.js';
 export { type LoadModelOptions, loadModel, Model, type ModelInfo } from './model.js';
 export { type CheckpointTensor, readCheckpoint, readSafetensorsHeader } from './safetensors.js';
+export {
+  applyChatTemplate,
+  type ChatMessage,
+  IncrementalDecoder,
+  readTokenizer,
+  StopMatcher,
+  type Tokenizer,
+} from './tokenizer.js';
 export type { LoadProgress } from './weights.js';

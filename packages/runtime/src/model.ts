@@ -20,6 +20,7 @@ import { type ModelConfig, parseConfig } from './config.js';
 import { createSequenceCache, disposeCache, enqueueForward } from './forward.js';
 import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
 import { readCheckpoint } from './safetensors.js';
+import { applyChatTemplate, type ChatMessage, readTokenizer, type Tokenizer } from './tokenizer.js';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
 
 export interface LoadModelOptions {
@@ -40,13 +41,16 @@ export interface ModelInfo {
 
 export class Model implements AsyncDisposable {
   readonly info: ModelInfo;
+  /** The checkpoint's tokenizer (`tokenizer.json`); undefined when it has none. */
+  readonly tokenizer: Tokenizer | undefined;
   readonly #executor: Executor;
   readonly #weights: ModelWeights;
   readonly #life: Lifetime;
 
   /** @internal Use `loadModel`. */
-  constructor(info: ModelInfo, executor: Executor, weights: ModelWeights) {
+  constructor(info: ModelInfo, executor: Executor, weights: ModelWeights, tokenizer: Tokenizer | undefined) {
     this.info = info;
+    this.tokenizer = tokenizer;
     this.#executor = executor;
     this.#weights = weights;
     this.#life = new Lifetime('the model', async () => {
@@ -107,12 +111,20 @@ export class Model implements AsyncDisposable {
     this.#life.check();
     const { config, dtype } = this.info;
     const generation = startGeneration(
-      { executor: this.#executor, config, weights: this.#weights, dtype },
+      { executor: this.#executor, config, weights: this.#weights, dtype, tokenizer: this.tokenizer },
       options,
     );
     // dispose() waits for a generation in flight
     void this.#life.run(() => generation.result).catch(() => undefined);
     return generation;
+  }
+
+  /** The conversation as the checkpoint's chat template writes it, ready for the assistant's turn. */
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options?: { readonly addGenerationPrompt?: boolean },
+  ): string {
+    return applyChatTemplate(this.tokenizer, messages, options);
   }
 
   dispose(): Promise<void> {
@@ -152,7 +164,11 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
       },
     );
   }
-  const config = parseConfig(json);
+  const config = withGenerationConfig(
+    parseConfig(json),
+    await readJson(join(path, 'generation_config.json')),
+  );
+  const tokenizer = await readTokenizer(path);
   const executor = backend.createExecutor();
   const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
   if (!executor.supportsOp('attention', dtype)) {
@@ -163,9 +179,39 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
     const checkpoint = await readCheckpoint(path);
     const weights = await loadWeights(executor, checkpoint, config, dtype, options);
     const parameters = weights.all.reduce((a, t) => a + t.length, 0);
-    return new Model({ config, dtype, backend: backend.name, parameters }, executor, weights);
+    return new Model({ config, dtype, backend: backend.name, parameters }, executor, weights, tokenizer);
   } catch (error) {
     await executor.dispose();
     throw error;
   }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FastAttentionError('INVALID_INPUT', `${file}: ${(error as Error).message}`, {
+      field: 'path',
+      cause: error,
+    });
+  }
+}
+
+/** `generation_config.json`'s BOS and EOS ids, which override config.json's. */
+function withGenerationConfig(config: ModelConfig, generation: unknown): ModelConfig {
+  if (typeof generation !== 'object' || generation === null) return config;
+  const g = generation as { bos_token_id?: unknown; eos_token_id?: unknown };
+  const ids = (v: unknown): number[] | undefined =>
+    typeof v === 'number'
+      ? [v]
+      : Array.isArray(v) && v.every((x) => Number.isInteger(x))
+        ? (v as number[])
+        : undefined;
+  const eos = ids(g.eos_token_id);
+  return {
+    ...config,
+    ...(typeof g.bos_token_id === 'number' && { bosTokenId: g.bos_token_id }),
+    ...(eos && { eosTokenIds: eos }),
+  };
 }

@@ -305,3 +305,87 @@ function referenceFrequencies(config: Record<string, unknown>, D: number): Float
     return (1 - smooth) * (f / factor) + smooth * f;
   });
 }
+
+/** GPT-2's byte-to-character map of byte-level BPE vocabularies. */
+function byteCharacters(): string[] {
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const chars: string[] = [];
+  let extra = 0;
+  for (let b = 0; b < 256; b++) chars.push(String.fromCodePoint(printable(b) ? b : 256 + extra++));
+  return chars;
+}
+
+export const TOKENIZER_SPECIALS = ['<unk>', '<s>', '</s>', '<|eot|>'] as const;
+export const CHAT_TEMPLATE =
+  '{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|eot|>{% endfor %}' +
+  '{% if add_generation_prompt %}<|assistant|>{% endif %}';
+
+/**
+ * A byte-level BPE tokenizer (tokenizer.json and tokenizer_config.json with a chat template):
+ * specials 0-3, the 256 bytes 4-259, then a few merges. Returns its vocabulary size.
+ */
+export async function writeTinyTokenizer(dir: string): Promise<number> {
+  const chars = byteCharacters();
+  const vocab: Record<string, number> = {};
+  TOKENIZER_SPECIALS.forEach((t, i) => {
+    vocab[t] = i;
+  });
+  chars.forEach((c, b) => {
+    vocab[c] = 4 + b;
+  });
+  const space = chars[0x20]!;
+  const merges = [
+    ['h', 'e'],
+    ['l', 'l'],
+    ['he', 'll'],
+    [space, 'w'],
+    ['o', 'r'],
+  ];
+  for (const [a, b] of merges) vocab[a! + b!] = Object.keys(vocab).length;
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: TOKENIZER_SPECIALS.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: '<s>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: merges.map(([a, b]) => `${a} ${b}`),
+    },
+  };
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  await writeFile(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<s>', eos_token: '</s>', chat_template: CHAT_TEMPLATE }),
+  );
+  return Object.keys(vocab).length;
+}
