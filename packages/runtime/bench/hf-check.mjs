@@ -1,7 +1,8 @@
 // The runtime against transformers on the GPU machine: loads the random-weight models that
 // tools/anchors/hf_models.py saved (as transformers writes them) on cuda-volta (f16, bf16) and cpu
 // (f32), and compares logits with transformers' float32 logits, and 32 greedy tokens (each chosen
-// by argmax over a full forward: slow, exact) with transformers' greedy continuation.
+// by argmax over a full forward: slow, exact; and through generate, over the KV cache) with
+// transformers' greedy continuation.
 //   python3 tools/anchors/hf_models.py DIR && node packages/runtime/bench/hf-check.mjs DIR [OUT.json]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,6 +48,12 @@ for (const [name, path] of Object.entries(index.variants)) {
       }
       const greedy = seq.slice(tokens.length);
       const diverge = greedy.findIndex((t, i) => t !== want.greedy[i]);
+      // The same through generate: a prefill, then decode steps over the cache (a step graph).
+      const generated = [];
+      for await (const chunk of model.generate({ tokens, maxTokens: want.greedy.length, stopTokens: [] })) {
+        generated.push(chunk.token);
+      }
+      const generateDiverge = generated.findIndex((t, i) => t !== want.greedy[i]);
       const row = {
         variant: name,
         backend: backendName,
@@ -55,11 +62,14 @@ for (const [name, path] of Object.entries(index.variants)) {
         maxAbs,
         greedyIdentical: diverge < 0,
         firstDivergence: diverge < 0 ? null : diverge,
+        generateIdentical: generateDiverge < 0 && generated.length === want.greedy.length,
+        generateFirstDivergence: generateDiverge < 0 ? null : generateDiverge,
       };
       rows.push(row);
       console.log(
         `${name} on ${backendName} ${dtype}: logits rel L2 ${row.relativeL2.toExponential(2)}, max abs ${maxAbs.toExponential(2)}; ` +
-          `greedy 32 ${diverge < 0 ? 'identical' : `diverge at ${diverge}`}`,
+          `greedy 32 ${diverge < 0 ? 'identical' : `diverge at ${diverge}`}; ` +
+          `generate ${row.generateIdentical ? 'identical' : `diverges at ${generateDiverge}`}`,
       );
       await model.dispose();
     }

@@ -3,7 +3,7 @@
  * sequence at consecutive positions, their keys and values appended to a paged cache, attention
  * over the cache, logits for every token. Each residual add is fused into the norm after it.
  */
-import type { DType, Executor, MaskSpec, Tensor } from '@fastattention/core';
+import type { DType, Executor, MaskSpec, Op, Tensor } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -38,7 +38,7 @@ export function disposeCache(cache: SequenceCache): void {
 
 /**
  * Enqueues the step for `n` tokens starting at position `start` (the cache already holds the
- * first `start`); returns the logits tensor [n, vocab] in the run dtype. The caller writes
+ * first `start`); returns the logits tensor ([n, vocab], or [1, vocab] for 'last') in the run dtype. The caller writes
  * `inputs` first: tokens, positions start..start+n-1, slots (cache rows), seqLensK = start + n.
  */
 export function enqueueForward(
@@ -48,6 +48,10 @@ export function enqueueForward(
   cache: SequenceCache,
   inputs: StepInputs,
   dtype: DType,
+  /** Where the ops go: the executor's stream (default), or a step graph's recorder. */
+  run: (op: Op) => void = (op) => executor.run(op),
+  /** 'last': logits of the last token only (generation); 'all': of every token. */
+  rows: 'all' | 'last' = 'all',
 ): { logits: Tensor; temps: Tensor[] } {
   const n = inputs.tokens.shape[0]!;
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: F } = config;
@@ -60,18 +64,24 @@ export function enqueueForward(
   const x = tmp([n, H]); // the residual stream
   const delta = tmp([n, H]); // what the last block adds to it
   const h = tmp([n, H]);
-  const q = tmp([n, heads * D]);
-  const k = tmp([n, kvHeads * D]);
-  const v = tmp([n, kvHeads * D]);
+  // q, k and v side by side in each row (the fused projection's output), and views of them.
+  const width = (heads + 2 * kvHeads) * D;
+  const qkv = tmp([n, width]);
+  const qk = qkv.view({ shape: [n, heads + kvHeads, D], strides: [width, D, 1], offset: 0 });
+  const k = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: heads * D });
+  const v = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: (heads + kvHeads) * D });
+  const q = qkv.view({ shape: [1, n, heads, D], strides: [n * width, width, D, 1], offset: 0 });
   const attn = tmp([1, n, heads, D]);
-  const gate = tmp([n, F]);
-  const up = tmp([n, F]);
-  const logits = executor.empty(dtype, [n, config.vocabSize]);
+  const gateUp = tmp([n, 2 * F]);
+  const gate = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: 0 });
+  const up = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: F });
+  const act = tmp([n, F]);
+  const out = rows === 'last' ? 1 : n;
+  const logits = executor.empty(dtype, [out, config.vocabSize]);
   const mask: MaskSpec =
     config.slidingWindow !== undefined
       ? { kind: 'window', left: config.slidingWindow - 1, right: 0 }
       : { kind: 'causal' };
-  const run = executor.run.bind(executor);
   run({ op: 'embedding', table: weights.embed, tokens: inputs.tokens, out: x });
   weights.layers.forEach((w, l) => {
     run({
@@ -82,24 +92,13 @@ export function enqueueForward(
       eps: config.rmsNormEps,
       out: h,
     });
-    run({ op: 'linear', x: h, weight: w.q, ...(w.qBias && { bias: w.qBias }), out: q });
-    run({ op: 'linear', x: h, weight: w.k, ...(w.kBias && { bias: w.kBias }), out: k });
-    run({ op: 'linear', x: h, weight: w.v, ...(w.vBias && { bias: w.vBias }), out: v });
-    const qh = q.view({ shape: [n, heads, D] });
-    const kh = k.view({ shape: [n, kvHeads, D] });
-    run({ op: 'rope', x: qh, positions: inputs.positions, rope: config.rope, out: qh });
-    run({ op: 'rope', x: kh, positions: inputs.positions, rope: config.rope, out: kh });
-    run({
-      op: 'kvAppend',
-      k: kh,
-      v: v.view({ shape: [n, kvHeads, D] }),
-      cacheK: cache.k[l]!,
-      cacheV: cache.v[l]!,
-      slots: inputs.slots,
-    });
+    run({ op: 'linear', x: h, weight: w.qkv, ...(w.qkvBias && { bias: w.qkvBias }), out: qkv });
+    // one rope over the q and k heads of each row
+    run({ op: 'rope', x: qk, positions: inputs.positions, rope: config.rope, out: qk });
+    run({ op: 'kvAppend', k, v, cacheK: cache.k[l]!, cacheV: cache.v[l]!, slots: inputs.slots });
     run({
       op: 'attention',
-      q: q.view({ shape: [1, n, heads, D] }),
+      q,
       k: cache.k[l]!,
       v: cache.v[l]!,
       seqLensK: inputs.seqLensK,
@@ -115,13 +114,21 @@ export function enqueueForward(
       out: delta,
     });
     run({ op: 'rmsNorm', x, add: delta, weight: w.postNorm, eps: config.rmsNormEps, out: h });
-    run({ op: 'linear', x: h, weight: w.gate, ...(w.gateBias && { bias: w.gateBias }), out: gate });
-    run({ op: 'linear', x: h, weight: w.up, ...(w.upBias && { bias: w.upBias }), out: up });
-    run({ op: 'swiglu', gate, up, out: gate });
-    run({ op: 'linear', x: gate, weight: w.down, ...(w.downBias && { bias: w.downBias }), out: delta });
+    run({ op: 'linear', x: h, weight: w.gateUp, ...(w.gateUpBias && { bias: w.gateUpBias }), out: gateUp });
+    run({ op: 'swiglu', gate, up, out: act });
+    run({ op: 'linear', x: act, weight: w.down, ...(w.downBias && { bias: w.downBias }), out: delta });
   });
-  run({ op: 'rmsNorm', x, add: delta, weight: weights.norm, eps: config.rmsNormEps, out: h });
-  run({ op: 'linear', x: h, weight: weights.lmHead, out: logits });
+  const tail = (t: Tensor) => t.view({ shape: [out, H], strides: [H, 1], offset: (n - out) * H });
+  const last = tail(h);
+  run({
+    op: 'rmsNorm',
+    x: tail(x),
+    add: tail(delta),
+    weight: weights.norm,
+    eps: config.rmsNormEps,
+    out: last,
+  });
+  run({ op: 'linear', x: last, weight: weights.lmHead, out: logits });
   return { logits, temps };
 }
 

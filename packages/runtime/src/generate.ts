@@ -10,11 +10,19 @@ import {
   type DType,
   type Executor,
   invalidInput,
+  type Op,
   type SamplingParams,
+  type StepGraph,
   type Tensor,
 } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
-import { createSequenceCache, disposeCache, enqueueForward, type StepInputs } from './forward.js';
+import {
+  createSequenceCache,
+  disposeCache,
+  enqueueForward,
+  type SequenceCache,
+  type StepInputs,
+} from './forward.js';
 import {
   applyChatTemplate,
   type ChatMessage,
@@ -182,7 +190,7 @@ async function generateTokens(
   /** Called with each token that is not a stop token; true ends the generation (a stop string). */
   onToken: (token: number, logprob: number) => boolean,
 ): Promise<Omit<GenerateResult, 'text'> & { readonly stoppedByText: boolean }> {
-  const { executor: ex, config, weights, dtype } = run;
+  const { executor: ex, config, dtype } = run;
   const V = config.vocabSize;
   const owned: Tensor[] = [];
   const tensor = <T extends 'i32' | 'f32'>(dtype: T, shape: number[]): Tensor<T> => {
@@ -222,51 +230,53 @@ async function generateTokens(
     const lastLogits = tensor('f32', [1, V]);
     const chosen = tensor('i32', [1]);
     const logprob = tensor('f32', [1]);
-    let tokens = prompt;
+    // The last token's logits [1, vocab] in f32, then the token picked from them.
+    const sampleInto = (logits: Tensor): Op[] => [
+      { op: 'copy', src: logits, dst: lastLogits },
+      {
+        op: 'sample',
+        logits: lastLogits,
+        params,
+        counters,
+        ...(counts && { counts }),
+        tokens: chosen,
+        logprobs: logprob,
+      },
+    ];
+    // Decode steps replay one recorded graph over fixed tensors; only these values change.
+    const step1: StepInputs = {
+      tokens: tensor('i32', [1]),
+      positions: tensor('i32', [1]),
+      slots: tensor('i32', [1]),
+      seqLensK: tensor('i32', [1]),
+    };
+    let decode: { graph: StepGraph; tensors: Tensor[] } | undefined;
     let position = 0;
+    let next = -1;
     for (let step = 0; step < maxTokens; step++) {
       if (signal?.aborted) {
         finishReason = 'abort';
         break;
       }
-      const n = tokens.length;
-      const positions = Int32Array.from({ length: n }, (_, i) => position + i);
-      const inputs: StepInputs = {
-        tokens: ex.empty('i32', [n]),
-        positions: ex.empty('i32', [n]),
-        slots: ex.empty('i32', [n]),
-        seqLensK: ex.empty('i32', [1]),
-      };
-      const stepTensors: Tensor[] = Object.values(inputs);
-      let token: Int32Array;
-      let lp: Float32Array;
-      try {
+      await Promise.all([
+        ex.write(counters, Int32Array.of(step)),
+        ...(counts ? [ex.write(counts, countsHost)] : []),
+      ]);
+      if (step === 0) {
+        await prefill(ex, run, cache, prompt, sampleInto);
+      } else {
+        const at = Int32Array.of(position);
         await Promise.all([
-          ex.write(inputs.tokens, tokens),
-          ex.write(inputs.positions, positions),
-          ex.write(inputs.slots, positions),
-          ex.write(inputs.seqLensK, Int32Array.of(position + n)),
-          ex.write(counters, Int32Array.of(step)),
-          ...(counts ? [ex.write(counts, countsHost)] : []),
+          ex.write(step1.tokens, Int32Array.of(next)),
+          ex.write(step1.positions, at),
+          ex.write(step1.slots, at),
+          ex.write(step1.seqLensK, Int32Array.of(position + 1)),
         ]);
-        const { logits, temps } = enqueueForward(ex, config, weights, cache, inputs, dtype);
-        stepTensors.push(logits, ...temps);
-        const last = logits.view({ shape: [1, V], strides: [V, 1], offset: (n - 1) * V });
-        ex.run({ op: 'copy', src: last, dst: lastLogits });
-        ex.run({
-          op: 'sample',
-          logits: lastLogits,
-          params,
-          counters,
-          ...(counts && { counts }),
-          tokens: chosen,
-          logprobs: logprob,
-        });
-        [token, lp] = await Promise.all([ex.read(chosen), ex.read(logprob)]);
-      } finally {
-        for (const t of stepTensors) t.dispose();
+        decode ??= recordDecode(ex, run, cache, step1, sampleInto);
+        decode.graph.replay();
       }
-      position += n;
+      const [token, lp] = await Promise.all([ex.read(chosen), ex.read(logprob)]);
+      position += step === 0 ? prompt.length : 1;
       const id = token[0]!;
       generated.push(id);
       countsHost[id]! += 1;
@@ -274,11 +284,15 @@ async function generateTokens(
         finishReason = 'stop';
         break;
       }
-      if (onToken(id, lp![0]!)) {
+      if (onToken(id, lp[0]!)) {
         stoppedByText = true;
         break;
       }
-      tokens = Int32Array.of(id);
+      next = id;
+    }
+    if (decode) {
+      decode.graph.dispose();
+      for (const t of decode.tensors) t.dispose();
     }
   } finally {
     for (const t of owned) t.dispose();
@@ -290,4 +304,65 @@ async function generateTokens(
     stoppedByText,
     usage: { promptTokens: prompt.length, completionTokens: generated.length },
   };
+}
+
+/** The prompt's step, run once: its own tensors, freed once the token is chosen. */
+async function prefill(
+  ex: Executor,
+  run: Run,
+  cache: SequenceCache,
+  prompt: Int32Array,
+  sampleInto: (logits: Tensor) => Op[],
+): Promise<void> {
+  const n = prompt.length;
+  const positions = Int32Array.from({ length: n }, (_, i) => i);
+  const inputs: StepInputs = {
+    tokens: ex.empty('i32', [n]),
+    positions: ex.empty('i32', [n]),
+    slots: ex.empty('i32', [n]),
+    seqLensK: ex.empty('i32', [1]),
+  };
+  const owned: Tensor[] = Object.values(inputs);
+  try {
+    await Promise.all([
+      ex.write(inputs.tokens, prompt),
+      ex.write(inputs.positions, positions),
+      ex.write(inputs.slots, positions),
+      ex.write(inputs.seqLensK, Int32Array.of(n)),
+    ]);
+    const { logits, temps } = enqueueForward(
+      ex,
+      run.config,
+      run.weights,
+      cache,
+      inputs,
+      run.dtype,
+      (op) => ex.run(op),
+      'last',
+    );
+    owned.push(logits, ...temps);
+    for (const op of sampleInto(logits)) ex.run(op);
+    await ex.stream.synchronize();
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+}
+
+/** One decode step (a token) recorded as a step graph over fixed tensors. */
+function recordDecode(
+  ex: Executor,
+  run: Run,
+  cache: SequenceCache,
+  inputs: StepInputs,
+  sampleInto: (logits: Tensor) => Op[],
+): { graph: StepGraph; tensors: Tensor[] } {
+  const tensors: Tensor[] = [];
+  const graph = ex.record((r) => {
+    const { logits, temps } = enqueueForward(ex, run.config, run.weights, cache, inputs, run.dtype, (op) =>
+      r.run(op),
+    );
+    tensors.push(logits, ...temps);
+    for (const op of sampleInto(logits)) r.run(op);
+  });
+  return { graph, tensors };
 }

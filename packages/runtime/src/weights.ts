@@ -14,22 +14,20 @@ import {
 import type { ModelConfig } from './config.js';
 import { type CheckpointTensor, readTensorBytes } from './safetensors.js';
 
+/**
+ * One decoder layer. q, k and v are one [qDim + 2 kvDim, hidden] weight (rows: q, then k, then v),
+ * and gate and up one [2 intermediate, hidden] weight: one product each instead of three and two.
+ */
 export interface LayerWeights {
   readonly inputNorm: Tensor;
-  readonly q: Tensor;
-  readonly k: Tensor;
-  readonly v: Tensor;
+  readonly qkv: Tensor;
+  readonly qkvBias?: Tensor;
   readonly o: Tensor;
-  readonly qBias?: Tensor;
-  readonly kBias?: Tensor;
-  readonly vBias?: Tensor;
   readonly oBias?: Tensor;
   readonly postNorm: Tensor;
-  readonly gate: Tensor;
-  readonly up: Tensor;
+  readonly gateUp: Tensor;
+  readonly gateUpBias?: Tensor;
   readonly down: Tensor;
-  readonly gateBias?: Tensor;
-  readonly upBias?: Tensor;
   readonly downBias?: Tensor;
 }
 
@@ -114,6 +112,7 @@ export async function loadWeights(
   const loaded = new Map<string, Tensor>();
   let loadedBytes = 0;
   try {
+    const fused = fusedLayout(config, dtype, executor, loaded);
     for (const [name] of wanted) {
       const t = checkpoint.get(name)!;
       const length = t.shape.reduce((a, d) => a * d, 1);
@@ -135,8 +134,11 @@ export async function loadWeights(
       const view = stage.view({ shape: [...t.shape], strides: contiguousStrides(t.shape), offset: 0 });
       const host = executor.hostView(view);
       await readTensorBytes(t, new Uint8Array(host.buffer, host.byteOffset, t.bytes));
-      const weight = executor.empty(dtype, t.shape);
-      loaded.set(name, weight);
+      let weight = fused.get(name);
+      if (!weight) {
+        weight = executor.empty(dtype, t.shape);
+        loaded.set(name, weight);
+      }
       executor.run({ op: 'copy', src: view, dst: weight });
       loadedBytes += t.bytes;
       options.onProgress?.({ loadedBytes, totalBytes, tensor: name });
@@ -153,24 +155,17 @@ export async function loadWeights(
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
     const p = `model.layers.${l}`;
-    const bias = (proj: string) => opt(`${p}.${proj}.bias`);
     layers.push({
       inputNorm: get(`${p}.input_layernorm.weight`),
-      q: get(`${p}.self_attn.q_proj.weight`),
-      k: get(`${p}.self_attn.k_proj.weight`),
-      v: get(`${p}.self_attn.v_proj.weight`),
+      qkv: get(`${p}.qkv`),
+      ...withBias('qkvBias', opt(`${p}.qkv.bias`)),
       o: get(`${p}.self_attn.o_proj.weight`),
-      ...withBias('qBias', bias('self_attn.q_proj')),
-      ...withBias('kBias', bias('self_attn.k_proj')),
-      ...withBias('vBias', bias('self_attn.v_proj')),
-      ...withBias('oBias', bias('self_attn.o_proj')),
+      ...withBias('oBias', opt(`${p}.self_attn.o_proj.bias`)),
       postNorm: get(`${p}.post_attention_layernorm.weight`),
-      gate: get(`${p}.mlp.gate_proj.weight`),
-      up: get(`${p}.mlp.up_proj.weight`),
+      gateUp: get(`${p}.gate_up`),
+      ...withBias('gateUpBias', opt(`${p}.gate_up.bias`)),
       down: get(`${p}.mlp.down_proj.weight`),
-      ...withBias('gateBias', bias('mlp.gate_proj')),
-      ...withBias('upBias', bias('mlp.up_proj')),
-      ...withBias('downBias', bias('mlp.down_proj')),
+      ...withBias('downBias', opt(`${p}.mlp.down_proj.bias`)),
     });
   }
   const embed = get('model.embed_tokens.weight');
@@ -185,4 +180,66 @@ export async function loadWeights(
 
 function withBias<K extends string>(key: K, t: Tensor | undefined): { [P in K]?: Tensor } {
   return (t ? { [key]: t } : {}) as { [P in K]?: Tensor };
+}
+
+/**
+ * The fused weights of each layer (`<layer>.qkv`, `<layer>.gate_up`, and their biases), made now
+ * and registered in `loaded`; returns the checkpoint name of each part with the view it loads into.
+ */
+function fusedLayout(
+  c: ModelConfig,
+  dtype: DType,
+  executor: Executor,
+  loaded: Map<string, Tensor>,
+): Map<string, Tensor> {
+  const parts = new Map<string, Tensor>();
+  const fuse = (name: string, pieces: ReadonlyArray<[string, number]>, cols: number | undefined) => {
+    const rows = pieces.reduce((a, [, r]) => a + r, 0);
+    const whole = executor.empty(dtype, cols === undefined ? [rows] : [rows, cols]);
+    loaded.set(name, whole);
+    let at = 0;
+    for (const [part, r] of pieces) {
+      const shape = cols === undefined ? [r] : [r, cols];
+      const strides = cols === undefined ? [1] : [cols, 1];
+      parts.set(part, whole.view({ shape, strides, offset: at * (cols ?? 1) }));
+      at += r;
+    }
+  };
+  const qDim = c.heads * c.headDim;
+  const kvDim = c.kvHeads * c.headDim;
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}`;
+    const qkv: Array<[string, number]> = [
+      [`${p}.self_attn.q_proj`, qDim],
+      [`${p}.self_attn.k_proj`, kvDim],
+      [`${p}.self_attn.v_proj`, kvDim],
+    ];
+    const gateUp: Array<[string, number]> = [
+      [`${p}.mlp.gate_proj`, c.intermediateSize],
+      [`${p}.mlp.up_proj`, c.intermediateSize],
+    ];
+    fuse(
+      `${p}.qkv`,
+      qkv.map(([n, r]) => [`${n}.weight`, r]),
+      c.hiddenSize,
+    );
+    if (c.qkvBias)
+      fuse(
+        `${p}.qkv.bias`,
+        qkv.map(([n, r]) => [`${n}.bias`, r]),
+        undefined,
+      );
+    fuse(
+      `${p}.gate_up`,
+      gateUp.map(([n, r]) => [`${n}.weight`, r]),
+      c.hiddenSize,
+    );
+    if (c.mlpBias)
+      fuse(
+        `${p}.gate_up.bias`,
+        gateUp.map(([n, r]) => [`${n}.bias`, r]),
+        undefined,
+      );
+  }
+  return parts;
 }
