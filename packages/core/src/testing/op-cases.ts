@@ -47,6 +47,16 @@ function ints(values: ArrayLike<number>): Int32Array {
   return Int32Array.from(values);
 }
 
+/** A kvAppend op over a case's tensors k, v, cacheK, cacheV and slots. */
+const kvAppendOf = (t: Readonly<Record<string, Tensor>>): Op => ({
+  op: 'kvAppend',
+  k: t.k!,
+  v: t.v!,
+  cacheK: t.cacheK!,
+  cacheV: t.cacheV!,
+  slots: t.slots as Tensor<'i32'>,
+});
+
 /** The suite's cases for one seed: each op at odd sizes, for each float dtype. */
 export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 'bf16']): OpCase[] {
   const rand = rng(seed);
@@ -206,14 +216,7 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
           },
           slots: { dtype: 'i32', shape: [tokens], data: ints(slots) },
         },
-        op: (t) => ({
-          op: 'kvAppend',
-          k: t.k!,
-          v: t.v!,
-          cacheK: t.cacheK!,
-          cacheV: t.cacheV!,
-          slots: t.slots as Tensor<'i32'>,
-        }),
+        op: kvAppendOf,
       });
     }
     {
@@ -538,14 +541,7 @@ function wideRowCases(rand: () => number, d: DType): OpCase[] {
         cacheV: { dtype: d, shape: [2, 4, ...kvWidth], data: floats(rand, d, 8 * 1152), check: true },
         slots: { dtype: 'i32', shape: [3], data: ints([5, -1, int(4)]) },
       },
-      op: (t) => ({
-        op: 'kvAppend',
-        k: t.k!,
-        v: t.v!,
-        cacheK: t.cacheK!,
-        cacheV: t.cacheV!,
-        slots: t.slots as Tensor<'i32'>,
-      }),
+      op: kvAppendOf,
     },
   ];
 }
