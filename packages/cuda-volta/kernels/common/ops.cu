@@ -65,15 +65,6 @@ __device__ float blockSum(float x) {
 /** Column c of a chunk: the kFaOpUnroll columns of thread t are t, t + blockDim.x, ... */
 __device__ __forceinline__ int64_t chunkCol(int64_t first, int u) { return first + int64_t(u) * blockDim.x; }
 
-/** The thread's kFaOpUnroll columns of row r from `first` (0 past `cols`), all loads in flight. */
-__device__ __forceinline__ void loadCols(const FaMat& m, int64_t r, int64_t first, int64_t cols, float (&v)[kFaOpUnroll]) {
-#pragma unroll
-  for (int u = 0; u < kFaOpUnroll; ++u) {
-    const int64_t c = chunkCol(first, u);
-    v[u] = c < cols ? at(m, r, c) : 0.0f;
-  }
-}
-
 // One CTA per row (the norm needs the whole row): kFaOpUnroll loads in flight per thread, then the
 // row's sum of squares, then a second pass over the row (from cache) for the output.
 __device__ void rmsNormRow(const FaRowOpParams& p, int64_t r) {
@@ -82,8 +73,12 @@ __device__ void rmsNormRow(const FaRowOpParams& p, int64_t r) {
   float ss = 0.0f;
   for (int64_t first = threadIdx.x; first < p.cols; first += step) {
     float v[kFaOpUnroll], add[kFaOpUnroll];
-    loadCols(p.a, r, first, p.cols, v);
-    if (residual) loadCols(p.c, r, first, p.cols, add);
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      v[u] = c < p.cols ? at(p.a, r, c) : 0.0f;
+      add[u] = residual && c < p.cols ? at(p.c, r, c) : 0.0f;
+    }
 #pragma unroll
     for (int u = 0; u < kFaOpUnroll; ++u) {
       const int64_t c = chunkCol(first, u);
@@ -98,8 +93,12 @@ __device__ void rmsNormRow(const FaRowOpParams& p, int64_t r) {
   const float inv = rsqrtf(blockSum(ss) / static_cast<float>(p.cols) + p.eps);
   for (int64_t first = threadIdx.x; first < p.cols; first += step) {
     float v[kFaOpUnroll], w[kFaOpUnroll];
-    loadCols(p.a, r, first, p.cols, v);
-    loadCols(p.b, 0, first, p.cols, w);
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) {
+      const int64_t c = chunkCol(first, u);
+      v[u] = c < p.cols ? at(p.a, r, c) : 0.0f;
+      w[u] = c < p.cols ? at(p.b, 0, c) : 0.0f;
+    }
 #pragma unroll
     for (int u = 0; u < kFaOpUnroll; ++u) {
       const int64_t c = chunkCol(first, u);
@@ -137,9 +136,13 @@ extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
       return;
     }
   }
-  float a[kFaOpUnroll], b[kFaOpUnroll] = {};
-  loadCols(p.a, src, first, p.cols, a);
-  if (p.kind != FA_ROW_EMBEDDING) loadCols(p.b, r, first, p.cols, b);
+  float a[kFaOpUnroll], b[kFaOpUnroll];
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    a[u] = c < p.cols ? at(p.a, src, c) : 0.0f;
+    b[u] = c < p.cols && p.kind != FA_ROW_EMBEDDING ? at(p.b, r, c) : 0.0f;
+  }
 #pragma unroll
   for (int u = 0; u < kFaOpUnroll; ++u) {
     const int64_t c = chunkCol(first, u);
@@ -221,8 +224,12 @@ extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
   }
   const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
   float k[kFaOpUnroll], v[kFaOpUnroll];
-  loadCols(p.k, t, first, p.width, k);
-  loadCols(p.v, t, first, p.width, v);
+#pragma unroll
+  for (int u = 0; u < kFaOpUnroll; ++u) {
+    const int64_t c = chunkCol(first, u);
+    k[u] = c < p.width ? at(p.k, t, c) : 0.0f;
+    v[u] = c < p.width ? at(p.v, t, c) : 0.0f;
+  }
 #pragma unroll
   for (int u = 0; u < kFaOpUnroll; ++u) {
     const int64_t c = chunkCol(first, u);
