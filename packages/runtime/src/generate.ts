@@ -14,6 +14,7 @@ import {
   type SamplingParams,
   type StepGraph,
   type Tensor,
+  topLogprobs,
 } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
 import {
@@ -41,6 +42,11 @@ export interface GenerateOptions extends Partial<SamplingParams> {
   readonly stop?: readonly string[];
   /** Tokens to generate at most (default 256; never past the model's max positions). */
   readonly maxTokens?: number;
+  /**
+   * Also report the n most likely tokens of each step with their log-probabilities under the
+   * model's raw logits (OpenAI's `top_logprobs`; 0-20). Reads each step's logits back to the host.
+   */
+  readonly topLogprobs?: number;
   /** Tokens that end the generation (default: the config's EOS ids). Not yielded. */
   readonly stopTokens?: readonly number[];
   readonly signal?: AbortSignal;
@@ -52,6 +58,8 @@ export interface GenerateChunk {
   readonly text: string;
   /** The token's log-probability under the sampling distribution's logits (after penalties). */
   readonly logprob: number;
+  /** With `topLogprobs`: the most likely tokens of this step, most likely first. */
+  readonly topLogprobs?: ReadonlyArray<{ readonly token: number; readonly logprob: number }>;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -123,6 +131,10 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     ),
     'options',
   );
+  const top = options.topLogprobs ?? 0;
+  if (!Number.isSafeInteger(top) || top < 0 || top > 20) {
+    throw invalidInput('topLogprobs', `expected an integer in [0, 20], got ${options.topLogprobs}`);
+  }
   const stop = new Set(options.stopTokens ?? config.eosTokenIds);
   if (
     options.stop !== undefined &&
@@ -143,11 +155,20 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     text += chunk.text;
     wake?.();
   };
-  const result = generateTokens(run, prompt, maxTokens, sampling, stop, options.signal, (token, logprob) => {
-    const piece = matcher.push(decoder ? decoder.push(token) : '');
-    push({ token, text: piece.text, logprob });
-    return piece.stopped;
-  })
+  const result = generateTokens(
+    run,
+    prompt,
+    maxTokens,
+    sampling,
+    stop,
+    top,
+    options.signal,
+    (token, logprob, alternatives) => {
+      const piece = matcher.push(decoder ? decoder.push(token) : '');
+      push({ token, text: piece.text, logprob, ...(alternatives && { topLogprobs: alternatives }) });
+      return piece.stopped;
+    },
+  )
     .then((r): GenerateResult => {
       const rest = r.stoppedByText ? '' : matcher.push(decoder?.flush() ?? '').text + matcher.flush();
       if (rest) text += rest; // held back for a stop string that never came
@@ -186,9 +207,10 @@ async function generateTokens(
   maxTokens: number,
   sampling: SamplingParams,
   stop: ReadonlySet<number>,
+  top: number,
   signal: AbortSignal | undefined,
   /** Called with each token that is not a stop token; true ends the generation (a stop string). */
-  onToken: (token: number, logprob: number) => boolean,
+  onToken: (token: number, logprob: number, top: GenerateChunk['topLogprobs']) => boolean,
 ): Promise<Omit<GenerateResult, 'text'> & { readonly stoppedByText: boolean }> {
   const { executor: ex, config, dtype } = run;
   const V = config.vocabSize;
@@ -275,7 +297,11 @@ async function generateTokens(
         decode ??= recordDecode(ex, run, cache, step1, sampleInto);
         decode.graph.replay();
       }
-      const [token, lp] = await Promise.all([ex.read(chosen), ex.read(logprob)]);
+      const [token, lp, logits] = await Promise.all([
+        ex.read(chosen),
+        ex.read(logprob),
+        top > 0 ? ex.read(lastLogits) : undefined,
+      ]);
       position += step === 0 ? prompt.length : 1;
       const id = token[0]!;
       generated.push(id);
@@ -284,7 +310,7 @@ async function generateTokens(
         finishReason = 'stop';
         break;
       }
-      if (onToken(id, lp[0]!)) {
+      if (onToken(id, lp[0]!, logits && topLogprobs(Float64Array.from(logits), top))) {
         stoppedByText = true;
         break;
       }

@@ -1,7 +1,7 @@
 /**
  * `@fastattention/runtime`: Llama-family models on any backend that implements core's execution
  * contract. So far: Hugging Face checkpoints (config.json in its v4 and v5 forms, safetensors
- * single or sharded) loaded through pinned memory, `model.logits(tokens)` and `model.generate`
+ * single or sharded) and GGUF files (f32/f16/bf16 tensors) loaded through pinned memory, `model.logits(tokens)` and `model.generate`
  * for one sequence at a time.
  */
 export { type Architecture, type ModelConfig, parseConfig } from './config.js';
@@ -12,6 +12,7 @@ export type {
   GenerateResult,
   Generation,
 } from './generate.js';
+export { readGguf } from './gguf.js';
 export { type LoadModelOptions, loadModel, Model, type ModelInfo } from './model.js';
 export { type CheckpointTensor, readCheckpoint, readSafetensorsHeader } from './safetensors.js';
 export {

@@ -19,7 +19,8 @@ import {
 import { type ModelConfig, parseConfig } from './config.js';
 import { createSequenceCache, disposeCache, enqueueForward } from './forward.js';
 import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
-import { readCheckpoint } from './safetensors.js';
+import { readGguf } from './gguf.js';
+import { type CheckpointTensor, readCheckpoint } from './safetensors.js';
 import { applyChatTemplate, type ChatMessage, readTokenizer, type Tokenizer } from './tokenizer.js';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
 
@@ -151,24 +152,8 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
       `${backend?.name ?? 'this backend'} does not run models (no createExecutor)`,
     );
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(join(path, 'config.json'), 'utf8'));
-  } catch (error) {
-    throw new FastAttentionError(
-      'INVALID_INPUT',
-      `${path}: no readable config.json (${(error as Error).message})`,
-      {
-        field: 'path',
-        cause: error,
-      },
-    );
-  }
-  const config = withGenerationConfig(
-    parseConfig(json),
-    await readJson(join(path, 'generation_config.json')),
-  );
-  const tokenizer = await readTokenizer(path);
+  const source = await readSource(path);
+  const { config, tokenizer } = source;
   const executor = backend.createExecutor();
   const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
   if (!executor.supportsOp('attention', dtype)) {
@@ -176,8 +161,7 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
     throw unsupported('dtype', `${backend.name} does not run attention in ${dtype}`);
   }
   try {
-    const checkpoint = await readCheckpoint(path);
-    const weights = await loadWeights(executor, checkpoint, config, dtype, options);
+    const weights = await loadWeights(executor, source.tensors, config, dtype, options);
     const parameters = weights.all.reduce((a, t) => a + t.length, 0);
     return new Model({ config, dtype, backend: backend.name, parameters }, executor, weights, tokenizer);
   } catch (error) {
@@ -214,4 +198,34 @@ function withGenerationConfig(config: ModelConfig, generation: unknown): ModelCo
     ...(typeof g.bos_token_id === 'number' && { bosTokenId: g.bos_token_id }),
     ...(eos && { eosTokenIds: eos }),
   };
+}
+
+/**
+ * A checkpoint: a Hugging Face directory (config.json, safetensors, tokenizer files) or a GGUF
+ * file (its metadata as the config; its tokenizer is not read yet).
+ */
+async function readSource(path: string): Promise<{
+  config: ModelConfig;
+  tensors: Map<string, CheckpointTensor>;
+  tokenizer: Tokenizer | undefined;
+}> {
+  if (path.endsWith('.gguf')) {
+    const { config, tensors } = await readGguf(path);
+    return { config, tensors, tokenizer: undefined };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(join(path, 'config.json'), 'utf8'));
+  } catch (error) {
+    throw new FastAttentionError(
+      'INVALID_INPUT',
+      `${path}: no readable config.json (${(error as Error).message})`,
+      { field: 'path', cause: error },
+    );
+  }
+  const config = withGenerationConfig(
+    parseConfig(json),
+    await readJson(join(path, 'generation_config.json')),
+  );
+  return { config, tensors: await readCheckpoint(path), tokenizer: await readTokenizer(path) };
 }

@@ -16,6 +16,12 @@ export interface CheckpointTensor {
   /** Absolute byte offset of the data in `file`, and its length. */
   readonly offset: number;
   readonly bytes: number;
+  /**
+   * A q or k projection stored in llama.cpp's RoPE order (GGUF): within each of this many heads,
+   * rows alternate between the two halves that the runtime's RoPE pairs (row 2i + j holds
+   * half-split row j * headDim / 2 + i).
+   */
+  readonly interleavedHeads?: number;
 }
 
 const DTYPES: Record<string, DType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };

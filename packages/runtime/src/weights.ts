@@ -8,6 +8,7 @@ import {
   type DType,
   type Executor,
   FastAttentionError,
+  type Op,
   type Tensor,
   throwIfAborted,
 } from '@fastattention/core';
@@ -139,7 +140,7 @@ export async function loadWeights(
         weight = executor.empty(dtype, t.shape);
         loaded.set(name, weight);
       }
-      executor.run({ op: 'copy', src: view, dst: weight });
+      executor.run(copyInto(view, weight, t));
       loadedBytes += t.bytes;
       options.onProgress?.({ loadedBytes, totalBytes, tensor: name });
     }
@@ -242,4 +243,19 @@ function fusedLayout(
       );
   }
   return parts;
+}
+
+/** The copy of a staged checkpoint tensor into its weight, undoing llama.cpp's q/k row order. */
+function copyInto(staged: Tensor, weight: Tensor, t: CheckpointTensor): Op {
+  const heads = t.interleavedHeads;
+  if (heads === undefined) return { op: 'copy', src: staged, dst: weight };
+  const [rows, cols] = t.shape as [number, number];
+  const half = rows / heads / 2;
+  const shape = [heads, 2, half, cols];
+  // element (head, j, i, col): staged row head * 2 half + 2 i + j, weight row head * 2 half + j half + i
+  return {
+    op: 'copy',
+    src: staged.view({ shape, strides: [2 * half * cols, cols, 2 * cols, 1], offset: staged.offset }),
+    dst: weight.view({ shape, strides: [2 * half * cols, half * cols, cols, 1], offset: weight.offset }),
+  };
 }

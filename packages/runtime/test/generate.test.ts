@@ -112,6 +112,31 @@ describe(`runtime: generate (seed ${seed})`, () => {
     await backend.dispose();
   });
 
+  it('reports the top alternatives of each step, as the float64 forward ranks them', async () => {
+    const backend = createReferenceBackend();
+    const model = await loadModel(ckpt.dir, { backend, dtype: 'f32' });
+    const prompt = Int32Array.of(4, 9, 33);
+    const { chunks } = await collect(model, { tokens: prompt, maxTokens: 4, stopTokens: [], topLogprobs: 3 });
+    const seq = Array.from(prompt);
+    for (const chunk of chunks) {
+      const top = chunk.topLogprobs!;
+      expect(top.length).toBe(3);
+      expect(top[0]!.token).toBe(chunk.token); // greedy: the most likely token
+      expect(top[0]!.logprob).toBeCloseTo(chunk.logprob, 5);
+      const last = referenceLogits(ckpt, seq).subarray((seq.length - 1) * SPEC.vocab);
+      const max = Math.max(...last);
+      const logSum = max + Math.log(last.reduce((a, v) => a + Math.exp(v - max), 0));
+      for (const alt of top) expect(alt.logprob).toBeCloseTo(last[alt.token]! - logSum, 4);
+      expect(top[0]!.logprob >= top[1]!.logprob && top[1]!.logprob >= top[2]!.logprob).toBe(true);
+      seq.push(chunk.token);
+    }
+    expect(() => model.generate({ tokens: prompt, topLogprobs: 21 })).toThrow(
+      expect.objectContaining({ field: 'topLogprobs' }),
+    );
+    await model.dispose();
+    await backend.dispose();
+  });
+
   it('refuses bad options, naming them', async () => {
     const backend = createReferenceBackend();
     const model = await loadModel(ckpt.dir, { backend });

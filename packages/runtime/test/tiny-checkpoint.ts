@@ -389,3 +389,123 @@ export async function writeTinyTokenizer(dir: string): Promise<number> {
   );
   return Object.keys(vocab).length;
 }
+
+/** GGUF value types used here. */
+const GGUF = { u32: 4, f32: 6, string: 8 } as const;
+const GGML_TYPE: Record<DType, number> = { f32: 0, f16: 1, bf16: 30 };
+
+/**
+ * The same checkpoint as a GGUF file, as llama.cpp's converter writes one: llama.cpp tensor names,
+ * dimensions innermost first, and for the llama architecture q and k rows in its RoPE order.
+ * `typeOverride` writes every tensor's type field as that GGML type (to test refusals).
+ */
+export async function writeTinyGguf(
+  file: string,
+  ckpt: TinyCheckpoint,
+  dtype: DType,
+  typeOverride?: number,
+): Promise<void> {
+  const c = ckpt.config as Record<string, unknown>;
+  const arch = c.model_type === 'qwen2' ? 'qwen2' : 'llama';
+  const heads = c.num_attention_heads as number;
+  const kvHeads = c.num_key_value_heads as number;
+  const kv: Array<[string, number, number | string]> = [
+    ['general.architecture', GGUF.string, arch],
+    [`${arch}.block_count`, GGUF.u32, c.num_hidden_layers as number],
+    [`${arch}.context_length`, GGUF.u32, c.max_position_embeddings as number],
+    [`${arch}.embedding_length`, GGUF.u32, c.hidden_size as number],
+    [`${arch}.feed_forward_length`, GGUF.u32, c.intermediate_size as number],
+    [`${arch}.attention.head_count`, GGUF.u32, heads],
+    [`${arch}.attention.head_count_kv`, GGUF.u32, kvHeads],
+    [`${arch}.attention.layer_norm_rms_epsilon`, GGUF.f32, c.rms_norm_eps as number],
+    [`${arch}.rope.freq_base`, GGUF.f32, (c.rope_theta as number | undefined) ?? 10000],
+    ['tokenizer.ggml.bos_token_id', GGUF.u32, 1],
+    ['tokenizer.ggml.eos_token_id', GGUF.u32, 2],
+  ];
+  if (c.head_dim !== undefined) kv.push([`${arch}.attention.key_length`, GGUF.u32, c.head_dim as number]);
+  const names: Array<[string, string]> = [];
+  const layerNames: Array<[string, string]> = [
+    ['input_layernorm.weight', 'attn_norm.weight'],
+    ['post_attention_layernorm.weight', 'ffn_norm.weight'],
+    ['self_attn.q_proj.weight', 'attn_q.weight'],
+    ['self_attn.q_proj.bias', 'attn_q.bias'],
+    ['self_attn.k_proj.weight', 'attn_k.weight'],
+    ['self_attn.k_proj.bias', 'attn_k.bias'],
+    ['self_attn.v_proj.weight', 'attn_v.weight'],
+    ['self_attn.v_proj.bias', 'attn_v.bias'],
+    ['self_attn.o_proj.weight', 'attn_output.weight'],
+    ['mlp.gate_proj.weight', 'ffn_gate.weight'],
+    ['mlp.up_proj.weight', 'ffn_up.weight'],
+    ['mlp.down_proj.weight', 'ffn_down.weight'],
+  ];
+  for (const hf of ckpt.weights.keys()) {
+    const layer = /^model\.layers\.(\d+)\.(.*)$/.exec(hf);
+    const g = layer
+      ? `blk.${layer[1]}.${layerNames.find(([h]) => h === layer[2])![1]}`
+      : {
+          'model.embed_tokens.weight': 'token_embd.weight',
+          'model.norm.weight': 'output_norm.weight',
+          'lm_head.weight': 'output.weight',
+        }[hf]!;
+    names.push([hf, g]);
+  }
+  const permute = (values: Float64Array, n: number, cols: number) => {
+    const rows = values.length / cols;
+    const half = rows / n / 2;
+    const out = new Float64Array(values.length);
+    for (let h = 0; h < n; h++)
+      for (let j = 0; j < 2; j++)
+        for (let i = 0; i < half; i++) {
+          const from = (h * 2 * half + j * half + i) * cols;
+          out.set(values.subarray(from, from + cols), (h * 2 * half + 2 * i + j) * cols);
+        }
+    return out;
+  };
+  const parts: Buffer[] = [];
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
+  const str = (s: string) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
+  parts.push(Buffer.from('GGUF'), u32(3), u64(names.length), u64(kv.length));
+  for (const [key, type, value] of kv) {
+    parts.push(str(key), u32(type));
+    if (type === GGUF.string) parts.push(str(String(value)));
+    else if (type === GGUF.u32) parts.push(u32(Number(value)));
+    else {
+      const b = Buffer.alloc(4);
+      b.writeFloatLE(Number(value));
+      parts.push(b);
+    }
+  }
+  const data: Buffer[] = [];
+  let offset = 0;
+  for (const [hf, g] of names) {
+    const { shape, values } = ckpt.weights.get(hf)!;
+    const ordered =
+      arch === 'llama' && /^attn_[qk]\.weight$/.test(g.split('.').slice(2).join('.'))
+        ? permute(values, g.includes('attn_q') ? heads : kvHeads, shape[1]!)
+        : values;
+    const typed = fromNumbers(ordered, dtype);
+    const bytes = Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
+    parts.push(
+      str(g),
+      u32(shape.length),
+      ...[...shape].reverse().map(u64),
+      u32(typeOverride ?? GGML_TYPE[dtype]),
+      u64(offset),
+    );
+    const padded = Math.ceil(bytes.length / 32) * 32;
+    data.push(bytes, Buffer.alloc(padded - bytes.length));
+    offset += padded;
+  }
+  const header = Buffer.concat(parts);
+  const pad = Buffer.alloc((32 - (header.length % 32)) % 32);
+  await writeFile(file, Buffer.concat([header, pad, ...data]));
+}
