@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   type Backend,
   bf16ToF32,
+  DTYPES,
   type DType,
   type Executor,
   FastAttentionError,
@@ -151,6 +152,9 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
       'backend',
       `${backend?.name ?? 'this backend'} does not run models (no createExecutor)`,
     );
+  }
+  if (options.dtype !== undefined && !(DTYPES as readonly string[]).includes(options.dtype)) {
+    throw invalidInput('dtype', `expected one of ${DTYPES.join(', ')}, got ${String(options.dtype)}`);
   }
   const source = await readSource(path);
   const { config, tokenizer } = source;

@@ -193,6 +193,7 @@ describe('runtime: refusals name what is wrong', () => {
     });
     await writeFile(join(dir, 'config.json'), '{');
     await expect(loadModel(dir, { backend })).rejects.toMatchObject({ field: 'path' });
+    await expect(loadModel(dir, { backend, dtype: 'f8' as never })).rejects.toMatchObject({ field: 'dtype' });
     await expect(loadModel(dir, { backend: { name: 'none' } as never })).rejects.toMatchObject({
       code: 'UNSUPPORTED',
       field: 'backend',
