@@ -148,12 +148,17 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
   const matcher = new StopMatcher(options.stop ?? []);
   const chunks: GenerateChunk[] = [];
   let text = '';
-  let wake: (() => void) | undefined;
+  // Iterators waiting for the next chunk (each iteration of the generation reads every chunk).
+  const waiting = new Set<() => void>();
+  const wake = () => {
+    for (const resolve of waiting) resolve();
+    waiting.clear();
+  };
   let done = false;
   const push = (chunk: GenerateChunk) => {
     chunks.push(chunk);
     text += chunk.text;
-    wake?.();
+    wake();
   };
   const result = generateTokens(
     run,
@@ -176,7 +181,7 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     })
     .finally(() => {
       done = true;
-      wake?.();
+      wake();
     });
   result.catch(() => undefined); // the iterator or `result` reports it
   return {
@@ -192,10 +197,7 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
           await result; // rethrows a failure
           return;
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
+        await new Promise<void>((resolve) => waiting.add(resolve));
       }
     },
   };

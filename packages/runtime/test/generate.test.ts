@@ -82,6 +82,16 @@ describe(`runtime: generate (seed ${seed})`, () => {
     const prompt = Int32Array.of(1, 2, 3);
     const sampled = { tokens: prompt, maxTokens: 8, temperature: 1.3, topK: 20, topP: 0.95, stopTokens: [] };
     const a = await collect(model, { ...sampled, seed: 7 });
+    // Two iterations of one generation both see every chunk.
+    const twice = model.generate({ ...sampled, seed: 7 });
+    const read = async () => {
+      const tokens: number[] = [];
+      for await (const c of twice) tokens.push(c.token);
+      return tokens;
+    };
+    const [first, second] = await Promise.all([read(), read()]);
+    expect(first).toEqual(a.chunks.map((c) => c.token));
+    expect(second).toEqual(first);
     const b = await collect(model, { ...sampled, seed: 7 });
     expect(b.chunks).toEqual(a.chunks);
     const others = await Promise.all([8, 9, 10].map((s) => collect(model, { ...sampled, seed: s })));
