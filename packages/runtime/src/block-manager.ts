@@ -1,0 +1,168 @@
+/**
+ * The paged KV cache's bookkeeping for many sequences (the scheduler's, as in vLLM's block
+ * manager): which cache blocks each sequence owns, reference counts for blocks that several
+ * sequences share, and a prefix cache: a full block is known by a chain digest of every token up
+ * to its end, so a new prompt that starts like an earlier one reuses that one's computed blocks.
+ * Blocks nobody holds stay cached until a new block is needed (least recently released first).
+ * Pure bookkeeping: the KV tensors themselves belong to the caller.
+ */
+import { createHash } from 'node:crypto';
+import { invalidInput } from '@fastattention/core';
+
+/** A sequence's blocks, in order; token t lives in blocks[floor(t / blockSize)]. */
+export interface SequenceBlocks {
+  readonly blocks: number[];
+  /** Tokens the blocks hold (computed or about to be). */
+  length: number;
+  /** Prompt tokens whose keys and values were already in the cache (prefix hits): skip them. */
+  readonly cachedTokens: number;
+  /** The sequence's tokens so far (the chain hashes of its full blocks are computed from them). */
+  readonly tokens: number[];
+  /** Full blocks already registered in the prefix cache. */
+  committed: number;
+}
+
+interface Block {
+  refs: number;
+  /** Chain hash and tokens of a full, computed block (undefined: not in the prefix cache). */
+  key?: string;
+}
+
+export class BlockManager {
+  readonly numBlocks: number;
+  readonly blockSize: number;
+  readonly #blocks: Block[];
+  /** Never used, or released and uncached. */
+  readonly #free: number[] = [];
+  /** Released but cached, least recently released first (a Map keeps insertion order). */
+  readonly #evictable = new Map<number, true>();
+  readonly #byKey = new Map<string, number>();
+  #hitTokens = 0;
+  #lookupTokens = 0;
+
+  constructor(numBlocks: number, blockSize: number) {
+    if (!Number.isSafeInteger(numBlocks) || numBlocks < 1) {
+      throw invalidInput('numBlocks', `expected a positive integer, got ${numBlocks}`);
+    }
+    if (!Number.isSafeInteger(blockSize) || blockSize < 1 || (blockSize & (blockSize - 1)) !== 0) {
+      throw invalidInput('blockSize', `expected a power of two, got ${blockSize}`);
+    }
+    this.numBlocks = numBlocks;
+    this.blockSize = blockSize;
+    this.#blocks = Array.from({ length: numBlocks }, () => ({ refs: 0 }));
+    for (let i = numBlocks - 1; i >= 0; i--) this.#free.push(i);
+  }
+
+  /** Blocks a new block could come from: never used, released, or cached but unheld. */
+  get availableBlocks(): number {
+    return this.#free.length + this.#evictable.size;
+  }
+
+  /** Prompt tokens found in the prefix cache, of all prompt tokens looked up. */
+  get prefixHits(): { readonly hitTokens: number; readonly lookupTokens: number } {
+    return { hitTokens: this.#hitTokens, lookupTokens: this.#lookupTokens };
+  }
+
+  /**
+   * Blocks for a prompt, sharing the cached blocks its prefix matches. At least the last prompt
+   * token is always left to compute (its logits are needed). Undefined, with nothing changed, when
+   * too few blocks are available.
+   */
+  allocate(prompt: ArrayLike<number>): SequenceBlocks | undefined {
+    const tokens = Array.from(prompt);
+    const needed = Math.max(1, Math.ceil(tokens.length / this.blockSize));
+    const hits: number[] = [];
+    let key = '';
+    for (let b = 0; b < needed && (b + 1) * this.blockSize < tokens.length; b++) {
+      key = chainKey(key, tokens, b, this.blockSize);
+      const block = this.#byKey.get(key);
+      if (block === undefined) break;
+      hits.push(block);
+    }
+    // The hit blocks themselves may be the evictable ones this allocation would take.
+    const reusable = hits.filter((b) => this.#evictable.has(b)).length;
+    if (needed - hits.length > this.availableBlocks - reusable) return undefined;
+    for (const b of hits) this.#retain(b);
+    const blocks = [...hits];
+    while (blocks.length < needed) blocks.push(this.#take());
+    const cachedTokens = hits.length * this.blockSize;
+    this.#hitTokens += cachedTokens;
+    this.#lookupTokens += tokens.length;
+    return { blocks, length: tokens.length, cachedTokens, tokens, committed: hits.length };
+  }
+
+  /**
+   * Room for one more token (a new block when the last one is full). False, with nothing
+   * changed, when no block is available: the caller preempts a sequence.
+   */
+  append(seq: SequenceBlocks, token: number): boolean {
+    if (seq.length === seq.blocks.length * this.blockSize) {
+      if (this.availableBlocks === 0) return false;
+      seq.blocks.push(this.#take());
+    }
+    seq.tokens.push(token);
+    seq.length += 1;
+    return true;
+  }
+
+  /**
+   * Registers the sequence's full blocks up to `computed` tokens in the prefix cache, once their
+   * keys and values are in the cache (after the step that wrote them).
+   */
+  commit(seq: SequenceBlocks, computed: number): void {
+    const full = Math.min(Math.floor(computed / this.blockSize), Math.floor(seq.length / this.blockSize));
+    let key = '';
+    for (let b = 0; b < full; b++) {
+      key = chainKey(key, seq.tokens, b, this.blockSize);
+      if (b < seq.committed) continue;
+      const block = seq.blocks[b]!;
+      if (!this.#byKey.has(key)) {
+        this.#byKey.set(key, block);
+        this.#blocks[block]!.key = key;
+      }
+    }
+    seq.committed = Math.max(seq.committed, full);
+  }
+
+  /** Releases the sequence's blocks (cached ones stay reusable until evicted). */
+  free(seq: SequenceBlocks): void {
+    for (const b of seq.blocks) {
+      const block = this.#blocks[b]!;
+      block.refs -= 1;
+      if (block.refs > 0) continue;
+      if (block.key !== undefined) this.#evictable.set(b, true);
+      else this.#free.push(b);
+    }
+    seq.blocks.length = 0;
+    seq.length = 0;
+  }
+
+  #retain(b: number): void {
+    this.#blocks[b]!.refs += 1;
+    this.#evictable.delete(b);
+  }
+
+  /** A fresh block: a never-used or released one, else the least recently released cached one. */
+  #take(): number {
+    let b = this.#free.pop();
+    if (b === undefined) {
+      b = this.#evictable.keys().next().value as number;
+      this.#evictable.delete(b);
+      const block = this.#blocks[b]!;
+      if (block.key !== undefined && this.#byKey.get(block.key) === b) this.#byKey.delete(block.key);
+      block.key = undefined;
+    }
+    this.#blocks[b]!.refs = 1;
+    return b;
+  }
+}
+
+/**
+ * The prefix-cache key of block b: a digest of the previous block's key and this block's tokens,
+ * so it stands for every token up to the block's end in constant size.
+ */
+function chainKey(previous: string, tokens: ArrayLike<number>, b: number, blockSize: number): string {
+  const hash = createHash('sha256').update(previous);
+  hash.update(Int32Array.from({ length: blockSize }, (_, i) => tokens[b * blockSize + i]!));
+  return hash.digest('base64');
+}
