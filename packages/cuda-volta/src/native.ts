@@ -126,7 +126,6 @@ export interface NativeContext {
   timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
   // The execution contract (native/src/context_exec.cpp): handles for streams and events, work
   // enqueued without waiting; reads and synchronizations settle once the stream gets there.
-  errorWord(): bigint;
   allocAsync(stream: number, bytes: number): bigint;
   freeAsync(stream: number, ptr: bigint): void;
   /** Page-locked host memory reached by kernels through unified addressing, and a buffer over it. */

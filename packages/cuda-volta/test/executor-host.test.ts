@@ -20,7 +20,6 @@ function fakeContext(): { context: NativeContext; calls: Call[] } {
   let handles = 1;
   const returns: Record<string, (...args: unknown[]) => unknown> = {
     allocAsync: () => (next += 1n << 20n),
-    errorWord: () => 1n << 16n,
     streamCreate: () => handles++,
     eventRecord: () => handles++,
     captureEnd: () => handles++,

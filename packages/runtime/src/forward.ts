@@ -7,28 +7,35 @@ import type { DType, Executor, MaskSpec, Op, Tensor } from '@fastattention/core'
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
-/** A sequence's paged KV cache: per layer, k and v as [blocks, blockSize, kvHeads, headDim]. */
+/**
+ * A sequence's paged KV cache: per layer, k and v as [blocks, blockSize, kvHeads, headDim]. The
+ * sequence owns every block, in order (table [1, blocks] = 0, 1, ...), so the cache slot of the
+ * token at position p is p.
+ */
 export interface SequenceCache {
   readonly blockSize: number;
   readonly blocks: number;
   readonly k: readonly Tensor[];
   readonly v: readonly Tensor[];
-  /** [1, blocks]: the sequence's blocks, in order. */
   readonly table: Tensor<'i32'>;
 }
 
-export function createSequenceCache(
+export async function createSequenceCache(
   executor: Executor,
   config: ModelConfig,
   dtype: DType,
   tokens: number,
   blockSize = 16,
-): SequenceCache {
+): Promise<SequenceCache> {
   const blocks = Math.max(1, Math.ceil(tokens / blockSize));
   const shape = [blocks, blockSize, config.kvHeads, config.headDim];
   const k = Array.from({ length: config.layers }, () => executor.empty(dtype, shape));
   const v = Array.from({ length: config.layers }, () => executor.empty(dtype, shape));
   const table = executor.empty('i32', [1, blocks]);
+  await executor.write(
+    table,
+    Int32Array.from({ length: blocks }, (_, i) => i),
+  );
   return { blockSize, blocks, k, v, table };
 }
 
@@ -36,10 +43,42 @@ export function disposeCache(cache: SequenceCache): void {
   for (const t of [...cache.k, ...cache.v, cache.table]) t.dispose();
 }
 
+/** Step inputs for `n` tokens of one sequence; its slots are its positions (one tensor). */
+export function createStepInputs(executor: Executor, n: number): StepInputs {
+  const positions = executor.empty('i32', [n]);
+  return {
+    tokens: executor.empty('i32', [n]),
+    positions,
+    slots: positions,
+    seqLensK: executor.empty('i32', [1]),
+  };
+}
+
+/** Writes the tokens at positions start, start + 1, ... and the sequence's length after them. */
+export async function writeStepInputs(
+  executor: Executor,
+  inputs: StepInputs,
+  tokens: Int32Array,
+  start: number,
+): Promise<void> {
+  await Promise.all([
+    executor.write(inputs.tokens, tokens),
+    executor.write(
+      inputs.positions,
+      Int32Array.from({ length: tokens.length }, (_, i) => start + i),
+    ),
+    executor.write(inputs.seqLensK, Int32Array.of(start + tokens.length)),
+  ]);
+}
+
+export function disposeStepInputs(inputs: StepInputs): void {
+  for (const t of new Set(Object.values(inputs))) t.dispose();
+}
+
 /**
  * Enqueues the step for `n` tokens starting at position `start` (the cache already holds the
- * first `start`); returns the logits tensor ([n, vocab], or [1, vocab] for 'last') in the run dtype. The caller writes
- * `inputs` first: tokens, positions start..start+n-1, slots (cache rows), seqLensK = start + n.
+ * first `start`; `writeStepInputs` wrote the inputs); returns the logits tensor ([n, vocab], or
+ * [1, vocab] for 'last') in the run dtype.
  */
 export function enqueueForward(
   executor: Executor,

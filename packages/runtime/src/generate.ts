@@ -19,10 +19,13 @@ import {
 import type { ModelConfig } from './config.js';
 import {
   createSequenceCache,
+  createStepInputs,
   disposeCache,
+  disposeStepInputs,
   enqueueForward,
   type SequenceCache,
   type StepInputs,
+  writeStepInputs,
 } from './forward.js';
 import {
   applyChatTemplate,
@@ -222,15 +225,11 @@ async function generateTokens(
     owned.push(t);
     return t;
   };
-  const cache = createSequenceCache(ex, config, dtype, prompt.length + maxTokens);
+  const cache = await createSequenceCache(ex, config, dtype, prompt.length + maxTokens);
   const generated: number[] = [];
   let finishReason: FinishReason = 'length';
   let stoppedByText = false;
   try {
-    await ex.write(
-      cache.table,
-      Int32Array.from({ length: cache.blocks }, (_, i) => i),
-    );
     const params = {
       temperature: tensor('f32', [1]),
       topK: tensor('i32', [1]),
@@ -268,12 +267,8 @@ async function generateTokens(
       },
     ];
     // Decode steps replay one recorded graph over fixed tensors; only these values change.
-    const step1: StepInputs = {
-      tokens: tensor('i32', [1]),
-      positions: tensor('i32', [1]),
-      slots: tensor('i32', [1]),
-      seqLensK: tensor('i32', [1]),
-    };
+    const step1 = createStepInputs(ex, 1);
+    owned.push(...new Set(Object.values(step1)));
     let decode: { graph: StepGraph; tensors: Tensor[] } | undefined;
     let position = 0;
     let next = -1;
@@ -289,13 +284,7 @@ async function generateTokens(
       if (step === 0) {
         await prefill(ex, run, cache, prompt, sampleInto);
       } else {
-        const at = Int32Array.of(position);
-        await Promise.all([
-          ex.write(step1.tokens, Int32Array.of(next)),
-          ex.write(step1.positions, at),
-          ex.write(step1.slots, at),
-          ex.write(step1.seqLensK, Int32Array.of(position + 1)),
-        ]);
+        await writeStepInputs(ex, step1, Int32Array.of(next), position);
         decode ??= recordDecode(ex, run, cache, step1, sampleInto);
         decode.graph.replay();
       }
@@ -342,22 +331,10 @@ async function prefill(
   prompt: Int32Array,
   sampleInto: (logits: Tensor) => Op[],
 ): Promise<void> {
-  const n = prompt.length;
-  const positions = Int32Array.from({ length: n }, (_, i) => i);
-  const inputs: StepInputs = {
-    tokens: ex.empty('i32', [n]),
-    positions: ex.empty('i32', [n]),
-    slots: ex.empty('i32', [n]),
-    seqLensK: ex.empty('i32', [1]),
-  };
-  const owned: Tensor[] = Object.values(inputs);
+  const inputs = createStepInputs(ex, prompt.length);
+  const owned: Tensor[] = [];
   try {
-    await Promise.all([
-      ex.write(inputs.tokens, prompt),
-      ex.write(inputs.positions, positions),
-      ex.write(inputs.slots, positions),
-      ex.write(inputs.seqLensK, Int32Array.of(n)),
-    ]);
+    await writeStepInputs(ex, inputs, prompt, 0);
     const { logits, temps } = enqueueForward(
       ex,
       run.config,
@@ -373,6 +350,7 @@ async function prefill(
     await ex.stream.synchronize();
   } finally {
     for (const t of owned) t.dispose();
+    disposeStepInputs(inputs);
   }
 }
 

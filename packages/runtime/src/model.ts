@@ -7,18 +7,25 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Backend,
-  bf16ToF32,
   DTYPES,
   type DType,
   type Executor,
   FastAttentionError,
-  f16ToF32,
   invalidInput,
   Lifetime,
+  type Tensor,
+  toFloat32,
   unsupported,
 } from '@fastattention/core';
 import { type ModelConfig, parseConfig } from './config.js';
-import { createSequenceCache, disposeCache, enqueueForward } from './forward.js';
+import {
+  createSequenceCache,
+  createStepInputs,
+  disposeCache,
+  disposeStepInputs,
+  enqueueForward,
+  writeStepInputs,
+} from './forward.js';
 import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
 import { readGguf } from './gguf.js';
 import { type CheckpointTensor, readCheckpoint } from './safetensors.js';
@@ -74,31 +81,16 @@ export class Model implements AsyncDisposable {
           `tokens[${bad}]`,
           `${tokens[bad]} is outside the vocabulary (${config.vocabSize})`,
         );
-      const n = tokens.length;
       const ex = this.#executor;
-      const cache = createSequenceCache(ex, config, dtype, n);
-      const ints = (values: Int32Array) => {
-        const t = ex.empty('i32', [values.length]);
-        void ex.write(t, values);
-        return t;
-      };
-      const positions = Int32Array.from({ length: n }, (_, i) => i);
-      const inputs = {
-        tokens: ints(tokens),
-        positions: ints(positions),
-        slots: ints(positions),
-        seqLensK: ints(Int32Array.of(n)),
-      };
-      await ex.write(
-        cache.table,
-        Int32Array.from({ length: cache.blocks }, (_, i) => i),
-      );
+      const cache = await createSequenceCache(ex, config, dtype, tokens.length);
+      const inputs = createStepInputs(ex, tokens.length);
+      await writeStepInputs(ex, inputs, tokens, 0);
       const { logits, temps } = enqueueForward(ex, config, this.#weights, cache, inputs, dtype);
       try {
-        const raw = await ex.read(logits);
-        return toF32(raw, dtype);
+        return toFloat32(await ex.read(logits as Tensor<DType>), dtype);
       } finally {
-        for (const t of [...temps, logits, ...Object.values(inputs)]) t.dispose();
+        for (const t of [...temps, logits]) t.dispose();
+        disposeStepInputs(inputs);
         disposeCache(cache);
       }
     });
@@ -136,12 +128,6 @@ export class Model implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
-}
-
-function toF32(raw: Float32Array | Uint16Array | Int32Array, dtype: DType): Float32Array {
-  if (dtype === 'f32') return raw as Float32Array;
-  const decode = dtype === 'f16' ? f16ToF32 : bf16ToF32;
-  return Float32Array.from(raw as Uint16Array, decode);
 }
 
 /** Loads a Hugging Face checkpoint directory (config.json and safetensors) onto a backend. */

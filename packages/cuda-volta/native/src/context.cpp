@@ -22,7 +22,6 @@ Napi::Function Context::Init(Napi::Env env) {
                          InstanceMethod("timeAttention", &Context::TimeAttention),
                          InstanceMethod("timeAttentionSets", &Context::TimeAttentionSets),
                          InstanceMethod("timeCopy", &Context::TimeCopy),
-                         InstanceMethod("errorWord", &Context::ErrorWord),
                          InstanceMethod("allocAsync", &Context::AllocAsync),
                          InstanceMethod("freeAsync", &Context::FreeAsync),
                          InstanceMethod("allocPinned", &Context::AllocPinned),

@@ -134,7 +134,6 @@ class Context : public Napi::ObjectWrap<Context> {
   CUdeviceptr errorWord(CUstream s);
   ErrorSlot snapshotError(CUstream s);
   void releaseExec();
-  Napi::Value ErrorWord(const Napi::CallbackInfo& info);
   Napi::Value AllocAsync(const Napi::CallbackInfo& info);
   Napi::Value FreeAsync(const Napi::CallbackInfo& info);
   Napi::Value AllocPinned(const Napi::CallbackInfo& info);

@@ -135,16 +135,6 @@ void Context::releaseExec() {
   pinned_.clear();
 }
 
-// errorWord(): the device address of the context stream's error word (made now: a capture cannot).
-Napi::Value Context::ErrorWord(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    alive();
-    current();
-    return Napi::BigInt::New(env, static_cast<uint64_t>(errorWord(stream_)));
-  });
-}
-
 // allocAsync(stream, bytes): device memory in the stream's order (the driver's memory pool);
 // OOM at once when the pool cannot grow.
 Napi::Value Context::AllocAsync(const Napi::CallbackInfo& info) {

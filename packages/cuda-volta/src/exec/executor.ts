@@ -119,7 +119,6 @@ export class CudaExecutor implements Executor {
     this.#life = new Lifetime('the cuda executor', () => this.#release());
     this.stream = new CudaStream(this, context.streamCreate(), 'default');
     this.#streams.add(this.stream);
-    context.errorWord(); // made now: a capture cannot allocate it
   }
 
   supportsOp(kind: OpKind, dtype?: DType): boolean {
