@@ -12,11 +12,12 @@ import { invalidInput } from '@fastattention/core';
 /** A sequence's blocks, in order; token t lives in blocks[floor(t / blockSize)]. */
 export interface SequenceBlocks {
   readonly blocks: number[];
-  /** Tokens the blocks hold (computed or about to be). */
-  length: number;
   /** Prompt tokens whose keys and values were already in the cache (prefix hits): skip them. */
   readonly cachedTokens: number;
-  /** The sequence's tokens so far (the chain hashes of its full blocks are computed from them). */
+  /**
+   * The sequence's token ids as far as they are known (the chain hashes of its full blocks are
+   * computed from them); the caller appends each generated token once it has it.
+   */
   readonly tokens: number[];
   /** Full blocks already registered in the prefix cache. */
   committed: number;
@@ -58,6 +59,11 @@ export class BlockManager {
     return this.#free.length + this.#evictable.size;
   }
 
+  /** Blocks some sequence holds. */
+  get usedBlocks(): number {
+    return this.numBlocks - this.availableBlocks;
+  }
+
   /** Prompt tokens found in the prefix cache, of all prompt tokens looked up. */
   get prefixHits(): { readonly hitTokens: number; readonly lookupTokens: number } {
     return { hitTokens: this.#hitTokens, lookupTokens: this.#lookupTokens };
@@ -66,10 +72,10 @@ export class BlockManager {
   /**
    * Blocks for a prompt, sharing the cached blocks its prefix matches. At least the last prompt
    * token is always left to compute (its logits are needed). Undefined, with nothing changed, when
-   * too few blocks are available.
+   * too few blocks are available, or fewer than `keep` would be left. The `tokens` array is kept,
+   * not copied: the caller appends generated tokens to it.
    */
-  allocate(prompt: ArrayLike<number>): SequenceBlocks | undefined {
-    const tokens = Array.from(prompt);
+  allocate(tokens: number[], options: { readonly keep?: number } = {}): SequenceBlocks | undefined {
     const needed = Math.max(1, Math.ceil(tokens.length / this.blockSize));
     const hits: number[] = [];
     let key = '';
@@ -81,36 +87,34 @@ export class BlockManager {
     }
     // The hit blocks themselves may be the evictable ones this allocation would take.
     const reusable = hits.filter((b) => this.#evictable.has(b)).length;
-    if (needed - hits.length > this.availableBlocks - reusable) return undefined;
+    if (needed - hits.length > this.availableBlocks - reusable - (options.keep ?? 0)) return undefined;
     for (const b of hits) this.#retain(b);
     const blocks = [...hits];
     while (blocks.length < needed) blocks.push(this.#take());
     const cachedTokens = hits.length * this.blockSize;
     this.#hitTokens += cachedTokens;
     this.#lookupTokens += tokens.length;
-    return { blocks, length: tokens.length, cachedTokens, tokens, committed: hits.length };
+    return { blocks, cachedTokens, tokens, committed: hits.length };
   }
 
   /**
-   * Room for one more token (a new block when the last one is full). False, with nothing
-   * changed, when no block is available: the caller preempts a sequence.
+   * Blocks for `length` tokens (new ones at the end as needed). False, with nothing changed, when
+   * too few are available: the caller preempts a sequence.
    */
-  append(seq: SequenceBlocks, token: number): boolean {
-    if (seq.length === seq.blocks.length * this.blockSize) {
-      if (this.availableBlocks === 0) return false;
-      seq.blocks.push(this.#take());
-    }
-    seq.tokens.push(token);
-    seq.length += 1;
+  reserve(seq: SequenceBlocks, length: number): boolean {
+    const needed = Math.ceil(length / this.blockSize) - seq.blocks.length;
+    if (needed <= 0) return true;
+    if (needed > this.availableBlocks) return false;
+    for (let i = 0; i < needed; i++) seq.blocks.push(this.#take());
     return true;
   }
 
   /**
    * Registers the sequence's full blocks up to `computed` tokens in the prefix cache, once their
-   * keys and values are in the cache (after the step that wrote them).
+   * keys and values are in the cache (enqueued before anything that could read them).
    */
   commit(seq: SequenceBlocks, computed: number): void {
-    const full = Math.min(Math.floor(computed / this.blockSize), Math.floor(seq.length / this.blockSize));
+    const full = Math.floor(Math.min(computed, seq.tokens.length) / this.blockSize);
     let key = '';
     for (let b = 0; b < full; b++) {
       key = chainKey(key, seq.tokens, b, this.blockSize);
@@ -134,7 +138,6 @@ export class BlockManager {
       else this.#free.push(b);
     }
     seq.blocks.length = 0;
-    seq.length = 0;
   }
 
   #retain(b: number): void {

@@ -1,98 +1,136 @@
 /**
- * One forward step of a Llama-family decoder as ops of the execution contract: the tokens of one
- * sequence at consecutive positions, their keys and values appended to a paged cache, attention
- * over the cache, logits for every token. Each residual add is fused into the norm after it.
+ * One forward step of a Llama-family decoder as ops of the execution contract: `batch` sequences
+ * of `seqQ` tokens each (a decode step: many sequences, one token each; a prefill chunk: one
+ * sequence, many tokens), their keys and values appended to the shared paged cache, attention over
+ * each sequence's blocks, logits for the tokens asked for. Each residual add is fused into the norm
+ * after it.
  */
 import type { DType, Executor, MaskSpec, Op, Tensor } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
-/**
- * A sequence's paged KV cache: per layer, k and v as [blocks, blockSize, kvHeads, headDim]. The
- * sequence owns every block, in order (table [1, blocks] = 0, 1, ...), so the cache slot of the
- * token at position p is p.
- */
-export interface SequenceCache {
+/** The paged KV cache every sequence shares: per layer, k and v as [numBlocks, blockSize, kvHeads, headDim]. */
+export interface KvCache {
   readonly blockSize: number;
-  readonly blocks: number;
+  readonly numBlocks: number;
   readonly k: readonly Tensor[];
   readonly v: readonly Tensor[];
-  readonly table: Tensor<'i32'>;
 }
 
-export async function createSequenceCache(
+export function createKvCache(
   executor: Executor,
   config: ModelConfig,
   dtype: DType,
-  tokens: number,
-  blockSize = 16,
-): Promise<SequenceCache> {
-  const blocks = Math.max(1, Math.ceil(tokens / blockSize));
-  const shape = [blocks, blockSize, config.kvHeads, config.headDim];
-  const k = Array.from({ length: config.layers }, () => executor.empty(dtype, shape));
-  const v = Array.from({ length: config.layers }, () => executor.empty(dtype, shape));
-  const table = executor.empty('i32', [1, blocks]);
-  await executor.write(
-    table,
-    Int32Array.from({ length: blocks }, (_, i) => i),
-  );
-  return { blockSize, blocks, k, v, table };
+  numBlocks: number,
+  blockSize: number,
+): KvCache {
+  const shape = [numBlocks, blockSize, config.kvHeads, config.headDim];
+  const k: Tensor[] = [];
+  const v: Tensor[] = [];
+  try {
+    for (let l = 0; l < config.layers; l++) {
+      k.push(executor.empty(dtype, shape));
+      v.push(executor.empty(dtype, shape));
+    }
+  } catch (error) {
+    for (const t of [...k, ...v]) t.dispose();
+    throw error;
+  }
+  return { blockSize, numBlocks, k, v };
 }
 
-export function disposeCache(cache: SequenceCache): void {
-  for (const t of [...cache.k, ...cache.v, cache.table]) t.dispose();
+export function disposeKvCache(cache: KvCache): void {
+  for (const t of [...cache.k, ...cache.v]) t.dispose();
 }
 
-/** Step inputs for `n` tokens of one sequence; its slots are its positions (one tensor). */
-export function createStepInputs(executor: Executor, n: number): StepInputs {
-  const positions = executor.empty('i32', [n]);
-  return {
-    tokens: executor.empty('i32', [n]),
-    positions,
-    slots: positions,
-    seqLensK: executor.empty('i32', [1]),
-  };
-}
-
-/** Writes the tokens at positions start, start + 1, ... and the sequence's length after them. */
-export async function writeStepInputs(
-  executor: Executor,
-  inputs: StepInputs,
-  tokens: Int32Array,
-  start: number,
-): Promise<void> {
-  await Promise.all([
-    executor.write(inputs.tokens, tokens),
-    executor.write(
-      inputs.positions,
-      Int32Array.from({ length: tokens.length }, (_, i) => start + i),
-    ),
-    executor.write(inputs.seqLensK, Int32Array.of(start + tokens.length)),
-  ]);
-}
-
-export function disposeStepInputs(inputs: StepInputs): void {
-  for (const t of new Set(Object.values(inputs))) t.dispose();
+/** Bytes of cache one token of context takes (keys and values of every layer). */
+export function kvBytesPerToken(config: ModelConfig, dtype: DType): number {
+  return 2 * config.layers * config.kvHeads * config.headDim * (dtype === 'f32' ? 4 : 2);
 }
 
 /**
- * Enqueues the step for `n` tokens starting at position `start` (the cache already holds the
- * first `start`; `writeStepInputs` wrote the inputs); returns the logits tensor ([n, vocab], or
- * [1, vocab] for 'last') in the run dtype.
+ * The per-step values of `enqueueForward`, as tensors: `batch` rows of `seqQ` tokens, token i of
+ * row b at index b * seqQ + i. A token's slot is its cache row (block * blockSize + offset; -1
+ * skips the append: padding).
+ */
+export interface StepInputs {
+  readonly tokens: Tensor<'i32'>; // [batch * seqQ]
+  readonly positions: Tensor<'i32'>; // [batch * seqQ]
+  readonly slots: Tensor<'i32'>; // [batch * seqQ]
+  readonly seqLensK: Tensor<'i32'>; // [batch]: each row's length after the step (0: padding)
+  readonly blockTable: Tensor<'i32'>; // [batch, blocksPerSeq]
+}
+
+/** The cache slot of the token at `position` of a sequence that holds `blocks`. */
+export function slotOf(blocks: readonly number[], blockSize: number, position: number): number {
+  return blocks[Math.floor(position / blockSize)]! * blockSize + (position % blockSize);
+}
+
+/**
+ * Inputs for one sequence's tokens at positions start, start + 1, ...: every i32 value in one
+ * tensor, written with one enqueued write, plus the sampling counter a prefill's `sample` op reads.
+ * The tensors can be used at once (stream order); `written` reports the write's failure.
+ */
+export function writeSequenceInputs(
+  executor: Executor,
+  tokens: ArrayLike<number>,
+  start: number,
+  blocks: readonly number[],
+  blockSize: number,
+  blocksPerSeq: number,
+  counter = 0,
+): { inputs: StepInputs; counter: Tensor<'i32'>; written: Promise<void>; dispose(): void } {
+  const n = tokens.length;
+  const packed = new Int32Array(3 * n + 2 + blocksPerSeq);
+  for (let i = 0; i < n; i++) {
+    packed[i] = tokens[i]!;
+    packed[n + i] = start + i;
+    packed[2 * n + i] = slotOf(blocks, blockSize, start + i);
+  }
+  packed[3 * n] = start + n;
+  packed[3 * n + 1] = counter;
+  packed.set(blocks.slice(0, blocksPerSeq), 3 * n + 2);
+  const all = executor.empty('i32', [packed.length]);
+  const at = (offset: number, shape: number[]) =>
+    all.view({ shape, strides: shape.length === 1 ? [1] : [shape[1]!, 1], offset });
+  const written = executor.write(all, packed);
+  written.catch(() => undefined); // the caller awaits it
+  return {
+    inputs: {
+      tokens: at(0, [n]),
+      positions: at(n, [n]),
+      slots: at(2 * n, [n]),
+      seqLensK: at(3 * n, [1]),
+      blockTable: at(3 * n + 2, [1, blocksPerSeq]),
+    },
+    counter: at(3 * n + 1, [1]),
+    written,
+    dispose: () => all.dispose(),
+  };
+}
+
+/** Which tokens get logits: every token, the last of each row, or none (a prefill chunk before the last). */
+export type LogitRows = 'all' | 'last' | 'none';
+
+/**
+ * Enqueues the step (`writeSequenceInputs` or the caller wrote the inputs; the cache holds each
+ * row's earlier tokens); returns the logits tensor in the run dtype ([tokens, vocab] for 'all',
+ * [batch, vocab] for 'last', undefined for 'none') and the step's temporaries.
  */
 export function enqueueForward(
   executor: Executor,
   config: ModelConfig,
   weights: ModelWeights,
-  cache: SequenceCache,
+  cache: KvCache,
   inputs: StepInputs,
   dtype: DType,
   /** Where the ops go: the executor's stream (default), or a step graph's recorder. */
   run: (op: Op) => void = (op) => executor.run(op),
-  /** 'last': logits of the last token only (generation); 'all': of every token. */
-  rows: 'all' | 'last' = 'all',
-): { logits: Tensor; temps: Tensor[] } {
+  rows: LogitRows = 'all',
+): { logits: Tensor | undefined; temps: Tensor[] } {
   const n = inputs.tokens.shape[0]!;
+  const batch = inputs.seqLensK.shape[0]!;
+  const seqQ = n / batch;
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: F } = config;
   const temps: Tensor[] = [];
   const tmp = (shape: number[]) => {
@@ -109,18 +147,25 @@ export function enqueueForward(
   const qk = qkv.view({ shape: [n, heads + kvHeads, D], strides: [width, D, 1], offset: 0 });
   const k = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: heads * D });
   const v = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: (heads + kvHeads) * D });
-  const q = qkv.view({ shape: [1, n, heads, D], strides: [n * width, width, D, 1], offset: 0 });
-  const attn = tmp([1, n, heads, D]);
+  const q = qkv.view({
+    shape: [batch, seqQ, heads, D],
+    strides: [seqQ * width, width, D, 1],
+    offset: 0,
+  });
+  const attn = tmp([batch, seqQ, heads, D]);
   const gateUp = tmp([n, 2 * F]);
   const gate = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: 0 });
   const up = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: F });
   const act = tmp([n, F]);
-  const out = rows === 'last' ? 1 : n;
-  const logits = executor.empty(dtype, [out, config.vocabSize]);
   const mask: MaskSpec =
     config.slidingWindow !== undefined
       ? { kind: 'window', left: config.slidingWindow - 1, right: 0 }
       : { kind: 'causal' };
+  const paged = {
+    blockTable: inputs.blockTable,
+    blockSize: cache.blockSize,
+    seqK: inputs.blockTable.shape[1]! * cache.blockSize,
+  };
   run({ op: 'embedding', table: weights.embed, tokens: inputs.tokens, out: x });
   weights.layers.forEach((w, l) => {
     run({
@@ -141,7 +186,7 @@ export function enqueueForward(
       k: cache.k[l]!,
       v: cache.v[l]!,
       seqLensK: inputs.seqLensK,
-      paged: { blockTable: cache.table, blockSize: cache.blockSize, seqK: cache.blocks * cache.blockSize },
+      paged,
       mask,
       out: attn,
     });
@@ -157,24 +202,20 @@ export function enqueueForward(
     run({ op: 'swiglu', gate, up, out: act });
     run({ op: 'linear', x: act, weight: w.down, ...(w.downBias && { bias: w.downBias }), out: delta });
   });
-  const tail = (t: Tensor) => t.view({ shape: [out, H], strides: [H, 1], offset: (n - out) * H });
-  const last = tail(h);
+  if (rows === 'none') return { logits: undefined, temps };
+  // 'last': the last token of each row, a strided view (contiguous when batch or seqQ is 1)
+  const [out, stride, first] = rows === 'all' ? [n, H, 0] : [batch, seqQ * H, (seqQ - 1) * H];
+  const pick = (t: Tensor) => t.view({ shape: [out, H], strides: [stride, 1], offset: first });
+  const final = tmp([out, H]);
   run({
     op: 'rmsNorm',
-    x: tail(x),
-    add: tail(delta),
+    x: pick(x),
+    add: pick(delta),
     weight: weights.norm,
     eps: config.rmsNormEps,
-    out: last,
+    out: final,
   });
-  run({ op: 'linear', x: last, weight: weights.lmHead, out: logits });
+  const logits = executor.empty(dtype, [out, config.vocabSize]);
+  run({ op: 'linear', x: final, weight: weights.lmHead, out: logits });
   return { logits, temps };
-}
-
-/** The per-step values of `enqueueForward`, as tensors. */
-export interface StepInputs {
-  readonly tokens: Tensor<'i32'>;
-  readonly positions: Tensor<'i32'>;
-  readonly slots: Tensor<'i32'>;
-  readonly seqLensK: Tensor<'i32'>;
 }

@@ -15,6 +15,10 @@ export type {
 export { readGguf } from './gguf.js';
 export { type LoadModelOptions, loadModel, Model, type ModelInfo } from './model.js';
 export { type CheckpointTensor, readCheckpoint, readSafetensorsHeader } from './safetensors.js';
+export type {
+  SchedulerOptions,
+  SchedulerStats,
+} from './scheduler.js';
 export {
   applyChatTemplate,
   type ChatMessage,

@@ -18,17 +18,11 @@ import {
   unsupported,
 } from '@fastattention/core';
 import { type ModelConfig, parseConfig } from './config.js';
-import {
-  createSequenceCache,
-  createStepInputs,
-  disposeCache,
-  disposeStepInputs,
-  enqueueForward,
-  writeStepInputs,
-} from './forward.js';
+import { createKvCache, disposeKvCache, enqueueForward, writeSequenceInputs } from './forward.js';
 import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
 import { readGguf } from './gguf.js';
 import { type CheckpointTensor, readCheckpoint } from './safetensors.js';
+import { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.js';
 import { applyChatTemplate, type ChatMessage, readTokenizer, type Tokenizer } from './tokenizer.js';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
 
@@ -39,6 +33,8 @@ export interface LoadModelOptions {
   readonly dtype?: DType;
   readonly onProgress?: (progress: LoadProgress) => void;
   readonly signal?: AbortSignal;
+  /** The batch scheduler's limits and KV cache size (made at the first `generate`). */
+  readonly scheduler?: SchedulerOptions;
 }
 
 export interface ModelInfo {
@@ -55,17 +51,41 @@ export class Model implements AsyncDisposable {
   readonly #executor: Executor;
   readonly #weights: ModelWeights;
   readonly #life: Lifetime;
+  readonly #schedulerOptions: SchedulerOptions;
+  #scheduler: Scheduler | undefined;
 
   /** @internal Use `loadModel`. */
-  constructor(info: ModelInfo, executor: Executor, weights: ModelWeights, tokenizer: Tokenizer | undefined) {
+  constructor(
+    info: ModelInfo,
+    executor: Executor,
+    weights: ModelWeights,
+    tokenizer: Tokenizer | undefined,
+    schedulerOptions: SchedulerOptions = {},
+  ) {
     this.info = info;
     this.tokenizer = tokenizer;
     this.#executor = executor;
     this.#weights = weights;
+    this.#schedulerOptions = schedulerOptions;
     this.#life = new Lifetime('the model', async () => {
+      await this.#scheduler?.dispose();
       for (const t of weights.all) t.dispose();
       await executor.dispose();
     });
+  }
+
+  /** What the scheduler is doing: requests, KV blocks in use, prefix-cache hits, preemptions. */
+  stats(): SchedulerStats | undefined {
+    return this.#scheduler?.stats();
+  }
+
+  #ensureScheduler(): Scheduler {
+    const { config, dtype } = this.info;
+    this.#scheduler ??= new Scheduler(
+      { executor: this.#executor, config, weights: this.#weights, dtype },
+      this.#schedulerOptions,
+    );
+    return this.#scheduler;
   }
 
   /** Logits of every position of `tokens` (one sequence from position 0): [n, vocab], row-major. */
@@ -81,17 +101,22 @@ export class Model implements AsyncDisposable {
           `tokens[${bad}]`,
           `${tokens[bad]} is outside the vocabulary (${config.vocabSize})`,
         );
+      // a cache of its own, its blocks in order
       const ex = this.#executor;
-      const cache = await createSequenceCache(ex, config, dtype, tokens.length);
-      const inputs = createStepInputs(ex, tokens.length);
-      await writeStepInputs(ex, inputs, tokens, 0);
-      const { logits, temps } = enqueueForward(ex, config, this.#weights, cache, inputs, dtype);
+      const blockSize = 16;
+      const blocks = Array.from({ length: Math.ceil(tokens.length / blockSize) }, (_, i) => i);
+      const cache = createKvCache(ex, config, dtype, blocks.length, blockSize);
+      const owned: { dispose(): void }[] = [];
       try {
+        const step = writeSequenceInputs(ex, tokens, 0, blocks, blockSize, blocks.length);
+        owned.push(step);
+        const { logits, temps } = enqueueForward(ex, config, this.#weights, cache, step.inputs, dtype);
+        owned.push(logits!, ...temps);
+        await step.written;
         return toFloat32(await ex.read(logits as Tensor<DType>), dtype);
       } finally {
-        for (const t of [...temps, logits]) t.dispose();
-        disposeStepInputs(inputs);
-        disposeCache(cache);
+        for (const t of owned) t.dispose();
+        disposeKvCache(cache);
       }
     });
   }
@@ -103,12 +128,11 @@ export class Model implements AsyncDisposable {
    */
   generate(options: GenerateOptions): Generation {
     this.#life.check();
-    const { config, dtype } = this.info;
     const generation = startGeneration(
-      { executor: this.#executor, config, weights: this.#weights, dtype, tokenizer: this.tokenizer },
+      { config: this.info.config, tokenizer: this.tokenizer, scheduler: this.#ensureScheduler() },
       options,
     );
-    // dispose() waits for a generation in flight
+    // dispose() ends the generations in flight ('abort') and waits for them
     void this.#life.run(() => generation.result).catch(() => undefined);
     return generation;
   }
@@ -122,7 +146,9 @@ export class Model implements AsyncDisposable {
   }
 
   dispose(): Promise<void> {
-    return this.#life.dispose();
+    const done = this.#life.dispose();
+    void this.#scheduler?.dispose();
+    return done;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -153,7 +179,13 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
   try {
     const weights = await loadWeights(executor, source.tensors, config, dtype, options);
     const parameters = weights.all.reduce((a, t) => a + t.length, 0);
-    return new Model({ config, dtype, backend: backend.name, parameters }, executor, weights, tokenizer);
+    return new Model(
+      { config, dtype, backend: backend.name, parameters },
+      executor,
+      weights,
+      tokenizer,
+      options.scheduler,
+    );
   } catch (error) {
     await executor.dispose();
     throw error;

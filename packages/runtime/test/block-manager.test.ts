@@ -14,11 +14,13 @@ describe('BlockManager', () => {
     expect(m.availableBlocks).toBe(1);
     expect(m.allocate(range(5, 100))).toBeUndefined(); // needs 2
     expect(m.availableBlocks).toBe(1);
-    for (const t of [9, 10, 11]) expect(m.append(a, t)).toBe(true); // fills block 3 (12 tokens)
+    expect(m.reserve(a, 12)).toBe(true); // fills block 3
     expect(a.blocks.length).toBe(3);
-    expect(m.append(a, 12)).toBe(true); // a 4th block
-    expect(m.append(a, 13)).toBe(true);
+    expect(m.reserve(a, 13)).toBe(true); // a 4th block
+    expect(m.reserve(a, 14)).toBe(true);
     expect(m.availableBlocks).toBe(0);
+    expect(m.reserve(a, 17)).toBe(false); // a 5th: none left, nothing changed
+    expect(a.blocks.length).toBe(4);
     expect(m.allocate(range(1))).toBeUndefined();
     m.free(a);
     expect(m.availableBlocks).toBe(4);

@@ -1,0 +1,213 @@
+/**
+ * The device side of the scheduler's decode batch: one row per running sequence, each holding the
+ * sequence's next input token (written by the `sample` op of the step before, so a step never
+ * waits for the host to read a token), its sampling parameters, penalty counts, block table and
+ * per-step scalars. A decode step over the first `bucket` rows is a step graph recorded once per
+ * bucket and replayed; rows past the running ones are padding (no cache append, no keys).
+ */
+import {
+  DEFAULT_SAMPLING,
+  type DType,
+  type Executor,
+  type Op,
+  type SamplingParams,
+  type SamplingTensors,
+  type StepGraph,
+  type Tensor,
+} from '@fastattention/core';
+import type { ModelConfig } from './config.js';
+import { enqueueForward, type KvCache, type StepInputs } from './forward.js';
+import type { ModelWeights } from './weights.js';
+
+export interface ModelRun {
+  readonly executor: Executor;
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly dtype: DType;
+}
+
+/** One row's values for a decode step. */
+export interface RowStep {
+  readonly position: number;
+  readonly slot: number;
+  readonly counter: number;
+}
+
+const PARAM_NAMES = Object.keys(DEFAULT_SAMPLING) as (keyof SamplingParams)[];
+const INT_PARAMS = new Set<keyof SamplingParams>(['topK', 'seed']);
+
+export class DecodeRows {
+  readonly maxBatch: number;
+  readonly blocksPerSeq: number;
+  /** The next input token of each row. */
+  readonly tokens: Tensor<'i32'>;
+  readonly logprobs: Tensor<'f32'>;
+  /** Each row's last logits in f32 (read back for `topLogprobs`). */
+  readonly logits: Tensor<'f32'>;
+  readonly counts: Tensor<'i32'>;
+  readonly params: SamplingTensors;
+  /** positions | slots | seqLensK | counters, maxBatch each: one write per step. */
+  readonly #scalars: Tensor<'i32'>;
+  readonly #blockTable: Tensor<'i32'>;
+  readonly #graphs = new Map<number, { graph: StepGraph; temps: Tensor[] }>();
+  readonly #run: ModelRun;
+  readonly #cache: KvCache;
+  readonly #owned: Tensor[] = [];
+
+  constructor(run: ModelRun, cache: KvCache, maxBatch: number, blocksPerSeq: number) {
+    this.#run = run;
+    this.#cache = cache;
+    this.maxBatch = maxBatch;
+    this.blocksPerSeq = blocksPerSeq;
+    const V = run.config.vocabSize;
+    const own = <T extends 'i32' | 'f32'>(dtype: T, shape: number[]): Tensor<T> => {
+      const t = run.executor.empty(dtype, shape);
+      this.#owned.push(t);
+      return t;
+    };
+    try {
+      this.tokens = own('i32', [maxBatch]);
+      this.logprobs = own('f32', [maxBatch]);
+      this.logits = own('f32', [maxBatch, V]);
+      this.counts = own('i32', [maxBatch, V]);
+      this.params = Object.fromEntries(
+        PARAM_NAMES.map((name) => [name, own(INT_PARAMS.has(name) ? 'i32' : 'f32', [maxBatch])]),
+      ) as unknown as SamplingTensors;
+      this.#scalars = own('i32', [4 * maxBatch]);
+      this.#blockTable = own('i32', [maxBatch, blocksPerSeq]);
+    } catch (error) {
+      this.dispose();
+      throw error;
+    }
+  }
+
+  /** Zeroes every row and gives each default sampling parameters, so padding rows compute valid tokens. */
+  initialize(): Promise<void> {
+    const ex = this.#run.executor;
+    const n = this.maxBatch;
+    return Promise.all([
+      ex.write(this.tokens, new Int32Array(n)),
+      ex.write(this.counts, new Int32Array(this.counts.length)),
+      ex.write(this.#blockTable, new Int32Array(this.#blockTable.length)),
+      ...PARAM_NAMES.map((name) => this.#writeParam(name, 0, n, DEFAULT_SAMPLING[name])),
+    ]).then(() => undefined);
+  }
+
+  /** Row r of a [maxBatch, ...] tensor. */
+  static row<T extends Tensor>(t: T, r: number): T {
+    const inner = t.shape.slice(1);
+    const width = inner.reduce((a, d) => a * d, 1);
+    const shape = [1, ...inner];
+    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
+    return t.view({ shape, strides, offset: t.offset + r * width }) as T;
+  }
+
+  /** The first `count` rows of a [maxBatch, ...] tensor. */
+  static rows<T extends Tensor>(t: T, count: number): T {
+    const shape = [count, ...t.shape.slice(1)];
+    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
+    return t.view({ shape, strides, offset: t.offset }) as T;
+  }
+
+  setSampling(r: number, sampling: SamplingParams): Promise<unknown> {
+    return Promise.all(PARAM_NAMES.map((name) => this.#writeParam(name, r, 1, sampling[name])));
+  }
+
+  writeCounts(r: number, counts: Int32Array): Promise<void> {
+    return this.#run.executor.write(DecodeRows.row(this.counts, r), counts);
+  }
+
+  writeBlocks(r: number, blocks: readonly number[]): Promise<void> {
+    const row = new Int32Array(this.blocksPerSeq);
+    row.set(blocks.slice(0, this.blocksPerSeq));
+    return this.#run.executor.write(DecodeRows.row(this.#blockTable, r), row);
+  }
+
+  /**
+   * The ops that turn `logits` ([count, vocab], the run dtype) into the tokens of rows
+   * first..first + count - 1: an f32 copy into the rows' logits, then the `sample` op.
+   */
+  sampleOps(logits: Tensor, first: number, count: number, counters: Tensor<'i32'>): Op[] {
+    if (first !== 0 && count !== 1) throw new RangeError('sampleOps: one row, or rows from 0');
+    const pick = <T extends Tensor>(t: T): T =>
+      count === 1 ? DecodeRows.row(t, first) : DecodeRows.rows(t, count);
+    const f32 = pick(this.logits);
+    const params = Object.fromEntries(
+      PARAM_NAMES.map((name) => [name, pick(this.params[name]).view({ shape: [count] })]),
+    ) as unknown as SamplingTensors;
+    return [
+      { op: 'copy', src: logits, dst: f32 },
+      {
+        op: 'sample',
+        logits: f32,
+        params,
+        counters,
+        counts: pick(this.counts),
+        tokens: pick(this.tokens).view({ shape: [count] }),
+        logprobs: pick(this.logprobs).view({ shape: [count] }),
+      },
+    ];
+  }
+
+  /**
+   * Enqueues a decode step of rows [0, bucket): row r reads its token from `tokens`, appends at
+   * `steps[r].slot`, attends over its blocks up to `position + 1`, and samples its next token into
+   * `tokens`. Rows without a step are padding.
+   */
+  step(bucket: number, steps: ReadonlyMap<number, RowStep>): Promise<void> {
+    const n = this.maxBatch;
+    const scalars = new Int32Array(4 * n);
+    scalars.fill(-1, n, 2 * n); // padding: no append
+    for (const [r, s] of steps) {
+      scalars[r] = s.position;
+      scalars[n + r] = s.slot;
+      scalars[2 * n + r] = s.position + 1;
+      scalars[3 * n + r] = s.counter;
+    }
+    const written = this.#run.executor.write(this.#scalars, scalars);
+    this.#graph(bucket).graph.replay();
+    return written;
+  }
+
+  #graph(bucket: number): { graph: StepGraph; temps: Tensor[] } {
+    let entry = this.#graphs.get(bucket);
+    if (entry) return entry;
+    const { executor: ex, config, weights, dtype } = this.#run;
+    const n = this.maxBatch;
+    const scalar = (i: number) => this.#scalars.view({ shape: [bucket], strides: [1], offset: i * n });
+    const inputs: StepInputs = {
+      tokens: DecodeRows.rows(this.tokens, bucket),
+      positions: scalar(0),
+      slots: scalar(1),
+      seqLensK: scalar(2),
+      blockTable: DecodeRows.rows(this.#blockTable, bucket),
+    };
+    const temps: Tensor[] = [];
+    const graph = ex.record((r) => {
+      const step = enqueueForward(ex, config, weights, this.#cache, inputs, dtype, (op) => r.run(op), 'last');
+      temps.push(...step.temps, step.logits!);
+      for (const op of this.sampleOps(step.logits!, 0, bucket, scalar(3))) r.run(op);
+    });
+    entry = { graph, temps };
+    this.#graphs.set(bucket, entry);
+    return entry;
+  }
+
+  #writeParam(name: keyof SamplingParams, first: number, count: number, value: number): Promise<void> {
+    const t = this.params[name];
+    const view = t.view({ shape: [count], strides: [1], offset: first });
+    const data = INT_PARAMS.has(name)
+      ? new Int32Array(count).fill(value | 0)
+      : new Float32Array(count).fill(value);
+    return this.#run.executor.write(view as Tensor<'i32' | 'f32'>, data as never);
+  }
+
+  dispose(): void {
+    for (const { graph, temps } of this.#graphs.values()) {
+      graph.dispose();
+      for (const t of temps) t.dispose();
+    }
+    this.#graphs.clear();
+    for (const t of this.#owned) t.dispose();
+  }
+}
