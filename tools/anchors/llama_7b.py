@@ -1,7 +1,8 @@
-"""A Llama-2-7B-shaped model with random fp16 weights for the runtime's speed check on the GPU
-machine (no download): transformers builds it from a config on the GPU, saves it as a Hugging Face
-directory, and times its own greedy `generate` as an anchor in the same call.
-Usage: python3 tools/anchors/llama_7b.py OUT_DIR PROMPT_LEN NEW_TOKENS ANCHOR.json
+"""A Llama-2-7B-shaped (or Llama-3-8B-shaped) model with random fp16 weights for the runtime's
+speed check on the GPU machine (no download): transformers builds it from a config on the GPU, saves
+it as a Hugging Face directory, and times its own greedy `generate` as an anchor in the same call.
+Positions go to 40960 so that the 32K-context cases fit (the weights' shapes do not change).
+Usage: python3 tools/anchors/llama_7b.py OUT_DIR PROMPT_LEN NEW_TOKENS ANCHOR.json [7b|8b]
 """
 import json
 import sys
@@ -11,11 +12,17 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 
+SHAPES = {
+    "7b": dict(vocab_size=32000, intermediate_size=11008, num_key_value_heads=32, rope_theta=10000.0),
+    "8b": dict(vocab_size=128256, intermediate_size=14336, num_key_value_heads=8, rope_theta=500000.0),
+}
+
+
 def main():
     out, prompt_len, new_tokens, anchor_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    config = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                         rms_norm_eps=1e-5, tie_word_embeddings=False)
+    shape = sys.argv[5] if len(sys.argv) > 5 else "7b"
+    config = LlamaConfig(**SHAPES[shape], hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
+                         max_position_embeddings=40960, rms_norm_eps=1e-5, tie_word_embeddings=False)
     t0 = time.perf_counter()
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float16).eval()

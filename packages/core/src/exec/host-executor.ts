@@ -164,7 +164,7 @@ export function attentionHandler<R extends AttentionOutput>(
   onResult?: (result: R) => void,
 ): (op: AttentionOp) => Promise<void> {
   return async (op) => {
-    const result = await attention(attentionInputOf(op, (t) => (t as HostTensor).raw()));
+    const result = await attention(attentionInputOf(op, (t) => (t as HostTensor).rawView()));
     (op.out as HostTensor).writeRaw(result.out);
     if (op.lse) (op.lse as HostTensor).writeRaw(result.lse);
     onResult?.(result);

@@ -4,6 +4,7 @@ import {
   allocateTensorArray,
   contiguousStrides,
   elementCount,
+  isContiguous,
   type MemoryKind,
   type Tensor,
   type TensorArray,
@@ -137,17 +138,32 @@ export class HostTensor<T extends TensorDType = TensorDType> implements Tensor<T
     return this.#storage.array;
   }
 
-  /** The raw elements in row-major order (the dtype's host array). */
+  /** The raw elements in row-major order (the dtype's host array): a copy. */
   raw(): TensorArray {
     const a = this.#storage.array;
+    if (isContiguous(this)) return a.slice(this.offset, this.offset + this.length);
     const out = allocateTensorArray(this.dtype, this.length);
     for (let i = 0; i < this.length; i++) out[i] = a[this.#at(i)]!;
     return out;
   }
 
+  /**
+   * The raw elements in row-major order, over the storage itself when the layout is dense (no
+   * copy: a paged cache is read in place), else a copy. Read only.
+   */
+  rawView(): TensorArray {
+    return isContiguous(this)
+      ? this.#storage.array.subarray(this.offset, this.offset + this.length)
+      : this.raw();
+  }
+
   /** Writes raw elements (the dtype's host array) in row-major order. */
   writeRaw(data: TensorArray): void {
     const a = this.#storage.array;
+    if (isContiguous(this)) {
+      (a as Float32Array).set(data as Float32Array, this.offset);
+      return;
+    }
     for (let i = 0; i < this.length; i++) a[this.#at(i)] = data[i]!;
   }
 }

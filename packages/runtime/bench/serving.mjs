@@ -1,0 +1,130 @@
+// The runtime's serving speed: a model directory loaded once, then cases run through the public
+// `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
+// fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
+//   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
+// CASES (comma-separated):
+//   decode:B:CTX      B concurrent requests with CTX-token prompts, 64 new tokens each: decode tok/s
+//                     over the steps where all B are decoding (median of 3 rounds)
+//   prefill:N         one N-token prompt, 1 new token: prompt tok/s from time to first token (median of 3)
+//   prefix:N          one N-token prompt twice: time to first token without and with the prefix cache
+//   mixed:R           R requests at once, prompts 64-2048 tokens, 32-256 new: total output tok/s,
+//                     time to first token and time per output token (p50/p99)
+import { writeFileSync } from 'node:fs';
+import { loadModel } from '../dist/index.js';
+
+const [dir, out, casesArg] = process.argv.slice(2, 5);
+const flag = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const backendName = flag('--backend', 'cuda');
+const backend =
+  backendName === 'cuda'
+    ? await (await import('../../cuda-volta/dist/index.js')).createBackend()
+    : await (await import('../../cpu/dist/index.js')).createBackend();
+let t0 = performance.now();
+const model = await loadModel(dir, {
+  backend,
+  ...(backendName === 'cuda' && { dtype: 'f16' }),
+  scheduler: { maxBatch: 64, cacheTokens: Number(flag('--cache-tokens', 140000)) },
+});
+const loadS = (performance.now() - t0) / 1e3;
+const vocab = model.info.config.vocabSize;
+let state = 12345;
+const random = () => {
+  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+  return state / 2 ** 32;
+};
+const prompt = (n) => Int32Array.from({ length: n }, () => Math.floor(random() * vocab));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/** Runs the requests at once; each chunk's arrival time per request. */
+async function serve(requests) {
+  const start = performance.now();
+  const times = await Promise.all(
+    requests.map(async (options) => {
+      const arrivals = [];
+      for await (const _ of model.generate({ stopTokens: [], ...options })) arrivals.push(performance.now());
+      return arrivals;
+    }),
+  );
+  return { start, times };
+}
+
+async function decodeCase(batch, ctx) {
+  const rates = [];
+  for (let round = 0; round < 3; round++) {
+    const { times } = await serve(Array.from({ length: batch }, () => ({ tokens: prompt(ctx), maxTokens: 64 })));
+    // the window in which every request is decoding: from the last first token to the first last one
+    const from = Math.max(...times.map((t) => t[0]));
+    const to = Math.min(...times.map((t) => t.at(-1)));
+    const tokens = times.reduce((a, t) => a + t.filter((x) => x > from && x <= to).length, 0);
+    rates.push(tokens / ((to - from) / 1e3));
+  }
+  return { tokensPerS: median(rates), rounds: rates };
+}
+
+async function prefillCase(n) {
+  const rates = [];
+  for (let round = 0; round < 3; round++) {
+    const { start, times } = await serve([{ tokens: prompt(n), maxTokens: 1 }]);
+    rates.push(n / ((times[0][0] - start) / 1e3));
+  }
+  return { tokensPerS: median(rates), rounds: rates };
+}
+
+async function prefixCase(n) {
+  const p = prompt(n);
+  const before = model.stats()?.prefixHitTokens ?? 0;
+  const first = await serve([{ tokens: p, maxTokens: 1 }]);
+  const second = await serve([{ tokens: p, maxTokens: 1 }]);
+  const ttft = (r) => r.times[0][0] - r.start;
+  return {
+    firstMs: ttft(first),
+    repeatMs: ttft(second),
+    saving: 1 - ttft(second) / ttft(first),
+    hitTokens: model.stats().prefixHitTokens - before,
+  };
+}
+
+async function mixedCase(count) {
+  const requests = Array.from({ length: count }, () => ({
+    tokens: prompt(64 + Math.floor(random() * 1985)),
+    maxTokens: 32 + Math.floor(random() * 225),
+  }));
+  const { start, times } = await serve(requests);
+  const end = Math.max(...times.map((t) => t.at(-1)));
+  const outputTokens = times.reduce((a, t) => a + t.length, 0);
+  const ttft = times.map((t) => t[0] - start);
+  const tpot = times.filter((t) => t.length > 1).map((t) => (t.at(-1) - t[0]) / (t.length - 1));
+  return {
+    outputTokensPerS: outputTokens / ((end - start) / 1e3),
+    outputTokens,
+    promptTokens: requests.reduce((a, r) => a + r.tokens.length, 0),
+    ttftMs: { p50: quantile(ttft, 0.5), p99: quantile(ttft, 0.99) },
+    tpotMs: { p50: quantile(tpot, 0.5), p99: quantile(tpot, 0.99) },
+  };
+}
+
+const results = { dir, backend: backend.name, dtype: model.info.dtype, loadS, cases: [] };
+console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}`);
+// one short request first: records the decode graph and warms the kernels
+await serve([{ tokens: prompt(16), maxTokens: 4 }]);
+for (const c of casesArg.split(',')) {
+  const [kind, ...args] = c.split(':').map((x, i) => (i === 0 ? x : Number(x)));
+  t0 = performance.now();
+  const row =
+    kind === 'decode'
+      ? await decodeCase(args[0], args[1])
+      : kind === 'prefill'
+        ? await prefillCase(args[0])
+        : kind === 'prefix'
+          ? await prefixCase(args[0])
+          : await mixedCase(args[0]);
+  results.cases.push({ case: c, ...row, stats: model.stats() });
+  console.log(`${c}: ${JSON.stringify(row)} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
+}
+await model.dispose();
+await backend.dispose();
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
