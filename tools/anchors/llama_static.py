@@ -41,6 +41,9 @@ class Llama(torch.nn.Module):
         shape = (s["layers"], batch, s["kv_heads"], max_len, d)
         self.register_buffer("k_cache", torch.zeros(shape, dtype=torch.float16), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=torch.float16), persistent=False)
+        torch._dynamo.mark_static_address(self.k_cache)
+        torch._dynamo.mark_static_address(self.v_cache)
+        self.gqa = s["kv_heads"] != s["heads"]
         inv = 1.0 / (s["theta"] ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
         ang = torch.outer(torch.arange(max_len, dtype=torch.float32), inv)
         self.register_buffer("cos", ang.cos().half(), persistent=False)
@@ -67,9 +70,9 @@ class Llama(torch.nn.Module):
             self.k_cache[l].index_copy_(2, pos, k)
             self.v_cache[l].index_copy_(2, pos, v)
             if prefill:  # a fresh prompt attends to itself
-                a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.gqa)
             else:
-                a = F.scaled_dot_product_attention(q, self.k_cache[l], self.v_cache[l], attn_mask=mask, enable_gqa=True)
+                a = F.scaled_dot_product_attention(q, self.k_cache[l], self.v_cache[l], attn_mask=mask, enable_gqa=self.gqa)
             x = x + a.transpose(1, 2).reshape(B, S, -1) @ self.o[l].T
             h = F.rms_norm(x, (s["hidden"],), self.n2[l], 1e-5)
             g, u = (h @ self.gate_up[l].T).chunk(2, dim=-1)

@@ -2,7 +2,8 @@
 // tools/anchors/hf_models.py saved (as transformers writes them) on cuda-volta (f16, bf16) and cpu
 // (f32), and compares logits with transformers' float32 logits, and 32 greedy tokens (each chosen
 // by argmax over a full forward: slow, exact; and through generate, over the KV cache) with
-// transformers' greedy continuation.
+// transformers' greedy continuation; then the same through the forced older CUDA paths (f16), and
+// six requests at once through the scheduler against each one alone.
 //   python3 tools/anchors/hf_models.py DIR && node packages/runtime/bench/hf-check.mjs DIR [OUT.json]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,10 @@ const tokens = Int32Array.from(index.tokens);
 const backends = [];
 try {
   const { createBackend } = await import('../../cuda-volta/dist/index.js');
-  const cuda = await createBackend();
-  backends.push(['cuda', cuda, ['f16', 'bf16']]);
+  backends.push(['cuda', await createBackend(), ['f16', 'bf16']]);
+  for (const path of ['ampere', 'turing', 'volta']) {
+    backends.push([`cuda-${path}`, await createBackend({ path }), ['f16'], { quick: true }]);
+  }
 } catch (error) {
   console.log(`cuda-volta unavailable: ${error.message}`);
 }
@@ -27,7 +30,7 @@ const rows = [];
 for (const [name, path] of Object.entries(index.variants)) {
   const want = JSON.parse(readFileSync(join(path, 'logits.json'), 'utf8'));
   const vocab = want.shape[1];
-  for (const [backendName, backend, dtypes] of backends) {
+  for (const [backendName, backend, dtypes, { quick = false } = {}] of backends) {
     for (const dtype of dtypes) {
       const model = await loadModel(path, { backend, dtype });
       const logits = await model.logits(tokens);
@@ -42,7 +45,7 @@ for (const [name, path] of Object.entries(index.variants)) {
       }
       // Greedy continuation, one full forward per token.
       const seq = Array.from(tokens);
-      for (let step = 0; step < want.greedy.length; step++) {
+      for (let step = 0; step < (quick ? 0 : want.greedy.length); step++) {
         const l = await model.logits(Int32Array.from(seq));
         seq.push(argmax(l.subarray((seq.length - 1) * vocab, seq.length * vocab)));
       }
@@ -54,22 +57,35 @@ for (const [name, path] of Object.entries(index.variants)) {
         generated.push(chunk.token);
       }
       const generateDiverge = generated.findIndex((t, i) => t !== want.greedy[i]);
+      // Six prompts (prefixes of the tokens) at once through the scheduler, against each alone.
+      const prompts = [57, 50, 43, 36, 29, 22].map((n) => tokens.subarray(0, n));
+      const run = (p) =>
+        model.generate({ tokens: p, maxTokens: 16, stopTokens: [] }).result.then((r) => Array.from(r.tokens));
+      const alone = [];
+      for (const p of prompts) alone.push(await run(p));
+      const together = await Promise.all(prompts.map(run));
+      const batchDivergence = together.map((t, i) => {
+        const at = t.findIndex((x, j) => x !== alone[i][j]);
+        return at < 0 ? null : at;
+      });
       const row = {
         variant: name,
         backend: backendName,
         dtype,
         relativeL2: Math.sqrt(num / den),
         maxAbs,
-        greedyIdentical: diverge < 0,
-        firstDivergence: diverge < 0 ? null : diverge,
+        greedyIdentical: quick ? null : diverge < 0,
+        firstDivergence: quick || diverge < 0 ? null : diverge,
         generateIdentical: generateDiverge < 0 && generated.length === want.greedy.length,
         generateFirstDivergence: generateDiverge < 0 ? null : generateDiverge,
+        batchedFirstDivergence: batchDivergence,
       };
       rows.push(row);
       console.log(
         `${name} on ${backendName} ${dtype}: logits rel L2 ${row.relativeL2.toExponential(2)}, max abs ${maxAbs.toExponential(2)}; ` +
-          `greedy 32 ${diverge < 0 ? 'identical' : `diverge at ${diverge}`}; ` +
-          `generate ${row.generateIdentical ? 'identical' : `diverges at ${generateDiverge}`}`,
+          `greedy 32 ${quick ? 'skipped' : diverge < 0 ? 'identical' : `diverge at ${diverge}`}; ` +
+          `generate ${row.generateIdentical ? 'identical' : `diverges at ${generateDiverge}`}; ` +
+          `6 at once vs alone: ${JSON.stringify(batchDivergence)}`,
       );
       await model.dispose();
     }
