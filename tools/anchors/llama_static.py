@@ -22,6 +22,13 @@ SHAPES = {
 }
 
 
+class KVCache(torch.nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.register_buffer("k", torch.zeros(shape, dtype=torch.float16), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=torch.float16), persistent=False)
+
+
 class Llama(torch.nn.Module):
     def __init__(self, s, batch, max_len):
         super().__init__()
@@ -38,11 +45,8 @@ class Llama(torch.nn.Module):
         self.n2 = torch.nn.ParameterList([one(s["hidden"]) for _ in range(s["layers"])])
         self.norm = one(s["hidden"])
         self.head = p(s["vocab"], s["hidden"])
-        shape = (s["layers"], batch, s["kv_heads"], max_len, d)
-        self.register_buffer("k_cache", torch.zeros(shape, dtype=torch.float16), persistent=False)
-        self.register_buffer("v_cache", torch.zeros(shape, dtype=torch.float16), persistent=False)
-        torch._dynamo.mark_static_address(self.k_cache)
-        torch._dynamo.mark_static_address(self.v_cache)
+        # one buffer per layer (a view of one big buffer would be copied whole by each in-place update)
+        self.caches = torch.nn.ModuleList([KVCache((batch, s["kv_heads"], max_len, d)) for _ in range(s["layers"])])
         self.gqa = s["kv_heads"] != s["heads"]
         inv = 1.0 / (s["theta"] ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
         ang = torch.outer(torch.arange(max_len, dtype=torch.float32), inv)
@@ -67,12 +71,13 @@ class Llama(torch.nn.Module):
             qkv = (h @ self.qkv[l].T).view(B, S, s["heads"] + 2 * s["kv_heads"], d).transpose(1, 2)
             q, k, v = qkv.split([s["heads"], s["kv_heads"], s["kv_heads"]], dim=1)
             q, k = self.rope(q, pos), self.rope(k, pos)
-            self.k_cache[l].index_copy_(2, pos, k)
-            self.v_cache[l].index_copy_(2, pos, v)
+            cache = self.caches[l]
+            cache.k[:, :, pos] = k
+            cache.v[:, :, pos] = v
             if prefill:  # a fresh prompt attends to itself
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.gqa)
             else:
-                a = F.scaled_dot_product_attention(q, self.k_cache[l], self.v_cache[l], attn_mask=mask, enable_gqa=self.gqa)
+                a = F.scaled_dot_product_attention(q, cache.k, cache.v, attn_mask=mask, enable_gqa=self.gqa)
             x = x + a.transpose(1, 2).reshape(B, S, -1) @ self.o[l].T
             h = F.rms_norm(x, (s["hidden"],), self.n2[l], 1e-5)
             g, u = (h @ self.gate_up[l].T).chunk(2, dim=-1)

@@ -2,9 +2,11 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
+//     [--prefill-chunk N]
 // CASES (comma-separated):
-//   decode:B:CTX      B concurrent requests with CTX-token prompts, 64 new tokens each: decode tok/s
-//                     over the steps where all B are decoding (median of 3 rounds)
+//   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
+//                     which all B are decoding (median of 3 rounds; the first requests decode while
+//                     the later ones are still prefilled in chunks, so they get that many more tokens)
 //   prefill:N         one N-token prompt, 1 new token: prompt tok/s from time to first token (median of 3)
 //   prefix:N          one N-token prompt twice: time to first token without and with the prefix cache
 //   mixed:R           R requests at once, prompts 64-2048 tokens, 32-256 new: total output tok/s,
@@ -23,10 +25,11 @@ const backend =
     ? await (await import('../../cuda-volta/dist/index.js')).createBackend()
     : await (await import('../../cpu/dist/index.js')).createBackend();
 let t0 = performance.now();
+const prefillChunk = Number(flag('--prefill-chunk', 2048));
 const model = await loadModel(dir, {
   backend,
   ...(backendName === 'cuda' && { dtype: 'f16' }),
-  scheduler: { maxBatch: 64, cacheTokens: Number(flag('--cache-tokens', 140000)) },
+  scheduler: { maxBatch: 64, cacheTokens: Number(flag('--cache-tokens', 150000)), prefillChunk },
 });
 const loadS = (performance.now() - t0) / 1e3;
 const vocab = model.info.config.vocabSize;
@@ -54,8 +57,11 @@ async function serve(requests) {
 
 async function decodeCase(batch, ctx) {
   const rates = [];
+  const prefillSteps = Math.ceil((batch * ctx) / prefillChunk);
   for (let round = 0; round < 3; round++) {
-    const { times } = await serve(Array.from({ length: batch }, () => ({ tokens: prompt(ctx), maxTokens: 64 })));
+    const { times } = await serve(
+      Array.from({ length: batch }, () => ({ tokens: prompt(ctx), maxTokens: 64 + prefillSteps + 4 })),
+    );
     // the window in which every request is decoding: from the last first token to the first last one
     const from = Math.max(...times.map((t) => t[0]));
     const to = Math.min(...times.map((t) => t.at(-1)));

@@ -3,7 +3,9 @@
  * sequence's next input token (written by the `sample` op of the step before, so a step never
  * waits for the host to read a token), its sampling parameters, penalty counts, block table and
  * per-step scalars. A decode step over the first `bucket` rows is a step graph recorded once per
- * bucket and replayed; rows past the running ones are padding (no cache append, no keys).
+ * bucket and context length (a power of two at least as long as the longest row: attention is
+ * planned for the keys it will see) and replayed; rows past the running ones are padding (no cache
+ * append, no keys). The graphs of one bucket share their activations.
  */
 import {
   DEFAULT_SAMPLING,
@@ -16,7 +18,7 @@ import {
   type Tensor,
 } from '@fastattention/core';
 import type { ModelConfig } from './config.js';
-import { enqueueForward, type KvCache, type StepInputs } from './forward.js';
+import { enqueueForward, type KvCache, type StepInputs, TensorPool } from './forward.js';
 import type { ModelWeights } from './weights.js';
 
 export interface ModelRun {
@@ -49,7 +51,8 @@ export class DecodeRows {
   /** positions | slots | seqLensK | counters, maxBatch each: one write per step. */
   readonly #scalars: Tensor<'i32'>;
   readonly #blockTable: Tensor<'i32'>;
-  readonly #graphs = new Map<number, { graph: StepGraph; temps: Tensor[] }>();
+  readonly #graphs = new Map<string, StepGraph>();
+  readonly #pools = new Map<number, TensorPool>();
   readonly #run: ModelRun;
   readonly #cache: KvCache;
   readonly #owned: Tensor[] = [];
@@ -158,20 +161,30 @@ export class DecodeRows {
     const n = this.maxBatch;
     const scalars = new Int32Array(4 * n);
     scalars.fill(-1, n, 2 * n); // padding: no append
+    let longest = 0;
     for (const [r, s] of steps) {
       scalars[r] = s.position;
       scalars[n + r] = s.slot;
       scalars[2 * n + r] = s.position + 1;
       scalars[3 * n + r] = s.counter;
+      longest = Math.max(longest, s.position + 1);
     }
     const written = this.#run.executor.write(this.#scalars, scalars);
-    this.#graph(bucket).graph.replay();
+    this.#graph(bucket, this.#columns(longest)).replay();
     return written;
   }
 
-  #graph(bucket: number): { graph: StepGraph; temps: Tensor[] } {
-    let entry = this.#graphs.get(bucket);
-    if (entry) return entry;
+  /** Block-table columns a step needs for rows of up to `tokens` tokens: a power of two (4 at least), at most the table. */
+  #columns(tokens: number): number {
+    let columns = 4;
+    while (columns * this.#cache.blockSize < tokens) columns *= 2;
+    return Math.min(columns, this.blocksPerSeq);
+  }
+
+  #graph(bucket: number, columns: number): StepGraph {
+    const key = `${bucket}/${columns}`;
+    let graph = this.#graphs.get(key);
+    if (graph) return graph;
     const { executor: ex, config, weights, dtype } = this.#run;
     const n = this.maxBatch;
     const scalar = (i: number) => this.#scalars.view({ shape: [bucket], strides: [1], offset: i * n });
@@ -180,17 +193,25 @@ export class DecodeRows {
       positions: scalar(0),
       slots: scalar(1),
       seqLensK: scalar(2),
-      blockTable: DecodeRows.rows(this.#blockTable, bucket),
+      blockTable: this.#blockTable.view({
+        shape: [bucket, columns],
+        strides: [this.blocksPerSeq, 1],
+        offset: 0,
+      }),
     };
-    const temps: Tensor[] = [];
-    const graph = ex.record((r) => {
-      const step = enqueueForward(ex, config, weights, this.#cache, inputs, dtype, (op) => r.run(op), 'last');
-      temps.push(...step.temps, step.logits!);
+    let pool = this.#pools.get(bucket);
+    if (!pool) {
+      pool = new TensorPool(ex);
+      this.#pools.set(bucket, pool);
+    }
+    const allocate = pool.rewind();
+    graph = ex.record((r) => {
+      const run = (op: Op) => r.run(op);
+      const step = enqueueForward(ex, config, weights, this.#cache, inputs, dtype, run, 'last', allocate);
       for (const op of this.sampleOps(step.logits!, 0, bucket, scalar(3))) r.run(op);
     });
-    entry = { graph, temps };
-    this.#graphs.set(bucket, entry);
-    return entry;
+    this.#graphs.set(key, graph);
+    return graph;
   }
 
   #writeParam(name: keyof SamplingParams, first: number, count: number, value: number): Promise<void> {
@@ -203,11 +224,10 @@ export class DecodeRows {
   }
 
   dispose(): void {
-    for (const { graph, temps } of this.#graphs.values()) {
-      graph.dispose();
-      for (const t of temps) t.dispose();
-    }
+    for (const graph of this.#graphs.values()) graph.dispose();
     this.#graphs.clear();
+    for (const pool of this.#pools.values()) pool.dispose();
+    this.#pools.clear();
     for (const t of this.#owned) t.dispose();
   }
 }

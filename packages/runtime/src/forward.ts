@@ -112,10 +112,53 @@ export function writeSequenceInputs(
 /** Which tokens get logits: every token, the last of each row, or none (a prefill chunk before the last). */
 export type LogitRows = 'all' | 'last' | 'none';
 
+/** Makes a step's temporaries; steps that never run at once may share them (one pool per batch size). */
+export type Allocate = (dtype: DType, shape: number[]) => Tensor;
+
+/**
+ * Hands out the same tensors again to each forward that asks for them in the same order and
+ * shapes: the decode graphs of one batch size, recorded for different context lengths, run one at
+ * a time on one stream and so share their activations.
+ */
+export class TensorPool {
+  readonly #tensors: Tensor[] = [];
+  /** Tensors a later forward did not ask for again (graphs recorded earlier may still use them). */
+  readonly #retired: Tensor[] = [];
+  #next = 0;
+  readonly #executor: Executor;
+
+  constructor(executor: Executor) {
+    this.#executor = executor;
+  }
+
+  /** Starts handing out from the first tensor again. */
+  rewind(): Allocate {
+    this.#next = 0;
+    return (dtype, shape) => {
+      const t = this.#tensors[this.#next];
+      if (t && t.dtype === dtype && t.shape.join() === shape.join()) {
+        this.#next++;
+        return t;
+      }
+      const made = this.#executor.empty(dtype, shape);
+      if (t) this.#retired.push(t);
+      this.#tensors[this.#next++] = made;
+      return made;
+    };
+  }
+
+  dispose(): void {
+    for (const t of [...this.#tensors, ...this.#retired]) t.dispose();
+    this.#tensors.length = 0;
+    this.#retired.length = 0;
+  }
+}
+
 /**
  * Enqueues the step (`writeSequenceInputs` or the caller wrote the inputs; the cache holds each
  * row's earlier tokens); returns the logits tensor in the run dtype ([tokens, vocab] for 'all',
- * [batch, vocab] for 'last', undefined for 'none') and the step's temporaries.
+ * [batch, vocab] for 'last', undefined for 'none') and the step's temporaries (those `allocate`
+ * made, when given, belong to its pool and are not listed).
  */
 export function enqueueForward(
   executor: Executor,
@@ -127,6 +170,7 @@ export function enqueueForward(
   /** Where the ops go: the executor's stream (default), or a step graph's recorder. */
   run: (op: Op) => void = (op) => executor.run(op),
   rows: LogitRows = 'all',
+  allocate?: Allocate,
 ): { logits: Tensor | undefined; temps: Tensor[] } {
   const n = inputs.tokens.shape[0]!;
   const batch = inputs.seqLensK.shape[0]!;
@@ -134,6 +178,7 @@ export function enqueueForward(
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: F } = config;
   const temps: Tensor[] = [];
   const tmp = (shape: number[]) => {
+    if (allocate) return allocate(dtype, shape);
     const t = executor.empty(dtype, shape);
     temps.push(t);
     return t;
@@ -215,7 +260,7 @@ export function enqueueForward(
     eps: config.rmsNormEps,
     out: final,
   });
-  const logits = executor.empty(dtype, [out, config.vocabSize]);
+  const logits = tmp([out, config.vocabSize]);
   run({ op: 'linear', x: final, weight: weights.lmHead, out: logits });
-  return { logits, temps };
+  return { logits, temps: temps.filter((t) => t !== logits) };
 }

@@ -357,7 +357,8 @@ export class Scheduler {
       start,
       blocks.blocks,
       this.#blocks.blockSize,
-      this.#rows.blocksPerSeq,
+      // the table as wide as this chunk's keys: attention is planned for them
+      Math.ceil((start + count) / this.#blocks.blockSize),
       seq.issued,
     );
     delivery.temps.push(chunk);
