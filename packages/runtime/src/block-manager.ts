@@ -19,8 +19,9 @@ export interface SequenceBlocks {
    * computed from them); the caller appends each generated token once it has it.
    */
   readonly tokens: number[];
-  /** Full blocks already registered in the prefix cache. */
+  /** Full blocks already registered in the prefix cache, and the chain key of the last of them. */
   committed: number;
+  lastKey: string;
 }
 
 interface Block {
@@ -78,12 +79,13 @@ export class BlockManager {
   allocate(tokens: number[], options: { readonly keep?: number } = {}): SequenceBlocks | undefined {
     const needed = Math.max(1, Math.ceil(tokens.length / this.blockSize));
     const hits: number[] = [];
-    let key = '';
+    let hitKey = '';
     for (let b = 0; b < needed && (b + 1) * this.blockSize < tokens.length; b++) {
-      key = chainKey(key, tokens, b, this.blockSize);
+      const key = chainKey(hitKey, tokens, b, this.blockSize);
       const block = this.#byKey.get(key);
       if (block === undefined) break;
       hits.push(block);
+      hitKey = key;
     }
     // The hit blocks themselves may be the evictable ones this allocation would take.
     const reusable = hits.filter((b) => this.#evictable.has(b)).length;
@@ -94,7 +96,7 @@ export class BlockManager {
     const cachedTokens = hits.length * this.blockSize;
     this.#hitTokens += cachedTokens;
     this.#lookupTokens += tokens.length;
-    return { blocks, cachedTokens, tokens, committed: hits.length };
+    return { blocks, cachedTokens, tokens, committed: hits.length, lastKey: hitKey };
   }
 
   /**
@@ -115,17 +117,17 @@ export class BlockManager {
    */
   commit(seq: SequenceBlocks, computed: number): void {
     const full = Math.floor(Math.min(computed, seq.tokens.length) / this.blockSize);
-    let key = '';
-    for (let b = 0; b < full; b++) {
-      key = chainKey(key, seq.tokens, b, this.blockSize);
-      if (b < seq.committed) continue;
+    // each block's key chains from the last committed one: a decode step hashes at most one block
+    for (let b = seq.committed; b < full; b++) {
+      const key = chainKey(seq.lastKey, seq.tokens, b, this.blockSize);
       const block = seq.blocks[b]!;
       if (!this.#byKey.has(key)) {
         this.#byKey.set(key, block);
         this.#blocks[block]!.key = key;
       }
+      seq.lastKey = key;
+      seq.committed = b + 1;
     }
-    seq.committed = Math.max(seq.committed, full);
   }
 
   /** Releases the sequence's blocks (cached ones stay reusable until evicted). */
