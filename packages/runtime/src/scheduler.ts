@@ -88,6 +88,8 @@ interface Sequence {
   tableBlocks: number;
   /** Host token counts, for a request with penalties. */
   readonly counts?: Int32Array;
+  /** Removes the abort listener from the request's signal. */
+  unlisten(): void;
   readonly done: { resolve(o: SequenceOutcome): void; reject(e: unknown): void };
 }
 
@@ -200,10 +202,12 @@ export class Scheduler {
         ...(penalized(request.sampling) && {
           counts: countsOf(request.prompt, this.#run.config.vocabSize),
         }),
+        unlisten: () => request.signal?.removeEventListener('abort', onAbort),
         done: { resolve, reject },
       };
+      const onAbort = () => this.#wake?.();
       this.#live.set(seq.id, seq);
-      request.signal?.addEventListener('abort', () => this.#wake?.(), { once: true });
+      request.signal?.addEventListener('abort', onAbort, { once: true });
       this.#wake?.();
       this.#loop ??= this.#serve();
     });
@@ -240,7 +244,7 @@ export class Scheduler {
         if (inFlight) await this.#deliver(inFlight);
         inFlight = enqueued ? delivery : undefined;
         const sync = [...this.#live.values()].some((s) => s.counts && s.state !== 'waiting');
-        if (inFlight && (sync || delivery.reads.length === 0)) {
+        if (inFlight && sync) {
           await this.#deliver(inFlight);
           inFlight = undefined;
         }
@@ -254,12 +258,7 @@ export class Scheduler {
       }
     } catch (error) {
       if (inFlight) for (const t of inFlight.temps) t.dispose();
-      for (const seq of this.#live.values()) {
-        this.#release(seq);
-        seq.state = 'done';
-        seq.done.reject(error);
-      }
-      this.#live.clear();
+      for (const seq of this.#live.values()) this.#end(seq, { error });
     }
     this.#loop = undefined;
   }
@@ -422,10 +421,7 @@ export class Scheduler {
     try {
       end = seq.request.onToken(token, logprob, top);
     } catch (error) {
-      this.#release(seq);
-      seq.state = 'done';
-      this.#live.delete(seq.id);
-      seq.done.reject(error);
+      this.#end(seq, { error });
       return;
     }
     if (end) this.#finish(seq, 'stop');
@@ -433,11 +429,20 @@ export class Scheduler {
   }
 
   #finish(seq: Sequence, reason: SequenceOutcome['finishReason']): void {
+    this.#end(seq, {
+      outcome: { tokens: Int32Array.from(seq.tokens.slice(seq.promptLength)), finishReason: reason },
+    });
+  }
+
+  /** The request's end: its row and blocks given back, its promise settled. */
+  #end(seq: Sequence, end: { outcome: SequenceOutcome } | { error: unknown }): void {
     if (seq.state === 'done') return;
     this.#release(seq);
     seq.state = 'done';
     this.#live.delete(seq.id);
-    seq.done.resolve({ tokens: Int32Array.from(seq.tokens.slice(seq.promptLength)), finishReason: reason });
+    seq.unlisten();
+    if ('outcome' in end) seq.done.resolve(end.outcome);
+    else seq.done.reject(end.error);
   }
 
   /** Gives back the sequence's row and blocks (its queued work still runs first, in stream order). */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createReferenceBackend } from '@fastattention/core';
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { createBackend as createCpuBackend } from '@fastattention/cpu';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type GenerateOptions, loadModel, type Model, type SchedulerOptions } from '../src/index.js';
 import { referenceLogits, type TinyCheckpoint, writeTinyCheckpoint } from './tiny-checkpoint.js';
 
@@ -153,13 +153,17 @@ describe(`runtime: scheduler (seed ${seed})`, () => {
         signal: controller.signal,
       });
       const other = prompt(6);
-      const running = tokensOf(model, { tokens: other, maxTokens: 12 });
+      // a request that ends by itself lets go of its signal
+      const kept = new AbortController();
+      const removed = vi.spyOn(kept.signal, 'removeEventListener');
+      const running = tokensOf(model, { tokens: other, maxTokens: 12, signal: kept.signal });
       let seen = 0;
       for await (const _ of cancelled) if (++seen === 3) controller.abort();
       const result = await cancelled.result;
       expect(result.finishReason).toBe('abort');
       expect(result.usage.completionTokens).toBeLessThan(40);
       expectGreedy(other, await running);
+      expect(removed).toHaveBeenCalledWith('abort', expect.any(Function));
       expect(model.stats()).toMatchObject({ running: 0, waiting: 0, usedBlocks: 0 });
     }));
 

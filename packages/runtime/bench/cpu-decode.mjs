@@ -1,0 +1,127 @@
+// Decode speed of a ~110M-parameter Llama in f32 on the cpu backend, against the weight-read limit
+// of the same run: the machine's read bandwidth (the cpu addon's native stream over 1 GiB, every
+// thread, measured before and after) over the bytes one decode step reads (every weight but the
+// embedding table, plus the keys and values it attends to). The checkpoint is written here with
+// random weights (no download) and removed afterwards.
+//   node packages/runtime/bench/cpu-decode.mjs [OUT.json]
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBackend, loadAddon } from '../../cpu/dist/index.js';
+import { loadModel } from '../dist/index.js';
+
+const CONFIG = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  vocab_size: 16384,
+  hidden_size: 768,
+  intermediate_size: 2048,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_key_value_heads: 12,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  torch_dtype: 'float32',
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const PROMPT = 128;
+const NEW = 64;
+
+/** A single-file safetensors checkpoint with N(0, 0.02)-like weights from a fast generator. */
+async function writeCheckpoint(dir) {
+  const { hidden_size: H, intermediate_size: F, vocab_size: V, num_hidden_layers: L } = CONFIG;
+  const shapes = [
+    ['model.embed_tokens.weight', [V, H]],
+    ['model.norm.weight', [H]],
+    ['lm_head.weight', [V, H]],
+  ];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    for (const n of ['q', 'k', 'v', 'o']) shapes.push([`${p}.self_attn.${n}_proj.weight`, [H, H]]);
+    shapes.push([`${p}.mlp.gate_proj.weight`, [F, H]], [`${p}.mlp.up_proj.weight`, [F, H]]);
+    shapes.push([`${p}.mlp.down_proj.weight`, [H, F]]);
+    shapes.push([`${p}.input_layernorm.weight`, [H]], [`${p}.post_attention_layernorm.weight`, [H]]);
+  }
+  const header = {};
+  let offset = 0;
+  for (const [name, shape] of shapes) {
+    const bytes = shape.reduce((a, d) => a * d, 1) * 4;
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const data = new Float32Array(offset / 4);
+  let s = 1;
+  for (const [name, shape] of shapes) {
+    const [from, to] = header[name].data_offsets.map((b) => b / 4);
+    if (shape.length === 1) data.fill(1, from, to);
+    else
+      for (let i = from; i < to; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        data[i] = (s / 2 ** 32 - 0.5) * 0.07; // uniform, standard deviation ~0.02
+      }
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  await writeFile(
+    join(dir, 'model.safetensors'),
+    Buffer.concat([prefix, Buffer.from(json), Buffer.from(data.buffer)]),
+  );
+  await writeFile(join(dir, 'config.json'), JSON.stringify(CONFIG));
+  const params = data.length;
+  const embedding = V * H;
+  return { params, stepWeightBytes: (params - embedding) * 4 };
+}
+
+const loaded = loadAddon();
+if (!loaded.ok) throw new Error(`cpu backend unavailable: ${loaded.reason}`);
+const { addon } = loaded;
+const dir = await mkdtemp(join(tmpdir(), 'fa-cpu-decode-'));
+try {
+  const { params, stepWeightBytes } = await writeCheckpoint(dir);
+  const backend = await createBackend();
+  const isa = String(backend.info.devices[0].details.isa);
+  const threads = availableParallelism();
+  const bandwidthBefore = await addon.measureReadBandwidth(isa, threads, 2 ** 30, 5);
+  const model = await loadModel(dir, { backend, dtype: 'f32', scheduler: { maxBatch: 1 } });
+  const prompt = Int32Array.from({ length: PROMPT }, (_, i) => (i * 7919 + 13) % CONFIG.vocab_size);
+  const rates = [];
+  for (let round = 0; round < 4; round++) {
+    let first = 0;
+    let count = 0;
+    for await (const _ of model.generate({ tokens: prompt, maxTokens: NEW, stopTokens: [] })) {
+      if (count++ === 0) first = performance.now();
+    }
+    if (round > 0) rates.push((count - 1) / ((performance.now() - first) / 1e3));
+  }
+  await model.dispose();
+  const bandwidthAfter = await addon.measureReadBandwidth(isa, threads, 2 ** 30, 5);
+  await backend.dispose();
+  const bandwidth = Math.max(bandwidthBefore, bandwidthAfter); // the higher: the stricter limit
+  // the keys and values of the mean context of the decode steps, both read once per step
+  const kvBytes = 2 * CONFIG.num_hidden_layers * CONFIG.hidden_size * 4 * (PROMPT + NEW / 2);
+  const limit = bandwidth / (stepWeightBytes + kvBytes);
+  const tokensPerS = median(rates);
+  const result = {
+    params,
+    threads,
+    isa,
+    readGBs: [bandwidthBefore / 1e9, bandwidthAfter / 1e9],
+    stepBytes: stepWeightBytes + kvBytes,
+    readLimitTokensPerS: limit,
+    tokensPerS,
+    rounds: rates,
+    ofReadLimit: tokensPerS / limit,
+  };
+  console.log(
+    `${(params / 1e6).toFixed(0)}M params f32 on ${threads} threads (${isa}): decode ${tokensPerS.toFixed(1)} tok/s, ` +
+      `read limit ${limit.toFixed(1)} tok/s (${(bandwidth / 1e9).toFixed(1)} GB/s over ${((stepWeightBytes + kvBytes) / 1e6).toFixed(0)} MB a step): ` +
+      `${(result.ofReadLimit * 100).toFixed(0)}%`,
+  );
+  if (process.argv[2]) await writeFile(process.argv[2], `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
