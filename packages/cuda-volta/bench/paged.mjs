@@ -21,6 +21,8 @@ const shuffled = (n, seed) => {
 };
 const cases = [
   { name: 'decode B1 32K', batch: 1, seqQ: 1, seqK: 32768 },
+  // the same keys under a causal mask (bottom-right: every key allowed), as a model's decode asks
+  { name: 'decode B1 32K causal', batch: 1, seqQ: 1, seqK: 32768, mask: { kind: 'causal' } },
   { name: 'decode B16 8K', batch: 16, seqQ: 1, seqK: 8192 },
   { name: 'decode B64 2K', batch: 64, seqQ: 1, seqK: 2048 },
   { name: 'prefill B4 4K causal', batch: 4, seqQ: 4096, seqK: 4096, mask: { kind: 'causal' } },

@@ -202,10 +202,14 @@ export function enqueueForward(
   const gate = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: 0 });
   const up = gateUp.view({ shape: [n, F], strides: [2 * F, 1], offset: F });
   const act = tmp([n, F]);
+  // With one query row per sequence, bottom-right causal allows every valid key: 'none' says the
+  // same and keeps decode on the kernels' unmasked tiles.
   const mask: MaskSpec =
     config.slidingWindow !== undefined
       ? { kind: 'window', left: config.slidingWindow - 1, right: 0 }
-      : { kind: 'causal' };
+      : seqQ === 1
+        ? { kind: 'none' }
+        : { kind: 'causal' };
   const paged = {
     blockTable: inputs.blockTable,
     blockSize: cache.blockSize,
