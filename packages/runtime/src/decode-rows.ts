@@ -96,20 +96,11 @@ export class DecodeRows {
     ]).then(() => undefined);
   }
 
-  /** Row r of a [maxBatch, ...] tensor. */
-  static row<T extends Tensor>(t: T, r: number): T {
-    const inner = t.shape.slice(1);
-    const width = inner.reduce((a, d) => a * d, 1);
-    const shape = [1, ...inner];
-    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
-    return t.view({ shape, strides, offset: t.offset + r * width }) as T;
-  }
-
-  /** The first `count` rows of a [maxBatch, ...] tensor. */
-  static rows<T extends Tensor>(t: T, count: number): T {
+  /** Rows first..first + count - 1 of a [maxBatch, ...] tensor. */
+  static rows<T extends Tensor>(t: T, count: number, first = 0): T {
     const shape = [count, ...t.shape.slice(1)];
     const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
-    return t.view({ shape, strides, offset: t.offset }) as T;
+    return t.view({ shape, strides, offset: t.offset + first * strides[0]! }) as T;
   }
 
   setSampling(r: number, sampling: SamplingParams): Promise<unknown> {
@@ -117,13 +108,13 @@ export class DecodeRows {
   }
 
   writeCounts(r: number, counts: Int32Array): Promise<void> {
-    return this.#run.executor.write(DecodeRows.row(this.counts, r), counts);
+    return this.#run.executor.write(DecodeRows.rows(this.counts, 1, r), counts);
   }
 
   writeBlocks(r: number, blocks: readonly number[]): Promise<void> {
     const row = new Int32Array(this.blocksPerSeq);
     row.set(blocks.slice(0, this.blocksPerSeq));
-    return this.#run.executor.write(DecodeRows.row(this.#blockTable, r), row);
+    return this.#run.executor.write(DecodeRows.rows(this.#blockTable, 1, r), row);
   }
 
   /**
@@ -131,9 +122,7 @@ export class DecodeRows {
    * first..first + count - 1: an f32 copy into the rows' logits, then the `sample` op.
    */
   sampleOps(logits: Tensor, first: number, count: number, counters: Tensor<'i32'>): Op[] {
-    if (first !== 0 && count !== 1) throw new RangeError('sampleOps: one row, or rows from 0');
-    const pick = <T extends Tensor>(t: T): T =>
-      count === 1 ? DecodeRows.row(t, first) : DecodeRows.rows(t, count);
+    const pick = <T extends Tensor>(t: T): T => DecodeRows.rows(t, count, first);
     const f32 = pick(this.logits);
     const params = Object.fromEntries(
       PARAM_NAMES.map((name) => [name, pick(this.params[name]).view({ shape: [count] })]),

@@ -323,7 +323,7 @@ export class Scheduler {
       rows: rows.map(({ seq, index }) => ({
         seq,
         index,
-        ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.row(this.#rows.logits, index)) }),
+        ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.rows(this.#rows.logits, 1, index)) }),
       })),
     });
     for (const { seq } of rows) {
@@ -341,11 +341,12 @@ export class Scheduler {
       if (seq.state !== 'prefill') continue;
       const count = Math.min(seq.tokens.length - seq.computed, budget);
       budget -= count;
-      this.#prefillChunk1(seq, count, delivery);
+      this.#enqueueChunk(seq, count, delivery);
     }
   }
 
-  #prefillChunk1(seq: Sequence, count: number, delivery: Delivery): void {
+  /** The next `count` prompt tokens of `seq`; the last chunk samples its first token into its row. */
+  #enqueueChunk(seq: Sequence, count: number, delivery: Delivery): void {
     const { executor: ex, config, weights, dtype } = this.#run;
     const start = seq.computed;
     const last = start + count === seq.tokens.length;
@@ -380,13 +381,13 @@ export class Scheduler {
     delivery.temps.push(step.logits!);
     for (const op of this.#rows.sampleOps(step.logits!, r, 1, chunk.counter)) ex.run(op);
     delivery.reads.push({
-      tokens: ex.read(DecodeRows.row(this.#rows.tokens, r)),
-      logprobs: ex.read(DecodeRows.row(this.#rows.logprobs, r)),
+      tokens: ex.read(DecodeRows.rows(this.#rows.tokens, 1, r)),
+      logprobs: ex.read(DecodeRows.rows(this.#rows.logprobs, 1, r)),
       rows: [
         {
           seq,
           index: 0,
-          ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.row(this.#rows.logits, r)) }),
+          ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.rows(this.#rows.logits, 1, r)) }),
         },
       ],
     });
