@@ -2,7 +2,7 @@
 // continuation still the float64 forward's greedy choice at every step (so rows never see each
 // other's cache), requests joining mid-flight, prompts longer than a prefill chunk, a shared prompt
 // prefix served from the cache, preemption when the cache is full, cancellation freeing blocks,
-// and seeded sampling that does not depend on what else is running.
+// seeded sampling that does not depend on what else is running, and dispose ending every request.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,4 +177,23 @@ describe(`runtime: scheduler (seed ${seed})`, () => {
       const together = await Promise.all([tokensOf(model, sampled), tokensOf(model, penalized), ...crowd]);
       expect(together.slice(0, 2)).toEqual(alone);
     }));
+
+  it('ends queued and running requests with abort when the model is disposed', async () => {
+    const backend = createReferenceBackend();
+    const model = await loadModel(ckpt.dir, { backend, dtype: 'f32', scheduler: { maxBatch: 1 } });
+    // one row: the second request waits in the queue while the first decodes
+    const running = model.generate({ tokens: prompt(5), maxTokens: 50, stopTokens: [] });
+    const queued = model.generate({ tokens: prompt(4), maxTokens: 50, stopTokens: [] });
+    for await (const _ of running) break; // one chunk: it is decoding
+    expect(model.stats()).toMatchObject({ running: 1, waiting: 1 });
+    await model.dispose();
+    const [a, b] = await Promise.all([running.result, queued.result]);
+    expect(a.finishReason).toBe('abort');
+    expect(a.usage.completionTokens).toBeLessThan(50);
+    expect(b).toMatchObject({ finishReason: 'abort', usage: { completionTokens: 0 } });
+    expect(() => model.generate({ tokens: prompt(3) })).toThrow(
+      expect.objectContaining({ code: 'DISPOSED' }),
+    );
+    await backend.dispose();
+  });
 });
