@@ -27,7 +27,7 @@ export {
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
 export { attentionInputOf, attentionOpShape, hostAttention } from './exec/host-attention.js';
-export { attentionHandler, HostExecutor, type OpHandlers } from './exec/host-executor.js';
+export { attentionHandler, HostExecutor, type OpBatcher, type OpHandlers } from './exec/host-executor.js';
 export { HostTensor } from './exec/host-tensor.js';
 export { opListGraph } from './exec/op-list-graph.js';
 export {

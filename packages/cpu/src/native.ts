@@ -85,6 +85,11 @@ export interface NativePool {
    * arguments of each are read by native/src/ops/op_args.cpp.
    */
   runOp(kind: string, args: object): Promise<void>;
+  /**
+   * Model ops, [kind, args] each, run in order on the workers with no return to JavaScript between
+   * them; rejects with the first failing op's error (the ops after it do not run).
+   */
+  runOps(ops: ReadonlyArray<readonly [string, object]>): Promise<void>;
   /** Skips the call's items that have not started; its promise rejects with code ABORTED. */
   cancel(id: number): boolean;
   /** Joins the worker threads (no call may be in flight). */

@@ -6,6 +6,7 @@ import {
   HostExecutor,
   HostTensor,
   matrixLayout,
+  type Op,
   type OpHandlers,
   ropeFrequencies,
   type Tensor,
@@ -189,7 +190,68 @@ export function createCpuExecutor(
     );
   }
 
-  return new HostExecutor('cpu', handlers, { dtypes });
+  return new HostExecutor('cpu', handlers, {
+    dtypes,
+    // the calls are the ones nativeCalls made
+    batcher: { plan: nativeCalls, run: (calls) => pool.runOps(calls as NativeCall[]) },
+  });
+}
+
+type NativeCall = readonly [string, object];
+
+/**
+ * How an op of a recorded step runs as native calls over its tensors' own storage, for a replay
+ * that hands a whole run of ops to the pool at once; undefined when it needs JavaScript (rope's
+ * frequencies, attention's planning, sample's results, a layout that needs a dense copy).
+ */
+function nativeCalls(op: Op): NativeCall[] | undefined {
+  const rowsOf = (t: Tensor) => matrixOf(host(t), Math.max(0, t.shape.length - 1));
+  const elementwise = (kind: string, a: Tensor, b: Tensor, out: Tensor): NativeCall[] | undefined => {
+    const [am, bm, om] = [rowsOf(a), rowsOf(b), rowsOf(out)];
+    return am && bm && om ? [[kind, { a: am, b: bm, out: om }]] : undefined;
+  };
+  const apart = (out: Tensor, ...inputs: Tensor[]) => !inputs.some((t) => out.sharesStorage(t));
+  switch (op.op) {
+    case 'linear': {
+      const [x, weight, out] = [
+        matrixOf(host(op.x), 1),
+        matrixOf(host(op.weight), 1),
+        matrixOf(host(op.out), 1),
+      ];
+      const bias = op.bias && matrixOf(host(op.bias), 0);
+      if (!x || !weight || !out || (op.bias && !bias) || op.x.shape[1] === 0) return undefined;
+      if (!apart(op.out, op.x, op.weight)) return undefined;
+      return [['linear', { x, weight, bias, out }]];
+    }
+    case 'rmsNorm': {
+      const [x, out, weight] = [rowsOf(op.x), rowsOf(op.out), matrixOf(host(op.weight), 0)];
+      if (!x || !out || !weight) return undefined;
+      const add = op.add && elementwise('add', op.x, op.add, op.x);
+      if (op.add && !add) return undefined;
+      return [...(add ?? []), ['rmsNorm', { a: x, b: weight, out, eps: op.eps }]];
+    }
+    case 'add':
+      return elementwise('add', op.a, op.b, op.out);
+    case 'swiglu':
+      return elementwise('swiglu', op.gate, op.up, op.out);
+    case 'embedding': {
+      const [table, out] = [matrixOf(host(op.table), 1), matrixOf(host(op.out), 1)];
+      return table && out ? [['embedding', { a: table, out, tokens: host(op.tokens).rawView() }]] : undefined;
+    }
+    case 'kvAppend': {
+      const [k, v] = [matrixOf(host(op.k), 1), matrixOf(host(op.v), 1)];
+      const [cacheK, cacheV] = [matrixOf(host(op.cacheK), 2), matrixOf(host(op.cacheV), 2)];
+      if (!k || !v || !cacheK || !cacheV) return undefined;
+      return [['kvAppend', { k, v, cacheK, cacheV, slots: host(op.slots).rawView() }]];
+    }
+    case 'copy': {
+      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32' || !apart(op.dst, op.src)) return undefined;
+      const [a, out] = [rowsOf(op.src), rowsOf(op.dst)];
+      return a && out ? [['copy', { a, out }]] : undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 function host<T extends Tensor>(t: T): HostTensor {

@@ -31,6 +31,16 @@ const FLOAT_FIELD: { readonly [K in OpKind]?: string } = {
 export type OpHandlers = { readonly [K in OpKind]?: (op: OpOf<K>) => Promise<void> | void };
 
 /**
+ * Runs a recorded step's consecutive ops in one call to native code, instead of one call (and one
+ * return to the JS thread) per op. `plan` says how an op would run: its native calls, or undefined
+ * when it needs JavaScript (then its handler runs it). `run` runs the calls in order.
+ */
+export interface OpBatcher<Call = unknown> {
+  plan(op: Op): Call[] | undefined;
+  run(calls: Call[]): Promise<void>;
+}
+
+/**
  * An executor whose device memory is host memory (the cpu backend, a simulator): HostTensor
  * storage, QueueStream streams, and the ops it has handlers for, each enqueued in stream order.
  * Every other op is UNSUPPORTED and `supportsOp` says so. Backends build one from their handlers.
@@ -42,11 +52,17 @@ export class HostExecutor implements Executor {
   readonly #dtypes: readonly DType[];
   readonly #lifetime: Lifetime;
   readonly #tensors: HostTensors;
+  readonly #batcher: OpBatcher | undefined;
 
-  constructor(name: string, handlers: OpHandlers, options: { readonly dtypes: readonly DType[] }) {
+  constructor(
+    name: string,
+    handlers: OpHandlers,
+    options: { readonly dtypes: readonly DType[]; readonly batcher?: OpBatcher },
+  ) {
     this.name = name;
     this.#handlers = handlers;
     this.#dtypes = options.dtypes;
+    this.#batcher = options.batcher;
     this.#tensors = new HostTensors(`the ${name} executor`);
     this.#lifetime = new Lifetime(`the ${name} executor`, () => this.#tensors.disposeAll());
   }
@@ -109,10 +125,38 @@ export class HostExecutor implements Executor {
 
   record(build: (recorder: { run(op: Op): void }) => void): StepGraph {
     this.#lifetime.check();
+    const batcher = this.#batcher;
     return opListGraph(
       build,
       (op) => this.#check(op),
       (op, stream) => this.run(op, stream),
+      batcher && ((ops, stream) => this.#replayBatched(batcher, ops, stream)),
+    );
+  }
+
+  /**
+   * A replay as one task: each op planned when its turn comes (the calls read their values when
+   * they run, so an op may read what the ops before it wrote), the planned ones gathered into one
+   * native call until an op that needs JavaScript, which runs through its handler.
+   */
+  #replayBatched(batcher: OpBatcher, ops: readonly Op[], stream: Stream = this.stream): void {
+    const handlers = ops.map((op) => this.#check(op));
+    const queue = this.#queue(stream);
+    void this.#lifetime.run(() =>
+      queue.enqueue(async () => {
+        let calls: unknown[] = [];
+        for (const [i, op] of ops.entries()) {
+          const planned = batcher.plan(op);
+          if (planned) {
+            calls.push(...planned);
+            continue;
+          }
+          if (calls.length > 0) await batcher.run(calls);
+          calls = [];
+          await handlers[i]!(op);
+        }
+        if (calls.length > 0) await batcher.run(calls);
+      }),
     );
   }
 

@@ -65,7 +65,7 @@ class Pool : public Napi::ObjectWrap<Pool> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Pool",
                        {InstanceMethod<&Pool::Run>("run"), InstanceMethod<&Pool::RunStandard>("runStandard"),
-                        InstanceMethod<&Pool::RunOp>("runOp"),
+                        InstanceMethod<&Pool::RunOp>("runOp"), InstanceMethod<&Pool::RunOps>("runOps"),
                         InstanceMethod<&Pool::ReadProbe>("readProbe"), InstanceMethod<&Pool::Cancel>("cancel"),
                         InstanceMethod<&Pool::Close>("close"), InstanceAccessor<&Pool::Threads>("threads"),
                         InstanceAccessor<&Pool::Isa>("isa"), InstanceAccessor<&Pool::Lanes>("lanes")});
@@ -191,6 +191,98 @@ class Pool : public Napi::ObjectWrap<Pool> {
     } catch (const std::exception& e) {
       job->reset();
       tsfn.Release();
+      throw codedError(env, "DISPOSED", e.what());
+    }
+    return promise;
+  }
+
+  /** A list of ops run one after another: each op's last item submits the next. */
+  struct OpChain {
+    std::vector<std::shared_ptr<OpJob>> jobs;
+    ThreadPool* pool = nullptr;
+    std::function<void()> settle;
+    std::string code;
+    std::string message;
+    std::string field;
+  };
+
+  /** On a worker, once op i has finished: the next op, or the end of the chain (its first error). */
+  static void Advance(const std::shared_ptr<OpChain>& chain, size_t i) {
+    if (i < chain->jobs.size()) chain->jobs[i]->error(chain->code, chain->message, chain->field);
+    size_t next = i + 1;
+    while (chain->code.empty() && next < chain->jobs.size() && !chain->jobs[next]) ++next;
+    if (!chain->code.empty() || next >= chain->jobs.size()) {
+      chain->settle();
+      return;
+    }
+    try {
+      chain->pool->submit(chain->jobs[next]);
+    } catch (const std::exception& e) {
+      chain->code = "DISPOSED";
+      chain->message = e.what();
+      chain->settle();
+    }
+  }
+
+  /**
+   * runOps(list): model ops, [kind, args] each, run in order on the pool with no return to
+   * JavaScript between them (the straight-line part of a recorded step). Every op's arguments are
+   * read first (a bad one throws, naming it, before any runs). Resolves once the last op has
+   * written its outputs; rejects with the first failing op's error, and the ops after it do not run.
+   */
+  Napi::Value RunOps(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
+    if (!info[0].IsArray()) throwInvalid(env, "ops", "expected an array of [kind, args]");
+    const Napi::Array list = info[0].As<Napi::Array>();
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+    Napi::Promise promise = deferred->Promise();
+    auto chain = std::make_shared<OpChain>();
+    chain->pool = pool_.get();
+    const uint32_t n = list.Length();
+    chain->jobs.resize(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const Napi::Value entry = list.Get(i);
+      const std::string field = "ops[" + std::to_string(i) + "]";
+      if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2) throwInvalid(env, field, "expected [kind, args]");
+      const Napi::Array pair = entry.As<Napi::Array>();
+      if (!pair.Get(0u).IsString() || !pair.Get(1u).IsObject()) throwInvalid(env, field, "expected [kind, args]");
+      std::weak_ptr<OpChain> weak = chain;
+      chain->jobs[i] = makeOpJob(env, pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::Object>(),
+                                 *kernel_, threads_(), [weak, i]() {
+                                   if (auto c = weak.lock()) Advance(c, i);
+                                 });
+    }
+    size_t first = 0;
+    while (first < n && !chain->jobs[first]) ++first;
+    if (first == n) {  // nothing to compute
+      deferred->Resolve(env.Undefined());
+      return promise;
+    }
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "fastattn.cpu.ops", 0, 1);
+    // The chain stays alive until it settles on the JS thread (the jobs hold it only weakly).
+    auto self = std::make_shared<std::shared_ptr<OpChain>>(chain);
+    chain->settle = [tsfn, deferred, keep, self]() mutable {
+      tsfn.BlockingCall([deferred, keep, self](Napi::Env e, Napi::Function) {
+        const OpChain& c = **self;
+        if (!c.code.empty()) {
+          deferred->Reject(codedError(e, c.code, c.message, c.field).Value());
+        } else {
+          deferred->Resolve(e.Undefined());
+        }
+        keep->Reset();
+        self->reset();
+      });
+      tsfn.Release();
+    };
+    try {
+      pool_->submit(chain->jobs[first]);
+    } catch (const std::exception& e) {
+      chain->settle = nullptr;
+      tsfn.Release();
+      self->reset();
       throw codedError(env, "DISPOSED", e.what());
     }
     return promise;
