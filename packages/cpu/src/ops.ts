@@ -30,50 +30,26 @@ export function createCpuExecutor(
     attention: attentionHandler(attention),
 
     linear: async (op) => {
-      const x = host(op.x);
-      const out = host(op.out);
       const [m, k] = op.x.shape as [number, number];
       const n = op.weight.shape[0]!;
       if (k === 0) {
         // An empty sum: out is the bias (or zeros) in every row.
         const bias = op.bias ? host(op.bias).values() : new Float64Array(n);
-        out.store(Float64Array.from({ length: m * n }, (_, i) => bias[i % n]!));
+        host(op.out).store(Float64Array.from({ length: m * n }, (_, i) => bias[i % n]!));
         return;
       }
-      // out is written while x and the weight are still read by other workers: never their storage.
-      const weight = host(op.weight);
-      await withMatrices(
-        [[x, 1], [weight, 1], op.bias ? [host(op.bias), 0] : undefined],
-        [[out, 1, x, weight]],
-        ([xm, wm, bm], [om]) => run('linear', { x: xm, weight: wm, bias: bm, out: om }),
-      );
+      await native(op);
     },
-
     // With `add`: the residual add, then the norm (two passes here; cuda fuses them).
-    rmsNorm: async (op) => {
-      if (op.add) await rows2('add', op.x, op.add, op.x);
-      await rows(op.x, op.out, (a, out) =>
-        withMatrices([[host(op.weight), 0]], [], ([b]) => run('rmsNorm', { a, b, out, eps: op.eps })),
-      );
-    },
-    add: (op) => rows2('add', op.a, op.b, op.out),
-    swiglu: (op) => rows2('swiglu', op.gate, op.up, op.out),
-    geglu: (op) => rows2(op.approximate === 'none' ? 'gegluErf' : 'gegluTanh', op.gate, op.up, op.out),
-
-    embedding: (op) =>
-      withMatrices([[host(op.table), 1]], [[host(op.out), 1]], ([a], [out]) =>
-        run('embedding', { a, out, tokens: host(op.tokens).raw() }),
-      ),
-
+    rmsNorm: native,
+    add: native,
+    swiglu: native,
+    geglu: native,
+    embedding: native,
+    kvAppend: native,
     copy: async (op) => {
-      const src = host(op.src);
-      const dst = host(op.dst);
-      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32') {
-        dst.writeRaw(src.raw());
-        return;
-      }
-      const dims = Math.max(0, op.src.shape.length - 1);
-      await withMatrices([[src, dims]], [[dst, dims, src]], ([a], [out]) => run('copy', { a, out }));
+      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32') host(op.dst).writeRaw(host(op.src).raw());
+      else await native(op);
     },
 
     rope: async (op) => {
@@ -96,19 +72,6 @@ export function createCpuExecutor(
         }),
       );
     },
-
-    kvAppend: (op) =>
-      withMatrices(
-        [
-          [host(op.k), 1],
-          [host(op.v), 1],
-        ],
-        [
-          [host(op.cacheK), 2],
-          [host(op.cacheV), 2],
-        ],
-        ([k, v], [cacheK, cacheV]) => run('kvAppend', { k, v, cacheK, cacheV, slots: host(op.slots).raw() }),
-      ),
 
     sample: async (op) => {
       const [rowCount, vocab] = op.logits.shape as [number, number];
@@ -168,26 +131,17 @@ export function createCpuExecutor(
     },
   };
 
-  /** An op over rows: x's and out's leading dims are rows, the last is the row. */
-  function rows(
-    x: Tensor,
-    out: Tensor,
-    body: (a: NativeMatrix, out: NativeMatrix) => Promise<void>,
-  ): Promise<void> {
-    const dims = Math.max(0, x.shape.length - 1);
-    return withMatrices([[host(x), dims]], [[host(out), dims]], ([a], [o]) => body(a!, o!));
-  }
-
-  function rows2(kind: string, a: Tensor, b: Tensor, out: Tensor): Promise<void> {
-    const dims = Math.max(0, a.shape.length - 1);
-    return withMatrices(
-      [
-        [host(a), dims],
-        [host(b), dims],
-      ],
-      [[host(out), dims]],
-      ([am, bm], [om]) => run(kind, { a: am, b: bm, out: om }),
-    );
+  /**
+   * An op as its native calls over the tensors' own storage; where a layout does not fit them (a
+   * transposing view, an output sharing an input's storage), over dense copies of the op's
+   * tensors, its outputs written back after.
+   */
+  async function native(op: Op): Promise<void> {
+    const calls = nativeCalls(op);
+    if (calls) return pool.runOps(calls);
+    const { dense, writeBack } = densified(op);
+    await pool.runOps(nativeCalls(dense)!);
+    writeBack();
   }
 
   return new HostExecutor('cpu', handlers, {
@@ -199,10 +153,48 @@ export function createCpuExecutor(
 
 type NativeCall = readonly [string, object];
 
+/** The tensors each op writes, in write-back order (rmsNorm's x holds the residual sum). */
+const OUTPUTS: Partial<Record<Op['op'], readonly string[]>> = {
+  linear: ['out'],
+  rmsNorm: ['x', 'out'],
+  add: ['out'],
+  swiglu: ['out'],
+  geglu: ['out'],
+  embedding: ['out'],
+  kvAppend: ['cacheK', 'cacheV'],
+  copy: ['dst'],
+};
+
 /**
- * How an op of a recorded step runs as native calls over its tensors' own storage, for a replay
- * that hands a whole run of ops to the pool at once; undefined when it needs JavaScript (rope's
- * frequencies, attention's planning, sample's results, a layout that needs a dense copy).
+ * The op over dense copies of its tensors, and the write-back. Outputs named by the same tensor
+ * share a copy (kvAppend may write k and v into one cache); an input never shares an output's
+ * copy, so an output no longer aliases what it reads (linear's out may be x).
+ */
+function densified(op: Op): { dense: Op; writeBack(): void } {
+  const outputs = new Set(OUTPUTS[op.op] ?? []);
+  const copies = { input: new Map<Tensor, HostTensor>(), output: new Map<Tensor, HostTensor>() };
+  const dense: Record<string, unknown> = { ...op };
+  for (const [field, value] of Object.entries(op)) {
+    if (!(value instanceof HostTensor)) continue;
+    const map = outputs.has(field) ? copies.output : copies.input;
+    if (!map.has(value)) map.set(value, scratchOf(value));
+    dense[field] = map.get(value);
+  }
+  return {
+    dense: dense as unknown as Op,
+    writeBack: () => {
+      for (const field of OUTPUTS[op.op] ?? []) {
+        const t = (op as unknown as Record<string, HostTensor | undefined>)[field];
+        if (t) t.writeRaw(copies.output.get(t)!.raw());
+      }
+    },
+  };
+}
+
+/**
+ * How an op runs as native calls over its tensors' own storage (one op alone, or a step graph's
+ * run of ops handed to the pool at once); undefined when it needs JavaScript (rope's frequencies,
+ * attention's planning, sample's results, a layout that needs a dense copy).
  */
 function nativeCalls(op: Op): NativeCall[] | undefined {
   const rowsOf = (t: Tensor) => matrixOf(host(t), Math.max(0, t.shape.length - 1));
@@ -234,6 +226,8 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
       return elementwise('add', op.a, op.b, op.out);
     case 'swiglu':
       return elementwise('swiglu', op.gate, op.up, op.out);
+    case 'geglu':
+      return elementwise(op.approximate === 'none' ? 'gegluErf' : 'gegluTanh', op.gate, op.up, op.out);
     case 'embedding': {
       const [table, out] = [matrixOf(host(op.table), 1), matrixOf(host(op.out), 1)];
       return table && out ? [['embedding', { a: table, out, tokens: host(op.tokens).rawView() }]] : undefined;

@@ -8,6 +8,7 @@
  * append, no keys). The graphs of one bucket share their activations.
  */
 import {
+  contiguousStrides,
   DEFAULT_SAMPLING,
   type DType,
   type Executor,
@@ -99,7 +100,7 @@ export class DecodeRows {
   /** Rows first..first + count - 1 of a [maxBatch, ...] tensor. */
   static rows<T extends Tensor>(t: T, count: number, first = 0): T {
     const shape = [count, ...t.shape.slice(1)];
-    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, d) => a * d, 1));
+    const strides = contiguousStrides(shape);
     return t.view({ shape, strides, offset: t.offset + first * strides[0]! }) as T;
   }
 
@@ -125,7 +126,7 @@ export class DecodeRows {
     const pick = <T extends Tensor>(t: T): T => DecodeRows.rows(t, count, first);
     const f32 = pick(this.logits);
     const params = Object.fromEntries(
-      PARAM_NAMES.map((name) => [name, pick(this.params[name]).view({ shape: [count] })]),
+      PARAM_NAMES.map((name) => [name, pick(this.params[name])]),
     ) as unknown as SamplingTensors;
     return [
       { op: 'copy', src: logits, dst: f32 },
@@ -135,8 +136,8 @@ export class DecodeRows {
         params,
         counters,
         counts: pick(this.counts),
-        tokens: pick(this.tokens).view({ shape: [count] }),
-        logprobs: pick(this.logprobs).view({ shape: [count] }),
+        tokens: pick(this.tokens),
+        logprobs: pick(this.logprobs),
       },
     ];
   }
@@ -176,7 +177,7 @@ export class DecodeRows {
     if (graph) return graph;
     const { executor: ex, config, weights, dtype } = this.#run;
     const n = this.maxBatch;
-    const scalar = (i: number) => this.#scalars.view({ shape: [bucket], strides: [1], offset: i * n });
+    const scalar = (i: number) => DecodeRows.rows(this.#scalars, bucket, i * n);
     const inputs: StepInputs = {
       tokens: DecodeRows.rows(this.tokens, bucket),
       positions: scalar(0),
@@ -204,8 +205,7 @@ export class DecodeRows {
   }
 
   #writeParam(name: keyof SamplingParams, first: number, count: number, value: number): Promise<void> {
-    const t = this.params[name];
-    const view = t.view({ shape: [count], strides: [1], offset: first });
+    const view = DecodeRows.rows(this.params[name], count, first);
     const data = INT_PARAMS.has(name)
       ? new Int32Array(count).fill(value | 0)
       : new Float32Array(count).fill(value);

@@ -5,7 +5,14 @@
  * each sequence's blocks, logits for the tokens asked for. Each residual add is fused into the norm
  * after it.
  */
-import type { DType, Executor, MaskSpec, Op, Tensor } from '@fastattention/core';
+import {
+  contiguousStrides,
+  type DType,
+  type Executor,
+  type MaskSpec,
+  type Op,
+  type Tensor,
+} from '@fastattention/core';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -41,11 +48,6 @@ export function createKvCache(
 
 export function disposeKvCache(cache: KvCache): void {
   for (const t of [...cache.k, ...cache.v]) t.dispose();
-}
-
-/** Bytes of cache one token of context takes (keys and values of every layer). */
-export function kvBytesPerToken(config: ModelConfig, dtype: DType): number {
-  return 2 * config.layers * config.kvHeads * config.headDim * (dtype === 'f32' ? 4 : 2);
 }
 
 /**
@@ -92,7 +94,7 @@ export function writeSequenceInputs(
   packed.set(blocks.slice(0, blocksPerSeq), 3 * n + 2);
   const all = executor.empty('i32', [packed.length]);
   const at = (offset: number, shape: number[]) =>
-    all.view({ shape, strides: shape.length === 1 ? [1] : [shape[1]!, 1], offset });
+    all.view({ shape, strides: contiguousStrides(shape), offset });
   const written = executor.write(all, packed);
   written.catch(() => undefined); // the caller awaits it
   return {

@@ -110,6 +110,9 @@ interface Delivery {
   fence?: StreamEvent;
 }
 
+/** Tokens the sequence has generated and delivered. */
+const generated = (seq: Sequence) => seq.tokens.length - seq.promptLength;
+
 const penalized = (s: SamplingParams) =>
   s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
 
@@ -269,7 +272,7 @@ export class Scheduler {
     for (const seq of this.#live.values()) {
       if (seq.state !== 'waiting') continue;
       // a preempted request comes back once every token it sampled has arrived
-      if (seq.issued !== seq.tokens.length - seq.promptLength) break;
+      if (seq.issued !== generated(seq)) break;
       if (this.#freeRows.length === 0) break;
       // leave each decoding sequence room to grow by a block before anyone is preempted
       const blocks = this.#blocks.allocate(seq.tokens, { keep: decoding });
@@ -316,16 +319,7 @@ export class Scheduler {
     if (rows.length === 0) return;
     const bucket = this.#bucket(top + 1);
     delivery.writes.push(this.#rows.step(bucket, steps));
-    const ex = this.#run.executor;
-    delivery.reads.push({
-      tokens: ex.read(DecodeRows.rows(this.#rows.tokens, bucket)),
-      logprobs: ex.read(DecodeRows.rows(this.#rows.logprobs, bucket)),
-      rows: rows.map(({ seq, index }) => ({
-        seq,
-        index,
-        ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.rows(this.#rows.logits, 1, index)) }),
-      })),
-    });
+    delivery.reads.push(this.#readBack(0, bucket, rows));
     for (const { seq } of rows) {
       seq.computed += 1;
       seq.issued += 1;
@@ -380,19 +374,30 @@ export class Scheduler {
     const r = seq.row!;
     delivery.temps.push(step.logits!);
     for (const op of this.#rows.sampleOps(step.logits!, r, 1, chunk.counter)) ex.run(op);
-    delivery.reads.push({
-      tokens: ex.read(DecodeRows.rows(this.#rows.tokens, 1, r)),
-      logprobs: ex.read(DecodeRows.rows(this.#rows.logprobs, 1, r)),
-      rows: [
-        {
-          seq,
-          index: 0,
-          ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.rows(this.#rows.logits, 1, r)) }),
-        },
-      ],
-    });
+    delivery.reads.push(this.#readBack(r, 1, [{ seq, index: r }]));
     seq.issued += 1;
     seq.state = 'decode';
+  }
+
+  /**
+   * Reads back the tokens (and log-probabilities, and the logits of requests that want
+   * alternatives) of rows first..first + count - 1; each entry names its sequence's row.
+   */
+  #readBack(
+    first: number,
+    count: number,
+    rows: ReadonlyArray<{ seq: Sequence; index: number }>,
+  ): Delivery['reads'][number] {
+    const ex = this.#run.executor;
+    return {
+      tokens: ex.read(DecodeRows.rows(this.#rows.tokens, count, first)),
+      logprobs: ex.read(DecodeRows.rows(this.#rows.logprobs, count, first)),
+      rows: rows.map(({ seq, index }) => ({
+        seq,
+        index: index - first,
+        ...(seq.request.topLogprobs > 0 && { logits: ex.read(DecodeRows.rows(this.#rows.logits, 1, index)) }),
+      })),
+    };
   }
 
   /** Hands each sampled token to its request, in order; frees what the iteration used. */
@@ -402,9 +407,9 @@ export class Scheduler {
       for (const read of delivery.reads) {
         const [tokens, logprobs] = await Promise.all([read.tokens, read.logprobs]);
         for (const { seq, index, logits } of read.rows) {
-          const alternatives =
-            logits && topLogprobs(Float64Array.from(await logits), seq.request.topLogprobs);
+          const row = logits && (await logits);
           if (seq.state === 'done') continue;
+          const alternatives = row && topLogprobs(Float64Array.from(row), seq.request.topLogprobs);
           this.#accept(seq, tokens[index]!, logprobs[index]!, alternatives);
         }
       }
@@ -417,7 +422,6 @@ export class Scheduler {
   #accept(seq: Sequence, token: number, logprob: number, top: TopLogprobs | undefined): void {
     seq.tokens.push(token);
     if (seq.counts) seq.counts[token]! += 1;
-    const generated = seq.tokens.length - seq.promptLength;
     let end: boolean;
     try {
       end = seq.request.onToken(token, logprob, top);
@@ -426,7 +430,7 @@ export class Scheduler {
       return;
     }
     if (end) this.#finish(seq, 'stop');
-    else if (generated >= seq.request.maxTokens) this.#finish(seq, 'length');
+    else if (generated(seq) >= seq.request.maxTokens) this.#finish(seq, 'length');
   }
 
   #finish(seq: Sequence, reason: SequenceOutcome['finishReason']): void {
