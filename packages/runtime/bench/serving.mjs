@@ -11,6 +11,10 @@
 //   prefix:N          one N-token prompt twice: time to first token without and with the prefix cache
 //   mixed:R           R requests at once, prompts 64-2048 tokens, 32-256 new: total output tok/s,
 //                     time to first token and time per output token (p50/p99)
+//   profile:B:CTX     where a decode step's time goes: B requests with CTX-token prompts decode a few
+//                     tokens, then the last recorded step graph is replayed alone (ms per replay)
+//                     and each of its ops is run 20 times back to back (ms per op kind, host
+//                     enqueue included, so only the large kinds are meaningful)
 import { writeFileSync } from 'node:fs';
 import { loadModel } from '../dist/index.js';
 
@@ -24,6 +28,20 @@ const backend =
   backendName === 'cuda'
     ? await (await import('../../cuda-volta/dist/index.js')).createBackend()
     : await (await import('../../cpu/dist/index.js')).createBackend();
+// Every step graph the runtime records, with its ops (for profile cases).
+const recorded = [];
+const createExecutor = backend.createExecutor.bind(backend);
+backend.createExecutor = () => {
+  const ex = createExecutor();
+  const record = ex.record.bind(ex);
+  ex.record = (build) => {
+    const ops = [];
+    const graph = record((r) => build({ run: (op) => (ops.push(op), r.run(op)) }));
+    recorded.push({ ex, ops, graph });
+    return graph;
+  };
+  return ex;
+};
 let t0 = performance.now();
 const prefillChunk = Number(flag('--prefill-chunk', 2048));
 const model = await loadModel(dir, {
@@ -113,6 +131,65 @@ async function mixedCase(count) {
   };
 }
 
+async function profileCase(batch, ctx) {
+  await serve(Array.from({ length: batch }, () => ({ tokens: prompt(ctx), maxTokens: 8 })));
+  const { ex, ops, graph } = recorded.at(-1);
+  const timed = async (n, enqueue) => {
+    await ex.stream.synchronize();
+    const t = performance.now();
+    for (let i = 0; i < n; i++) enqueue();
+    await ex.stream.synchronize();
+    return (performance.now() - t) / n;
+  };
+  await timed(3, () => graph.replay());
+  const rounds = [];
+  for (let r = 0; r < 3; r++) rounds.push(await timed(30, () => graph.replay()));
+  const replayMs = median(rounds);
+  // The scheduler's loop around the same replay: the step's scalars written before it, its tokens
+  // and log-probabilities read after it; pipelined (await the previous step's reads) or not.
+  const attention0 = ops.find((op) => op.op === 'attention');
+  const sample = ops.find((op) => op.op === 'sample');
+  const lens = await ex.read(attention0.seqLensK);
+  const loop = async (n, { write, read, pipelined }) => {
+    await ex.stream.synchronize();
+    const t = performance.now();
+    let previous;
+    for (let i = 0; i < n; i++) {
+      if (write) ex.write(attention0.seqLensK, lens);
+      graph.replay();
+      const reads = read ? Promise.all([ex.read(sample.tokens), ex.read(sample.logprobs)]) : undefined;
+      if (pipelined) await previous;
+      else await reads;
+      previous = reads;
+    }
+    await previous;
+    await ex.stream.synchronize();
+    return (performance.now() - t) / n;
+  };
+  const loops = {
+    write: await loop(30, { write: true }),
+    writeRead: await loop(30, { write: true, read: true, pipelined: true }),
+    writeReadWait: await loop(30, { write: true, read: true, pipelined: false }),
+  };
+  const byKind = {};
+  for (const op of ops) {
+    const key = op.op === 'linear' ? `linear ${op.weight.shape.join('x')}` : op.op;
+    const ms = await timed(20, () => ex.run(op));
+    byKind[key] = (byKind[key] ?? 0) + ms;
+  }
+  const attention = ops.find((op) => op.op === 'attention');
+  return {
+    attention: {
+      mask: attention.mask?.kind ?? 'none',
+      q: attention.q.shape,
+      k: attention.k.shape,
+      blockTable: attention.paged?.blockTable.shape,
+    },
+    ops: ops.length,
+    replayMs,
+    loops, opsMs: byKind, sumOpsMs: Object.values(byKind).reduce((a, b) => a + b, 0) };
+}
+
 const results = { dir, backend: backend.name, dtype: model.info.dtype, loadS, cases: [] };
 console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}`);
 // one short request first: records the decode graph and warms the kernels
@@ -127,7 +204,9 @@ for (const c of casesArg.split(',')) {
         ? await prefillCase(args[0])
         : kind === 'prefix'
           ? await prefixCase(args[0])
-          : await mixedCase(args[0]);
+          : kind === 'profile'
+            ? await profileCase(args[0], args[1])
+            : await mixedCase(args[0]);
   results.cases.push({ case: c, ...row, stats: model.stats() });
   console.log(`${c}: ${JSON.stringify(row)} (${((performance.now() - t0) / 1e3).toFixed(1)} s)`);
 }

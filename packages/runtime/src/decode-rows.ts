@@ -119,6 +119,17 @@ export class DecodeRows {
   }
 
   /**
+   * Moves row `from`'s device state (next token, sampling parameters, penalty counts, block table)
+   * to row `to`, in stream order: after the work enqueued so far, before the next step.
+   */
+  move(from: number, to: number): void {
+    const ex = this.#run.executor;
+    const tensors: Tensor[] = [this.tokens, this.counts, this.#blockTable, ...Object.values(this.params)];
+    for (const t of tensors)
+      ex.run({ op: 'copy', src: DecodeRows.rows(t, 1, from), dst: DecodeRows.rows(t, 1, to) });
+  }
+
+  /**
    * The ops that turn `logits` ([count, vocab], the run dtype) into the tokens of rows
    * first..first + count - 1: an f32 copy into the rows' logits, then the `sample` op.
    */

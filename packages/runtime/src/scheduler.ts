@@ -67,6 +67,8 @@ export interface SchedulerStats {
   readonly prefixHitTokens: number;
   readonly promptTokens: number;
   readonly preemptions: number;
+  /** Rows of the last decode step's graph (its batch bucket; 0 before the first step). */
+  readonly decodeBatch: number;
 }
 
 type State = 'waiting' | 'prefill' | 'decode' | 'done';
@@ -127,9 +129,11 @@ export class Scheduler {
   /** Tokens one sequence may hold (its block table's width). */
   readonly maxSequenceTokens: number;
   readonly #live = new Map<number, Sequence>();
+  /** Decode rows no sequence holds, highest first: a new sequence takes the lowest (see #takeRow). */
   readonly #freeRows: number[];
   #nextId = 0;
   #preemptions = 0;
+  #decodeBatch = 0;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #disposed: Promise<void> | undefined;
@@ -179,6 +183,7 @@ export class Scheduler {
       prefixHitTokens: hits.hitTokens,
       promptTokens: hits.lookupTokens,
       preemptions: this.#preemptions,
+      decodeBatch: this.#decodeBatch,
     };
   }
 
@@ -278,7 +283,7 @@ export class Scheduler {
       const blocks = this.#blocks.allocate(seq.tokens, { keep: decoding });
       if (!blocks) break;
       seq.blocks = blocks;
-      seq.row = this.#freeRows.pop()!;
+      seq.row = this.#takeRow();
       seq.tableBlocks = 0;
       seq.computed = blocks.cachedTokens;
       seq.state = 'prefill';
@@ -300,6 +305,7 @@ export class Scheduler {
         this.#preempt(this.#newestRunning());
       }
     }
+    this.#compact();
     const steps = new Map<number, RowStep>();
     const rows: Array<{ seq: Sequence; index: number }> = [];
     let top = -1;
@@ -318,6 +324,7 @@ export class Scheduler {
     }
     if (rows.length === 0) return;
     const bucket = this.#bucket(top + 1);
+    this.#decodeBatch = bucket;
     delivery.writes.push(this.#rows.step(bucket, steps));
     delivery.reads.push(this.#readBack(0, bucket, rows));
     for (const { seq } of rows) {
@@ -454,7 +461,7 @@ export class Scheduler {
   #release(seq: Sequence): void {
     if (seq.blocks) this.#blocks.free(seq.blocks);
     seq.blocks = undefined;
-    if (seq.row !== undefined) this.#freeRows.push(seq.row);
+    if (seq.row !== undefined) this.#giveRow(seq.row);
     seq.row = undefined;
   }
 
@@ -472,12 +479,47 @@ export class Scheduler {
     return newest!;
   }
 
+  /**
+   * Moves decoding sequences from the highest rows into free lower ones while the highest held row
+   * makes the decode graph's batch bucket larger than the rows held need: as requests finish in
+   * any order, the remaining ones would otherwise decode with padding rows.
+   */
+  #compact(): void {
+    const held = this.#maxBatch - this.#freeRows.length;
+    for (;;) {
+      let top: Sequence | undefined;
+      for (const s of this.#live.values())
+        if (s.row !== undefined && (!top || s.row > top.row!)) top = s;
+      if (!top || top.state !== 'decode') return;
+      if (this.#bucket(top.row! + 1) === this.#bucket(held)) return;
+      const from = top.row!;
+      top.row = this.#takeRow();
+      this.#rows.move(from, top.row);
+      this.#giveRow(from);
+    }
+  }
+
   /** Writes the row's block table when the sequence got blocks the device has not seen. */
   #syncTable(seq: Sequence, delivery: Delivery): void {
     const blocks = seq.blocks!.blocks;
     if (seq.tableBlocks === blocks.length) return;
     delivery.writes.push(this.#rows.writeBlocks(seq.row!, blocks));
     seq.tableBlocks = blocks.length;
+  }
+
+  /**
+   * The lowest free row. A decode step runs the graph of the smallest batch bucket that holds the
+   * highest occupied row, so a lone request on a high row would pay for a whole batch of padding
+   * rows (and for attention planned for that batch: no split-KV).
+   */
+  #takeRow(): number {
+    return this.#freeRows.pop()!;
+  }
+
+  #giveRow(row: number): void {
+    // kept sorted, highest first: rows come back in any order
+    const at = this.#freeRows.findIndex((r) => r < row);
+    this.#freeRows.splice(at < 0 ? this.#freeRows.length : at, 0, row);
   }
 
   /** The decode graph's batch for rows [0, used): a power of two, or maxBatch. */

@@ -122,6 +122,30 @@ describe(`runtime: scheduler (seed ${seed})`, () => {
       expect(after.promptTokens).toBe(26 + 26 + 22);
     }));
 
+  it('keeps the decode batch as small as the rows held: the lowest free row first, the last rows moved down', () =>
+    withModel('cpu', { maxBatch: 4 }, async (model) => {
+      // Rows finish in the order 0, 1, 2, 3: the longest request is moved down from row 3 and ends
+      // in a graph of 1 row, its tokens still the greedy ones; a request alone afterwards takes row 0.
+      const prompts = [5, 6, 7, 8].map(prompt);
+      let widest = 0;
+      const all = await Promise.all(
+        prompts.map(async (p, i) => {
+          const tokens: number[] = [];
+          for await (const chunk of model.generate({ tokens: p, maxTokens: 2 + 4 * i, stopTokens: [] })) {
+            tokens.push(chunk.token);
+            widest = Math.max(widest, model.stats()!.decodeBatch);
+          }
+          return tokens;
+        }),
+      );
+      prompts.forEach((p, i) => expectGreedy(p, all[i]!));
+      expect(widest).toBe(4);
+      expect(model.stats()!.decodeBatch).toBe(1);
+      const alone = prompt(5);
+      expectGreedy(alone, await tokensOf(model, { tokens: alone, maxTokens: 4 }));
+      expect(model.stats()!.decodeBatch).toBe(1);
+    }));
+
   it('preempts the newest request when the cache is full, and every request still completes', () =>
     withModel('cpu', { maxBatch: 4, blockSize: 4, cacheTokens: 48 }, async (model) => {
       // Four requests that need 20-28 tokens each, in a cache of 48.

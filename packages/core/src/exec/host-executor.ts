@@ -178,7 +178,8 @@ export class HostExecutor implements Executor {
     this.#tensors.ownAll(op);
     const main = FLOAT_FIELD[op.op];
     const dtype = main && ((op as unknown as Record<string, Tensor>)[main]!.dtype as DType);
-    if (dtype && !this.#dtypes.includes(dtype)) {
+    // i32 is index data (a copy of token ids, say), which every host executor handles.
+    if (dtype && (dtype as string) !== 'i32' && !this.#dtypes.includes(dtype)) {
       throw unsupported(
         `${op.op}.${main}`,
         `dtype ${dtype} (the ${this.name} executor runs ${this.#dtypes.join(', ')})`,

@@ -291,6 +291,21 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
       op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
     });
   }
+  cases.push({
+    name: 'copy i32 out of row 3 of a table into row 1 of another',
+    kind: 'copy',
+    dtype: dtypes[0]!,
+    tensors: {
+      src: {
+        dtype: 'i32',
+        shape: [1, 9],
+        data: floats(rand, 'i32', 9, 1000),
+        view: { base: [5, 9], strides: [9, 1], offset: 27 },
+      },
+      dst: { dtype: 'i32', shape: [1, 9], check: true, view: { base: [4, 9], strides: [9, 1], offset: 9 } },
+    },
+    op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
+  });
   cases.push(sampleCase(rand, 4, 37, 'a greedy row, and sampled rows with each truncation and penalty'));
   cases.push(sampleCase(rand, 24, 1000, 'ties, NaN and infinite logits, every truncation'));
   return cases;

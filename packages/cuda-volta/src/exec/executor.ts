@@ -311,15 +311,17 @@ export class CudaExecutor implements Executor {
 
   /**
    * The fused split-KV combine's arrival counters: zero between launches (the last CTA of a tile
-   * resets its own). Grown on demand; an outgrown buffer is freed in stream order.
+   * resets its own). Grown on demand; an outgrown buffer stays allocated until the executor is
+   * disposed, since a step graph recorded earlier still launches kernels that count in it.
    */
   #counters: { ptr: bigint; length: number } | undefined;
+  readonly #retiredCounters: bigint[] = [];
   #countersFor(n: number, stream: CudaStream): bigint {
     if (!this.#counters || this.#counters.length < n) {
       const length = Math.max(n, 4096);
       const ptr = this.context.allocAsync(stream.id, length * 4);
       this.context.enqueueWrite(stream.id, ptr, new Int32Array(length));
-      if (this.#counters) this.context.freeAsync(stream.id, this.#counters.ptr);
+      if (this.#counters) this.#retiredCounters.push(this.#counters.ptr);
       this.#counters = { ptr, length };
     }
     return this.#counters.ptr;
@@ -372,6 +374,7 @@ export class CudaExecutor implements Executor {
       freed.push(this.#free(storage));
     }
     if (this.#counters) this.context.freeAsync(this.stream.id, this.#counters.ptr);
+    for (const ptr of this.#retiredCounters.splice(0)) this.context.freeAsync(this.stream.id, ptr);
     this.#counters = undefined;
     for (const graph of this.#graphs) this.context.graphDestroy(graph);
     this.#graphs.clear();
