@@ -1,7 +1,7 @@
 // Paged KV against the same call on a dense cache (same device, same process, alternating order):
 // decode at B1 32K, B16 8K and B64 2K, prefill at B4 4K, f16, hd 128, 32 query / 8 KV heads (or
 // FASTATTN_PAGED_HEADS=32/32: the Llama-2-7B shape). The paged cache's blocks are shuffled (a real
-// cache's blocks are not in order), block sizes 16 and 256.
+// cache's blocks are not in order), block sizes 16 and 256 (or FASTATTN_PAGED_BLOCKS=16,32,64).
 //   FASTATTN_BENCH_OUT=paged.json [FASTATTN_PAGED_HEADS=HQ/HKV] node bench/paged.mjs
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
@@ -37,7 +37,7 @@ for (const c of cases) {
   const out = backend.empty('f16', [c.batch, c.seqQ, HQ, D]);
   const lse = backend.empty('f32', [c.batch, HQ, c.seqQ]);
   const dense = { ...base, q, k, v, out, lse };
-  for (const blockSize of [16, 256]) {
+  for (const blockSize of (process.env.FASTATTN_PAGED_BLOCKS ?? '16,256').split(',').map(Number)) {
     const blocksPerSeq = c.seqK / blockSize;
     // The same storage viewed as blocks: a shuffled table over all of it (each row its own blocks).
     const order = shuffled(c.batch * blocksPerSeq, blockSize);

@@ -2,7 +2,7 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
-//     [--prefill-chunk N]
+//     [--prefill-chunk N] [--block-size N]
 // CASES (comma-separated):
 //   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
 //                     which all B are decoding (median of 3 rounds; the first requests decode while
@@ -12,9 +12,9 @@
 //   mixed:R           R requests at once, prompts 64-2048 tokens, 32-256 new: total output tok/s,
 //                     time to first token and time per output token (p50/p99)
 //   profile:B:CTX     where a decode step's time goes: B requests with CTX-token prompts decode a few
-//                     tokens, then the last recorded step graph is replayed alone (ms per replay)
-//                     and each of its ops is run 20 times back to back (ms per op kind, host
-//                     enqueue included, so only the large kinds are meaningful)
+//                     tokens, then the last recorded step graph is replayed alone (ms per replay),
+//                     in the scheduler's write/replay/read loop, and each group of its ops (kind
+//                     and shape) as a graph of its own (GPU ms per step)
 import { writeFileSync } from 'node:fs';
 import { loadModel } from '../dist/index.js';
 
@@ -30,6 +30,7 @@ const backend =
     : await (await import('../../cpu/dist/index.js')).createBackend();
 // Every step graph the runtime records, with its ops (for profile cases).
 const recorded = [];
+let profiling = false;
 const createExecutor = backend.createExecutor.bind(backend);
 backend.createExecutor = () => {
   const ex = createExecutor();
@@ -37,7 +38,7 @@ backend.createExecutor = () => {
   ex.record = (build) => {
     const ops = [];
     const graph = record((r) => build({ run: (op) => (ops.push(op), r.run(op)) }));
-    recorded.push({ ex, ops, graph });
+    if (!profiling) recorded.push({ ex, ops, graph });
     return graph;
   };
   return ex;
@@ -47,7 +48,12 @@ const prefillChunk = Number(flag('--prefill-chunk', 2048));
 const model = await loadModel(dir, {
   backend,
   ...(backendName === 'cuda' && { dtype: 'f16' }),
-  scheduler: { maxBatch: 64, cacheTokens: Number(flag('--cache-tokens', 150000)), prefillChunk },
+  scheduler: {
+    maxBatch: 64,
+    cacheTokens: Number(flag('--cache-tokens', 150000)),
+    prefillChunk,
+    blockSize: Number(flag('--block-size', 64)),
+  },
 });
 const loadS = (performance.now() - t0) / 1e3;
 const vocab = model.info.config.vocabSize;
@@ -133,7 +139,14 @@ async function mixedCase(count) {
 
 async function profileCase(batch, ctx) {
   await serve(Array.from({ length: batch }, () => ({ tokens: prompt(ctx), maxTokens: 8 })));
-  const { ex, ops, graph } = recorded.at(-1);
+  // the last step graph recorded for a batch of `batch` rows
+  const rowsOf = (r) => r.ops.find((op) => op.op === 'attention').q.shape[0];
+  const { ex, ops, graph } = recorded.filter((r) => rowsOf(r) >= batch).at(-1);
+  profiling = true;
+  const attention0 = ops.find((op) => op.op === 'attention');
+  // every row attends to CTX keys (the rows' block tables are still those of the requests served)
+  const lens = new Int32Array(attention0.seqLensK.length).fill(ctx);
+  await ex.write(attention0.seqLensK, lens);
   const timed = async (n, enqueue) => {
     await ex.stream.synchronize();
     const t = performance.now();
@@ -147,9 +160,7 @@ async function profileCase(batch, ctx) {
   const replayMs = median(rounds);
   // The scheduler's loop around the same replay: the step's scalars written before it, its tokens
   // and log-probabilities read after it; pipelined (await the previous step's reads) or not.
-  const attention0 = ops.find((op) => op.op === 'attention');
   const sample = ops.find((op) => op.op === 'sample');
-  const lens = await ex.read(attention0.seqLensK);
   const loop = async (n, { write, read, pipelined }) => {
     await ex.stream.synchronize();
     const t = performance.now();
@@ -171,12 +182,26 @@ async function profileCase(batch, ctx) {
     writeRead: await loop(30, { write: true, read: true, pipelined: true }),
     writeReadWait: await loop(30, { write: true, read: true, pipelined: false }),
   };
-  const byKind = {};
+  // GPU time per op group (kind and shape): a graph of the group's instances in step order (each
+  // layer's own weights, so no instance finds the previous one's in L2), replayed back to back.
+  const groups = new Map();
   for (const op of ops) {
-    const key = op.op === 'linear' ? `linear ${op.weight.shape.join('x')}` : op.op;
-    const ms = await timed(20, () => ex.run(op));
-    byKind[key] = (byKind[key] ?? 0) + ms;
+    const main = op.x ?? op.q ?? op.gate ?? op.a ?? op.k ?? op.logits ?? op.src ?? op.table;
+    const key = `${op.op} ${(op.weight ?? main).shape.join('x')}${op.add ? ' +add' : ''}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(op);
   }
+  const opsMs = {};
+  for (const [key, list] of groups) {
+    const g = ex.record((r) => {
+      for (const op of list) r.run(op);
+    });
+    await timed(2, () => g.replay());
+    opsMs[key] = { count: list.length, ms: await timed(10, () => g.replay()) };
+    g.dispose();
+  }
+  const sumOpsMs = Object.values(opsMs).reduce((a, b) => a + b.ms, 0);
+  profiling = false;
   const attention = ops.find((op) => op.op === 'attention');
   return {
     attention: {
@@ -187,7 +212,10 @@ async function profileCase(batch, ctx) {
     },
     ops: ops.length,
     replayMs,
-    loops, opsMs: byKind, sumOpsMs: Object.values(byKind).reduce((a, b) => a + b, 0) };
+    loops,
+    opsMs,
+    sumOpsMs,
+  };
 }
 
 const results = { dir, backend: backend.name, dtype: model.info.dtype, loadS, cases: [] };

@@ -123,7 +123,7 @@ describe(`runtime: scheduler (seed ${seed})`, () => {
     }));
 
   it('keeps the decode batch as small as the rows held: the lowest free row first, the last rows moved down', () =>
-    withModel('cpu', { maxBatch: 4 }, async (model) => {
+    withModel('cpu', { maxBatch: 4, blockSize: 4 }, async (model) => {
       // Rows finish in the order 0, 1, 2, 3: the longest request is moved down from row 3 and ends
       // in a graph of 1 row, its tokens still the greedy ones; a request alone afterwards takes row 0.
       const prompts = [5, 6, 7, 8].map(prompt);
