@@ -138,7 +138,7 @@ describe(`runtime: scheduler (seed ${seed})`, () => {
           return tokens;
         }),
       );
-      prompts.forEach((p, i) => expectGreedy(p, all[i]!));
+      for (const [i, p] of prompts.entries()) expectGreedy(p, all[i]!);
       expect(widest).toBe(4);
       expect(model.stats()!.decodeBatch).toBe(1);
       const alone = prompt(5);
