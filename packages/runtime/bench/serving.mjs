@@ -37,7 +37,14 @@ backend.createExecutor = () => {
   const record = ex.record.bind(ex);
   ex.record = (build) => {
     const ops = [];
-    const graph = record((r) => build({ run: (op) => (ops.push(op), r.run(op)) }));
+    const graph = record((r) =>
+      build({
+        run: (op) => {
+          ops.push(op);
+          r.run(op);
+        },
+      }),
+    );
     if (!profiling) recorded.push({ ex, ops, graph });
     return graph;
   };

@@ -489,7 +489,7 @@ export class Scheduler {
     for (;;) {
       let top: Sequence | undefined;
       for (const s of this.#live.values()) if (s.row !== undefined && (!top || s.row > top.row!)) top = s;
-      if (!top || top.state !== 'decode') return;
+      if (top?.state !== 'decode') return;
       if (this.#bucket(top.row! + 1) === this.#bucket(held)) return;
       const from = top.row!;
       top.row = this.#takeRow();
