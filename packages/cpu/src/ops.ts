@@ -8,6 +8,8 @@ import {
   matrixLayout,
   type Op,
   type OpHandlers,
+  type RopeFrequencies,
+  type RopeOp,
   ropeFrequencies,
   type Tensor,
 } from '@fastattention/core';
@@ -53,6 +55,9 @@ export function createCpuExecutor(
     },
 
     rope: async (op) => {
+      const calls = nativeCalls(op);
+      if (calls) return pool.runOps(calls);
+      // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
       const positions = host(op.positions).raw() as Int32Array;
       const [tokens, heads, headDim] = op.x.shape as [number, number, number];
       let largest = -1;
@@ -238,6 +243,30 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
       if (!k || !v || !cacheK || !cacheV) return undefined;
       return [['kvAppend', { k, v, cacheK, cacheV, slots: host(op.slots).rawView() }]];
     }
+    case 'rope': {
+      const frequencies = fixedRopeFrequencies(op);
+      const [x, out] = [host(op.x), host(op.out)];
+      if (!frequencies || !isHeadRows(x) || !isHeadRows(out)) return undefined;
+      const [tokens, heads, headDim] = op.x.shape as [number, number, number];
+      const { invFreq, attentionScaling } = frequencies;
+      return [
+        [
+          'rope',
+          {
+            tokens,
+            heads,
+            headDim,
+            rotaryDim: op.rope.rotaryDim,
+            // read when the call runs: a replayed step sees the positions written before it
+            positions: host(op.positions).rawView(),
+            invFreq,
+            attentionScaling,
+            x: headRows(x),
+            out: headRows(out),
+          },
+        ],
+      ];
+    }
     case 'copy': {
       if (op.src.dtype === 'i32' || op.dst.dtype === 'i32' || !apart(op.dst, op.src)) return undefined;
       const [a, out] = [rowsOf(op.src), rowsOf(op.dst)];
@@ -246,6 +275,27 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
     default:
       return undefined;
   }
+}
+
+const ropeFrequencyCache = new WeakMap<RopeOp['rope'], Map<number | undefined, RopeFrequencies>>();
+
+/**
+ * A rope op's frequencies when they do not depend on its positions (every scaling but dynamic
+ * NTK without a given seqLen), computed once per spec and seqLen.
+ */
+function fixedRopeFrequencies(op: RopeOp): RopeFrequencies | undefined {
+  if (op.rope.scaling.kind === 'dynamic' && op.seqLen === undefined) return undefined;
+  let bySeqLen = ropeFrequencyCache.get(op.rope);
+  if (!bySeqLen) {
+    bySeqLen = new Map();
+    ropeFrequencyCache.set(op.rope, bySeqLen);
+  }
+  let frequencies = bySeqLen.get(op.seqLen);
+  if (!frequencies) {
+    frequencies = ropeFrequencies(op.rope, op.seqLen);
+    bySeqLen.set(op.seqLen, frequencies);
+  }
+  return frequencies;
 }
 
 function host<T extends Tensor>(t: T): HostTensor {
