@@ -27,11 +27,19 @@ export {
 } from './errors.js';
 export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.js';
 export { attentionInputOf, attentionOpShape, hostAttention } from './exec/host-attention.js';
-export { attentionHandler, HostExecutor, type OpBatcher, type OpHandlers } from './exec/host-executor.js';
+export {
+  type AttentionCalls,
+  attentionHandler,
+  HostExecutor,
+  type OpBatcher,
+  type OpHandlers,
+} from './exec/host-executor.js';
 export { HostTensor } from './exec/host-tensor.js';
 export { opListGraph } from './exec/op-list-graph.js';
 export {
   type AddOp,
+  ATTENTION_ALGORITHMS,
+  type AttentionAlgorithm,
   type AttentionOp,
   type CopyOp,
   type EmbeddingOp,

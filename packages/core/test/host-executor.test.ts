@@ -1,7 +1,13 @@
 // HostExecutor: ops run through their handlers in stream order after the calls return; an op's
 // failure surfaces at the next synchronize(); unsupported ops and dtypes are refused by name at once.
 import { describe, expect, it } from 'vitest';
-import { attentionHandler, createReferenceBackend, HostExecutor, type Tensor } from '../src/index.js';
+import {
+  type AttentionInput,
+  attentionHandler,
+  createReferenceBackend,
+  HostExecutor,
+  type Tensor,
+} from '../src/index.js';
 import { randomSeed, rng, runOpConformance } from '../src/testing/index.js';
 
 const seed = randomSeed();
@@ -17,6 +23,47 @@ describe(`HostExecutor (seed ${seed})`, () => {
     const results = (await runOpConformance(ex, { seed })).filter((r) => !r.skipped);
     expect(results.map((r) => [r.name, r.ok])).toEqual([['attention paged f16 causal GQA 4/2', true]]);
     await Promise.all([ex.dispose(), backend.dispose()]);
+  });
+
+  it("runs attention's 'standard' algorithm through the standard call, and refuses it without one", async () => {
+    const backend = createReferenceBackend();
+    const calls: string[] = [];
+    const traced = (name: string) => (x: AttentionInput) => {
+      calls.push(name);
+      return backend.attention(x);
+    };
+    const handlers = (standard: boolean) => ({
+      attention: attentionHandler({
+        flash: traced('flash'),
+        ...(standard && { standard: traced('standard') }),
+      }),
+    });
+    const both = new HostExecutor('both', handlers(true), {
+      dtypes: ['f32'],
+      attentionAlgorithms: ['flash', 'standard'],
+    });
+    const flashOnly = new HostExecutor('flash-only', handlers(false), { dtypes: ['f32'] });
+    const opOf = async (ex: HostExecutor) => {
+      const t = (shape: number[]) => ex.empty('f32', shape);
+      const [q, k, v, out] = [t([1, 1, 1, 4]), t([1, 2, 1, 4]), t([1, 2, 1, 4]), t([1, 1, 1, 4])];
+      for (const x of [q, k, v]) await ex.write(x, Float32Array.from({ length: x.length }, rng(seed)));
+      const seqLensK = ex.empty('i32', [1]);
+      await ex.write(seqLensK, Int32Array.of(2));
+      return { op: 'attention', q, k, v, seqLensK, out } as const;
+    };
+    const op = await opOf(both);
+    both.run({ ...op, algorithm: 'standard' });
+    both.run(op);
+    await both.stream.synchronize();
+    expect(calls).toEqual(['standard', 'flash']);
+    const other = await opOf(flashOnly);
+    expect(() => flashOnly.run({ ...other, algorithm: 'standard' })).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', field: 'attention.algorithm' }),
+    );
+    expect(() => flashOnly.run({ ...other, algorithm: 'tiled' as 'flash' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', field: 'attention.algorithm' }),
+    );
+    await Promise.all([both.dispose(), flashOnly.dispose(), backend.dispose()]);
   });
 
   it('enqueues in order, reports a failed op at synchronize, and refuses what it cannot run', async () => {

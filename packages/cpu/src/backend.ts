@@ -28,7 +28,6 @@ import {
   type TilePlan,
   throwIfAborted,
   toFastAttentionError,
-  unsupported,
   validateAttentionInput,
 } from '@fastattention/core';
 import { pinInputs } from './input_memory.js';
@@ -89,7 +88,8 @@ export interface CpuBackend extends Backend {
    * Standard attention, the baseline of the FlashAttention papers, on the same threads and vector
    * kernels as attention(): the scores S = scale·QKᵀ of every (batch row, query head) are
    * materialized in memory over all valid keys (masked ones included), softmaxed there, then
-   * multiplied by V. Same input, masks, dtypes, GQA and seqLensK as attention(), same output;
+   * multiplied by V. Same input, masks, dtypes, GQA, seqLensK and paged caches (gathered into a
+   * dense buffer per key block) as attention(), same output;
    * `workspaceBytes` is what it allocated: the score matrix (batch x headsQ x seqQ x seqK floats,
    * seqQ rounded up to the kernel's row block) plus per-thread scratch. Rejects with OOM when the
    * score matrix would exceed half of physical memory.
@@ -196,7 +196,10 @@ class NativeCpuBackend implements CpuBackend {
   createExecutor(): HostExecutor {
     this.#life.check();
     return this.#life.adopt(
-      createCpuExecutor(this.#pool, CPU_CAPABILITIES.dtypes, (input) => this.attention(input)),
+      createCpuExecutor(this.#pool, CPU_CAPABILITIES.dtypes, {
+        flash: (input) => this.attention(input),
+        standard: (input) => this.standardAttention(input),
+      }),
     );
   }
 
@@ -220,7 +223,6 @@ class NativeCpuBackend implements CpuBackend {
   ): Promise<StandardAttentionResult<D>> {
     return this.#life.run(() =>
       this.#run(input, options, (x) => {
-        if (x.pagedKV) throw unsupported('pagedKV', 'standardAttention reads dense K/V only');
         return { handle: this.#pool.runStandard(this.#problem(x)), extraBytes: 0 };
       }),
     );

@@ -1,5 +1,5 @@
 import {
-  type AttentionInput,
+  type AttentionCalls,
   type AttentionOutput,
   attentionHandler,
   type DType,
@@ -25,7 +25,7 @@ const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 export function createCpuExecutor(
   pool: NativePool,
   dtypes: readonly DType[],
-  attention: (input: AttentionInput) => Promise<AttentionOutput>,
+  attention: AttentionCalls<AttentionOutput>,
 ): HostExecutor {
   const run = (kind: string, args: object): Promise<void> => pool.runOp(kind, args);
   const handlers: OpHandlers = {
@@ -151,6 +151,7 @@ export function createCpuExecutor(
 
   return new HostExecutor('cpu', handlers, {
     dtypes,
+    attentionAlgorithms: ['flash', 'standard'],
     // the calls are the ones nativeCalls made
     batcher: { plan: nativeCalls, run: (calls) => pool.runOps(calls as NativeCall[]) },
   });

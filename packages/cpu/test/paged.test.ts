@@ -16,7 +16,8 @@ import {
 // than, equal to and larger than the k-tile), rows sharing blocks, NaN in every unused slot and
 // spare block, garbage table entries past each row. The result must match the reference within
 // the contract's tolerance (a tile that spans cache blocks runs as several key runs, so it is not
-// bitwise the dense call: the online softmax rescales at different points).
+// bitwise the dense call: the online softmax rescales at different points). Standard attention
+// gathers a paged cache block by block and must match too.
 
 const ISAS = runnableIsas();
 const DTYPES = TEST_DTYPES;
@@ -86,13 +87,28 @@ describe.each(CASES)(`$name (seed ${seed})`, (c) => {
   );
 });
 
-describe('paged KV limits', () => {
-  it('standardAttention refuses a paged cache with UNSUPPORTED naming pagedKV', async () => {
-    const backend = await backends.get(ISAS[0]!);
-    const { paged } = randomPagedCase(rng(seed), 'f32', CASES[0]!.shape, { blockSize: 16 });
-    await expect(backend.standardAttention(paged)).rejects.toMatchObject({
-      code: 'UNSUPPORTED',
-      field: 'pagedKV',
-    });
-  });
+describe(`standardAttention over a paged cache (seed ${seed})`, () => {
+  it.each(ISAS)(
+    'gathers the blocks and matches the reference on the %s kernel, every case, blocks 1, 16 and 64',
+    async (isa) => {
+      const backend = await backends.get(isa);
+      const rand = rng(seed + 1);
+      for (const c of CASES)
+        for (const dtype of DTYPES)
+          for (const blockSize of [1, 16, 64]) {
+            const { paged } = randomPagedCase(rand, dtype, c.shape, {
+              blockSize,
+              sharedBlocks: 2,
+              ...(c.mask ? { mask: c.mask } : {}),
+            });
+            const got = await backend.standardAttention(paged);
+            const errors = compare(got, reference(paged), dtype);
+            const at = `${c.name}, ${dtype} block ${blockSize}`;
+            expect(errors.bad, at).toBe(0);
+            expect(errors.out, at).toBeLessThan(OUT_TOLERANCE[dtype]);
+            expect(errors.lse, at).toBeLessThan(LSE_TOLERANCE);
+          }
+    },
+    REAL_WORK_TIMEOUT_MS,
+  );
 });

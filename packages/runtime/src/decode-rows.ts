@@ -10,24 +10,13 @@
 import {
   contiguousStrides,
   DEFAULT_SAMPLING,
-  type DType,
-  type Executor,
   type Op,
   type SamplingParams,
   type SamplingTensors,
   type StepGraph,
   type Tensor,
 } from '@fastattention/core';
-import type { ModelConfig } from './config.js';
-import { enqueueForward, type KvCache, type StepInputs, TensorPool } from './forward.js';
-import type { ModelWeights } from './weights.js';
-
-export interface ModelRun {
-  readonly executor: Executor;
-  readonly config: ModelConfig;
-  readonly weights: ModelWeights;
-  readonly dtype: DType;
-}
+import { enqueueForward, type KvCache, type ModelRun, type StepInputs, TensorPool } from './forward.js';
 
 /** One row's values for a decode step. */
 export interface RowStep {
@@ -186,7 +175,7 @@ export class DecodeRows {
     const key = `${bucket}/${columns}`;
     let graph = this.#graphs.get(key);
     if (graph) return graph;
-    const { executor: ex, config, weights, dtype } = this.#run;
+    const ex = this.#run.executor;
     const n = this.maxBatch;
     const scalar = (i: number) => DecodeRows.rows(this.#scalars, bucket, i * n);
     const inputs: StepInputs = {
@@ -208,7 +197,7 @@ export class DecodeRows {
     const allocate = pool.rewind();
     graph = ex.record((r) => {
       const run = (op: Op) => r.run(op);
-      const step = enqueueForward(ex, config, weights, this.#cache, inputs, dtype, run, 'last', allocate);
+      const step = enqueueForward(this.#run, this.#cache, inputs, { run, rows: 'last', allocate });
       for (const op of this.sampleOps(step.logits!, 0, bucket, scalar(3))) r.run(op);
     });
     this.#graphs.set(key, graph);

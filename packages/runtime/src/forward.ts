@@ -6,6 +6,7 @@
  * after it.
  */
 import {
+  type AttentionAlgorithm,
   contiguousStrides,
   type DType,
   type Executor,
@@ -156,6 +157,25 @@ export class TensorPool {
   }
 }
 
+/** What a forward step runs on: the executor, the model and its weights, how it computes. */
+export interface ModelRun {
+  readonly executor: Executor;
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly dtype: DType;
+  /** The attention ops' algorithm: 'standard' materializes the scores (the papers' baseline). */
+  readonly attention: AttentionAlgorithm;
+}
+
+export interface ForwardOptions {
+  /** Where the ops go: the executor's stream (default), or a step graph's recorder. */
+  readonly run?: (op: Op) => void;
+  /** Which rows get logits (default 'all'). */
+  readonly rows?: LogitRows;
+  /** Temporaries from a pool (not listed in the result) instead of new tensors. */
+  readonly allocate?: Allocate;
+}
+
 /**
  * Enqueues the step (`writeSequenceInputs` or the caller wrote the inputs; the cache holds each
  * row's earlier tokens); returns the logits tensor in the run dtype ([tokens, vocab] for 'all',
@@ -163,17 +183,13 @@ export class TensorPool {
  * made, when given, belong to its pool and are not listed).
  */
 export function enqueueForward(
-  executor: Executor,
-  config: ModelConfig,
-  weights: ModelWeights,
+  model: ModelRun,
   cache: KvCache,
   inputs: StepInputs,
-  dtype: DType,
-  /** Where the ops go: the executor's stream (default), or a step graph's recorder. */
-  run: (op: Op) => void = (op) => executor.run(op),
-  rows: LogitRows = 'all',
-  allocate?: Allocate,
+  options: ForwardOptions = {},
 ): { logits: Tensor | undefined; temps: Tensor[] } {
+  const { executor, config, weights, dtype } = model;
+  const { run = (op: Op) => executor.run(op), rows = 'all', allocate } = options;
   const n = inputs.tokens.shape[0]!;
   const batch = inputs.seqLensK.shape[0]!;
   const seqQ = n / batch;
@@ -239,6 +255,7 @@ export function enqueueForward(
       seqLensK: inputs.seqLensK,
       paged,
       mask,
+      algorithm: model.attention,
       out: attn,
     });
     run({

@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  ATTENTION_ALGORITHMS,
+  type AttentionAlgorithm,
   type Backend,
   DTYPES,
   type DType,
@@ -18,7 +20,13 @@ import {
   unsupported,
 } from '@fastattention/core';
 import { type ModelConfig, parseConfig } from './config.js';
-import { createKvCache, disposeKvCache, enqueueForward, writeSequenceInputs } from './forward.js';
+import {
+  createKvCache,
+  disposeKvCache,
+  enqueueForward,
+  type ModelRun,
+  writeSequenceInputs,
+} from './forward.js';
 import { type GenerateOptions, type Generation, startGeneration } from './generate.js';
 import { readGguf } from './gguf.js';
 import { type CheckpointTensor, readCheckpoint } from './safetensors.js';
@@ -35,11 +43,19 @@ export interface LoadModelOptions {
   readonly signal?: AbortSignal;
   /** The batch scheduler's limits and KV cache size (made at the first `generate`). */
   readonly scheduler?: SchedulerOptions;
+  /**
+   * The attention algorithm (default 'flash'). 'standard' is the FlashAttention papers' baseline:
+   * the same model with the score matrix of every attention op materialized in memory, to measure
+   * what tiling buys. A backend without it refuses the first forward (UNSUPPORTED, field
+   * `attention.algorithm`): cuda-volta, so far.
+   */
+  readonly attention?: AttentionAlgorithm;
 }
 
 export interface ModelInfo {
   readonly config: ModelConfig;
   readonly dtype: DType;
+  readonly attention: AttentionAlgorithm;
   readonly backend: string;
   readonly parameters: number;
 }
@@ -48,8 +64,7 @@ export class Model implements AsyncDisposable {
   readonly info: ModelInfo;
   /** The checkpoint's tokenizer (`tokenizer.json`); undefined when it has none. */
   readonly tokenizer: Tokenizer | undefined;
-  readonly #executor: Executor;
-  readonly #weights: ModelWeights;
+  readonly #run: ModelRun;
   readonly #life: Lifetime;
   readonly #schedulerOptions: SchedulerOptions;
   #scheduler: Scheduler | undefined;
@@ -64,8 +79,7 @@ export class Model implements AsyncDisposable {
   ) {
     this.info = info;
     this.tokenizer = tokenizer;
-    this.#executor = executor;
-    this.#weights = weights;
+    this.#run = { executor, config: info.config, weights, dtype: info.dtype, attention: info.attention };
     this.#schedulerOptions = schedulerOptions;
     this.#life = new Lifetime('the model', async () => {
       await this.#scheduler?.dispose();
@@ -80,11 +94,7 @@ export class Model implements AsyncDisposable {
   }
 
   #ensureScheduler(): Scheduler {
-    const { config, dtype } = this.info;
-    this.#scheduler ??= new Scheduler(
-      { executor: this.#executor, config, weights: this.#weights, dtype },
-      this.#schedulerOptions,
-    );
+    this.#scheduler ??= new Scheduler(this.#run, this.#schedulerOptions);
     return this.#scheduler;
   }
 
@@ -102,7 +112,7 @@ export class Model implements AsyncDisposable {
           `${tokens[bad]} is outside the vocabulary (${config.vocabSize})`,
         );
       // a cache of its own, its blocks in order
-      const ex = this.#executor;
+      const ex = this.#run.executor;
       const blockSize = 16;
       const blocks = Array.from({ length: Math.ceil(tokens.length / blockSize) }, (_, i) => i);
       const cache = createKvCache(ex, config, dtype, blocks.length, blockSize);
@@ -110,7 +120,7 @@ export class Model implements AsyncDisposable {
       try {
         const step = writeSequenceInputs(ex, tokens, 0, blocks, blockSize, blocks.length);
         owned.push(step);
-        const { logits, temps } = enqueueForward(ex, config, this.#weights, cache, step.inputs, dtype);
+        const { logits, temps } = enqueueForward(this.#run, cache, step.inputs);
         owned.push(logits!, ...temps);
         await step.written;
         return toFloat32(await ex.read(logits as Tensor<DType>), dtype);
@@ -168,6 +178,13 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
   if (options.dtype !== undefined && !(DTYPES as readonly string[]).includes(options.dtype)) {
     throw invalidInput('dtype', `expected one of ${DTYPES.join(', ')}, got ${String(options.dtype)}`);
   }
+  const attention = options.attention ?? 'flash';
+  if (!ATTENTION_ALGORITHMS.includes(attention)) {
+    throw invalidInput(
+      'attention',
+      `expected one of ${ATTENTION_ALGORITHMS.join(', ')}, got ${String(attention)}`,
+    );
+  }
   const source = await readSource(path);
   const { config, tokenizer } = source;
   const executor = backend.createExecutor();
@@ -180,7 +197,7 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
     const weights = await loadWeights(executor, source.tensors, config, dtype, options);
     const parameters = weights.all.reduce((a, t) => a + t.length, 0);
     return new Model(
-      { config, dtype, backend: backend.name, parameters },
+      { config, dtype, attention, backend: backend.name, parameters },
       executor,
       weights,
       tokenizer,

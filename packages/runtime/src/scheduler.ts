@@ -18,12 +18,13 @@ import {
   topLogprobs,
 } from '@fastattention/core';
 import { BlockManager, type SequenceBlocks } from './block-manager.js';
-import { DecodeRows, type ModelRun, type RowStep } from './decode-rows.js';
+import { DecodeRows, type RowStep } from './decode-rows.js';
 import {
   createKvCache,
   disposeKvCache,
   enqueueForward,
   type KvCache,
+  type ModelRun,
   slotOf,
   writeSequenceInputs,
 } from './forward.js';
@@ -348,7 +349,7 @@ export class Scheduler {
 
   /** The next `count` prompt tokens of `seq`; the last chunk samples its first token into its row. */
   #enqueueChunk(seq: Sequence, count: number, delivery: Delivery): void {
-    const { executor: ex, config, weights, dtype } = this.#run;
+    const ex = this.#run.executor;
     const start = seq.computed;
     const last = start + count === seq.tokens.length;
     const blocks = seq.blocks!;
@@ -364,16 +365,7 @@ export class Scheduler {
     );
     delivery.temps.push(chunk);
     delivery.writes.push(chunk.written);
-    const step = enqueueForward(
-      ex,
-      config,
-      weights,
-      this.#cache,
-      chunk.inputs,
-      dtype,
-      undefined,
-      last ? 'last' : 'none',
-    );
+    const step = enqueueForward(this.#run, this.#cache, chunk.inputs, { rows: last ? 'last' : 'none' });
     delivery.temps.push(...step.temps);
     seq.computed += count;
     this.#blocks.commit(blocks, seq.computed);

@@ -134,6 +134,60 @@ describe(`runtime: logits against a float64 forward (seed ${seed})`, () => {
   });
 });
 
+describe(`runtime: attention 'standard', the materialized baseline (seed ${seed})`, () => {
+  const MISTRAL: TinySpec = {
+    ...LLAMA,
+    architecture: 'mistral',
+    tie: false,
+    slidingWindow: 3,
+    rope: undefined,
+  };
+  it.each([
+    ['llama', 'reference', LLAMA],
+    ['llama', 'cpu', LLAMA],
+    ['mistral (sliding window 3)', 'cpu', MISTRAL],
+  ] as const)(
+    '%s on %s: the same logits and greedy tokens as the float64 forward',
+    async (name, backendName, spec) => {
+      const rand = rng(seed + 7 * name.length + backendName.length);
+      const dir = join(root, `standard-${name.replace(/\W+/g, '-')}-${backendName}`);
+      const ckpt = await writeTinyCheckpoint(dir, spec, rand);
+      const backend =
+        backendName === 'cpu' ? await createCpuBackend({ threads: 2 }) : createReferenceBackend();
+      try {
+        const model = await loadModel(dir, { backend, dtype: 'f32', attention: 'standard' });
+        expect(model.info.attention).toBe('standard');
+        const tokens = Int32Array.from({ length: 9 }, () => Math.floor(rand() * spec.vocab));
+        expect(relativeError(await model.logits(tokens), referenceLogits(ckpt, tokens))).toBeLessThan(1e-4);
+        // through the scheduler: chunked prefill and decode steps over the paged cache
+        const generated: number[] = [];
+        for await (const chunk of model.generate({ tokens, maxTokens: 6, stopTokens: [] }))
+          generated.push(chunk.token);
+        const seq = Array.from(tokens);
+        for (const token of generated) {
+          const last = referenceLogits(ckpt, seq).subarray((seq.length - 1) * spec.vocab);
+          const best = last.indexOf(Math.max(...last));
+          if (token !== best) expect(last[best]! - last[token]!).toBeLessThan(1e-4);
+          seq.push(token);
+        }
+        await model.dispose();
+      } finally {
+        await backend.dispose();
+      }
+    },
+  );
+
+  it('refuses an unknown algorithm, naming attention', async () => {
+    const dir = join(root, 'standard-refusal');
+    await writeTinyCheckpoint(dir, LLAMA, rng(seed));
+    const backend = createReferenceBackend();
+    await expect(loadModel(dir, { backend, attention: 'tiled' as unknown as 'flash' })).rejects.toMatchObject(
+      { code: 'INVALID_INPUT', field: 'attention' },
+    );
+    await backend.dispose();
+  });
+});
+
 describe('runtime: refusals name what is wrong', () => {
   it('config.json fields', () => {
     const base = {

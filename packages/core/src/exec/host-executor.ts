@@ -7,7 +7,7 @@ import { attentionInputOf } from './host-attention.js';
 import type { HostTensor } from './host-tensor.js';
 import { HostTensors } from './host-tensors.js';
 import { opListGraph } from './op-list-graph.js';
-import type { AttentionOp, Op, OpKind, OpOf } from './ops.js';
+import type { AttentionAlgorithm, AttentionOp, Op, OpKind, OpOf } from './ops.js';
 import { QueueStream } from './queue-stream.js';
 import type { MemoryKind, Tensor, TensorArrayOf, TensorDType } from './tensor.js';
 import { validateOp } from './validate-op.js';
@@ -53,16 +53,23 @@ export class HostExecutor implements Executor {
   readonly #lifetime: Lifetime;
   readonly #tensors: HostTensors;
   readonly #batcher: OpBatcher | undefined;
+  readonly #algorithms: readonly AttentionAlgorithm[];
 
   constructor(
     name: string,
     handlers: OpHandlers,
-    options: { readonly dtypes: readonly DType[]; readonly batcher?: OpBatcher },
+    options: {
+      readonly dtypes: readonly DType[];
+      readonly batcher?: OpBatcher;
+      /** The attention algorithms the attention handler runs (default: flash only). */
+      readonly attentionAlgorithms?: readonly AttentionAlgorithm[];
+    },
   ) {
     this.name = name;
     this.#handlers = handlers;
     this.#dtypes = options.dtypes;
     this.#batcher = options.batcher;
+    this.#algorithms = options.attentionAlgorithms ?? ['flash'];
     this.#tensors = new HostTensors(`the ${name} executor`);
     this.#lifetime = new Lifetime(`the ${name} executor`, () => this.#tensors.disposeAll());
   }
@@ -176,6 +183,12 @@ export class HostExecutor implements Executor {
     const handler = this.#handlers[op.op] as ((op: Op) => Promise<void> | void) | undefined;
     if (!handler) throw unsupported('op', `the ${this.name} executor does not run '${op.op}'`);
     this.#tensors.ownAll(op);
+    if (op.op === 'attention' && !this.#algorithms.includes(op.algorithm ?? 'flash')) {
+      throw unsupported(
+        'attention.algorithm',
+        `'${op.algorithm}' (the ${this.name} executor runs ${this.#algorithms.join(', ')})`,
+      );
+    }
     const main = FLOAT_FIELD[op.op];
     const dtype = main && ((op as unknown as Record<string, Tensor>)[main]!.dtype as DType);
     // i32 is index data (a copy of token ids, say), which every host executor handles.
@@ -199,17 +212,28 @@ export class HostExecutor implements Executor {
   }
 }
 
+/** A backend's host-array attention calls: FlashAttention, and optionally the standard baseline. */
+export interface AttentionCalls<R extends AttentionOutput> {
+  readonly flash: (input: AttentionInput) => Promise<R>;
+  readonly standard?: (input: AttentionInput) => Promise<R>;
+}
+
 /**
- * The `attention` op of a host executor through a backend's host-array call: the op's tensors
- * become an AttentionInput, the call's out and LSE are written back, and `onResult` sees the
- * whole result (a simulator's report, say).
+ * The `attention` op of a host executor through a backend's host-array call (the op's
+ * `algorithm` picks which; a backend without standard attention refuses it, naming
+ * `attention.algorithm`): the op's tensors become an AttentionInput, the call's out and LSE are
+ * written back, and `onResult` sees the whole result (a simulator's report, say).
  */
 export function attentionHandler<R extends AttentionOutput>(
-  attention: (input: AttentionInput) => Promise<R>,
+  calls: AttentionCalls<R> | ((input: AttentionInput) => Promise<R>),
   onResult?: (result: R) => void,
 ): (op: AttentionOp) => Promise<void> {
+  const { flash, standard } = typeof calls === 'function' ? { flash: calls, standard: undefined } : calls;
   return async (op) => {
-    const result = await attention(attentionInputOf(op, (t) => (t as HostTensor).rawView()));
+    const call = op.algorithm === 'standard' ? standard : flash;
+    if (!call)
+      throw unsupported('attention.algorithm', "'standard' (this backend has no standard attention)");
+    const result = await call(attentionInputOf(op, (t) => (t as HostTensor).rawView()));
     (op.out as HostTensor).writeRaw(result.out);
     if (op.lse) (op.lse as HostTensor).writeRaw(result.lse);
     onResult?.(result);

@@ -143,9 +143,20 @@ export interface AttentionOp {
   readonly paged?: { readonly blockTable: Tensor<'i32'>; readonly blockSize: number; readonly seqK: number };
   readonly mask?: MaskSpec;
   readonly scale?: number;
+  /** How the result is computed (default 'flash'); an executor without 'standard' refuses it. */
+  readonly algorithm?: AttentionAlgorithm;
   readonly out: Tensor; // q's dtype and shape
   readonly lse?: Tensor<'f32'>; // [batch, headsQ, seqQ]
 }
+
+/**
+ * 'flash': tiled, the scores never leave on-chip memory. 'standard': the FlashAttention papers'
+ * baseline, the score matrix materialized in memory (S = scale·QKᵀ, softmax, P·V); the same
+ * result, to measure what tiling buys with everything else equal.
+ */
+export type AttentionAlgorithm = 'flash' | 'standard';
+
+export const ATTENTION_ALGORITHMS: readonly AttentionAlgorithm[] = ['flash', 'standard'];
 
 /**
  * Merges partial attention results over disjoint key sets by their LSE (split-KV, offload): row r

@@ -14,7 +14,7 @@ import type {
   RopeOp,
   SampleOp,
 } from './ops.js';
-import { OP_KINDS } from './ops.js';
+import { ATTENTION_ALGORITHMS, OP_KINDS } from './ops.js';
 import { checkRopeSpec } from './rope.js';
 import { checkAlive, type Tensor, type TensorDType } from './tensor.js';
 
@@ -197,6 +197,12 @@ function checkAttention(c: OpChecker, op: AttentionOp): void {
   }
   if (op.scale !== undefined && !Number.isFinite(op.scale))
     throw c.error('scale', `expected a finite number, got ${op.scale}`);
+  if (op.algorithm !== undefined && !ATTENTION_ALGORITHMS.includes(op.algorithm)) {
+    throw c.error(
+      'algorithm',
+      `expected one of ${ATTENTION_ALGORITHMS.join(', ')}, got ${String(op.algorithm)}`,
+    );
+  }
   c.like('out', op.out, op.q);
   if (op.lse !== undefined) c.shape('lse', c.f32('lse', op.lse), [batch!, headsQ!, seqQ!]);
   // Kernels write out while other CTAs still read q, k and v.

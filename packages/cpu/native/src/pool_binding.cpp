@@ -123,11 +123,8 @@ class Pool : public Napi::ObjectWrap<Pool> {
   Napi::Value RunStandard(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const Napi::Object a = callArg(info);
+    // (a paged cache's table and lengths were checked by readProblem; the kernel gathers its blocks)
     const AttnParams p = readProblem(env, a);
-    // The standard kernel reads dense K/V only: a paged cache here would be read out of bounds.
-    if (p.blockSize != 0) {
-      throw codedError(env, "UNSUPPORTED", "pagedKV: standardAttention reads dense K/V only", "pagedKV");
-    }
     // Linux overcommits: a score matrix beyond memory would be "allocated" and then get the
     // process killed as the workers touch it. Half of physical memory is the limit.
     const double bytes = double(StandardJob::scoreBytes(p, *kernel_));

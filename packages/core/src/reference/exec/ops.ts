@@ -20,6 +20,7 @@ import { type SamplingParams, sampleToken } from '../../exec/sampling.js';
 import { mergePartials } from '../../softmax/merge.js';
 import { validateAttentionInput } from '../../validate.js';
 import { exactAttention } from '../exact.js';
+import { standardAttention } from '../standard.js';
 
 /**
  * Runs a validated op in float64 on reference tensors: the executable specification of the op set.
@@ -178,7 +179,15 @@ function kvAppend(op: KvAppendOp): void {
 }
 
 function attention(op: AttentionOp): void {
-  const { out, lse } = exactAttention(validateAttentionInput(attentionInputOf(op, (t) => ref(t).raw())));
+  const input = attentionInputOf(op, (t) => ref(t).raw());
+  if (op.algorithm === 'standard') {
+    // the materialized baseline in float32 (what the backends' standard attention computes)
+    const { out, lse } = standardAttention(input);
+    ref(op.out).writeRaw(out);
+    if (op.lse) ref(op.lse).writeRaw(lse);
+    return;
+  }
+  const { out, lse } = exactAttention(validateAttentionInput(input));
   ref(op.out).store(out);
   if (op.lse) ref(op.lse).store(lse);
 }
