@@ -2,14 +2,14 @@
 // of the same run: the machine's read bandwidth (the cpu addon's native stream over 1 GiB, every
 // thread, best of 3, just before each round) over the bytes one decode step reads (every weight
 // but the embedding table, plus the keys and values it attends to); median of five rounds after a
-// warm-up. The checkpoint is written here with
-// random weights (no download) and removed afterwards.
+// warm-up. The checkpoint is written here with random weights (no download) and removed afterwards.
 //   node packages/runtime/bench/cpu-decode.mjs [OUT.json]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend, loadAddon } from '../../cpu/dist/index.js';
 import { loadModel } from '../dist/index.js';
+import { writeRandomLlama } from './random-llama.mjs';
 
 const CONFIG = {
   architectures: ['LlamaForCausalLM'],
@@ -30,59 +30,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PROMPT = 128;
 const NEW = 64;
 
-/** A single-file safetensors checkpoint with N(0, 0.02)-like weights from a fast generator. */
-async function writeCheckpoint(dir) {
-  const { hidden_size: H, intermediate_size: F, vocab_size: V, num_hidden_layers: L } = CONFIG;
-  const shapes = [
-    ['model.embed_tokens.weight', [V, H]],
-    ['model.norm.weight', [H]],
-    ['lm_head.weight', [V, H]],
-  ];
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}`;
-    for (const n of ['q', 'k', 'v', 'o']) shapes.push([`${p}.self_attn.${n}_proj.weight`, [H, H]]);
-    shapes.push([`${p}.mlp.gate_proj.weight`, [F, H]], [`${p}.mlp.up_proj.weight`, [F, H]]);
-    shapes.push([`${p}.mlp.down_proj.weight`, [H, F]]);
-    shapes.push([`${p}.input_layernorm.weight`, [H]], [`${p}.post_attention_layernorm.weight`, [H]]);
-  }
-  const header = {};
-  let offset = 0;
-  for (const [name, shape] of shapes) {
-    const bytes = shape.reduce((a, d) => a * d, 1) * 4;
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const data = new Float32Array(offset / 4);
-  let s = 1;
-  for (const [name, shape] of shapes) {
-    const [from, to] = header[name].data_offsets.map((b) => b / 4);
-    if (shape.length === 1) data.fill(1, from, to);
-    else
-      for (let i = from; i < to; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        data[i] = (s / 2 ** 32 - 0.5) * 0.07; // uniform, standard deviation ~0.02
-      }
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  await writeFile(
-    join(dir, 'model.safetensors'),
-    Buffer.concat([prefix, Buffer.from(json), Buffer.from(data.buffer)]),
-  );
-  await writeFile(join(dir, 'config.json'), JSON.stringify(CONFIG));
-  const params = data.length;
-  const embedding = V * H;
-  return { params, stepWeightBytes: (params - embedding) * 4 };
-}
-
 const loaded = loadAddon();
 if (!loaded.ok) throw new Error(`cpu backend unavailable: ${loaded.reason}`);
 const { addon } = loaded;
 const dir = await mkdtemp(join(tmpdir(), 'fa-cpu-decode-'));
 try {
-  const { params, stepWeightBytes } = await writeCheckpoint(dir);
+  const { params, stepWeightBytes } = await writeRandomLlama(dir, CONFIG);
   const backend = await createBackend();
   const isa = String(backend.info.devices[0].details.isa);
   const threads = availableParallelism();
