@@ -85,6 +85,8 @@ function expected(spec: RopeSpec, seqLen: number | undefined): { invFreq: number
       return { invFreq: llama3(theta, d, s), scale: 1 };
     case 'yarn':
       return { invFreq: yarn(theta, d, s), scale: yarnScale(s) };
+    case 'factors':
+      return { invFreq: plain(theta, d).map((f, i) => f / s.factors[i]!), scale: 1 };
   }
 }
 
@@ -94,7 +96,7 @@ const between = (rand: () => number, lo: number, hi: number): number => lo + (hi
 const intBetween = (rand: () => number, lo: number, hi: number): number =>
   lo + Math.floor(rand() * (hi - lo + 1));
 
-function randomScaling(rand: () => number, kind: RopeKind): RopeScaling {
+function randomScaling(rand: () => number, kind: RopeKind, rotaryDim: number): RopeScaling {
   const factor = between(rand, 1.5, 40);
   const originalMaxPositions = intBetween(rand, 256, 131072);
   switch (kind) {
@@ -123,13 +125,15 @@ function randomScaling(rand: () => number, kind: RopeKind): RopeScaling {
       ][intBetween(rand, 0, 3)];
       return { kind, factor, originalMaxPositions, ...extra };
     }
+    case 'factors':
+      return { kind, factors: Array.from({ length: rotaryDim / 2 }, () => between(rand, 1, 10)) };
   }
 }
 
 const randomSpec = (rand: () => number, kind: RopeKind, rotaryDim: number): RopeSpec => ({
   theta: 10 ** between(rand, 3, 7),
   rotaryDim,
-  scaling: randomScaling(rand, kind),
+  scaling: randomScaling(rand, kind, rotaryDim),
 });
 
 /** Roughly normal values, never all zero. */
@@ -250,6 +254,20 @@ describe('ropeFrequencies', () => {
       expect(ratio[i]).toBeLessThan(1);
       expect(ratio[i]).toBeLessThan(ratio[i - 1]!); // the blend falls steadily towards 1/8
     }
+  });
+
+  it("factors (a GGUF's rope_freqs) built from llama3's ratios give llama3's frequencies", () => {
+    const llama3: RopeSpec = {
+      theta: 500000,
+      rotaryDim: 128,
+      scaling: { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+    };
+    const base = ropeFrequencies({ ...llama3, scaling: { kind: 'default' } }).invFreq;
+    const want = ropeFrequencies(llama3).invFreq;
+    const factors = [...want].map((f, i) => base[i]! / f);
+    const got = ropeFrequencies({ ...llama3, scaling: { kind: 'factors', factors } });
+    expectClose(got.invFreq, want, 1e-15, 'llama3 as factors');
+    expect(got.attentionScaling).toBe(1);
   });
 
   it('llama3: a pair exactly on a band edge gets the same value from both sides', () => {
@@ -521,6 +539,7 @@ const goodScaling: Record<RopeKind, Record<string, unknown>> = {
     mscale: 1,
     mscaleAllDim: 1,
   },
+  factors: { kind: 'factors', factors: Array.from({ length: 32 }, (_, i) => 1 + i / 4) },
 };
 
 const good = (kind: RopeKind): Record<string, unknown> => ({
@@ -554,6 +573,15 @@ const bad: Mutation[] = [
   ['missing scaling', 'default', (s) => delete s.scaling, 'rope.scaling'],
   ['scaling as a string', 'default', (s) => (s.scaling = 'llama3'), 'rope.scaling'],
   ['unknown kind', 'default', (s) => (scalingOf(s).kind = 'longrope'), 'rope.scaling.kind'],
+  ['factors of the wrong count', 'factors', (s) => (scalingOf(s).factors = [1, 2]), 'rope.scaling.factors'],
+  ['a zero factor', 'factors', (s) => ((scalingOf(s).factors as number[])[3] = 0), 'rope.scaling.factors[3]'],
+  [
+    'a NaN factor',
+    'factors',
+    (s) => ((scalingOf(s).factors as number[])[0] = Number.NaN),
+    'rope.scaling.factors[0]',
+  ],
+  ['factors as a string', 'factors', (s) => (scalingOf(s).factors = '1,2'), 'rope.scaling.factors'],
   ['missing kind', 'default', (s) => delete scalingOf(s).kind, 'rope.scaling.kind'],
   ['linear factor below 1', 'linear', (s) => (scalingOf(s).factor = 0.5), 'rope.scaling.factor'],
   ['linear factor NaN', 'linear', (s) => (scalingOf(s).factor = Number.NaN), 'rope.scaling.factor'],

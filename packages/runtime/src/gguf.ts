@@ -3,9 +3,12 @@
  * metadata becomes the config.json the runtime already reads, the tensors get their Hugging Face
  * names and shapes. llama.cpp stores the q and k rows of Llama-architecture models in the
  * interleaved-pair order of its RoPE; they are marked so the loader puts them back in the
- * half-split order (one strided copy on the device).
+ * half-split order (one strided copy on the device). A `rope_freqs` tensor (llama.cpp's per-pair
+ * RoPE factors, written for Llama 3.1 and later instead of the llama3 parameters) becomes the
+ * RoPE spec's `factors` scaling.
  */
-import { FastAttentionError } from '@fastattention/core';
+import { open } from 'node:fs/promises';
+import { checkRopeSpec, FastAttentionError } from '@fastattention/core';
 import { GGMLQuantizationType, gguf } from '@huggingface/gguf';
 import { type ModelConfig, parseConfig } from './config.js';
 import type { CheckpointTensor } from './safetensors.js';
@@ -61,13 +64,6 @@ export async function readGguf(
     return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
   };
   const infos = new Map(parsed.tensorInfos.map((t) => [t.name, t]));
-  if (infos.has('rope_freqs.weight')) {
-    throw ggufError(
-      file,
-      'rope_freqs.weight (per-frequency RoPE factors) is not supported yet',
-      'UNSUPPORTED',
-    );
-  }
   const embed = infos.get('token_embd.weight');
   if (!embed) throw ggufError(file, 'has no token_embd.weight');
   const heads = num('attention.head_count');
@@ -76,7 +72,7 @@ export async function readGguf(
   const headDim = num('attention.key_length') ?? (hidden && heads ? hidden / heads : undefined);
   const rotary = num('rope.dimension_count');
   const scaling = meta[`${arch}.rope.scaling.type`];
-  const config = parseConfig({
+  const parsedConfig = parseConfig({
     architectures: [ARCHITECTURES[arch]],
     vocab_size: Number(embed.shape[1]),
     hidden_size: hidden,
@@ -103,6 +99,25 @@ export async function readGguf(
     bos_token_id: meta['tokenizer.ggml.bos_token_id'],
     eos_token_id: meta['tokenizer.ggml.eos_token_id'],
   });
+  const ropeFreqs = infos.get('rope_freqs.weight');
+  let config = parsedConfig;
+  if (ropeFreqs) {
+    if (typeof scaling === 'string' && scaling !== 'none') {
+      throw ggufError(
+        file,
+        `rope_freqs.weight together with ${arch}.rope.scaling.type '${scaling}'`,
+        'UNSUPPORTED',
+      );
+    }
+    const factors = await readRopeFactors(file, parsed.tensorDataOffset + ropeFreqs.offset, ropeFreqs);
+    // checked like any RoPE spec: rotaryDim / 2 finite factors > 0
+    const rope = checkRopeSpec(
+      { ...config.rope, scaling: { kind: 'factors', factors } },
+      config.headDim,
+      'rope_freqs',
+    );
+    config = { ...config, rope };
+  }
   const tensors = new Map<string, CheckpointTensor>();
   for (const info of parsed.tensorInfos) {
     const name = hfName(info.name);
@@ -133,6 +148,27 @@ export async function readGguf(
     });
   }
   return { config, tensors };
+}
+
+/** llama.cpp's per-pair RoPE factors (Llama 3.1 and later): an f32 vector of rotaryDim / 2. */
+async function readRopeFactors(
+  file: string,
+  offset: bigint,
+  info: { readonly dtype: GGMLQuantizationType; readonly shape: readonly bigint[] },
+): Promise<number[]> {
+  if (info.dtype !== GGMLQuantizationType.F32 || info.shape.length !== 1) {
+    throw ggufError(file, 'rope_freqs.weight: expected a 1-D F32 tensor');
+  }
+  const count = Number(info.shape[0]);
+  const bytes = Buffer.alloc(count * 4);
+  const handle = await open(file, 'r');
+  try {
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, Number(offset));
+    if (bytesRead !== bytes.length) throw ggufError(file, 'rope_freqs.weight: the file ends inside it');
+  } finally {
+    await handle.close();
+  }
+  return Array.from({ length: count }, (_, i) => bytes.readFloatLE(4 * i));
 }
 
 function hfName(name: string): string | undefined {

@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReferenceBackend, type DType } from '@fastattention/core';
+import { createReferenceBackend, type DType, ropeFrequencies } from '@fastattention/core';
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
@@ -72,6 +72,52 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
       await Promise.all([fromGguf.dispose(), fromDir.dispose()]);
     },
   );
+
+  it("reads rope_freqs (Llama 3.1's RoPE factors) into the same model as the llama3 config", async () => {
+    const rand = rng(seed + 3);
+    const llama3 = {
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 16,
+    };
+    const spec: TinySpec = { ...BASE, theta: 500000, rope: { type: 'llama3', ...llama3 } };
+    const dir = join(root, 'rope-freqs');
+    const ckpt = await writeTinyCheckpoint(dir, spec, rand);
+    // what llama.cpp's converter writes: each pair's divisor of the plain frequency
+    const rope = { theta: 500000, rotaryDim: 12 };
+    const plain = ropeFrequencies({ ...rope, scaling: { kind: 'default' } }).invFreq;
+    const scaled = ropeFrequencies({
+      ...rope,
+      scaling: { kind: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16 },
+    }).invFreq;
+    const factors = Float32Array.from(plain, (f, i) => f / scaled[i]!);
+    expect(new Set(factors).size).toBeGreaterThan(1); // kept pairs and divided ones
+    const file = join(root, 'rope-freqs.gguf');
+    await writeTinyGguf(file, ckpt, 'f32', undefined, factors);
+    const model = await loadModel(file, { backend });
+    expect(model.info.config.rope.scaling).toMatchObject({ kind: 'factors' });
+    // positions past the original 16, where llama3's scaling matters
+    const tokens = Int32Array.from({ length: 40 }, () => Math.floor(rand() * spec.vocab));
+    const got = await model.logits(tokens);
+    const want = referenceLogits(ckpt, tokens);
+    let diff = 0;
+    let norm = 0;
+    for (let i = 0; i < got.length; i++) {
+      diff += (got[i]! - want[i]!) ** 2;
+      norm += want[i]! ** 2;
+    }
+    expect(Math.sqrt(diff / norm)).toBeLessThan(1e-6);
+    await model.dispose();
+    // the same file without its factors is a different model
+    await writeTinyGguf(file, ckpt, 'f32');
+    const plainModel = await loadModel(file, { backend });
+    const other = await plainModel.logits(tokens);
+    let apart = 0;
+    for (let i = 0; i < other.length; i++) apart += (other[i]! - want[i]!) ** 2;
+    expect(Math.sqrt(apart / norm)).toBeGreaterThan(1e-3);
+    await plainModel.dispose();
+  });
 
   it('refuses quantized tensors and unknown files, naming them', async () => {
     const ckpt = await writeTinyCheckpoint(join(root, 'q'), BASE, rng(seed));

@@ -397,13 +397,15 @@ const GGML_TYPE: Record<DType, number> = { f32: 0, f16: 1, bf16: 30 };
 /**
  * The same checkpoint as a GGUF file, as llama.cpp's converter writes one: llama.cpp tensor names,
  * dimensions innermost first, and for the llama architecture q and k rows in its RoPE order.
- * `typeOverride` writes every tensor's type field as that GGML type (to test refusals).
+ * `typeOverride` writes every tensor's type field as that GGML type (to test refusals);
+ * `ropeFreqs` adds llama.cpp's per-pair RoPE factors as an f32 `rope_freqs.weight` tensor.
  */
 export async function writeTinyGguf(
   file: string,
   ckpt: TinyCheckpoint,
   dtype: DType,
   typeOverride?: number,
+  ropeFreqs?: Float32Array,
 ): Promise<void> {
   const c = ckpt.config as Record<string, unknown>;
   const arch = c.model_type === 'qwen2' ? 'qwen2' : 'llama';
@@ -473,7 +475,7 @@ export async function writeTinyGguf(
     return b;
   };
   const str = (s: string) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
-  parts.push(Buffer.from('GGUF'), u32(3), u64(names.length), u64(kv.length));
+  parts.push(Buffer.from('GGUF'), u32(3), u64(names.length + (ropeFreqs ? 1 : 0)), u64(kv.length));
   for (const [key, type, value] of kv) {
     parts.push(str(key), u32(type));
     if (type === GGUF.string) parts.push(str(String(value)));
@@ -504,6 +506,11 @@ export async function writeTinyGguf(
     const padded = Math.ceil(bytes.length / 32) * 32;
     data.push(bytes, Buffer.alloc(padded - bytes.length));
     offset += padded;
+  }
+  if (ropeFreqs) {
+    parts.push(str('rope_freqs.weight'), u32(1), u64(ropeFreqs.length), u32(GGML_TYPE.f32), u64(offset));
+    const bytes = Buffer.from(ropeFreqs.buffer, ropeFreqs.byteOffset, ropeFreqs.byteLength);
+    data.push(bytes, Buffer.alloc(Math.ceil(bytes.length / 32) * 32 - bytes.length));
   }
   const header = Buffer.concat(parts);
   const pad = Buffer.alloc((32 - (header.length % 32)) % 32);

@@ -1,7 +1,8 @@
 /**
  * Rotary position embeddings (RoPE) in float64: the executable specification RoPE kernels are
  * tested against. Frequencies follow the `rope_type`s of Hugging Face transformers (a config's
- * `rope_scaling`, later `rope_parameters`): default, linear, dynamic, llama3 and yarn. The rotation
+ * `rope_scaling`, later `rope_parameters`): default, linear, dynamic, llama3 and yarn, and per-pair
+ * factors (a GGUF's `rope_freqs`). The rotation
  * uses the half-split layout of Llama checkpoints in HF format ("rotate_half"): dim i pairs with
  * dim i + rotaryDim/2, and the dims from rotaryDim on pass through untouched.
  */
@@ -18,7 +19,8 @@ export type RopeScaling =
   | LinearScaling
   | DynamicScaling
   | Llama3Scaling
-  | YarnScaling;
+  | YarnScaling
+  | FactorsScaling;
 
 /** Position interpolation: positions divided by `factor`, i.e. every frequency divided by it. */
 export interface LinearScaling {
@@ -62,9 +64,18 @@ export interface YarnScaling {
   readonly mscaleAllDim?: number;
 }
 
+/**
+ * Each pair's frequency divided by its own factor: llama.cpp's `rope_freqs` tensor, which GGUF
+ * files of Llama 3.1 and later carry instead of the llama3 parameters. rotaryDim / 2 factors.
+ */
+export interface FactorsScaling {
+  readonly kind: 'factors';
+  readonly factors: readonly number[];
+}
+
 export type RopeKind = RopeScaling['kind'];
 
-export const ROPE_KINDS: readonly RopeKind[] = ['default', 'linear', 'dynamic', 'llama3', 'yarn'];
+export const ROPE_KINDS: readonly RopeKind[] = ['default', 'linear', 'dynamic', 'llama3', 'yarn', 'factors'];
 
 export interface RopeSpec {
   /** `rope_theta`: the base of the frequency progression. */
@@ -179,6 +190,11 @@ function frequenciesOf(spec: RopeSpec, seqLen: number | undefined): RopeFrequenc
         invFreq: yarnFrequencies(theta, rotaryDim, scaling),
         attentionScaling: yarnAttentionScaling(scaling),
       };
+    case 'factors':
+      return {
+        invFreq: plainFrequencies(theta, rotaryDim).map((f, i) => f / scaling.factors[i]!),
+        attentionScaling: 1,
+      };
   }
 }
 
@@ -272,6 +288,12 @@ function readSpec(spec: unknown, field: string, headDim: number): RopeSpec {
     throw invalidInput(`${field}.rotaryDim`, `${rotaryDim} is larger than the head dim ${headDim}`);
   }
   const scaling = readScaling(read(raw, 'scaling', field), `${field}.scaling`);
+  if (scaling.kind === 'factors' && scaling.factors.length !== rotaryDim / 2) {
+    throw invalidInput(
+      `${field}.scaling.factors`,
+      `expected rotaryDim / 2 = ${rotaryDim / 2} factors, got ${scaling.factors.length}`,
+    );
+  }
   if (scaling.kind === 'dynamic' && rotaryDim < 4) {
     // its base exponent rotaryDim / (rotaryDim - 2) has no value at 2
     throw invalidInput(`${field}.rotaryDim`, `'dynamic' scaling needs rotaryDim >= 4, got ${rotaryDim}`);
@@ -286,6 +308,21 @@ function readScaling(scaling: unknown, field: string): RopeScaling {
     throw invalidInput(`${field}.kind`, `expected one of ${ROPE_KINDS.join(', ')}, got ${describe(kind)}`);
   }
   if (kind === 'default') return { kind };
+  if (kind === 'factors') {
+    const factors = read(raw, 'factors', field);
+    if (!Array.isArray(factors) && !ArrayBuffer.isView(factors)) {
+      throw invalidInput(`${field}.factors`, `expected an array of numbers, got ${describe(factors)}`);
+    }
+    const list = Array.from(factors as ArrayLike<unknown>);
+    const bad = list.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v) || v <= 0);
+    if (bad >= 0) {
+      throw invalidInput(
+        `${field}.factors[${bad}]`,
+        `expected a finite number > 0, got ${describe(list[bad])}`,
+      );
+    }
+    return { kind, factors: list as number[] };
+  }
   // transformers warns below 1; a factor under 1 would shrink the context instead.
   const factor = readNumber(raw, 'factor', field, (v) => v >= 1, 'a finite number >= 1');
   if (kind === 'linear') return { kind, factor };
