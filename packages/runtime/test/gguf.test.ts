@@ -34,6 +34,17 @@ const BASE: TinySpec = {
   dtype: 'f32',
 };
 
+/** ||a - b|| / ||scale||: how far apart two sets of logits are, relative to the reference's. */
+function distance(a: ArrayLike<number>, b: ArrayLike<number>, scale: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i]! - b[i]!) ** 2;
+    norm += scale[i]! ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
+
 describe(`runtime: GGUF (seed ${seed})`, () => {
   it.each([
     ['llama, GQA, head dim 12, tied, f16 tensors', BASE, 'f16'],
@@ -60,14 +71,7 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
       });
       const tokens = Int32Array.from({ length: 6 }, () => Math.floor(rand() * spec.vocab));
       const [a, b] = [await fromGguf.logits(tokens), await fromDir.logits(tokens)];
-      const want = referenceLogits(ckpt, tokens);
-      let diff = 0;
-      let norm = 0;
-      for (let i = 0; i < a.length; i++) {
-        diff += (a[i]! - b[i]!) ** 2;
-        norm += want[i]! ** 2;
-      }
-      expect(Math.sqrt(diff / norm)).toBeLessThan(1e-6);
+      expect(distance(a, b, referenceLogits(ckpt, tokens))).toBeLessThan(1e-6);
       expect(fromGguf.tokenizer).toBeUndefined();
       await Promise.all([fromGguf.dispose(), fromDir.dispose()]);
     },
@@ -99,23 +103,13 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
     expect(model.info.config.rope.scaling).toMatchObject({ kind: 'factors' });
     // positions past the original 16, where llama3's scaling matters
     const tokens = Int32Array.from({ length: 40 }, () => Math.floor(rand() * spec.vocab));
-    const got = await model.logits(tokens);
     const want = referenceLogits(ckpt, tokens);
-    let diff = 0;
-    let norm = 0;
-    for (let i = 0; i < got.length; i++) {
-      diff += (got[i]! - want[i]!) ** 2;
-      norm += want[i]! ** 2;
-    }
-    expect(Math.sqrt(diff / norm)).toBeLessThan(1e-6);
+    expect(distance(await model.logits(tokens), want, want)).toBeLessThan(1e-6);
     await model.dispose();
     // the same file without its factors is a different model
     await writeTinyGguf(file, ckpt, 'f32');
     const plainModel = await loadModel(file, { backend });
-    const other = await plainModel.logits(tokens);
-    let apart = 0;
-    for (let i = 0; i < other.length; i++) apart += (other[i]! - want[i]!) ** 2;
-    expect(Math.sqrt(apart / norm)).toBeGreaterThan(1e-3);
+    expect(distance(await plainModel.logits(tokens), want, want)).toBeGreaterThan(1e-3);
     await plainModel.dispose();
   });
 
