@@ -72,7 +72,7 @@ export async function readGguf(
   const headDim = num('attention.key_length') ?? (hidden && heads ? hidden / heads : undefined);
   const rotary = num('rope.dimension_count');
   const scaling = meta[`${arch}.rope.scaling.type`];
-  const parsedConfig = parseConfig({
+  let config = parseConfig({
     architectures: [ARCHITECTURES[arch]],
     vocab_size: Number(embed.shape[1]),
     hidden_size: hidden,
@@ -100,7 +100,6 @@ export async function readGguf(
     eos_token_id: meta['tokenizer.ggml.eos_token_id'],
   });
   const ropeFreqs = infos.get('rope_freqs.weight');
-  let config = parsedConfig;
   if (ropeFreqs) {
     if (typeof scaling === 'string' && scaling !== 'none') {
       throw ggufError(
