@@ -90,6 +90,9 @@ export interface NativePool {
    * them; rejects with the first failing op's error (the ops after it do not run).
    */
   runOps(ops: ReadonlyArray<readonly [string, object]>): Promise<void>;
+  /** runOps' list read and checked once (a recorded step): run it with runPrepared, any number of times. */
+  prepareOps(ops: ReadonlyArray<readonly [string, object]>): NativePreparedOps;
+  runPrepared(prepared: NativePreparedOps): Promise<void>;
   /** Skips the call's items that have not started; its promise rejects with code ABORTED. */
   cancel(id: number): boolean;
   /** Joins the worker threads (no call may be in flight). */
@@ -164,3 +167,6 @@ function buildFailure(): string {
     ? readFileSync(buildErrorFile, 'utf8').trim()
     : 'it was not built (install CMake >= 3.15 and a C++17 compiler, then run `npm rebuild @fastattention/cpu`)';
 }
+
+/** An opaque native handle: a list of model ops read and checked once (`prepareOps`). */
+export type NativePreparedOps = { readonly __brand: 'NativePreparedOps' };

@@ -7,13 +7,14 @@ import {
   HostTensor,
   matrixLayout,
   type Op,
+  type OpBatcher,
   type OpHandlers,
   type RopeFrequencies,
   type RopeOp,
   ropeFrequencies,
   type Tensor,
 } from '@fastattention/core';
-import type { NativeMatrix, NativePool } from './native.js';
+import type { NativeMatrix, NativePool, NativePreparedOps } from './native.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
@@ -153,7 +154,11 @@ export function createCpuExecutor(
     dtypes,
     attentionAlgorithms: ['flash', 'standard'],
     // the calls are the ones nativeCalls made
-    batcher: { plan: nativeCalls, run: (calls) => pool.runOps(calls as NativeCall[]) },
+    batcher: {
+      plan: nativeCalls,
+      prepare: (calls: NativeCall[]) => pool.prepareOps(calls),
+      run: (prepared: NativePreparedOps) => pool.runPrepared(prepared),
+    } as OpBatcher<NativeCall, NativePreparedOps> as OpBatcher,
   });
 }
 

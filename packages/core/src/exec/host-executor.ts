@@ -33,12 +33,19 @@ export type OpHandlers = { readonly [K in OpKind]?: (op: OpOf<K>) => Promise<voi
 /**
  * Runs a recorded step's consecutive ops in one call to native code, instead of one call (and one
  * return to the JS thread) per op. `plan` says how an op would run: its native calls, or undefined
- * when it needs JavaScript (then its handler runs it). `run` runs the calls in order.
+ * when it needs JavaScript (then its handler runs it); the calls read the tensors' values when they
+ * run, not when they are planned. `prepare`, when given, turns each run of planned calls into what
+ * `run` takes, once per recorded step (arguments read and checked once, not at every replay);
+ * without it `run` takes the calls. `run` runs them in order.
  */
-export interface OpBatcher<Call = unknown> {
+export interface OpBatcher<Call = unknown, Prepared = unknown> {
   plan(op: Op): Call[] | undefined;
-  run(calls: Call[]): Promise<void>;
+  prepare?(calls: Call[]): Prepared;
+  run(prepared: Prepared): Promise<void>;
 }
+
+/** A recorded step's ops as the batcher runs them: prepared runs of calls, and ops for their handlers. */
+type BatchedStep = ReadonlyArray<{ readonly prepared: unknown } | { readonly op: number }>;
 
 /**
  * An executor whose device memory is host memory (the cpu backend, a simulator): HostTensor
@@ -53,6 +60,8 @@ export class HostExecutor implements Executor {
   readonly #lifetime: Lifetime;
   readonly #tensors: HostTensors;
   readonly #batcher: OpBatcher | undefined;
+  /** Each recorded step's plan, made at its first replay (keyed by the graph's op list). */
+  readonly #batchedSteps = new WeakMap<readonly Op[], BatchedStep>();
   readonly #algorithms: readonly AttentionAlgorithm[];
 
   constructor(
@@ -142,27 +151,25 @@ export class HostExecutor implements Executor {
   }
 
   /**
-   * A replay as one task: each op planned when its turn comes (the calls read their values when
-   * they run, so an op may read what the ops before it wrote), the planned ones gathered into one
-   * native call until an op that needs JavaScript, which runs through its handler.
+   * A replay as one task: the planned ops gathered into one native call between the ops that need
+   * JavaScript, which run through their handlers. The step is planned (and its calls prepared) at
+   * its first replay; every replay checks its ops again (a disposed tensor is refused).
    */
   #replayBatched(batcher: OpBatcher, ops: readonly Op[], stream: Stream = this.stream): void {
     const handlers = ops.map((op) => this.#check(op));
     const queue = this.#queue(stream);
+    let step = this.#batchedSteps.get(ops);
+    if (!step) {
+      step = batchedStep(batcher, ops);
+      this.#batchedSteps.set(ops, step);
+    }
+    const parts = step;
     void this.#lifetime.run(() =>
       queue.enqueue(async () => {
-        let calls: unknown[] = [];
-        for (const [i, op] of ops.entries()) {
-          const planned = batcher.plan(op);
-          if (planned) {
-            calls.push(...planned);
-            continue;
-          }
-          if (calls.length > 0) await batcher.run(calls);
-          calls = [];
-          await handlers[i]!(op);
+        for (const part of parts) {
+          if ('op' in part) await handlers[part.op]!(ops[part.op]!);
+          else await batcher.run(part.prepared);
         }
-        if (calls.length > 0) await batcher.run(calls);
       }),
     );
   }
@@ -210,6 +217,27 @@ export class HostExecutor implements Executor {
     this.#lifetime.check();
     return this.#tensors.own(tensor, field);
   }
+}
+
+/** A step's ops split into runs of planned calls (prepared) and the ops that need their handlers. */
+function batchedStep(batcher: OpBatcher, ops: readonly Op[]): BatchedStep {
+  const parts: Array<{ prepared: unknown } | { op: number }> = [];
+  let calls: unknown[] = [];
+  const flush = () => {
+    if (calls.length > 0) parts.push({ prepared: batcher.prepare ? batcher.prepare(calls) : calls });
+    calls = [];
+  };
+  for (const [i, op] of ops.entries()) {
+    const planned = batcher.plan(op);
+    if (planned) {
+      calls.push(...planned);
+      continue;
+    }
+    flush();
+    parts.push({ op: i });
+  }
+  flush();
+  return parts;
 }
 
 /** A backend's host-array attention calls: FlashAttention, and optionally the standard baseline. */

@@ -66,6 +66,8 @@ class Pool : public Napi::ObjectWrap<Pool> {
     return DefineClass(env, "Pool",
                        {InstanceMethod<&Pool::Run>("run"), InstanceMethod<&Pool::RunStandard>("runStandard"),
                         InstanceMethod<&Pool::RunOp>("runOp"), InstanceMethod<&Pool::RunOps>("runOps"),
+                        InstanceMethod<&Pool::PrepareOps>("prepareOps"),
+                        InstanceMethod<&Pool::RunPrepared>("runPrepared"),
                         InstanceMethod<&Pool::ReadProbe>("readProbe"), InstanceMethod<&Pool::Cancel>("cancel"),
                         InstanceMethod<&Pool::Close>("close"), InstanceAccessor<&Pool::Threads>("threads"),
                         InstanceAccessor<&Pool::Isa>("isa"), InstanceAccessor<&Pool::Lanes>("lanes")});
@@ -221,6 +223,24 @@ class Pool : public Napi::ObjectWrap<Pool> {
     }
   }
 
+  /** The recipes of a list of [kind, args] (each op read and checked; a bad one throws, naming it). */
+  std::vector<OpRecipe> readRecipes(Napi::Env env, const Napi::Value& value) {
+    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
+    if (!value.IsArray()) throwInvalid(env, "ops", "expected an array of [kind, args]");
+    const Napi::Array list = value.As<Napi::Array>();
+    std::vector<OpRecipe> recipes(list.Length());
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      const Napi::Value entry = list.Get(i);
+      const std::string field = "ops[" + std::to_string(i) + "]";
+      if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2) throwInvalid(env, field, "expected [kind, args]");
+      const Napi::Array pair = entry.As<Napi::Array>();
+      if (!pair.Get(0u).IsString() || !pair.Get(1u).IsObject()) throwInvalid(env, field, "expected [kind, args]");
+      recipes[i] = makeOpRecipe(env, pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::Object>(),
+                                *kernel_, threads_());
+    }
+    return recipes;
+  }
+
   /**
    * runOps(list): model ops, [kind, args] each, run in order on the pool with no return to
    * JavaScript between them (the straight-line part of a recorded step). Every op's arguments are
@@ -229,26 +249,46 @@ class Pool : public Napi::ObjectWrap<Pool> {
    */
   Napi::Value RunOps(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    return RunChain(env, readRecipes(env, info[0]), info[0]);
+  }
+
+  /** A list of ops read once (prepareOps), with the arrays it points into kept alive. */
+  struct Prepared {
+    std::vector<OpRecipe> recipes;
+    Napi::Reference<Napi::Value> keep;
+  };
+
+  /**
+   * prepareOps(list): runOps' list read and checked once, for a recorded step replayed many
+   * times: runPrepared(prepared) runs it as runOps would, with no argument to read again. The
+   * calls' arrays are kept alive by the prepared object; the values in them are read when it runs.
+   */
+  Napi::Value PrepareOps(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto* prepared = new Prepared{readRecipes(env, info[0]), Napi::Persistent(info[0])};
+    return Napi::External<Prepared>::New(env, prepared, [](Napi::Env, Prepared* p) { delete p; });
+  }
+
+  Napi::Value RunPrepared(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
-    if (!info[0].IsArray()) throwInvalid(env, "ops", "expected an array of [kind, args]");
-    const Napi::Array list = info[0].As<Napi::Array>();
+    if (!info[0].IsExternal()) throwInvalid(env, "prepared", "expected what prepareOps returned");
+    return RunChain(env, info[0].As<Napi::External<Prepared>>().Data()->recipes, info[0]);
+  }
+
+  /** Runs the recipes as a chain of jobs (each op's last item submits the next); `keep` lives until it settles. */
+  Napi::Value RunChain(Napi::Env env, const std::vector<OpRecipe>& recipes, const Napi::Value& keepValue) {
     auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
     Napi::Promise promise = deferred->Promise();
     auto chain = std::make_shared<OpChain>();
     chain->pool = pool_.get();
-    const uint32_t n = list.Length();
+    const size_t n = recipes.size();
     chain->jobs.resize(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      const Napi::Value entry = list.Get(i);
-      const std::string field = "ops[" + std::to_string(i) + "]";
-      if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2) throwInvalid(env, field, "expected [kind, args]");
-      const Napi::Array pair = entry.As<Napi::Array>();
-      if (!pair.Get(0u).IsString() || !pair.Get(1u).IsObject()) throwInvalid(env, field, "expected [kind, args]");
+    for (size_t i = 0; i < n; ++i) {
       std::weak_ptr<OpChain> weak = chain;
-      chain->jobs[i] = makeOpJob(env, pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::Object>(),
-                                 *kernel_, threads_(), [weak, i]() {
-                                   if (auto c = weak.lock()) Advance(c, i);
-                                 });
+      chain->jobs[i] = jobFrom(recipes[i], [weak, i]() {
+        if (auto c = weak.lock()) Advance(c, i);
+      });
     }
     size_t first = 0;
     while (first < n && !chain->jobs[first]) ++first;
@@ -256,7 +296,7 @@ class Pool : public Napi::ObjectWrap<Pool> {
       deferred->Resolve(env.Undefined());
       return promise;
     }
-    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(keepValue));
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "fastattn.cpu.ops", 0, 1);
     // The chain stays alive until it settles on the JS thread (the jobs hold it only weakly).

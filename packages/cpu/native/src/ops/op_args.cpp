@@ -121,11 +121,8 @@ int64_t perItem(int64_t rows, int threads) { return std::max<int64_t>(1, (rows +
 int64_t itemsOf(int64_t rows, int64_t per) { return (rows + per - 1) / per; }
 
 template <typename P>
-std::shared_ptr<OpJob> jobOf(int64_t items, P params, void (*item)(const P&, int64_t, Scratch&),
-                             std::function<void()> done) {
-  if (items == 0) return nullptr;
-  return std::make_shared<OpJob>(
-      items, [params, item](int64_t i, Scratch& s) { item(params, i, s); }, std::move(done));
+OpRecipe recipeOf(int64_t items, P params, void (*item)(const P&, int64_t, Scratch&)) {
+  return OpRecipe{items, [params, item](int64_t i, Scratch& s) { item(params, i, s); }};
 }
 
 RowOp rowOpOf(const std::string& kind) {
@@ -140,8 +137,8 @@ RowOp rowOpOf(const std::string& kind) {
 
 }  // namespace
 
-std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const Napi::Object& args,
-                                 const KernelTable& kernel, int threads, std::function<void()> done) {
+OpRecipe makeOpRecipe(Napi::Env env, const std::string& kind, const Napi::Object& args, const KernelTable& kernel,
+                      int threads) {
   const OpKernels& ops = opKernelsFor(kernel);
   if (kind == "linear") {
     GemmParams p;
@@ -156,7 +153,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     }
     if (p.x.cols == 0) throwInvalid(env, "x", "has no columns (the caller fills out with the bias)");
     const int64_t items = ops.planGemm(p, threads);
-    return jobOf(p.x.rows == 0 ? 0 : items, p, ops.gemmItem, std::move(done));
+    return recipeOf(p.x.rows == 0 ? 0 : items, p, ops.gemmItem);
   }
   if (kind == "rmsNorm" || kind == "add" || kind == "swiglu" || kind == "gegluTanh" || kind == "gegluErf" ||
       kind == "copy" || kind == "embedding") {
@@ -179,7 +176,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
       requireShape(env, "b", p.b, p.out.rows, p.out.cols);
     }
     p.rowsPerItem = perItem(p.out.rows, threads);
-    return jobOf(p.out.cols == 0 ? 0 : itemsOf(p.out.rows, p.rowsPerItem), p, ops.rowItem, std::move(done));
+    return recipeOf(p.out.cols == 0 ? 0 : itemsOf(p.out.rows, p.rowsPerItem), p, ops.rowItem);
   }
   if (kind == "rope") {
     RopeParams p;
@@ -218,7 +215,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
       }
     }
     p.tokensPerItem = perItem(p.tokens, threads);
-    return jobOf(p.heads == 0 ? 0 : itemsOf(p.tokens, p.tokensPerItem), p, ops.ropeItem, std::move(done));
+    return recipeOf(p.heads == 0 ? 0 : itemsOf(p.tokens, p.tokensPerItem), p, ops.ropeItem);
   }
   if (kind == "kvAppend") {
     KvAppendParams p;
@@ -231,7 +228,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     requireShape(env, "cacheV", p.cacheV, p.cacheK.rows, p.k.cols);
     p.slots = typedField<const int32_t>(env, args, "slots", napi_int32_array, size_t(p.k.rows));
     p.tokensPerItem = perItem(p.k.rows, threads);
-    return jobOf(p.k.cols == 0 ? 0 : itemsOf(p.k.rows, p.tokensPerItem), p, ops.kvAppendItem, std::move(done));
+    return recipeOf(p.k.cols == 0 ? 0 : itemsOf(p.k.rows, p.tokensPerItem), p, ops.kvAppendItem);
   }
   if (kind == "lseMerge") {
     LseMergeParams p;
@@ -272,7 +269,7 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
       p.lse = static_cast<float*>(a.data) + offset;
     }
     p.rowsPerItem = perItem(p.rows, threads);
-    return jobOf(itemsOf(p.rows, p.rowsPerItem), p, ops.lseMergeItem, std::move(done));
+    return recipeOf(itemsOf(p.rows, p.rowsPerItem), p, ops.lseMergeItem);
   }
   if (kind == "sample") {
     SampleParams p;
@@ -294,9 +291,15 @@ std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const N
     p.tokens = typedField<int32_t>(env, args, "tokens", napi_int32_array, size_t(p.rows));
     if (args.Has("logprobs") && !args.Get("logprobs").IsUndefined()) p.logprobs = typedField<float>(env, args, "logprobs", napi_float32_array, size_t(p.rows));
     p.rowsPerItem = 1;
-    return jobOf<SampleParams>(p.rows, p, &sampleRows, std::move(done));
+    return recipeOf<SampleParams>(p.rows, p, &sampleRows);
   }
   throwInvalid(env, "op", "no native op '" + kind + "'");
+}
+
+std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const Napi::Object& args,
+                                 const KernelTable& kernel, int threads, std::function<void()> done) {
+  OpRecipe recipe = makeOpRecipe(env, kind, args, kernel, threads);
+  return jobFrom(recipe, std::move(done));
 }
 
 }  // namespace fastattn

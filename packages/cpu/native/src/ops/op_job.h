@@ -28,10 +28,29 @@ class OpJob : public Job {
 };
 
 /**
- * Reads op `kind`'s arguments (see src/native.ts, NativeOpArgs) and returns the job that runs it,
- * or nullptr when it has nothing to do. Throws INVALID_INPUT naming the field for any argument that
- * would make a worker read or write outside its arrays.
+ * An op read and checked once, runnable any number of times: its item count (0: nothing to do) and
+ * what an item does. The pointers it holds are the caller's arrays, which must outlive it.
  */
+struct OpRecipe {
+  int64_t items = 0;
+  std::function<void(int64_t, Scratch&)> run;
+};
+
+/**
+ * Reads op `kind`'s arguments (see src/native.ts, NativeOpArgs) into a recipe. Throws
+ * INVALID_INPUT naming the field for any argument that would make a worker read or write outside
+ * its arrays.
+ */
+OpRecipe makeOpRecipe(Napi::Env env, const std::string& kind, const Napi::Object& args, const KernelTable& kernel,
+                      int threads);
+
+/** A job running the recipe once, then `done`; nullptr when it has nothing to do. */
+inline std::shared_ptr<OpJob> jobFrom(const OpRecipe& recipe, std::function<void()> done) {
+  if (recipe.items == 0) return nullptr;
+  return std::make_shared<OpJob>(recipe.items, recipe.run, std::move(done));
+}
+
+/** makeOpRecipe, then jobFrom. */
 std::shared_ptr<OpJob> makeOpJob(Napi::Env env, const std::string& kind, const Napi::Object& args,
                                  const KernelTable& kernel, int threads, std::function<void()> done);
 
