@@ -12,6 +12,7 @@
 #include "attention_job.h"
 #include "call_args.h"
 #include "microbench.h"
+#include "ops/op_chain.h"
 #include "ops/op_job.h"
 #include "standard_job.h"
 #include "thread_pool.h"
@@ -195,52 +196,6 @@ class Pool : public Napi::ObjectWrap<Pool> {
     return promise;
   }
 
-  /** A list of ops run one after another: each op's last item submits the next. */
-  struct OpChain {
-    std::vector<std::shared_ptr<OpJob>> jobs;
-    ThreadPool* pool = nullptr;
-    std::function<void()> settle;
-    std::string code;
-    std::string message;
-    std::string field;
-  };
-
-  /** On a worker, once op i has finished: the next op, or the end of the chain (its first error). */
-  static void Advance(const std::shared_ptr<OpChain>& chain, size_t i) {
-    if (i < chain->jobs.size()) chain->jobs[i]->error(chain->code, chain->message, chain->field);
-    size_t next = i + 1;
-    while (chain->code.empty() && next < chain->jobs.size() && !chain->jobs[next]) ++next;
-    if (!chain->code.empty() || next >= chain->jobs.size()) {
-      chain->settle();
-      return;
-    }
-    try {
-      chain->pool->submit(chain->jobs[next]);
-    } catch (const std::exception& e) {
-      chain->code = "DISPOSED";
-      chain->message = e.what();
-      chain->settle();
-    }
-  }
-
-  /** The recipes of a list of [kind, args] (each op read and checked; a bad one throws, naming it). */
-  std::vector<OpRecipe> readRecipes(Napi::Env env, const Napi::Value& value) {
-    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
-    if (!value.IsArray()) throwInvalid(env, "ops", "expected an array of [kind, args]");
-    const Napi::Array list = value.As<Napi::Array>();
-    std::vector<OpRecipe> recipes(list.Length());
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      const Napi::Value entry = list.Get(i);
-      const std::string field = "ops[" + std::to_string(i) + "]";
-      if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2) throwInvalid(env, field, "expected [kind, args]");
-      const Napi::Array pair = entry.As<Napi::Array>();
-      if (!pair.Get(0u).IsString() || !pair.Get(1u).IsObject()) throwInvalid(env, field, "expected [kind, args]");
-      recipes[i] = makeOpRecipe(env, pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::Object>(),
-                                *kernel_, threads_());
-    }
-    return recipes;
-  }
-
   /**
    * runOps(list): model ops, [kind, args] each, run in order on the pool with no return to
    * JavaScript between them (the straight-line part of a recorded step). Every op's arguments are
@@ -249,14 +204,9 @@ class Pool : public Napi::ObjectWrap<Pool> {
    */
   Napi::Value RunOps(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    return RunChain(env, readRecipes(env, info[0]), info[0]);
+    ThreadPool& pool = livePool(env);
+    return runOpChain(env, pool, readOpRecipes(env, info[0], *kernel_, threads_()), info[0]);
   }
-
-  /** A list of ops read once (prepareOps), with the arrays it points into kept alive. */
-  struct Prepared {
-    std::vector<OpRecipe> recipes;
-    Napi::Reference<Napi::Value> keep;
-  };
 
   /**
    * prepareOps(list): runOps' list read and checked once, for a recorded step replayed many
@@ -265,64 +215,18 @@ class Pool : public Napi::ObjectWrap<Pool> {
    */
   Napi::Value PrepareOps(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto* prepared = new Prepared{readRecipes(env, info[0]), Napi::Persistent(info[0])};
-    return Napi::External<Prepared>::New(env, prepared, [](Napi::Env, Prepared* p) { delete p; });
+    livePool(env);
+    return prepareOpChain(env, info[0], *kernel_, threads_());
   }
 
   Napi::Value RunPrepared(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
-    if (!info[0].IsExternal()) throwInvalid(env, "prepared", "expected what prepareOps returned");
-    return RunChain(env, info[0].As<Napi::External<Prepared>>().Data()->recipes, info[0]);
+    return runPreparedOpChain(env, livePool(env), info[0]);
   }
 
-  /** Runs the recipes as a chain of jobs (each op's last item submits the next); `keep` lives until it settles. */
-  Napi::Value RunChain(Napi::Env env, const std::vector<OpRecipe>& recipes, const Napi::Value& keepValue) {
-    auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
-    Napi::Promise promise = deferred->Promise();
-    auto chain = std::make_shared<OpChain>();
-    chain->pool = pool_.get();
-    const size_t n = recipes.size();
-    chain->jobs.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      std::weak_ptr<OpChain> weak = chain;
-      chain->jobs[i] = jobFrom(recipes[i], [weak, i]() {
-        if (auto c = weak.lock()) Advance(c, i);
-      });
-    }
-    size_t first = 0;
-    while (first < n && !chain->jobs[first]) ++first;
-    if (first == n) {  // nothing to compute
-      deferred->Resolve(env.Undefined());
-      return promise;
-    }
-    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(keepValue));
-    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                              "fastattn.cpu.ops", 0, 1);
-    // The chain stays alive until it settles on the JS thread (the jobs hold it only weakly).
-    auto self = std::make_shared<std::shared_ptr<OpChain>>(chain);
-    chain->settle = [tsfn, deferred, keep, self]() mutable {
-      tsfn.BlockingCall([deferred, keep, self](Napi::Env e, Napi::Function) {
-        const OpChain& c = **self;
-        if (!c.code.empty()) {
-          deferred->Reject(codedError(e, c.code, c.message, c.field).Value());
-        } else {
-          deferred->Resolve(e.Undefined());
-        }
-        keep->Reset();
-        self->reset();
-      });
-      tsfn.Release();
-    };
-    try {
-      pool_->submit(chain->jobs[first]);
-    } catch (const std::exception& e) {
-      chain->settle = nullptr;
-      tsfn.Release();
-      self->reset();
-      throw codedError(env, "DISPOSED", e.what());
-    }
-    return promise;
+  ThreadPool& livePool(Napi::Env env) {
+    if (!pool_) throw codedError(env, "DISPOSED", "the cpu backend was disposed");
+    return *pool_;
   }
 
   /** Queues the job `make` builds; returns { promise, id } (id for cancel()). */
