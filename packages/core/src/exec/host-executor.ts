@@ -158,12 +158,8 @@ export class HostExecutor implements Executor {
   #replayBatched(batcher: OpBatcher, ops: readonly Op[], stream: Stream = this.stream): void {
     const handlers = ops.map((op) => this.#check(op));
     const queue = this.#queue(stream);
-    let step = this.#batchedSteps.get(ops);
-    if (!step) {
-      step = batchedStep(batcher, ops);
-      this.#batchedSteps.set(ops, step);
-    }
-    const parts = step;
+    const parts = this.#batchedSteps.get(ops) ?? batchedStep(batcher, ops);
+    this.#batchedSteps.set(ops, parts);
     void this.#lifetime.run(() =>
       queue.enqueue(async () => {
         for (const part of parts) {
