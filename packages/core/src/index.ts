@@ -29,6 +29,7 @@ export type { Executor, StepGraph, Stream, StreamEvent } from './exec/executor.j
 export { attentionInputOf, attentionOpShape, hostAttention } from './exec/host-attention.js';
 export {
   type AttentionCalls,
+  type AttentionOpHandler,
   attentionHandler,
   HostExecutor,
   type OpBatcher,

@@ -38,10 +38,7 @@ describe(`HostExecutor (seed ${seed})`, () => {
         ...(standard && { standard: traced('standard') }),
       }),
     });
-    const both = new HostExecutor('both', handlers(true), {
-      dtypes: ['f32'],
-      attentionAlgorithms: ['flash', 'standard'],
-    });
+    const both = new HostExecutor('both', handlers(true), { dtypes: ['f32'] });
     const flashOnly = new HostExecutor('flash-only', handlers(false), { dtypes: ['f32'] });
     const opOf = async (ex: HostExecutor) => {
       const t = (shape: number[]) => ex.empty('f32', shape);

@@ -152,7 +152,6 @@ export function createCpuExecutor(
 
   return new HostExecutor('cpu', handlers, {
     dtypes,
-    attentionAlgorithms: ['flash', 'standard'],
     // the calls are the ones nativeCalls made
     batcher: {
       plan: nativeCalls,

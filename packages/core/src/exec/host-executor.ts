@@ -62,23 +62,16 @@ export class HostExecutor implements Executor {
   readonly #batcher: OpBatcher | undefined;
   /** Each recorded step's plan, made at its first replay (keyed by the graph's op list). */
   readonly #batchedSteps = new WeakMap<readonly Op[], BatchedStep>();
-  readonly #algorithms: readonly AttentionAlgorithm[];
 
   constructor(
     name: string,
     handlers: OpHandlers,
-    options: {
-      readonly dtypes: readonly DType[];
-      readonly batcher?: OpBatcher;
-      /** The attention algorithms the attention handler runs (default: flash only). */
-      readonly attentionAlgorithms?: readonly AttentionAlgorithm[];
-    },
+    options: { readonly dtypes: readonly DType[]; readonly batcher?: OpBatcher },
   ) {
     this.name = name;
     this.#handlers = handlers;
     this.#dtypes = options.dtypes;
     this.#batcher = options.batcher;
-    this.#algorithms = options.attentionAlgorithms ?? ['flash'];
     this.#tensors = new HostTensors(`the ${name} executor`);
     this.#lifetime = new Lifetime(`the ${name} executor`, () => this.#tensors.disposeAll());
   }
@@ -186,11 +179,15 @@ export class HostExecutor implements Executor {
     const handler = this.#handlers[op.op] as ((op: Op) => Promise<void> | void) | undefined;
     if (!handler) throw unsupported('op', `the ${this.name} executor does not run '${op.op}'`);
     this.#tensors.ownAll(op);
-    if (op.op === 'attention' && !this.#algorithms.includes(op.algorithm ?? 'flash')) {
-      throw unsupported(
-        'attention.algorithm',
-        `'${op.algorithm}' (the ${this.name} executor runs ${this.#algorithms.join(', ')})`,
-      );
+    if (op.op === 'attention') {
+      // what attentionHandler made says which algorithms it runs; any other handler runs flash
+      const algorithms = (handler as Partial<AttentionOpHandler>).algorithms ?? ['flash'];
+      if (!algorithms.includes(op.algorithm ?? 'flash')) {
+        throw unsupported(
+          'attention.algorithm',
+          `'${op.algorithm}' (the ${this.name} executor runs ${algorithms.join(', ')})`,
+        );
+      }
     }
     const main = FLOAT_FIELD[op.op];
     const dtype = main && ((op as unknown as Record<string, Tensor>)[main]!.dtype as DType);
@@ -242,24 +239,30 @@ export interface AttentionCalls<R extends AttentionOutput> {
   readonly standard?: (input: AttentionInput) => Promise<R>;
 }
 
+/** An attention op handler that says which algorithms it runs (HostExecutor refuses the others). */
+export type AttentionOpHandler = ((op: AttentionOp) => Promise<void>) & {
+  readonly algorithms: readonly AttentionAlgorithm[];
+};
+
 /**
  * The `attention` op of a host executor through a backend's host-array call (the op's
- * `algorithm` picks which; a backend without standard attention refuses it, naming
+ * `algorithm` picks which; without a standard call the executor refuses 'standard', naming
  * `attention.algorithm`): the op's tensors become an AttentionInput, the call's out and LSE are
  * written back, and `onResult` sees the whole result (a simulator's report, say).
  */
 export function attentionHandler<R extends AttentionOutput>(
   calls: AttentionCalls<R> | ((input: AttentionInput) => Promise<R>),
   onResult?: (result: R) => void,
-): (op: AttentionOp) => Promise<void> {
+): AttentionOpHandler {
   const { flash, standard } = typeof calls === 'function' ? { flash: calls, standard: undefined } : calls;
-  return async (op) => {
-    const call = op.algorithm === 'standard' ? standard : flash;
-    if (!call)
-      throw unsupported('attention.algorithm', "'standard' (this backend has no standard attention)");
+  const handler = async (op: AttentionOp): Promise<void> => {
+    const call = op.algorithm === 'standard' && standard ? standard : flash;
     const result = await call(attentionInputOf(op, (t) => (t as HostTensor).rawView()));
     (op.out as HostTensor).writeRaw(result.out);
     if (op.lse) (op.lse as HostTensor).writeRaw(result.lse);
     onResult?.(result);
   };
+  return Object.assign(handler, {
+    algorithms: standard ? (['flash', 'standard'] as const) : (['flash'] as const),
+  });
 }
