@@ -8,6 +8,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from '@fastattention/bench';
 import { loadModel } from '../dist/index.js';
 import { writeRandomLlama } from './random-llama.mjs';
 
@@ -34,7 +35,6 @@ const CONFIG = {
   tie_word_embeddings: false,
   torch_dtype: 'float32',
 };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const backend =
   backendName === 'cuda'

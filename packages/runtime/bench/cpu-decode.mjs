@@ -7,6 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from '@fastattention/bench';
 import { createBackend, loadAddon } from '../../cpu/dist/index.js';
 import { loadModel } from '../dist/index.js';
 import { writeRandomLlama } from './random-llama.mjs';
@@ -26,7 +27,6 @@ const CONFIG = {
   tie_word_embeddings: false,
   torch_dtype: 'float32',
 };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PROMPT = 128;
 const NEW = 64;
 

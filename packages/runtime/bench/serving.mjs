@@ -16,6 +16,7 @@
 //                     in the scheduler's write/replay/read loop, and each group of its ops (kind
 //                     and shape) as a graph of its own (GPU ms per step)
 import { writeFileSync } from 'node:fs';
+import { median } from '@fastattention/bench';
 import { loadModel } from '../dist/index.js';
 
 const [dir, out, casesArg] = process.argv.slice(2, 5);
@@ -70,7 +71,6 @@ const random = () => {
   return state / 2 ** 32;
 };
 const prompt = (n) => Int32Array.from({ length: n }, () => Math.floor(random() * vocab));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 /** Runs the requests at once; each chunk's arrival time per request. */
