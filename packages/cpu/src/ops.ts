@@ -60,22 +60,11 @@ export function createCpuExecutor(
       if (calls) return pool.runOps(calls);
       // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
       const positions = host(op.positions).raw() as Int32Array;
-      const [tokens, heads, headDim] = op.x.shape as [number, number, number];
       let largest = -1;
       for (const p of positions) largest = Math.max(largest, p);
-      const { invFreq, attentionScaling } = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
+      const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
       await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
-        run('rope', {
-          tokens,
-          heads,
-          headDim,
-          rotaryDim: op.rope.rotaryDim,
-          positions,
-          invFreq,
-          attentionScaling,
-          x: headRows(x!),
-          out: headRows(out!),
-        }),
+        pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
       );
     },
 
@@ -252,25 +241,8 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
       const frequencies = fixedRopeFrequencies(op);
       const [x, out] = [host(op.x), host(op.out)];
       if (!frequencies || !isHeadRows(x) || !isHeadRows(out)) return undefined;
-      const [tokens, heads, headDim] = op.x.shape as [number, number, number];
-      const { invFreq, attentionScaling } = frequencies;
-      return [
-        [
-          'rope',
-          {
-            tokens,
-            heads,
-            headDim,
-            rotaryDim: op.rope.rotaryDim,
-            // read when the call runs: a replayed step sees the positions written before it
-            positions: host(op.positions).rawView(),
-            invFreq,
-            attentionScaling,
-            x: headRows(x),
-            out: headRows(out),
-          },
-        ],
-      ];
+      // the positions are read when the call runs: a replayed step sees those written before it
+      return [ropeCall(op, x, out, host(op.positions).rawView() as Int32Array, frequencies)];
     }
     case 'copy': {
       if (op.src.dtype === 'i32' || op.dst.dtype === 'i32' || !apart(op.dst, op.src)) return undefined;
@@ -280,6 +252,31 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
     default:
       return undefined;
   }
+}
+
+/** The native rope call over x and out (head rows), with the positions and frequencies given. */
+function ropeCall(
+  op: RopeOp,
+  x: HostTensor,
+  out: HostTensor,
+  positions: Int32Array,
+  { invFreq, attentionScaling }: RopeFrequencies,
+): NativeCall {
+  const [tokens, heads, headDim] = op.x.shape as [number, number, number];
+  return [
+    'rope',
+    {
+      tokens,
+      heads,
+      headDim,
+      rotaryDim: op.rope.rotaryDim,
+      positions,
+      invFreq,
+      attentionScaling,
+      x: headRows(x),
+      out: headRows(out),
+    },
+  ];
 }
 
 const ropeFrequencyCache = new WeakMap<RopeOp['rope'], Map<number | undefined, RopeFrequencies>>();
