@@ -158,8 +158,9 @@ export async function createBackend(options: AscendBackendOptions = {}): Promise
     device,
     createExecutor: (executorOptions = {}) => {
       life.check();
-      const attention = attentionHandler(backend.attention, (r: AscendAttentionOutput) =>
-        executorOptions.onReport?.(r.report),
+      const attention = attentionHandler(
+        { flash: backend.attention, standard: backend.standardAttention },
+        (r: AscendAttentionOutput) => executorOptions.onReport?.(r.report),
       );
       return life.adopt(new HostExecutor('ascend-sim', { attention }, { dtypes: CAPABILITIES.dtypes }));
     },

@@ -10,18 +10,21 @@ import { WORK_TIMEOUT } from './helpers.js';
 const seed = randomSeed();
 
 describe(`ascend-sim executor (seed ${seed})`, { timeout: WORK_TIMEOUT }, () => {
-  it('passes the op conformance suite for attention and reports each op', async () => {
+  it('passes the op conformance suite for attention (flash and standard) and reports each op', async () => {
     const backend = await createBackend({ threads: 2 });
     const reports: SimulationReport[] = [];
     const executor = backend.createExecutor({ onReport: (r) => reports.push(r) });
     const results = (await runOpConformance(executor, { seed })).filter((r) => !r.skipped);
-    expect(results.map((r) => r.name)).toEqual([
-      'attention paged f16 causal GQA 4/2',
-      'attention paged bf16 causal GQA 4/2',
-    ]);
+    const names = (d: string) =>
+      ['flash', 'standard'].flatMap((a) => [
+        `attention ${a} paged ${d} causal GQA 4/2, NaN in unused cache rows`,
+        `attention ${a} dense ${d} window 5/2 GQA 6/2, a padding row`,
+      ]);
+    expect(results.map((r) => r.name).sort()).toEqual([...names('f16'), ...names('bf16')].sort());
     expect(results.filter((r) => !r.ok)).toEqual([]);
-    expect(reports).toHaveLength(2);
-    expect(reports.every((r) => r.kernel === 'fast-attention' && r.totalCycles > 0)).toBe(true);
+    expect(reports).toHaveLength(8);
+    expect(reports.filter((r) => r.kernel === 'fast-attention' && r.totalCycles > 0)).toHaveLength(4);
+    expect(reports.filter((r) => r.kernel === 'standard' && r.totalCycles > 0)).toHaveLength(4);
     await backend.dispose();
   });
 

@@ -158,7 +158,16 @@ export interface NativeContext {
   dispose(): void;
 }
 
-export type OpKernelKind = 'rows' | 'rope' | 'kvAppend' | 'lseMerge' | 'copy' | 'checkAttention' | 'sample';
+export type OpKernelKind =
+  | 'rows'
+  | 'rope'
+  | 'kvAppend'
+  | 'lseMerge'
+  | 'copy'
+  | 'checkAttention'
+  | 'sample'
+  | 'standardGather'
+  | 'standardSoftmax';
 
 /** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
 export interface DeviceMatrix {
@@ -179,6 +188,21 @@ export interface GemmArgs {
   /** 0: cuBLASLt with a cached algorithm per problem; 1: cublasGemmEx. */
   readonly api: 0 | 1;
   readonly cublasPath?: string;
+  /** A batch of products (standard attention: one per head); all or none of these. */
+  readonly batched?: GemmBatch;
+}
+
+/**
+ * `batch` products `xStride`, `wStride` and `outStride` elements apart, each out = alpha · x · op(w):
+ * op(w) = wᵀ for w [n, k], or w itself when `wKN` (w [k, n]).
+ */
+export interface GemmBatch {
+  readonly alpha: number;
+  readonly wKN: boolean;
+  readonly batch: number;
+  readonly xStride: number;
+  readonly wStride: number;
+  readonly outStride: number;
 }
 
 export interface NativeAddon {

@@ -1,9 +1,17 @@
 // The execution contract on the GPU: core's op conformance suite (every op, sampling included;
-// attention in f16 and bf16), paged attention ops over hostile caches at several block sizes, step
+// attention in f16 and bf16, flash and standard), paged attention ops over hostile caches at
+// several block sizes, step
 // graphs captured as CUDA graphs against the same ops run one by one, and data errors found on the
 // device (a bad block table entry, an embedding token outside the table) reported with the op's
 // field, the stream usable again after the report.
-import { type AttentionInput, fromNumbers, type MaskSpec, type Tensor } from '@fastattention/core';
+import {
+  ATTENTION_ALGORITHMS,
+  type AttentionAlgorithm,
+  type AttentionInput,
+  fromNumbers,
+  type MaskSpec,
+  type Tensor,
+} from '@fastattention/core';
 import {
   compareToReference,
   randomPagedCase,
@@ -31,7 +39,11 @@ async function put<T extends Tensor['dtype']>(
 }
 
 /** Runs a host-array paged input as the attention op of the executor. */
-async function pagedOp(executor: CudaExecutor, input: AttentionInput<'f16' | 'bf16'>) {
+async function pagedOp(
+  executor: CudaExecutor,
+  input: AttentionInput<'f16' | 'bf16'>,
+  algorithm: AttentionAlgorithm = 'flash',
+) {
   const { batch, seqQ, seqK, headsQ, headsKV, headDim, dtype } = input;
   const paged = input.pagedKV!;
   const numBlocks = input.k.length / (paged.blockSize * headsKV * headDim);
@@ -50,6 +62,7 @@ async function pagedOp(executor: CudaExecutor, input: AttentionInput<'f16' | 'bf
     seqLensK: seqLensK as Tensor<'i32'>,
     paged: { blockTable: blockTable as Tensor<'i32'>, blockSize: paged.blockSize, seqK },
     ...(input.mask && { mask: input.mask }),
+    algorithm,
     out,
     lse: lse as Tensor<'f32'>,
   });
@@ -62,9 +75,12 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
     const all = await runOpConformance(executor, { seed });
     expect(all.filter((r) => !r.skipped && !r.ok)).toEqual([]);
     const skipped = all.filter((r) => r.skipped).map((r) => r.name);
-    expect(skipped.every((name) => name.startsWith('sample') || name.startsWith('attention paged f32'))).toBe(
+    expect(skipped.every((name) => name.startsWith('sample') || /^attention \w+ \w+ f32 /.test(name))).toBe(
       true,
     );
+    // standard attention (the materialized baseline) ran: paged with NaN garbage, and a window mask
+    const standard = all.filter((r) => r.name.startsWith('attention standard') && !r.skipped);
+    expect(standard).toHaveLength(4);
     expect(all.filter((r) => !r.skipped).length).toBeGreaterThan(30);
     await executor.dispose();
     // linear through cublasGemmEx (the default is cuBLASLt with a cached algorithm per problem)
@@ -75,31 +91,32 @@ describe.skipIf(!backend)(`cuda executor (seed ${seed})${reason ? `: ${reason}` 
     await gemmEx.dispose();
   });
 
-  it('runs paged attention ops over shared blocks, NaN-filled spares and garbage entries', async () => {
+  it('runs paged attention ops (flash and standard) over shared blocks, NaN-filled spares and garbage entries', async () => {
     const executor = backend!.createExecutor();
     const rand = rng(seed);
     const masks: MaskSpec[] = [{ kind: 'causal' }, { kind: 'none' }, { kind: 'window', left: 40, right: 3 }];
-    for (const headDim of [64, 128])
-      for (const shape of [
-        { batch: 3, seqQ: 70, seqK: 300, headsQ: 4, headsKV: 2 },
-        { batch: 2, seqQ: 1, seqK: 2000, headsQ: 8, headsKV: 2 },
-      ])
-        for (const blockSize of [16, 256])
-          for (const mask of masks) {
-            const dtype = blockSize === 16 ? 'f16' : 'bf16';
-            const { paged } = randomPagedCase(
-              rand,
-              dtype,
-              { ...shape, headDim },
-              { blockSize, mask, sharedBlocks: 2 },
-            );
-            const { out, lse } = await pagedOp(executor, paged);
-            const err = compareToReference(paged, out as Uint16Array, lse as Float32Array);
-            const what = `hd ${headDim} ${JSON.stringify(shape)} block ${blockSize} ${mask.kind}`;
-            expect(err.bad, what).toBe(0);
-            expect(err.out, what).toBeLessThan(TOL[dtype]);
-            expect(err.lse, what).toBeLessThan(TOL.lse);
-          }
+    for (const algorithm of ATTENTION_ALGORITHMS)
+      for (const headDim of [64, 128])
+        for (const shape of [
+          { batch: 3, seqQ: 70, seqK: 300, headsQ: 4, headsKV: 2 },
+          { batch: 2, seqQ: 1, seqK: 2000, headsQ: 8, headsKV: 2 },
+        ])
+          for (const blockSize of [16, 256])
+            for (const mask of masks) {
+              const dtype = blockSize === 16 ? 'f16' : 'bf16';
+              const { paged } = randomPagedCase(
+                rand,
+                dtype,
+                { ...shape, headDim },
+                { blockSize, mask, sharedBlocks: 2 },
+              );
+              const { out, lse } = await pagedOp(executor, paged, algorithm);
+              const err = compareToReference(paged, out as Uint16Array, lse as Float32Array);
+              const what = `${algorithm} hd ${headDim} ${JSON.stringify(shape)} block ${blockSize} ${mask.kind}`;
+              expect(err.bad, what).toBe(0);
+              expect(err.out, what).toBeLessThan(TOL[dtype]);
+              expect(err.lse, what).toBeLessThan(TOL.lse);
+            }
     await executor.dispose();
   });
 

@@ -4,7 +4,10 @@
 # (7b or 8b) served through the scheduler, with its PyTorch anchors in the same call.
 # Run from the project root after `source .device-carry/env.sh`:
 #   bash packages/runtime/bench/device-run.sh SHAPE SERVING_CASES STATIC_CASES [--skip-check]
-# Results under $OUT: hf-check.json, serving-SHAPE.json, static-SHAPE.json, transformers-SHAPE.json, run.log.
+# STATIC_CASES "-" skips the anchor. With STANDARD_CASES set, those cases run again with attention: 'standard' (the materialized
+# baseline) on the same model, after the flash ones.
+# Results under $OUT: hf-check.json, serving-SHAPE.json, [serving-SHAPE-standard.json,]
+# static-SHAPE.json, transformers-SHAPE.json, run.log.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -21,7 +24,14 @@ step "build the $shape model (random fp16), transformers generate anchor"
 timeout 240 python3 tools/anchors/llama_7b.py "$work/$shape" 1000 64 "$OUT/transformers-$shape.json" "$shape" 2>&1 | tail -3
 step "serving through the scheduler: $serving"
 timeout 300 node packages/runtime/bench/serving.mjs "$work/$shape" "$OUT/serving-$shape.json" "$serving" 2>&1
+if [[ -n "${STANDARD_CASES:-}" ]]; then
+  step "the same runtime with attention 'standard': $STANDARD_CASES"
+  timeout 300 node packages/runtime/bench/serving.mjs "$work/$shape" "$OUT/serving-$shape-standard.json" \
+    "$STANDARD_CASES" --attention standard 2>&1
+fi
 rm -rf "$work/$shape"
-step "PyTorch static-cache anchor: $static"
-timeout 400 python3 tools/anchors/llama_static.py "$shape" "$OUT/static-$shape.json" "$static" 2>&1 | grep -v Warning
+if [[ "$static" != "-" ]]; then
+  step "PyTorch static-cache anchor: $static"
+  timeout 400 python3 tools/anchors/llama_static.py "$shape" "$OUT/static-$shape.json" "$static" 2>&1 | grep -v Warning
+fi
 step done

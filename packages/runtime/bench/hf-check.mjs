@@ -2,7 +2,8 @@
 // tools/anchors/hf_models.py saved (as transformers writes them) on cuda-volta (f16, bf16) and cpu
 // (f32), and compares logits with transformers' float32 logits, and 32 greedy tokens (each chosen
 // by argmax over a full forward: slow, exact; and through generate, over the KV cache) with
-// transformers' greedy continuation; then the same through the forced older CUDA paths (f16), and
+// transformers' greedy continuation; then the same through the forced older CUDA paths and with
+// attention: 'standard' (f16), and
 // six requests at once through the scheduler against each one alone.
 //   python3 tools/anchors/hf_models.py DIR && node packages/runtime/bench/hf-check.mjs DIR [OUT.json]
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,10 @@ const tokens = Int32Array.from(index.tokens);
 const backends = [];
 try {
   const { createBackend } = await import('../../cuda-volta/dist/index.js');
-  backends.push(['cuda', await createBackend(), ['f16', 'bf16']]);
+  const cuda = await createBackend();
+  backends.push(['cuda', cuda, ['f16', 'bf16']]);
+  // the materialized baseline: the same model with attention: 'standard' (cuBLAS, scores in memory)
+  backends.push(['cuda-standard', cuda, ['f16'], { quick: true, attention: 'standard' }]);
   for (const path of ['ampere', 'turing', 'volta']) {
     backends.push([`cuda-${path}`, await createBackend({ path }), ['f16'], { quick: true }]);
   }
@@ -30,9 +34,9 @@ const rows = [];
 for (const [name, path] of Object.entries(index.variants)) {
   const want = JSON.parse(readFileSync(join(path, 'logits.json'), 'utf8'));
   const vocab = want.shape[1];
-  for (const [backendName, backend, dtypes, { quick = false } = {}] of backends) {
+  for (const [backendName, backend, dtypes, { quick = false, attention = 'flash' } = {}] of backends) {
     for (const dtype of dtypes) {
-      const model = await loadModel(path, { backend, dtype });
+      const model = await loadModel(path, { backend, dtype, attention });
       const logits = await model.logits(tokens);
       let num = 0;
       let den = 0;
@@ -91,6 +95,6 @@ for (const [name, path] of Object.entries(index.variants)) {
     }
   }
 }
-for (const [, backend] of backends) await backend.dispose();
+for (const backend of new Set(backends.map(([, b]) => b))) await backend.dispose();
 if (process.argv[3])
   writeFileSync(process.argv[3], `${JSON.stringify({ transformers: index.transformers, rows }, null, 2)}\n`);

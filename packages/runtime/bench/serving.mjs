@@ -2,7 +2,7 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
-//     [--prefill-chunk N] [--block-size N]
+//     [--prefill-chunk N] [--block-size N] [--attention flash|standard]
 // CASES (comma-separated):
 //   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
 //                     which all B are decoding (median of 3 rounds; the first requests decode while
@@ -53,8 +53,10 @@ backend.createExecutor = () => {
 };
 let t0 = performance.now();
 const prefillChunk = Number(flag('--prefill-chunk', 2048));
+const attention = flag('--attention', 'flash');
 const model = await loadModel(dir, {
   backend,
+  attention,
   ...(backendName === 'cuda' && { dtype: 'f16' }),
   scheduler: {
     maxBatch: 64,
@@ -225,8 +227,8 @@ async function profileCase(batch, ctx) {
   };
 }
 
-const results = { dir, backend: backend.name, dtype: model.info.dtype, loadS, cases: [] };
-console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}`);
+const results = { dir, backend: backend.name, dtype: model.info.dtype, attention, loadS, cases: [] };
+console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}, attention '${attention}'`);
 // one short request first: records the decode graph and warms the kernels
 await serve([{ tokens: prompt(16), maxTokens: 4 }]);
 for (const c of casesArg.split(',')) {

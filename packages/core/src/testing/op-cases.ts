@@ -4,7 +4,7 @@
  * (strided and transposed layouts); and sampling with ties and non-finite logits.
  */
 import type { DType } from '../dtype.js';
-import type { Op, OpKind } from '../exec/ops.js';
+import { ATTENTION_ALGORITHMS, type Op, type OpKind } from '../exec/ops.js';
 import type { RopeSpec } from '../exec/rope.js';
 import type { Tensor, TensorArray, TensorDType } from '../exec/tensor.js';
 import { fromNumbers } from '../numeric/convert.js';
@@ -219,43 +219,7 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
         op: kvAppendOf,
       });
     }
-    {
-      // Chunked prefill of 3 queries against a paged cache of 2 rows sharing a block, causal.
-      const [batch, seqQ, headsQ, headsKV, headDim, blockSize, blocksPerSeq, blocks] = [
-        2, 3, 4, 2, 64, 16, 3, 5,
-      ];
-      const table = ints([4, 1, 2, 4, 0, 3]); // block 4 shared by both rows
-      const kv = blocks * blockSize * headsKV * headDim;
-      cases.push({
-        name: `attention paged ${d} causal GQA 4/2`,
-        kind: 'attention',
-        dtype: d,
-        tensors: {
-          q: {
-            dtype: d,
-            shape: [batch, seqQ, headsQ, headDim],
-            data: floats(rand, d, batch * seqQ * headsQ * headDim),
-          },
-          k: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: floats(rand, d, kv) },
-          v: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: floats(rand, d, kv) },
-          seqLensK: { dtype: 'i32', shape: [batch], data: ints([41, 3 + int(29)]) },
-          blockTable: { dtype: 'i32', shape: [batch, blocksPerSeq], data: table },
-          out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
-          lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
-        },
-        op: (t) => ({
-          op: 'attention',
-          q: t.q!,
-          k: t.k!,
-          v: t.v!,
-          seqLensK: t.seqLensK as Tensor<'i32'>,
-          paged: { blockTable: t.blockTable as Tensor<'i32'>, blockSize, seqK: blockSize * blocksPerSeq },
-          mask: { kind: 'causal' },
-          out: t.out!,
-          lse: t.lse as Tensor<'f32'>,
-        }),
-      });
-    }
+    cases.push(...attentionCases(rand, d));
     {
       const [parts, rows, dim] = [3, 7, 16];
       const lses = Array.from({ length: parts * rows }, () => 4 * rand() - 2);
@@ -559,4 +523,109 @@ function wideRowCases(rand: () => number, d: DType): OpCase[] {
       op: kvAppendOf,
     },
   ];
+}
+
+/**
+ * Attention, with each algorithm: chunked prefill of 3 queries against a paged cache of 2 rows
+ * sharing a block (causal, GQA 4/2), NaN in every cache row no sequence uses; and a dense window
+ * mask with a padding row (no keys: zeros and an LSE of -Infinity).
+ */
+function attentionCases(rand: () => number, d: DType): OpCase[] {
+  const cases: OpCase[] = [];
+  const int = (n: number) => Math.floor(rand() * n);
+  const nan = fromNumbers([Number.NaN], d)[0]!;
+  {
+    const [batch, seqQ, headsQ, headsKV, headDim, blockSize, blocksPerSeq, blocks] = [
+      2, 3, 4, 2, 64, 16, 3, 5,
+    ];
+    const table = ints([4, 1, 2, 4, 0, 3]); // block 4 shared by both rows
+    const lens = ints([41, 3 + int(29)]);
+    const kv = blocks * blockSize * headsKV * headDim;
+    const cache = () => {
+      const data = floats(rand, d, kv);
+      const used = new Set<number>();
+      for (let b = 0; b < batch; b++)
+        for (let j = 0; j < lens[b]!; j++)
+          used.add(table[b * blocksPerSeq + Math.floor(j / blockSize)]! * blockSize + (j % blockSize));
+      const row = headsKV * headDim;
+      for (let r = 0; r < blocks * blockSize; r++) if (!used.has(r)) data.fill(nan, r * row, (r + 1) * row);
+      return data;
+    };
+    const tensors: Record<string, TensorSpec> = {
+      q: {
+        dtype: d,
+        shape: [batch, seqQ, headsQ, headDim],
+        data: floats(rand, d, batch * seqQ * headsQ * headDim),
+      },
+      k: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: cache() },
+      v: { dtype: d, shape: [blocks, blockSize, headsKV, headDim], data: cache() },
+      seqLensK: { dtype: 'i32', shape: [batch], data: lens },
+      blockTable: { dtype: 'i32', shape: [batch, blocksPerSeq], data: table },
+      out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
+      lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
+    };
+    for (const algorithm of ATTENTION_ALGORITHMS) {
+      cases.push({
+        name: `attention ${algorithm} paged ${d} causal GQA 4/2, NaN in unused cache rows`,
+        kind: 'attention',
+        dtype: d,
+        tensors,
+        op: (t) => ({
+          op: 'attention',
+          q: t.q!,
+          k: t.k!,
+          v: t.v!,
+          seqLensK: t.seqLensK as Tensor<'i32'>,
+          paged: { blockTable: t.blockTable as Tensor<'i32'>, blockSize, seqK: blockSize * blocksPerSeq },
+          mask: { kind: 'causal' },
+          algorithm,
+          out: t.out!,
+          lse: t.lse as Tensor<'f32'>,
+        }),
+      });
+    }
+  }
+  {
+    const [batch, seqQ, seqK, headsQ, headsKV, headDim] = [3, 4, 19, 6, 2, 64];
+    const tensors: Record<string, TensorSpec> = {
+      q: {
+        dtype: d,
+        shape: [batch, seqQ, headsQ, headDim],
+        data: floats(rand, d, batch * seqQ * headsQ * headDim),
+      },
+      k: {
+        dtype: d,
+        shape: [batch, seqK, headsKV, headDim],
+        data: floats(rand, d, batch * seqK * headsKV * headDim),
+      },
+      v: {
+        dtype: d,
+        shape: [batch, seqK, headsKV, headDim],
+        data: floats(rand, d, batch * seqK * headsKV * headDim),
+      },
+      seqLensK: { dtype: 'i32', shape: [batch], data: ints([seqK, 0, 5 + int(seqK - 5)]) },
+      out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
+      lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
+    };
+    for (const algorithm of ATTENTION_ALGORITHMS) {
+      cases.push({
+        name: `attention ${algorithm} dense ${d} window 5/2 GQA 6/2, a padding row`,
+        kind: 'attention',
+        dtype: d,
+        tensors,
+        op: (t) => ({
+          op: 'attention',
+          q: t.q!,
+          k: t.k!,
+          v: t.v!,
+          seqLensK: t.seqLensK as Tensor<'i32'>,
+          mask: { kind: 'window', left: 5, right: 2 },
+          algorithm,
+          out: t.out!,
+          lse: t.lse as Tensor<'f32'>,
+        }),
+      });
+    }
+  }
+  return cases;
 }

@@ -130,3 +130,34 @@ struct FaSampleParams {
   double* work;
   int32_t* error;
 };
+
+// Standard attention (kernels/common/standard.cu), the materialized baseline, one batch row b at a
+// time. The gather writes row b's keys and values for every query head (GQA repeats a KV head)
+// as dense [heads_q][seq_k][head_dim] matrices for the batched GEMMs. A key at or past the row's
+// length is written as zeros: a cache's unused slots may hold anything, and 0 · NaN would reach
+// the output through P · V.
+struct FaStdGatherParams {
+  const void* k;  // dense [batch][seq_k][heads_kv][head_dim], or paged [blocks][block_size][heads_kv][head_dim]
+  const void* v;
+  void* k_out;
+  void* v_out;
+  const int32_t* seqlens;  // checked (fa_op_check_attention)
+  const int32_t* table;    // checked; nullptr: dense
+  int64_t b, seq_k, heads_q, heads_kv, head_dim, blocks_per_seq, block_size;
+  int64_t units;       // 16-byte (or 2-byte) units per key row of one head
+  int32_t unit_bytes;  // 16, or 2 when a row is not a multiple of 16 bytes
+  int32_t pad;
+};
+
+// The softmax over row b's scaled scores [heads_q][seq_q][seq_k] (f32) into P (q's dtype), with
+// the mask applied: key j of query row i is allowed iff j < len and -left <= j - (i + len - seq_q)
+// <= right (a negative bound: unbounded). One CTA per (head, query row). lse: [batch][heads_q][seq_q].
+struct FaStdSoftmaxParams {
+  const float* scores;
+  void* probs;
+  float* lse;  // nullptr: not wanted
+  const int32_t* seqlens;
+  int64_t b, heads_q, seq_q, seq_k, left, right;
+  int32_t dtype;
+  int32_t pad;
+};

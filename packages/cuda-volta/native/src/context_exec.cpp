@@ -446,8 +446,8 @@ Napi::Value Context::EnqueueAttention(const Napi::CallbackInfo& info) {
   });
 }
 
-// enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu). The
-// TypeScript side checked the op against the contract and the tensors' bounds.
+// enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu), common/sample
+// or common/standard. The TypeScript side checked the op against the contract and the tensors' bounds.
 Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -532,6 +532,22 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
                                i64(a, "batch"), i64(a, "seqK"), i64(a, "blocksPerSeq"), i64(a, "blockSize"),
                                i64(a, "numBlocks")};
       run("fa_op_check_attention", static_cast<unsigned>(p.batch), 128, &p);
+    } else if (kind == "standardGather") {
+      FaStdGatherParams p{devicePtr<const void>(a, "k"), devicePtr<const void>(a, "v"), devicePtr<void>(a, "kOut"),
+                          devicePtr<void>(a, "vOut"), devicePtr<const int32_t>(a, "seqLens"),
+                          devicePtr<const int32_t>(a, "table"), i64(a, "b"), i64(a, "seqK"), i64(a, "headsQ"),
+                          i64(a, "headsKV"), i64(a, "headDim"), i64(a, "blocksPerSeq"), i64(a, "blockSize"), 0, 0, 0};
+      const int64_t rowBytes = p.head_dim * 2;
+      p.unit_bytes = rowBytes % 16 == 0 ? 16 : 2;
+      p.units = rowBytes / p.unit_bytes;
+      const unsigned blocks = gridOf((p.heads_q * p.seq_k * p.units + 255) / 256, 1, "attention");
+      if (blocks > 0) launch(function("common/standard", "fa_std_gather"), blocks, 2, 1, 256, 0, &p, "fa_std_gather", false, s);
+    } else if (kind == "standardSoftmax") {
+      FaStdSoftmaxParams p{devicePtr<const float>(a, "scores"), devicePtr<void>(a, "probs"), devicePtr<float>(a, "lse"),
+                           devicePtr<const int32_t>(a, "seqLens"), i64(a, "b"), i64(a, "headsQ"), i64(a, "seqQ"),
+                           i64(a, "seqK"), i64(a, "left"), i64(a, "right"), static_cast<int32_t>(num(a, "dtype")), 0};
+      const unsigned rows = gridOf(p.heads_q * p.seq_q, 1, "attention");
+      if (rows > 0) launch(function("common/standard", "fa_std_softmax"), rows, 1, 1, 256, 0, &p, "fa_std_softmax", false, s);
     } else if (kind == "sample") {
       FaSampleParams p{};
       p.logits = devicePtr<const float>(a, "logits");
@@ -574,7 +590,8 @@ Napi::Value Context::PrepareBlas(const Napi::CallbackInfo& info) {
 }
 
 // enqueueGemm(stream, { x, w, out, m, n, k, beta, api, cublasPath }): out[m, n] = x[m, k] · w[n, k]ᵀ
-// (+ beta · out) with f32 accumulation, through cuBLASLt (api 0) or cublasGemmEx (api 1).
+// (+ beta · out) with f32 accumulation, through cuBLASLt (api 0) or cublasGemmEx (api 1). A batch of
+// products adds batched: { alpha, wKN, batch, xStride, wStride, outStride } (gemm.h).
 Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -583,12 +600,21 @@ Napi::Value Context::EnqueueGemm(const Napi::CallbackInfo& info) {
     CUstream s = streamArg(info[0]);
     const Napi::Object a = info[1].As<Napi::Object>();
     gemm_.prepare(a.Get("cublasPath").IsString() ? a.Get("cublasPath").As<Napi::String>().Utf8Value() : "");
-    const GemmProblem p{mat(a, "x"), mat(a, "w"), mat(a, "out"), i64(a, "m"), i64(a, "n"), i64(a, "k"),
-                        static_cast<float>(num(a, "beta"))};
+    GemmProblem p{mat(a, "x"), mat(a, "w"), mat(a, "out"), i64(a, "m"), i64(a, "n"), i64(a, "k"),
+                  static_cast<float>(num(a, "beta"))};
+    if (a.Get("batched").IsObject()) {
+      const Napi::Object b = a.Get("batched").As<Napi::Object>();
+      p.alpha = static_cast<float>(num(b, "alpha"));
+      p.wKN = b.Get("wKN").ToBoolean().Value();
+      p.batch = i64(b, "batch");
+      p.xStride = i64(b, "xStride");
+      p.wStride = i64(b, "wStride");
+      p.outStride = i64(b, "outStride");
+    }
     const int64_t limit = (int64_t(1) << 31) - 1;
     if (p.m > limit || p.n > limit || p.k > limit || p.x.row_stride > limit || p.w.row_stride > limit ||
-        p.out.row_stride > limit) {
-      throw FaError("UNSUPPORTED", "linear: sizes and row strides must be below 2^31");
+        p.out.row_stride > limit || p.batch < 1 || p.batch > limit) {
+      throw FaError("UNSUPPORTED", "gemm: sizes, row strides and the batch must be below 2^31");
     }
     gemm_.run(p, num(a, "api") == 1 ? GemmApi::GemmEx : GemmApi::Lt, s);
     return env.Undefined();

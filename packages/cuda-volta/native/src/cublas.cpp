@@ -47,6 +47,7 @@ Loaded load(const std::string& path) {
   sym(c.cublasSetStream_v2, "cublasSetStream_v2");
   sym(c.cublasSetWorkspace_v2, "cublasSetWorkspace_v2");
   sym(c.cublasGemmEx, "cublasGemmEx");
+  sym(c.cublasGemmStridedBatchedEx, "cublasGemmStridedBatchedEx");
   return l;
 }
 
@@ -85,6 +86,7 @@ const CublasLt* cublasLt(const std::string& path) {
     sym(api.cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
     sym(api.cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
     sym(api.cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
+    sym(api.cublasLtMatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
     sym(api.cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
     sym(api.cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
     sym(api.cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");

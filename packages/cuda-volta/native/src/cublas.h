@@ -1,5 +1,6 @@
-// cuBLAS, loaded at run time with dlopen like the driver: the few entry points the linear op uses,
-// declared here from cuBLAS's stable C ABI (no headers or link at build time).
+// cuBLAS, loaded at run time with dlopen like the driver: the few entry points the GEMMs use (the
+// linear op, standard attention's batched products), declared here from cuBLAS's stable C ABI (no
+// headers or link at build time).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,8 @@ enum : int {
   CUBLASLT_MATMUL_DESC_TRANSB = 4,
   CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,  // B, C and D follow: 6, 7, 8
+  CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,           // int32_t
+  CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6,  // int64_t, elements
 };
 
 struct CublasLt {
@@ -51,6 +54,7 @@ struct CublasLt {
   int (*cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc_t, int attr, const void* buf, size_t size);
   int (*cublasLtMatrixLayoutCreate)(cublasLtMatrixLayout_t*, int type, uint64_t rows, uint64_t cols, int64_t ld);
   int (*cublasLtMatrixLayoutDestroy)(cublasLtMatrixLayout_t);
+  int (*cublasLtMatrixLayoutSetAttribute)(cublasLtMatrixLayout_t, int attr, const void* buf, size_t size);
   int (*cublasLtMatmulPreferenceCreate)(cublasLtMatmulPreference_t*);
   int (*cublasLtMatmulPreferenceDestroy)(cublasLtMatmulPreference_t);
   int (*cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t, int attr, const void* buf, size_t size);
@@ -74,6 +78,10 @@ struct Cublas {
   int (*cublasGemmEx)(cublasHandle_t, int transa, int transb, int m, int n, int k, const void* alpha, const void* A,
                       int Atype, int lda, const void* B, int Btype, int ldb, const void* beta, void* C, int Ctype,
                       int ldc, int computeType, int algo);
+  int (*cublasGemmStridedBatchedEx)(cublasHandle_t, int transa, int transb, int m, int n, int k, const void* alpha,
+                                    const void* A, int Atype, int lda, long long strideA, const void* B, int Btype,
+                                    int ldb, long long strideB, const void* beta, void* C, int Ctype, int ldc,
+                                    long long strideC, int batchCount, int computeType, int algo);
   std::string path;  // the library that was loaded
 };
 

@@ -12,11 +12,17 @@
 
 namespace fa {
 
-// out[m, n] = x[m, k] · w[n, k]ᵀ (+ beta · out), f32 accumulation; row-major matrices.
+// out[m, n] = alpha · x[m, k] · w[n, k]ᵀ (+ beta · out), f32 accumulation; row-major matrices.
+// With wKN, w is [k, n] and out = alpha · x · w. A batch of `batch` such products lies `*Stride`
+// elements apart in each operand (standard attention: one product per head).
 struct GemmProblem {
   FaMat x, w, out;
   int64_t m, n, k;
   float beta;
+  float alpha = 1.0f;
+  bool wKN = false;
+  int64_t batch = 1;
+  int64_t xStride = 0, wStride = 0, outStride = 0;
 };
 
 enum class GemmApi { Lt = 0, GemmEx = 1 };
@@ -37,7 +43,7 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
     size_t workspace = 0;
   };
-  using Key = std::array<int64_t, 13>;
+  using Key = std::array<int64_t, 17>;
   const Plan& plan(const GemmProblem& p);
   void runGemmEx(const GemmProblem& p, CUstream stream);
 

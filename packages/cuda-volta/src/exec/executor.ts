@@ -390,9 +390,6 @@ export class CudaExecutor implements Executor {
     if (op.op === 'attention' && op.q.dtype === 'f32') {
       throw unsupported('attention.q', 'dtype f32 (the attention kernels run f16 and bf16)');
     }
-    if (op.op === 'attention' && op.algorithm === 'standard') {
-      throw unsupported('attention.algorithm', "'standard' (cuda-volta runs FlashAttention only, so far)");
-    }
     forEachOpTensor(op, (t, field) => {
       this.#own(t, field);
       // The attention kernels' copy engines (cp.async rings, Hopper's tensor maps) read device memory.

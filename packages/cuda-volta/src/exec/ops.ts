@@ -25,6 +25,7 @@ import type { DeviceMatrix } from '../native.js';
 import type { LaunchPlan, Planner } from '../plan.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
+import { standardAttention } from './standard.js';
 
 /** What running an op needs: the stream, temporaries in its order, and the attention planner. */
 export interface OpContext {
@@ -455,7 +456,7 @@ function attentionPlan(op: AttentionOp, c: OpContext): LaunchPlan {
  * capture cannot: the cuBLAS handle, the split-KV counters, a kernel's large shared-memory setting.
  */
 export function prepareOp(op: Op, c: OpContext): void {
-  if (op.op === 'linear') {
+  if (op.op === 'linear' || (op.op === 'attention' && op.algorithm === 'standard')) {
     c.executor.context.prepareBlas(c.cublasPath);
   } else if (op.op === 'attention') {
     const plan = attentionPlan(op, c);
@@ -466,26 +467,32 @@ export function prepareOp(op: Op, c: OpContext): void {
   }
 }
 
-function attention(op: AttentionOp, c: OpContext): void {
-  const problem = attentionProblem(op);
-  const { batch, seqQ, seqK, headsQ, headDim } = problem;
+/** An attention op's dense operands, and its seqLensK and block table as checked on the device. */
+export interface AttentionOperands {
+  readonly q: CudaTensor;
+  readonly k: CudaTensor;
+  readonly v: CudaTensor;
+  /** op.out, or a dense temporary copied to it after the op. */
+  readonly out: CudaTensor;
+  /** op.lse, or a dense temporary copied to it after the op; absent when the op wants none. */
+  readonly lse?: CudaTensor<'f32'>;
+  readonly lens: CudaTensor<'i32'>;
+  readonly table?: CudaTensor<'i32'>;
+  readonly blocksPerSeq: number;
+}
+
+/**
+ * Dense operands for the attention kernels. seqLensK and a paged table are device data: checked
+ * and sanitized on the device first, so a bad value fails the op (reported at the next read or
+ * synchronization) instead of reading outside.
+ */
+function attentionOperands(op: AttentionOp, c: OpContext): AttentionOperands {
+  const { batch, seqK } = attentionOpShape(op);
   const paged = op.paged;
-  const context = c.executor.context;
-  const q = dense(c, op.q);
-  const k = dense(c, op.k);
-  const v = dense(c, op.v);
-  const out = isContiguous(op.out as CudaTensor)
-    ? (op.out as CudaTensor)
-    : c.temp(op.out.dtype, op.out.shape);
-  const lseTarget = op.lse as CudaTensor | undefined;
-  const lse = lseTarget && isContiguous(lseTarget) ? lseTarget : c.temp('f32', [batch, headsQ, seqQ]);
-  // seqLensK and a paged table are device data: checked and sanitized on the device first, so a bad
-  // value fails the op (reported at the next read or synchronization) instead of reading outside.
   const lens = c.temp('i32', [batch]);
   const blocksPerSeq = paged ? paged.blockTable.shape[1]! : 0;
   const table = paged ? c.temp('i32', [batch, blocksPerSeq]) : undefined;
-  const numBlocks = paged ? op.k.shape[0]! : 0;
-  context.enqueueOp(c.stream.id, 'checkAttention', {
+  c.executor.context.enqueueOp(c.stream.id, 'checkAttention', {
     seqLens: dense(c, op.seqLensK).address(),
     seqLensOut: lens.address(),
     table: paged ? dense(c, paged.blockTable).address() : 0n,
@@ -494,8 +501,36 @@ function attention(op: AttentionOp, c: OpContext): void {
     seqK,
     blocksPerSeq,
     blockSize: paged ? paged.blockSize : 1,
-    numBlocks,
+    numBlocks: paged ? op.k.shape[0]! : 0,
   });
+  const lse = op.lse && (isContiguous(op.lse) ? (op.lse as CudaTensor<'f32'>) : c.temp('f32', op.lse.shape));
+  return {
+    q: dense(c, op.q),
+    k: dense(c, op.k),
+    v: dense(c, op.v),
+    out: isContiguous(op.out) ? (op.out as CudaTensor) : c.temp(op.out.dtype, op.out.shape),
+    ...(lse && { lse }),
+    lens,
+    ...(table && { table }),
+    blocksPerSeq,
+  };
+}
+
+function attention(op: AttentionOp, c: OpContext): void {
+  const operands = attentionOperands(op, c);
+  if (op.algorithm === 'standard') standardAttention(op, operands, c);
+  else flashAttention(op, operands, c);
+  if (operands.out !== op.out) copyTensor(c, operands.out, op.out as CudaTensor);
+  if (op.lse && operands.lse !== op.lse) copyTensor(c, operands.lse!, op.lse as CudaTensor);
+}
+
+function flashAttention(op: AttentionOp, operands: AttentionOperands, c: OpContext): void {
+  const problem = attentionProblem(op);
+  const { batch, seqQ, headsQ, headDim } = problem;
+  const paged = op.paged;
+  const { q, k, v, out, lens, table, blocksPerSeq } = operands;
+  // The kernels write an LSE whether or not the op wants one.
+  const lse = operands.lse ?? c.temp('f32', [batch, headsQ, seqQ]);
   const plan = attentionPlan(op, c);
   let partO = 0n;
   let partLse = 0n;
@@ -530,7 +565,5 @@ function attention(op: AttentionOp, c: OpContext): void {
     },
     c.features,
   );
-  context.enqueueAttention(c.stream.id, desc);
-  if (out !== op.out) copyTensor(c, out, op.out as CudaTensor);
-  if (lseTarget && lse !== lseTarget) copyTensor(c, lse, lseTarget);
+  c.executor.context.enqueueAttention(c.stream.id, desc);
 }
