@@ -47,7 +47,7 @@ def main():
     rows = []
     for (n, k) in [(4096, 4096), (11008, 4096), (4096, 11008)]:
         w = torch.rand(n, k, device="cuda", dtype=torch.float16) - 0.5
-        for m in [1, 16, 64, 4096]:
+        for m in [1, 2, 4, 8, 16, 64, 4096]:
             x = torch.rand(m, k, device="cuda", dtype=torch.float16) - 0.5
             reps = 20 if m == 4096 else 200
             ms = per_op_ms(lambda: torch.matmul(x, w.T), reps)

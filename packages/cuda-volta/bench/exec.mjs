@@ -1,7 +1,7 @@
 // The execution contract on the GPU, timed as a user runs it (the executor's public API, host wall
 // clock): decode attention at B=1 32K awaited step by step and back to back, dense and paged (block
 // 16 and 256, shuffled blocks), against a device-to-device copy of the same bytes; the linear op
-// (cuBLAS) at the Llama-7B shapes; and the host time of replaying a 32-layer Llama-7B-shaped decode
+// (the GEMV kernel at up to 8 rows, cuBLAS) at the Llama-7B shapes; and the host time of replaying a 32-layer Llama-7B-shaped decode
 // step (a CUDA graph) against its GPU time. Writes JSON to FASTATTN_BENCH_OUT (default exec.json).
 //   node bench/exec.mjs [--cublas /path/libcublas.so.13] [--skip-gemm] [--skip-step]
 // The PyTorch matmul anchor runs beside it: python3 tools/anchors/matmul_cuda.py OUT.json
@@ -106,8 +106,8 @@ async function timeSteps(enqueue, steps, awaitEach, ex = executor) {
   }
 }
 
-// --- GEMM (cuBLAS): cuBLASLt with a cached algorithm (the default) and cublasGemmEx ----------------
-async function timeGemm(ex, api) {
+// --- linear: the GEMV kernel at decode rows, cuBLASLt with a cached algorithm, cublasGemmEx -------
+async function timeGemm(ex, api, rows) {
   for (const [N, K] of [
     [4096, 4096],
     [11008, 4096],
@@ -115,7 +115,7 @@ async function timeGemm(ex, api) {
   ]) {
     const w = ex.empty('f16', [N, K]);
     await ex.write(w, randomF16(w.length, N + K));
-    for (const M of [1, 16, 64, 4096]) {
+    for (const M of rows) {
       const x = ex.empty('f16', [M, K]);
       await ex.write(x, randomF16(x.length, M));
       const out = ex.empty('f16', [M, N]);
@@ -145,10 +145,16 @@ async function timeGemm(ex, api) {
   }
 }
 if (!flag('--skip-gemm')) {
-  await timeGemm(executor, 'cublasLt');
-  const gemmEx = backend.createExecutor({ gemm: 'gemmEx', ...(cublasPath && { cublasPath }) });
-  await timeGemm(gemmEx, 'gemmEx');
-  await gemmEx.dispose();
+  const withBlas = cublasPath ? { cublasPath } : {};
+  for (const [api, options, rows] of [
+    ['gemv', { gemvRows: 8 }, [1, 2, 4, 8]],
+    ['cublasLt', { gemvRows: 0 }, [1, 2, 4, 8, 16, 64, 4096]],
+    ['gemmEx', { gemm: 'gemmEx', gemvRows: 0 }, [1, 16, 64, 4096]],
+  ]) {
+    const ex = backend.createExecutor({ ...options, ...withBlas });
+    await timeGemm(ex, api, rows);
+    await ex.dispose();
+  }
 }
 
 // --- A 32-layer Llama-7B-shaped decode step: host enqueue time against GPU time ------------------

@@ -167,7 +167,8 @@ export type OpKernelKind =
   | 'checkAttention'
   | 'sample'
   | 'standardGather'
-  | 'standardSoftmax';
+  | 'standardSoftmax'
+  | 'gemv';
 
 /** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
 export interface DeviceMatrix {

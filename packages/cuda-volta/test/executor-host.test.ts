@@ -55,13 +55,14 @@ const PLAN = {
   tilePlan: {},
 } as unknown as LaunchPlan;
 
-function executor() {
+function executor(gemvRows = 4) {
   const { context, calls } = fakeContext();
   const ex = new CudaExecutor(context, {
     planner: { plan: () => PLAN } as never,
     plans: new Map(),
     features: { fusedCombine: true, pdl: false },
     gemm: 'cublasLt',
+    gemvRows,
   });
   return { ex, calls };
 }
@@ -93,7 +94,7 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
   });
 
   it('records a step graph: what capture cannot make is made first, then the ops are captured', () => {
-    const { ex, calls } = executor();
+    const { ex, calls } = executor(0); // linear through cuBLAS, whose handle capture cannot make
     const x = ex.empty('f16', [1, 4096]);
     const w = ex.empty('f16', [4096, 4096]);
     const h = ex.empty('f16', [1, 4096]);
@@ -140,6 +141,84 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     const args = gemm.args[1] as { x: { ptr: bigint }; out: { ptr: bigint } };
     expect(args.out.ptr).not.toBe(args.x.ptr);
     expect(calls.slice(from).map((c) => c.name)).toContain('enqueueCopy');
+    checkTemps(calls, from);
+  });
+
+  it('runs a linear op of a few rows through the GEMV kernel, others through cuBLAS', () => {
+    const kernelOf = (ex: CudaExecutor, calls: Call[], op: Op) => {
+      const from = calls.length;
+      ex.run(op);
+      const names = calls.slice(from).map((c) => (c.name === 'enqueueOp' ? c.args[1] : c.name));
+      return names.includes('gemv') ? 'gemv' : names.includes('enqueueGemm') ? 'cublas' : names.join(',');
+    };
+    const { ex, calls } = executor();
+    const w = ex.empty('f16', [48, 64]);
+    const bias = ex.empty('f16', [48]);
+    const x = (m: number) => ex.empty('f16', [m, 64]);
+    const out = (m: number) => ex.empty('f16', [m, 48]);
+    expect(kernelOf(ex, calls, { op: 'linear', x: x(1), weight: w, out: out(1) })).toBe('gemv');
+    expect(kernelOf(ex, calls, { op: 'linear', x: x(4), weight: w, bias, out: out(4) })).toBe('gemv');
+    expect(kernelOf(ex, calls, { op: 'linear', x: x(5), weight: w, out: out(5) })).toBe('cublas');
+    const x64 = ex.empty('f16', [1, 64]);
+    const w64 = ex.empty('f16', [64, 64]);
+    expect(kernelOf(ex, calls, { op: 'linear', x: x64, weight: w64, out: x64 })).toBe('cublas'); // out aliases x
+    expect(
+      kernelOf(ex, calls, {
+        op: 'linear',
+        x: ex.empty('f16', [1, 60]),
+        weight: ex.empty('f16', [48, 60]),
+        out: out(1),
+      }),
+    ).toBe('cublas'); // k % 8
+    const off = executor(0);
+    expect(
+      kernelOf(off.ex, off.calls, {
+        op: 'linear',
+        x: off.ex.empty('f16', [1, 64]),
+        weight: off.ex.empty('f16', [48, 64]),
+        out: off.ex.empty('f16', [1, 48]),
+      }),
+    ).toBe('cublas');
+  });
+
+  it("runs attention 'standard' per batch row: gather, scores product, softmax, output product", () => {
+    const { ex, calls } = executor();
+    const [batch, seqQ, seqK, headsQ, headsKV, headDim] = [2, 3, 40, 4, 2, 64];
+    const q = ex.empty('f16', [batch, seqQ, headsQ, headDim]);
+    const k = ex.empty('f16', [batch, seqK, headsKV, headDim]);
+    const lens = ex.empty('i32', [batch]);
+    const out = ex.empty('f16', [batch, seqQ, headsQ, headDim]);
+    const from = calls.length;
+    ex.run({
+      op: 'attention',
+      q,
+      k,
+      v: k,
+      seqLensK: lens,
+      out,
+      mask: { kind: 'causal' },
+      algorithm: 'standard',
+    });
+    const work = calls
+      .slice(from)
+      .filter((c) => c.name === 'enqueueGemm' || (c.name === 'enqueueOp' && c.args[1] !== 'checkAttention'))
+      .map((c) => (c.name === 'enqueueOp' ? c.args[1] : 'gemm'));
+    const row = ['standardGather', 'gemm', 'standardSoftmax', 'gemm'];
+    expect(work).toEqual([...row, ...row]);
+    const gemms = calls.slice(from).filter((c) => c.name === 'enqueueGemm');
+    const scores = gemms[0]!.args[1] as {
+      m: number;
+      n: number;
+      k: number;
+      batched: { batch: number; alpha: number };
+    };
+    expect([scores.m, scores.n, scores.k, scores.batched.batch]).toEqual([seqQ, seqK, headDim, headsQ]);
+    expect(scores.batched.alpha).toBeCloseTo(1 / 8);
+    const softmax = calls.slice(from).find((c) => c.args[1] === 'standardSoftmax')!.args[2] as {
+      left: number;
+      right: number;
+    };
+    expect([softmax.left, softmax.right]).toEqual([-1, 0]); // causal: unbounded left, none right
     checkTemps(calls, from);
   });
 

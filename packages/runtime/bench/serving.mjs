@@ -2,7 +2,7 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
-//     [--prefill-chunk N] [--block-size N] [--attention flash|standard]
+//     [--prefill-chunk N] [--block-size N] [--attention flash|standard] [--gemv-rows N]
 // CASES (comma-separated):
 //   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
 //                     which all B are decoding (median of 3 rounds; the first requests decode while
@@ -33,8 +33,10 @@ const backend =
 const recorded = [];
 let profiling = false;
 const createExecutor = backend.createExecutor.bind(backend);
+// cuda: the largest linear that runs the GEMV kernel instead of cuBLAS (its default when not given)
+const gemvRows = flag('--gemv-rows');
 backend.createExecutor = () => {
-  const ex = createExecutor();
+  const ex = createExecutor(gemvRows === undefined ? {} : { gemvRows: Number(gemvRows) });
   const record = ex.record.bind(ex);
   ex.record = (build) => {
     const ops = [];
@@ -227,7 +229,15 @@ async function profileCase(batch, ctx) {
   };
 }
 
-const results = { dir, backend: backend.name, dtype: model.info.dtype, attention, loadS, cases: [] };
+const results = {
+  dir,
+  backend: backend.name,
+  dtype: model.info.dtype,
+  attention,
+  gemvRows,
+  loadS,
+  cases: [],
+};
 console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}, attention '${attention}'`);
 // one short request first: records the decode graph and warms the kernels
 await serve([{ tokens: prompt(16), maxTokens: 4 }]);

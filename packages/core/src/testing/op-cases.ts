@@ -63,11 +63,13 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
   const int = (n: number) => Math.floor(rand() * n);
   const cases: OpCase[] = [];
   for (const d of dtypes) {
-    // Few rows (decode) and many (prefill: past 64 rows, and k past one 512-wide block), and a
-    // model in f32 with 16-bit weights.
+    // Few rows (decode: k a multiple of 8 or not) and many (prefill: past 64 rows, and k past one
+    // 512-wide block), and a model in f32 with 16-bit weights.
     const weightDtype = d === 'f32' ? 'bf16' : d;
     for (const [m, k, n, bias, w] of [
       [1, 33, 5, true, d],
+      [1, 264, 37, true, d],
+      [3, 136, 70, false, d],
       [17, 64, 48, false, d],
       [70, 530, 67, true, weightDtype],
     ] as const) {

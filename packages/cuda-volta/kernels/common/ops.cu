@@ -3,34 +3,14 @@
 // element is read once as f32, computed, and stored in its tensor's dtype. Path-independent (built
 // for every architecture with the combine kernel).
 #include "numeric.cuh"
+#include "op_elem.cuh"
 #include "op_error.cuh"
 #include "op_params.h"
 
+using fa::ld;
+using fa::st;
+
 namespace {
-
-__device__ __forceinline__ float ld(const void* p, int32_t dtype, int64_t i) {
-  switch (dtype) {
-    case FA_F16:
-      return __half2float(static_cast<const __half*>(p)[i]);
-    case FA_BF16:
-      return __uint_as_float(uint32_t(static_cast<const uint16_t*>(p)[i]) << 16);
-    default:
-      return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void st(void* p, int32_t dtype, int64_t i, float v) {
-  switch (dtype) {
-    case FA_F16:
-      static_cast<__half*>(p)[i] = __float2half_rn(v);
-      break;
-    case FA_BF16:
-      static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(fa::f2bf_bits(v));
-      break;
-    default:
-      static_cast<float*>(p)[i] = v;
-  }
-}
 
 /** v as its dtype stores it (what a later read of the stored value sees). */
 __device__ __forceinline__ float roundTo(int32_t dtype, float v) {

@@ -1,8 +1,7 @@
 // Standard attention, the baseline FlashAttention is measured against (src/exec/standard.ts): the
 // scores are materialized in device memory between two batched cuBLAS products. These are its two
 // memory-bound kernels: the K/V gather and the masked softmax. Path-independent, like ops.cu.
-#include "numeric.cuh"
-#include "op_params.h"
+#include "op_elem.cuh"
 
 namespace {
 
@@ -81,14 +80,7 @@ extern "C" __global__ void __launch_bounds__(kSoftmaxThreads) fa_std_softmax(con
   const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
   for (int64_t j = threadIdx.x; j < p.seq_k; j += blockDim.x) {
     const float v = j >= start && j < end ? __expf(s[j] - m) * inv : 0.0f;
-    const int64_t at = r * p.seq_k + j;
-    if (p.dtype == FA_F16) {
-      static_cast<__half*>(p.probs)[at] = __float2half_rn(v);
-    } else if (p.dtype == FA_BF16) {
-      static_cast<uint16_t*>(p.probs)[at] = static_cast<uint16_t>(fa::f2bf_bits(v));
-    } else {
-      static_cast<float*>(p.probs)[at] = v;
-    }
+    fa::st(p.probs, p.dtype, r * p.seq_k + j, v);
   }
   if (p.lse != nullptr && threadIdx.x == 0) {
     p.lse[(p.b * p.heads_q + h) * p.seq_q + i] = m == ninf() ? m : m + __logf(sum);

@@ -46,11 +46,12 @@ struct CtaWork {
       t0 = kStart;
       t1 = kEnd;
     } else {
-      const int kTiles = (p.seq_k + BN - 1) / BN;
-      const int s0 = (int)((int64_t)split * kTiles / p.num_splits);
-      const int s1 = (int)((int64_t)(split + 1) * kTiles / p.num_splits);
-      t0 = max(kStart, s0);
-      t1 = max(t0, min(kEnd, s1));
+      // The splits share the k-tiles these rows see, not the planned seq_k: a row shorter than the
+      // cache it was planned for (a decode graph recorded for the next power of two) keeps every
+      // split busy.
+      const int seen = max(0, kEnd - kStart);
+      t0 = kStart + (int)((int64_t)split * seen / p.num_splits);
+      t1 = kStart + (int)((int64_t)(split + 1) * seen / p.num_splits);
     }
     fa_full_range(p.band_left, p.band_right, lk, dMin, dMax, BN, &fullStart, &fullEnd);
     // A negative scale runs every tile through the masked body (max(scale * s) != scale * max(s)).
