@@ -33,7 +33,7 @@ const backend =
 const recorded = [];
 let profiling = false;
 const createExecutor = backend.createExecutor.bind(backend);
-// cuda: the largest linear that runs the GEMV kernel instead of cuBLAS (its default when not given)
+// cuda: linear with at most this many rows runs the GEMV kernel (the executor's default when not given)
 const gemvRows = flag('--gemv-rows');
 backend.createExecutor = () => {
   const ex = createExecutor(gemvRows === undefined ? {} : { gemvRows: Number(gemvRows) });
@@ -241,6 +241,27 @@ const results = {
 console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}, attention '${attention}'`);
 // one short request first: records the decode graph and warms the kernels
 await serve([{ tokens: prompt(16), maxTokens: 4 }]);
+// Memory per token of context, and how many tokens of KV the device holds: the cache (made with
+// the first request) plus what is still free, against the model's own position limit.
+{
+  const { layers, kvHeads, headDim, maxPositions } = model.info.config;
+  const perTokenBytes = layers * 2 * kvHeads * headDim * (model.info.dtype === 'f32' ? 4 : 2);
+  const { numBlocks, blockSize } = model.stats();
+  const cacheBytes = numBlocks * blockSize * perTokenBytes;
+  const device = backend.memInfo?.();
+  results.memory = {
+    perTokenBytes,
+    cacheTokens: numBlocks * blockSize,
+    cacheBytes,
+    ...(device && {
+      freeBytes: device.free,
+      totalBytes: device.total,
+      kvCapacityTokens: Math.floor((device.free + cacheBytes) / perTokenBytes),
+    }),
+    maxPositions,
+  };
+  console.log(`memory: ${JSON.stringify(results.memory)}`);
+}
 for (const c of casesArg.split(',')) {
   const [kind, ...args] = c.split(':').map((x, i) => (i === 0 ? x : Number(x)));
   t0 = performance.now();

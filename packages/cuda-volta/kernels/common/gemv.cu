@@ -1,19 +1,25 @@
 // The linear op at decode sizes (src/exec/ops.ts picks it for a few rows): a matrix-vector product
-// that reads the weight once at close to copy bandwidth. One warp per output column n: its lanes
-// stream w's row n in 16-byte loads (kept out of L1, which holds x), eight loads in flight per
-// lane, multiply them with each row of x and reduce over the warp. f32 accumulation.
+// that reads the weight once. One warp per output column n: its lanes stream w's row n in 16-byte
+// loads (kept out of L1, which holds x), kUnroll loads in flight per lane, multiply them with each
+// row of x and reduce over the warp. f32 accumulation.
+//
+// Launched as a programmatic dependent (sm_90, src/exec/ops.ts): the weight does not depend on the
+// kernel before it, so each warp issues its first loads of w, then waits for that kernel (whose x
+// it reads) to complete. A short product is mostly latency; this way the latency of its first
+// wave of weight loads hides behind the tail of the kernel before it.
+#include "launch.cuh"
 #include "op_elem.cuh"
 
 namespace {
 
-constexpr int kUnroll = 8;  // 16-byte loads of w in flight per lane
+constexpr int kUnroll = 16;  // 16-byte loads of w in flight per lane: a 4096-wide f16 row per warp
 
 // 16 bytes of the weight, streamed: read once, not kept in L1.
 __device__ __forceinline__ uint4 ldStream(const uint4* p) {
   uint4 r;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-      : "l"(p));
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
   return r;
 }
 
@@ -37,9 +43,9 @@ template <int M, bool BF16>
 __device__ __forceinline__ void gemv(const FaGemvParams& p) {
   const int lane = threadIdx.x % 32;
   const int64_t n = int64_t(blockIdx.x) * kFaGemvWarps + threadIdx.x / 32;
-  if (n >= p.n) return;
+  const bool live = n < p.n;
   const int64_t chunks = p.k / 8;
-  const uint4* w = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.w.ptr) + n * p.w.row_stride);
+  const uint4* w = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(p.w.ptr) + (live ? n : 0) * p.w.row_stride);
   const uint4* x[M];
 #pragma unroll
   for (int m = 0; m < M; ++m)
@@ -47,13 +53,18 @@ __device__ __forceinline__ void gemv(const FaGemvParams& p) {
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.0f;
-  for (int64_t first = lane; first < chunks; first += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+  uint4 wv[kUnroll];
+  const auto issue = [&](int64_t first) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = first + 32 * u;
-      wv[u] = c < chunks ? ldStream(w + c) : make_uint4(0, 0, 0, 0);
+      wv[u] = live && c < chunks ? ldStream(w + c) : make_uint4(0, 0, 0, 0);
     }
+  };
+  issue(lane);
+  fa::grid_dependency_wait();  // x is the previous kernel's output
+  for (int64_t first = lane; first < chunks; first += 32 * kUnroll) {
+    if (first != lane) issue(first);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = first + 32 * u;
@@ -72,7 +83,7 @@ __device__ __forceinline__ void gemv(const FaGemvParams& p) {
 #pragma unroll
   for (int m = 0; m < M; ++m)
     for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-  if (lane == 0) {
+  if (live && lane == 0) {
     const float b = p.bias != nullptr ? fa::ld(p.bias, p.bias_dtype, n) : 0.0f;
 #pragma unroll
     for (int m = 0; m < M; ++m) fa::st(p.out.ptr, p.out.dtype, m * p.out.row_stride + n, acc[m] + b);

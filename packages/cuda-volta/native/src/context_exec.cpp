@@ -540,7 +540,8 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
       }
       const std::string name = std::string(p.x.dtype == FA_F16 ? "fa_gemv_f16_" : "fa_gemv_bf16_") + std::to_string(p.rows);
       const unsigned blocks = gridOf((p.n + kFaGemvWarps - 1) / kFaGemvWarps, 1, "linear");
-      if (blocks > 0) launch(function("common/gemv", name), blocks, 1, 1, kFaGemvWarps * 32, 0, &p, name.c_str(), false, s);
+      const bool pdl = a.Get("pdl").ToBoolean().Value();  // a programmatic dependent (common/gemv.cu)
+      if (blocks > 0) launch(function("common/gemv", name), blocks, 1, 1, kFaGemvWarps * 32, 0, &p, name.c_str(), pdl, s);
     } else if (kind == "standardGather") {
       FaStdGatherParams p{devicePtr<const void>(a, "k"), devicePtr<const void>(a, "v"), devicePtr<void>(a, "kOut"),
                           devicePtr<void>(a, "vOut"), devicePtr<const int32_t>(a, "seqLens"),

@@ -83,7 +83,7 @@ const events = new FinalizationRegistry<{ executor: CudaExecutor; id: number }>(
 });
 
 /** linear's GEMV kernel: the default and largest row counts (kernels/common/op_params.h). */
-export const DEFAULT_GEMV_ROWS = 4;
+export const DEFAULT_GEMV_ROWS = 2;
 export const MAX_GEMV_ROWS = 8;
 
 export interface CudaExecutorOptions {
@@ -98,7 +98,7 @@ export interface CudaExecutorOptions {
   /**
    * `linear` with at most this many rows (decode steps) runs this package's GEMV kernel, which
    * reads the weight once at close to copy bandwidth, instead of cuBLAS; 0: always cuBLAS.
-   * Default 4; at most 8.
+   * Default 2; at most 8.
    */
   readonly gemvRows?: number;
 }

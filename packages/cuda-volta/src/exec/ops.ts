@@ -334,6 +334,8 @@ function gemv(op: LinearOp, weight: CudaTensor, c: OpContext): boolean {
     rows: m,
     n: weight.shape[0]!,
     k,
+    // its first weight loads overlap the previous kernel, which it waits for before reading x
+    pdl: c.features.pdl,
   });
   return true;
 }
