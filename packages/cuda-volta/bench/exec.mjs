@@ -1,7 +1,7 @@
 // The execution contract on the GPU, timed as a user runs it (the executor's public API, host wall
 // clock): decode attention at B=1 32K awaited step by step and back to back, dense and paged (block
 // 16 and 256, shuffled blocks), against a device-to-device copy of the same bytes; the linear op
-// (the GEMV kernel at up to 8 rows, cuBLAS) at the Llama-7B shapes; and the host time of replaying a 32-layer Llama-7B-shaped decode
+// (cuBLAS) at the Llama-7B shapes; and the host time of replaying a 32-layer Llama-7B-shaped decode
 // step (a CUDA graph) against its GPU time. Writes JSON to FASTATTN_BENCH_OUT (default exec.json).
 //   node bench/exec.mjs [--cublas /path/libcublas.so.13] [--skip-gemm] [--skip-step]
 // The PyTorch matmul anchor runs beside it: python3 tools/anchors/matmul_cuda.py OUT.json
@@ -106,7 +106,7 @@ async function timeSteps(enqueue, steps, awaitEach, ex = executor) {
   }
 }
 
-// --- linear: the GEMV kernel at decode rows, cuBLASLt with a cached algorithm, cublasGemmEx -------
+// --- linear (cuBLAS): cuBLASLt with a cached algorithm (the default) and cublasGemmEx ----------------
 async function timeGemm(ex, api, rows) {
   for (const [N, K] of [
     [4096, 4096],
@@ -147,9 +147,8 @@ async function timeGemm(ex, api, rows) {
 if (!flag('--skip-gemm')) {
   const withBlas = cublasPath ? { cublasPath } : {};
   for (const [api, options, rows] of [
-    ['gemv', { gemvRows: 8 }, [1, 2, 4, 8]],
-    ['cublasLt', { gemvRows: 0 }, [1, 2, 4, 8, 16, 64, 4096]],
-    ['gemmEx', { gemm: 'gemmEx', gemvRows: 0 }, [1, 16, 64, 4096]],
+    ['cublasLt', {}, [1, 2, 4, 8, 16, 64, 4096]],
+    ['gemmEx', { gemm: 'gemmEx' }, [1, 16, 64, 4096]],
   ]) {
     const ex = backend.createExecutor({ ...options, ...withBlas });
     await timeGemm(ex, api, rows);

@@ -14,7 +14,7 @@ import {
   validateAttentionInput,
 } from '@fastattention/core';
 import { type OpenDevice, openDevice } from './device.js';
-import { CudaExecutor, type CudaExecutorOptions, DEFAULT_GEMV_ROWS, MAX_GEMV_ROWS } from './exec/executor.js';
+import { CudaExecutor, type CudaExecutorOptions } from './exec/executor.js';
 import { CAPABILITIES, type CudaDType, type DeviceAttentionInput, resolveDeviceInput } from './input.js';
 import { Launcher, type LaunchFeatures } from './launch.js';
 import { DeviceMemory } from './memory.js';
@@ -173,21 +173,12 @@ export class CudaBackend implements Backend {
         },
       );
     }
-    const gemvRows = options.gemvRows ?? DEFAULT_GEMV_ROWS;
-    if (!Number.isInteger(gemvRows) || gemvRows < 0 || gemvRows > MAX_GEMV_ROWS) {
-      throw new FastAttentionError(
-        'INVALID_INPUT',
-        `gemvRows: expected an integer from 0 to ${MAX_GEMV_ROWS}, got ${String(options.gemvRows)}`,
-        { field: 'gemvRows' },
-      );
-    }
     return this.#life.adopt(
       new CudaExecutor(this.#context, {
         planner: this.#planner,
         plans: new Map(),
         features: this.#features,
         gemm: options.gemm ?? 'cublasLt',
-        gemvRows,
         ...(options.cublasPath !== undefined && { cublasPath: options.cublasPath }),
       }),
     );

@@ -167,8 +167,7 @@ export type OpKernelKind =
   | 'checkAttention'
   | 'sample'
   | 'standardGather'
-  | 'standardSoftmax'
-  | 'gemv';
+  | 'standardSoftmax';
 
 /** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
 export interface DeviceMatrix {

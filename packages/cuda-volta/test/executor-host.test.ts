@@ -55,14 +55,13 @@ const PLAN = {
   tilePlan: {},
 } as unknown as LaunchPlan;
 
-function executor(gemvRows = 4) {
+function executor() {
   const { context, calls } = fakeContext();
   const ex = new CudaExecutor(context, {
     planner: { plan: () => PLAN } as never,
     plans: new Map(),
     features: { fusedCombine: true, pdl: false },
     gemm: 'cublasLt',
-    gemvRows,
   });
   return { ex, calls };
 }
@@ -94,7 +93,7 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
   });
 
   it('records a step graph: what capture cannot make is made first, then the ops are captured', () => {
-    const { ex, calls } = executor(0); // linear through cuBLAS, whose handle capture cannot make
+    const { ex, calls } = executor();
     const x = ex.empty('f16', [1, 4096]);
     const w = ex.empty('f16', [4096, 4096]);
     const h = ex.empty('f16', [1, 4096]);
@@ -142,43 +141,6 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     expect(args.out.ptr).not.toBe(args.x.ptr);
     expect(calls.slice(from).map((c) => c.name)).toContain('enqueueCopy');
     checkTemps(calls, from);
-  });
-
-  it('runs a linear op of a few rows through the GEMV kernel, others through cuBLAS', () => {
-    const kernelOf = (ex: CudaExecutor, calls: Call[], op: Op) => {
-      const from = calls.length;
-      ex.run(op);
-      const names = calls.slice(from).map((c) => (c.name === 'enqueueOp' ? c.args[1] : c.name));
-      return names.includes('gemv') ? 'gemv' : names.includes('enqueueGemm') ? 'cublas' : names.join(',');
-    };
-    const { ex, calls } = executor();
-    const w = ex.empty('f16', [48, 64]);
-    const bias = ex.empty('f16', [48]);
-    const x = (m: number) => ex.empty('f16', [m, 64]);
-    const out = (m: number) => ex.empty('f16', [m, 48]);
-    expect(kernelOf(ex, calls, { op: 'linear', x: x(1), weight: w, out: out(1) })).toBe('gemv');
-    expect(kernelOf(ex, calls, { op: 'linear', x: x(4), weight: w, bias, out: out(4) })).toBe('gemv');
-    expect(kernelOf(ex, calls, { op: 'linear', x: x(5), weight: w, out: out(5) })).toBe('cublas');
-    const x64 = ex.empty('f16', [1, 64]);
-    const w64 = ex.empty('f16', [64, 64]);
-    expect(kernelOf(ex, calls, { op: 'linear', x: x64, weight: w64, out: x64 })).toBe('cublas'); // out aliases x
-    expect(
-      kernelOf(ex, calls, {
-        op: 'linear',
-        x: ex.empty('f16', [1, 60]),
-        weight: ex.empty('f16', [48, 60]),
-        out: out(1),
-      }),
-    ).toBe('cublas'); // k % 8
-    const off = executor(0);
-    expect(
-      kernelOf(off.ex, off.calls, {
-        op: 'linear',
-        x: off.ex.empty('f16', [1, 64]),
-        weight: off.ex.empty('f16', [48, 64]),
-        out: off.ex.empty('f16', [1, 48]),
-      }),
-    ).toBe('cublas');
   });
 
   it("runs attention 'standard' per batch row: gather, scores product, softmax, output product", () => {

@@ -2,7 +2,7 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
-//     [--prefill-chunk N] [--block-size N] [--attention flash|standard] [--gemv-rows N]
+//     [--prefill-chunk N] [--block-size N] [--attention flash|standard]
 // CASES (comma-separated):
 //   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
 //                     which all B are decoding (median of 3 rounds; the first requests decode while
@@ -33,10 +33,8 @@ const backend =
 const recorded = [];
 let profiling = false;
 const createExecutor = backend.createExecutor.bind(backend);
-// cuda: linear with at most this many rows runs the GEMV kernel (the executor's default when not given)
-const gemvRows = flag('--gemv-rows');
 backend.createExecutor = () => {
-  const ex = createExecutor(gemvRows === undefined ? {} : { gemvRows: Number(gemvRows) });
+  const ex = createExecutor();
   const record = ex.record.bind(ex);
   ex.record = (build) => {
     const ops = [];
@@ -229,15 +227,7 @@ async function profileCase(batch, ctx) {
   };
 }
 
-const results = {
-  dir,
-  backend: backend.name,
-  dtype: model.info.dtype,
-  attention,
-  gemvRows,
-  loadS,
-  cases: [],
-};
+const results = { dir, backend: backend.name, dtype: model.info.dtype, attention, loadS, cases: [] };
 console.log(`loaded in ${loadS.toFixed(1)} s on ${backend.name}, attention '${attention}'`);
 // one short request first: records the decode graph and warms the kernels
 await serve([{ tokens: prompt(16), maxTokens: 4 }]);

@@ -161,16 +161,3 @@ struct FaStdSoftmaxParams {
   int32_t dtype;
   int32_t pad;
 };
-
-// The linear op for a few rows (decode): out[m][n] = x[m] · w[n] (+ bias[n]) for m < rows <=
-// kFaGemvMaxRows, one warp per output column n reading w's row once with 16-byte loads. x and w
-// are f16 or bf16 (the same), their rows 16-byte aligned and k a multiple of 8.
-constexpr int32_t kFaGemvMaxRows = 8;
-constexpr int32_t kFaGemvWarps = 8;  // per CTA
-struct FaGemvParams {
-  FaMat x, w, out;
-  const void* bias;  // nullptr: none; else n elements of bias_dtype
-  int64_t rows, n, k;
-  int32_t bias_dtype;
-  int32_t pad;
-};

@@ -2,7 +2,6 @@
 // the KV append, the LSE merge, strided copies and the block-table check. All memory-bound: each
 // element is read once as f32, computed, and stored in its tensor's dtype. Path-independent (built
 // for every architecture with the combine kernel).
-#include "launch.cuh"
 #include "numeric.cuh"
 #include "op_elem.cuh"
 #include "op_error.cuh"
@@ -102,9 +101,6 @@ __device__ __forceinline__ float rowOp(int32_t kind, float a, float b) {
 }
 
 extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
-  // A GEMV launched after this kernel (a norm before qkv or gate/up, the gate before down) may
-  // start streaming its weight now; it waits for this grid before reading the rows written here.
-  fa::grid_launch_dependents();
   if (p.kind == FA_ROW_RMSNORM || p.kind == FA_ROW_ADD_RMSNORM) {
     rmsNormRow(p, blockIdx.x);
     return;

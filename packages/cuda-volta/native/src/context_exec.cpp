@@ -446,8 +446,8 @@ Napi::Value Context::EnqueueAttention(const Napi::CallbackInfo& info) {
   });
 }
 
-// enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu), common/sample,
-// common/standard or common/gemv. The TypeScript side checked the op against the contract and the tensors' bounds.
+// enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu), common/sample
+// or common/standard. The TypeScript side checked the op against the contract and the tensors' bounds.
 Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -532,16 +532,6 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
                                i64(a, "batch"), i64(a, "seqK"), i64(a, "blocksPerSeq"), i64(a, "blockSize"),
                                i64(a, "numBlocks")};
       run("fa_op_check_attention", static_cast<unsigned>(p.batch), 128, &p);
-    } else if (kind == "gemv") {
-      FaGemvParams p{mat(a, "x"), mat(a, "w"), mat(a, "out"), devicePtr<const void>(a, "bias"), i64(a, "rows"),
-                     i64(a, "n"), i64(a, "k"), static_cast<int32_t>(num(a, "biasDtype")), 0};
-      if (p.rows < 1 || p.rows > kFaGemvMaxRows || p.k % 8 != 0 || (p.x.dtype != FA_F16 && p.x.dtype != FA_BF16)) {
-        throw FaError("UNSUPPORTED", "linear: no gemv kernel for this problem");
-      }
-      const std::string name = std::string(p.x.dtype == FA_F16 ? "fa_gemv_f16_" : "fa_gemv_bf16_") + std::to_string(p.rows);
-      const unsigned blocks = gridOf((p.n + kFaGemvWarps - 1) / kFaGemvWarps, 1, "linear");
-      const bool pdl = a.Get("pdl").ToBoolean().Value();  // a programmatic dependent (common/gemv.cu)
-      if (blocks > 0) launch(function("common/gemv", name), blocks, 1, 1, kFaGemvWarps * 32, 0, &p, name.c_str(), pdl, s);
     } else if (kind == "standardGather") {
       FaStdGatherParams p{devicePtr<const void>(a, "k"), devicePtr<const void>(a, "v"), devicePtr<void>(a, "kOut"),
                           devicePtr<void>(a, "vOut"), devicePtr<const int32_t>(a, "seqLens"),

@@ -82,10 +82,6 @@ const events = new FinalizationRegistry<{ executor: CudaExecutor; id: number }>(
   }
 });
 
-/** linear's GEMV kernel: the default and largest row counts (kernels/common/op_params.h). */
-export const DEFAULT_GEMV_ROWS = 2;
-export const MAX_GEMV_ROWS = 8;
-
 export interface CudaExecutorOptions {
   /** The cuBLAS library file for `linear` (default: libcublas.so.13, .12, .11 on the library path). */
   readonly cublasPath?: string;
@@ -95,12 +91,6 @@ export interface CudaExecutorOptions {
    * choice on every call).
    */
   readonly gemm?: 'cublasLt' | 'gemmEx';
-  /**
-   * `linear` with at most this many rows (decode steps) runs this package's GEMV kernel, which
-   * reads the weight once at close to copy bandwidth, instead of cuBLAS; 0: always cuBLAS.
-   * Default 2; at most 8.
-   */
-  readonly gemvRows?: number;
 }
 
 /**
@@ -435,7 +425,6 @@ class OpScope implements OpContext {
   readonly features: OpContext['features'];
   readonly cublasPath?: string;
   readonly gemm: OpContext['gemm'];
-  readonly gemvRows: number;
   readonly executor: CudaExecutor;
   readonly stream: CudaStream;
   readonly counters: OpContext['counters'];
@@ -453,7 +442,6 @@ class OpScope implements OpContext {
     this.features = ops.features;
     if (ops.cublasPath !== undefined) this.cublasPath = ops.cublasPath;
     this.gemm = ops.gemm;
-    this.gemvRows = ops.gemvRows;
     this.counters = counters;
   }
 

@@ -40,8 +40,6 @@ export interface OpContext {
   counters(n: number, stream: CudaStream): bigint;
   readonly cublasPath?: string;
   readonly gemm: 'cublasLt' | 'gemmEx';
-  /** linear with at most this many rows runs the GEMV kernel (kernels/common/gemv.cu). */
-  readonly gemvRows: number;
 }
 
 const CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
@@ -262,7 +260,6 @@ function linear(op: LinearOp, c: OpContext): void {
     copyTensor(c, weight, converted);
     weight = converted;
   }
-  if (m <= c.gemvRows && gemv(op, weight, c)) return;
   // The GEMM writes a dense-row target: out itself, or a temporary when out is not a row-strided
   // matrix or shares storage with an operand (cuBLAS would read what it already overwrote).
   // cuBLAS reads and writes device memory only (its Hopper kernels copy through the tensor memory
@@ -296,48 +293,6 @@ function linear(op: LinearOp, c: OpContext): void {
     });
   }
   if (target !== out) copyTensor(c, target, out);
-}
-
-/**
- * The linear op through the GEMV kernel when its operands fit it: f16/bf16 x and weight of one
- * dtype in device memory, rows 16-byte aligned, k a multiple of 8, and an out that does not alias
- * x (a warp writes its column while others still read x). Returns false to leave it to cuBLAS.
- */
-function gemv(op: LinearOp, weight: CudaTensor, c: OpContext): boolean {
-  const [m, k] = op.x.shape as [number, number];
-  const x = op.x as CudaTensor;
-  const out = op.out as CudaTensor;
-  if ((x.dtype !== 'f16' && x.dtype !== 'bf16') || weight.dtype !== x.dtype || k % 8 !== 0) return false;
-  if (x.memory === 'pinned' || weight.memory === 'pinned' || out.memory === 'pinned') return false;
-  if (out.storage === x.storage) return false;
-  const xm = matrixLayout(x, 1);
-  const wm = matrixLayout(weight, 1);
-  const om = matrixLayout(out, 1);
-  const aligned = (t: CudaTensor, rowStride: number) =>
-    t.address() % 16n === 0n && (m === 1 || rowStride % 8 === 0);
-  if (
-    !xm ||
-    !wm ||
-    !om ||
-    !aligned(x, xm.rowStride) ||
-    weight.address() % 16n !== 0n ||
-    wm.rowStride % 8 !== 0
-  )
-    return false;
-  const bias = op.bias && (dense(c, op.bias) as CudaTensor);
-  c.executor.context.enqueueOp(c.stream.id, 'gemv', {
-    x: { ptr: x.address(), rowStride: xm.rowStride, dtype: CODE[x.dtype] },
-    w: { ptr: weight.address(), rowStride: wm.rowStride, dtype: CODE[weight.dtype] },
-    out: { ptr: out.address(), rowStride: om.rowStride, dtype: CODE[out.dtype as DType] },
-    bias: bias ? bias.address() : 0n,
-    biasDtype: bias ? CODE[bias.dtype as DType] : 0,
-    rows: m,
-    n: weight.shape[0]!,
-    k,
-    // its first weight loads overlap the previous kernel, which it waits for before reading x
-    pdl: c.features.pdl,
-  });
-  return true;
 }
 
 /** A dense temporary of zeros shaped like t (a memset: capturable, unlike a host copy). */
