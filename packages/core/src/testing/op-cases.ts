@@ -4,7 +4,7 @@
  * (strided and transposed layouts); and sampling with ties and non-finite logits.
  */
 import type { DType } from '../dtype.js';
-import { ATTENTION_ALGORITHMS, type Op, type OpKind } from '../exec/ops.js';
+import { ATTENTION_ALGORITHMS, type AttentionOp, type Op, type OpKind } from '../exec/ops.js';
 import type { RopeSpec } from '../exec/rope.js';
 import type { Tensor, TensorArray, TensorDType } from '../exec/tensor.js';
 import { fromNumbers } from '../numeric/convert.js';
@@ -566,26 +566,12 @@ function attentionCases(rand: () => number, d: DType): OpCase[] {
       out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
       lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
     };
-    for (const algorithm of ATTENTION_ALGORITHMS) {
-      cases.push({
-        name: `attention ${algorithm} paged ${d} causal GQA 4/2, NaN in unused cache rows`,
-        kind: 'attention',
-        dtype: d,
-        tensors,
-        op: (t) => ({
-          op: 'attention',
-          q: t.q!,
-          k: t.k!,
-          v: t.v!,
-          seqLensK: t.seqLensK as Tensor<'i32'>,
-          paged: { blockTable: t.blockTable as Tensor<'i32'>, blockSize, seqK: blockSize * blocksPerSeq },
-          mask: { kind: 'causal' },
-          algorithm,
-          out: t.out!,
-          lse: t.lse as Tensor<'f32'>,
-        }),
-      });
-    }
+    cases.push(
+      ...eachAlgorithm(`paged ${d} causal GQA 4/2, NaN in unused cache rows`, d, tensors, (t) => ({
+        paged: { blockTable: t.blockTable as Tensor<'i32'>, blockSize, seqK: blockSize * blocksPerSeq },
+        mask: { kind: 'causal' },
+      })),
+    );
   }
   {
     const [batch, seqQ, seqK, headsQ, headsKV, headDim] = [3, 4, 19, 6, 2, 64];
@@ -609,25 +595,37 @@ function attentionCases(rand: () => number, d: DType): OpCase[] {
       out: { dtype: d, shape: [batch, seqQ, headsQ, headDim], check: true },
       lse: { dtype: 'f32', shape: [batch, headsQ, seqQ], check: true },
     };
-    for (const algorithm of ATTENTION_ALGORITHMS) {
-      cases.push({
-        name: `attention ${algorithm} dense ${d} window 5/2 GQA 6/2, a padding row`,
-        kind: 'attention',
-        dtype: d,
-        tensors,
-        op: (t) => ({
-          op: 'attention',
-          q: t.q!,
-          k: t.k!,
-          v: t.v!,
-          seqLensK: t.seqLensK as Tensor<'i32'>,
-          mask: { kind: 'window', left: 5, right: 2 },
-          algorithm,
-          out: t.out!,
-          lse: t.lse as Tensor<'f32'>,
-        }),
-      });
-    }
+    cases.push(
+      ...eachAlgorithm(`dense ${d} window 5/2 GQA 6/2, a padding row`, d, tensors, () => ({
+        mask: { kind: 'window', left: 5, right: 2 },
+      })),
+    );
   }
   return cases;
+}
+
+/** The attention op over a case's q, k, v, seqLensK, out and lse, once per algorithm. */
+function eachAlgorithm(
+  what: string,
+  d: DType,
+  tensors: Readonly<Record<string, TensorSpec>>,
+  extra: (t: Readonly<Record<string, Tensor>>) => Partial<AttentionOp>,
+): OpCase[] {
+  return ATTENTION_ALGORITHMS.map((algorithm) => ({
+    name: `attention ${algorithm} ${what}`,
+    kind: 'attention',
+    dtype: d,
+    tensors,
+    op: (t) => ({
+      op: 'attention',
+      q: t.q!,
+      k: t.k!,
+      v: t.v!,
+      seqLensK: t.seqLensK as Tensor<'i32'>,
+      algorithm,
+      out: t.out!,
+      lse: t.lse as Tensor<'f32'>,
+      ...extra(t),
+    }),
+  }));
 }
