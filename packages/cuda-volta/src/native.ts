@@ -124,8 +124,9 @@ export interface NativeContext {
     perFigure: number,
   ): Promise<Float64Array>;
   timeCopy(dst: bigint, src: bigint, bytes: number, warmup: number, iters: number): Promise<Float64Array>;
-  // The execution contract (native/src/context_exec.cpp): handles for streams and events, work
-  // enqueued without waiting; reads and synchronizations settle once the stream gets there.
+  // The execution contract (native/src/context_exec.cpp, context_ops.cpp): handles for streams
+  // and events, work enqueued without waiting; reads and synchronizations settle once the stream
+  // gets there.
   allocAsync(stream: number, bytes: number): bigint;
   freeAsync(stream: number, ptr: bigint): void;
   /** Page-locked host memory reached by kernels through unified addressing, and a buffer over it. */

@@ -1,5 +1,5 @@
 // Parameters of the model-op kernels (ops.cu), shared with the addon that fills them
-// (native/src/context_exec.cpp). Plain C++: the host side compiles without CUDA headers.
+// (native/src/context_ops.cpp). Plain C++: the host side compiles without CUDA headers.
 #pragma once
 #include <stdint.h>
 

@@ -118,9 +118,10 @@ class Context : public Napi::ObjectWrap<Context> {
   void enqueue(Launch& l, CUstream stream = nullptr);
   Napi::Value Attention(const Napi::CallbackInfo& info);
 
-  // context_exec.cpp: the execution contract's streams, events, copies and ops. Everything is
-  // enqueued from the JS thread without waiting; only the promises of reads and synchronizations
-  // wait, on libuv's pool, and report what a kernel found wrong in the data (the error word).
+  // context_exec.cpp: the execution contract's streams, events and copies; context_ops.cpp: its
+  // op kernels, GEMMs and memsets. Everything is enqueued from the JS thread without waiting; only
+  // the promises of reads and synchronizations wait, on libuv's pool, and report what a kernel
+  // found wrong in the data (the error word).
   PinnedPool pinned_;
   std::map<uint32_t, CUstream> streams_;
   std::map<uint32_t, CUevent> events_;
@@ -149,6 +150,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value EnqueueRead(const Napi::CallbackInfo& info);
   Napi::Value EnqueueCopy(const Napi::CallbackInfo& info);
   Napi::Value EnqueueAttention(const Napi::CallbackInfo& info);
+  // context_ops.cpp
   Napi::Value EnqueueOp(const Napi::CallbackInfo& info);
   Napi::Value EnqueueGemm(const Napi::CallbackInfo& info);
   Napi::Value EnqueueMemset(const Napi::CallbackInfo& info);
