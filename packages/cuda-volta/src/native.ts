@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DType } from '@fastattention/core';
 import type { PathName } from './paths.js';
 
 /** What the addon reports about one CUDA device. */
@@ -170,7 +171,10 @@ export type OpKernelKind =
   | 'standardGather'
   | 'standardSoftmax';
 
-/** A matrix in device memory: row r at ptr + r * rowStride elements; dtype 0 f32, 1 f16, 2 bf16. */
+/** The element types as the op kernels number them (kernels/common/op_params.h, FaOpDType). */
+export const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
+
+/** A matrix in device memory: row r at ptr + r * rowStride elements; dtype as DTYPE_CODE numbers it. */
 export interface DeviceMatrix {
   readonly ptr: bigint;
   readonly rowStride: number;

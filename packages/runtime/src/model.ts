@@ -47,7 +47,7 @@ export interface LoadModelOptions {
    * The attention algorithm (default 'flash'). 'standard' is the FlashAttention papers' baseline:
    * the same model with the score matrix of every attention op materialized in memory, to measure
    * what tiling buys. A backend without it refuses the first forward (UNSUPPORTED, field
-   * `attention.algorithm`): cuda-volta, so far.
+   * `attention.algorithm`); every backend of this repository has it.
    */
   readonly attention?: AttentionAlgorithm;
 }

@@ -21,7 +21,7 @@ import {
 import type { CudaDType } from '../input.js';
 import { moduleName } from '../kernels.js';
 import { type LaunchFeatures, launchDesc } from '../launch.js';
-import type { DeviceMatrix } from '../native.js';
+import { type DeviceMatrix, DTYPE_CODE } from '../native.js';
 import type { LaunchPlan, Planner } from '../plan.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
@@ -42,7 +42,6 @@ export interface OpContext {
   readonly gemm: 'cublasLt' | 'gemmEx';
 }
 
-const CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 const ROW_KIND = {
   rmsNorm: 0,
   add: 1,
@@ -144,7 +143,7 @@ function matrixOf(
   const m = forceTemp ? undefined : matrixLayout(t, rowDims);
   const tensor = fitted(c, t, m !== undefined);
   const rowStride = m ? m.rowStride : t.shape.slice(rowDims).reduce((a, b) => a * b, 1);
-  return { tensor, matrix: { ptr: tensor.address(), rowStride, dtype: CODE[t.dtype as DType] } };
+  return { tensor, matrix: { ptr: tensor.address(), rowStride, dtype: DTYPE_CODE[t.dtype as DType] } };
 }
 
 /** The tensor itself when dense, else a dense copy (index tensors: tokens, positions, slots). */
@@ -181,7 +180,7 @@ export function copyTensor(c: OpContext, src: CudaTensor, dst: CudaTensor): void
     srcStrides.unshift(0);
     dstStrides.unshift(0);
   }
-  const code = (t: CudaTensor): number => (t.dtype === 'i32' ? 3 : CODE[t.dtype as DType]);
+  const code = (t: CudaTensor): number => (t.dtype === 'i32' ? 3 : DTYPE_CODE[t.dtype as DType]);
   context.enqueueOp(c.stream.id, 'copy', {
     src: src.address(),
     dst: dst.address(),
@@ -283,7 +282,7 @@ function linear(op: LinearOp, c: OpContext): void {
     c.executor.context.enqueueGemm(c.stream.id, {
       x: x.matrix,
       w: w.matrix,
-      out: { ptr: target.address(), rowStride, dtype: CODE[target.dtype as DType] },
+      out: { ptr: target.address(), rowStride, dtype: DTYPE_CODE[target.dtype as DType] },
       m,
       n,
       k,
@@ -310,8 +309,8 @@ function rope(op: RopeOp, c: OpContext): void {
   const x = unitInner(c, op.x);
   const out = unitInner(c, op.out);
   c.executor.context.enqueueOp(c.stream.id, 'rope', {
-    x: { ptr: x.address(), rowStride: x.strides[0], dtype: CODE[x.dtype as DType] },
-    out: { ptr: out.address(), rowStride: out.strides[0], dtype: CODE[out.dtype as DType] },
+    x: { ptr: x.address(), rowStride: x.strides[0], dtype: DTYPE_CODE[x.dtype as DType] },
+    out: { ptr: out.address(), rowStride: out.strides[0], dtype: DTYPE_CODE[out.dtype as DType] },
     xHeadStride: x.strides[1],
     outHeadStride: out.strides[1],
     positions: dense(c, op.positions).address(),

@@ -1,8 +1,6 @@
-import { type AttentionOp, attentionOpShape, bandOf, unsupported } from '@fastattention/core';
+import { type AttentionOp, attentionOpShape, bandOf, type DType, tensorBytesOf } from '@fastattention/core';
+import { DTYPE_CODE } from '../native.js';
 import type { AttentionOperands, OpContext } from './ops.js';
-
-const DTYPE_CODE = { f16: 1, bf16: 2 } as const;
-const BYTES = 2; // f16 and bf16: the attention dtypes of this backend
 
 /**
  * Standard attention, the FlashAttention papers' baseline (`algorithm: 'standard'`): per batch row,
@@ -13,8 +11,9 @@ const BYTES = 2; // f16 and bf16: the attention dtypes of this backend
 export function standardAttention(op: AttentionOp, operands: AttentionOperands, c: OpContext): void {
   const { batch, seqQ, seqK, headsQ, headsKV, headDim } = attentionOpShape(op);
   const { q, k, v, out, lse, lens, table, blocksPerSeq } = operands;
-  const dtype = DTYPE_CODE[q.dtype as keyof typeof DTYPE_CODE];
-  if (dtype === undefined) throw unsupported('attention.q', `dtype ${q.dtype} for standard attention`);
+  // f16 or bf16: the executor refuses f32 attention before an op runs
+  const dtype = DTYPE_CODE[q.dtype as DType];
+  const bytes = tensorBytesOf(q.dtype);
   const context = c.executor.context;
   const band = bandOf(op.mask ?? { kind: 'none' });
   const bound = (n: number) => (Number.isFinite(n) ? n : -1);
@@ -27,7 +26,7 @@ export function standardAttention(op: AttentionOp, operands: AttentionOperands, 
     api: c.gemm === 'gemmEx' ? 1 : 0,
     ...(c.cublasPath !== undefined && { cublasPath: c.cublasPath }),
   } as const;
-  if (seqK === 0) context.enqueueMemset(c.stream.id, out.address(), out.length * BYTES);
+  if (seqK === 0) context.enqueueMemset(c.stream.id, out.address(), out.length * bytes);
   for (let b = 0; b < batch; b++) {
     context.enqueueOp(c.stream.id, 'standardGather', {
       k: k.address(),
@@ -44,8 +43,8 @@ export function standardAttention(op: AttentionOp, operands: AttentionOperands, 
       blocksPerSeq,
       blockSize: op.paged ? op.paged.blockSize : 1,
     });
-    const qRow = q.address() + BigInt(b * rowElements * BYTES);
-    const outRow = out.address() + BigInt(b * rowElements * BYTES);
+    const qRow = q.address() + BigInt(b * rowElements * bytes);
+    const outRow = out.address() + BigInt(b * rowElements * bytes);
     if (seqK > 0 && seqQ > 0) {
       context.enqueueGemm(c.stream.id, {
         x: { ptr: qRow, rowStride: headsQ * headDim, dtype },
