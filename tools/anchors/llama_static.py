@@ -101,6 +101,18 @@ def read_bandwidth():
     return 4 * 1024**3 / statistics.median(times) / 1e9
 
 
+def kernel_table(prof, steps, top=40):
+    """The GPU kernels a profiled run launched, per step: name, calls and microseconds, busiest first."""
+    table = {}
+    for e in prof.events():
+        if e.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        calls, us = table.get(e.name, (0, 0.0))
+        table[e.name] = (calls + 1, us + e.device_time)
+    rows = sorted(table.items(), key=lambda kv: -kv[1][1])[:top]
+    return [{"kernel": name[:160], "callsPerStep": calls / steps, "usPerStep": us / steps} for name, (calls, us) in rows]
+
+
 def weight_bytes(s):
     d = s["hidden"] // s["heads"]
     per_layer = ((s["heads"] + 2 * s["kv_heads"]) * d + s["heads"] * d) * s["hidden"] + 3 * s["inter"] * s["hidden"]
@@ -130,8 +142,11 @@ def main():
             with torch.inference_mode():
                 model(tokens, pos)
                 times = [timed(lambda: model(tokens, pos)) for _ in range(3)]
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                    model(tokens, pos)
+                    torch.cuda.synchronize()
             t = statistics.median(times)
-            row = {"case": case, "mode": "eager", "tokensPerS": n / t, "ms": t * 1e3}
+            row = {"case": case, "mode": "eager", "tokensPerS": n / t, "ms": t * 1e3, "kernels": kernel_table(prof, 1)}
         else:
             batch, ctx = map(int, args)
             steps = 64
@@ -156,14 +171,16 @@ def main():
                 times = [timed(run) for _ in range(3)]
                 with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:
                     run()
+                    torch.cuda.synchronize()
                 launches = sum(e.count for e in prof.key_averages() if "GraphLaunch" in e.key)
+                kernels = kernel_table(prof, steps)
             t = statistics.median(times) / steps
             step_bytes = weight_bytes(s) + batch * ctx * kv_bytes_per_token(s)
             limit = batch * bw * 1e9 / step_bytes
             row = {"case": case, "mode": "torch.compile reduce-overhead", "tokensPerS": batch / t,
                    "msPerStep": t * 1e3, "readLimitTokensPerS": limit, "ofReadLimit": batch / t / limit,
-                   "graphLaunchesPer64Steps": launches, "compileS": compile_s}
-        print(json.dumps(row), flush=True)
+                   "graphLaunchesPer64Steps": launches, "compileS": compile_s, "kernels": kernels}
+        print(json.dumps({k: v for k, v in row.items() if k != "kernels"}), flush=True)
         results["cases"].append(row)
         del model
         torch.cuda.empty_cache()

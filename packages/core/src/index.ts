@@ -44,6 +44,7 @@ export {
   type AttentionOp,
   type CopyOp,
   type EmbeddingOp,
+  forEachOpOutput,
   forEachOpTensor,
   type GatedActivationOp,
   type KvAppendOp,

@@ -6,6 +6,7 @@ import {
   createReferenceBackend,
   type Executor,
   exactAttention,
+  forEachOpOutput,
   hostAttention,
   type Op,
   ReferenceExecutor,
@@ -32,6 +33,31 @@ async function tensor(
   await ex.write(t, data as never);
   return t;
 }
+
+describe('forEachOpOutput', () => {
+  it('names the tensors an op writes, and only those', () => {
+    const ex = new ReferenceExecutor();
+    const t = (shape: number[]) => ex.empty('f32', shape);
+    const written = (op: Op) => {
+      const fields: string[] = [];
+      forEachOpOutput(op, (_, field) => fields.push(field));
+      return fields;
+    };
+    const x = t([2, 4]);
+    const weight = t([4]);
+    expect(written({ op: 'rmsNorm', x, weight, eps: 1e-5, out: t([2, 4]) })).toEqual(['rmsNorm.out']);
+    expect(written({ op: 'rmsNorm', x, weight, eps: 1e-5, add: t([2, 4]), out: t([2, 4]) })).toEqual([
+      'rmsNorm.out',
+      'rmsNorm.x',
+    ]);
+    const cache = t([2, 4, 1, 4]);
+    const slots = ex.empty('i32', [2]);
+    expect(
+      written({ op: 'kvAppend', k: t([2, 1, 4]), v: t([2, 1, 4]), cacheK: cache, cacheV: cache, slots }),
+    ).toEqual(['kvAppend.cacheK', 'kvAppend.cacheV']);
+    expect(written({ op: 'copy', src: x, dst: t([2, 4]) })).toEqual(['copy.dst']);
+  });
+});
 
 describe(`execution contract on the reference executor (seed ${seed})`, () => {
   const rand = rng(seed);

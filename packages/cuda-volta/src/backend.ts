@@ -58,6 +58,9 @@ export class CudaBackend implements Backend {
       // memory. The ampere and hopper kernels have that wait in their sm_90+ code.
       pdl: opened.pdl && tuning.pdl,
     };
+    // The op kernels (norms, RoPE, the KV append, sampling...) as programmatic dependents too:
+    // a decode step is a chain of short kernels, each of which would otherwise wait for its launch.
+    context.setOpPdl(opened.opPdl && tuning.pdl);
     this.#launcher = new Launcher(this.#planner, this.#memory, this.#features);
     this.info = {
       name: 'cuda',

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { FastAttentionError, toFastAttentionError } from '@fastattention/core';
 import { findKernels, moduleName, pathConfigs } from './kernels.js';
 import {
+  type KernelArchs,
   type KernelImage,
   loadAddon,
   type NativeAddon,
@@ -24,6 +25,8 @@ export interface OpenDevice {
   readonly driverVersion: number;
   /** Whether this device and build support programmatic dependent launch (sm_90+ code). */
   readonly pdl: boolean;
+  /** The same for the op kernels (kernels/common). */
+  readonly opPdl: boolean;
 }
 
 const unavailable = (message: string, cause?: unknown): FastAttentionError =>
@@ -92,7 +95,9 @@ export async function openDevice(options: CudaBackendOptions): Promise<OpenDevic
   }
   // PDL needs sm_90+ and the sm_90+ code of the kernels (which has the wait): machine code for
   // this device, or PTX of compute_90 or newer (an older PTX JIT-compiled here has no wait).
-  const ampere = manifest?.paths.ampere;
-  const pdl = sm >= 90 && !!ampere && (ampere.sm.includes(sm) || ampere.ptx >= 90);
-  return { device, path, context, configs, driverVersion: probe.driverVersion, pdl };
+  const hasWait = (archs: KernelArchs | undefined) =>
+    sm >= 90 && !!archs && (archs.sm.includes(sm) || archs.ptx >= 90);
+  const pdl = hasWait(manifest?.paths.ampere);
+  const opPdl = hasWait(manifest?.common);
+  return { device, path, context, configs, driverVersion: probe.driverVersion, pdl, opPdl };
 }

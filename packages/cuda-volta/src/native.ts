@@ -147,6 +147,8 @@ export interface NativeContext {
   enqueueAttention(stream: number, desc: LaunchDesc): void;
   /** One kernel of kernels/common/ops.cu; `args` mirrors its parameter struct (op_params.h). */
   enqueueOp(stream: number, kind: OpKernelKind, args: object): void;
+  /** Launches the op kernels as programmatic dependents (their sm_90+ code waits for the previous kernel). */
+  setOpPdl(enabled: boolean): void;
   enqueueGemm(stream: number, args: GemmArgs): void;
   enqueueMemset(stream: number, ptr: bigint, bytes: number): void;
   /** Loads cuBLAS and makes its handle and workspace now (a capture cannot allocate them). */
@@ -330,9 +332,17 @@ function readBuildStatus(): BuildStatus | undefined {
   }
 }
 
+/** The architectures a build compiled: machine code (sm) and the PTX (0: none) per kernel set. */
 export interface KernelManifest {
   readonly nvcc: string;
-  readonly paths: Record<string, { readonly sm: readonly number[]; readonly ptx: number }>;
+  readonly paths: Record<string, KernelArchs>;
+  /** The op kernels (kernels/common). */
+  readonly common?: KernelArchs;
+}
+
+export interface KernelArchs {
+  readonly sm: readonly number[];
+  readonly ptx: number;
 }
 
 /** One fatbin: a module named '<path>/<file>'. */

@@ -130,6 +130,42 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     expect(() => graph.replay()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
   });
 
+  it("checks a step's shared seqLensK and block table once, again after an op writes them", () => {
+    const { ex, calls } = executor();
+    const q = ex.empty('f16', [2, 1, 32, 128]);
+    const cache = ex.empty('f16', [16, 64, 8, 128]);
+    const scalars = ex.empty('i32', [2 + 2 * 4]);
+    const lens = scalars.view({ shape: [2], strides: [1], offset: 0 });
+    const table = scalars.view({ shape: [2, 4], strides: [4, 1], offset: 2 });
+    const other = ex.empty('i32', [2]);
+    const out = ex.empty('f16', [2, 1, 32, 128]);
+    const paged = { blockTable: table, blockSize: 64, seqK: 256 };
+    const layer = (seqLensK = lens): Op => ({ op: 'attention', q, k: cache, v: cache, seqLensK, paged, out });
+    const checks = (ops: Op[]) => {
+      const from = calls.length;
+      ex.record((r) => {
+        for (const op of ops) r.run(op);
+      });
+      const inside = calls.slice(from);
+      return {
+        checks: inside.filter((c) => c.name === 'enqueueOp' && c.args[1] === 'checkAttention').length,
+        launches: inside.filter((c) => c.name === 'enqueueAttention').length,
+      };
+    };
+    // three layers over the same views: one check
+    expect(checks([layer(), layer(), layer()])).toEqual({ checks: 1, launches: 3 });
+    // other lengths need their own check
+    expect(checks([layer(), layer(other), layer()])).toEqual({ checks: 2, launches: 3 });
+    // a write into the scalars' storage between the layers: checked again
+    const write: Op = { op: 'copy', src: other, dst: lens };
+    expect(checks([layer(), write, layer()])).toEqual({ checks: 2, launches: 2 });
+    // run one by one (no recorded step), every op checks its own
+    const from = calls.length;
+    ex.run(layer());
+    ex.run(layer());
+    expect(calls.slice(from).filter((c) => c.args[1] === 'checkAttention').length).toBe(2);
+  });
+
   it('computes a linear op whose output is its input through a temporary', () => {
     const { ex, calls } = executor();
     const x = ex.empty('f32', [8, 64]);

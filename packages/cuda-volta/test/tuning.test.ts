@@ -7,6 +7,7 @@ import type { LaunchDesc, NativeConfig } from '../src/native.js';
 
 const fake = vi.hoisted(() => {
   const launches: LaunchDesc[] = [];
+  const opPdl: boolean[] = [];
   let disposed = 0;
   const config = (
     role: NativeConfig['role'],
@@ -64,6 +65,9 @@ const fake = vi.hoisted(() => {
     async attention(desc: LaunchDesc): Promise<void> {
       launches.push(desc);
     }
+    setOpPdl(on: boolean): void {
+      opPdl.push(on);
+    }
     dispose(): void {
       disposed++;
     }
@@ -90,6 +94,7 @@ const fake = vi.hoisted(() => {
   return {
     addon,
     launches,
+    opPdl,
     disposedCount: () => disposed,
     setBlocksPerSM: (n: number) => {
       blocksPerSM = n;
@@ -103,7 +108,8 @@ vi.mock('../src/native.js', async (importOriginal) => ({
   // sm_90 machine code of the ampere path: programmatic dependent launch is available.
   readManifest: () => ({
     nvcc: '13.0',
-    paths: { ampere: { sm: [90], ptx: 90 }, common: { sm: [90], ptx: 90 } },
+    paths: { ampere: { sm: [90], ptx: 90 } },
+    common: { sm: [90], ptx: 90 },
   }),
   readKernelImages: (_dir: string, path: string) => [{ name: `${path}/fwd_hd128`, data: Buffer.alloc(0) }],
 }));
@@ -172,8 +178,11 @@ describe('tuning, through a fake addon', () => {
     expect(desc.counters).toBe(0n);
   });
 
-  it('pdl: false launches without programmatic dependent launch', async () => {
+  it('pdl: false launches without programmatic dependent launch, the op kernels too', async () => {
+    fake.opPdl.length = 0;
     expect((await decodeLaunch({ pdl: false })).pdl).toBe(false);
+    expect((await decodeLaunch()).pdl).toBe(true);
+    expect(fake.opPdl).toEqual([false, true]);
   });
 
   it('decodeSplit sets the decode split count, at most one split per k-tile, and leaves prefill alone', async () => {

@@ -57,6 +57,32 @@ export function forEachOpTensor(op: Op, visit: (tensor: Tensor, field: string) =
   for (const [field, value] of Object.entries(op)) if (field !== 'op') walk(`${op.op}.${field}`, value);
 }
 
+/** The fields each op kind writes; every other tensor it names is only read. */
+const OUTPUTS: { readonly [K in OpKind]: readonly string[] } = {
+  linear: ['out'],
+  rmsNorm: ['out', 'x'], // x with `add`
+  rope: ['out'],
+  swiglu: ['out'],
+  geglu: ['out'],
+  embedding: ['out'],
+  add: ['out'],
+  kvAppend: ['cacheK', 'cacheV'],
+  attention: ['out', 'lse'],
+  lseMerge: ['out', 'lse'],
+  sample: ['tokens', 'logprobs'],
+  copy: ['dst'],
+};
+
+/** Calls `visit` for every tensor an op may write, with its `<op>.<field>` path. */
+export function forEachOpOutput(op: Op, visit: (tensor: Tensor, field: string) => void): void {
+  const fields = OUTPUTS[op.op];
+  for (const field of fields) {
+    if (field === 'x' && !(op.op === 'rmsNorm' && op.add)) continue;
+    const t = (op as unknown as Record<string, Tensor | undefined>)[field];
+    if (t) visit(t, `${op.op}.${field}`);
+  }
+}
+
 /** out[m, n] = sum_k x[m, k] * weight[n, k] (+ bias[n]): a PyTorch Linear's weight layout. */
 export interface LinearOp {
   readonly op: 'linear';

@@ -28,6 +28,13 @@ struct FaMat {
 // columns of a chunk, and a chunk is kFaOpChunkThreads * kFaOpUnroll columns (one CTA).
 constexpr int32_t kFaOpUnroll = 4;
 constexpr int32_t kFaOpChunkThreads = 256;
+// Vector kernels (chosen when every tensor's address and row stride allow 16-byte accesses, and
+// the columns are a multiple of kFaVec): a thread reads kFaVec consecutive elements at once. A
+// chunk is then kFaOpChunkThreads * kFaVec columns, and a norm keeps up to kFaNormVecs vectors
+// per thread in registers (one pass over memory) with at most kFaNormThreads threads.
+constexpr int32_t kFaVec = 8;
+constexpr int32_t kFaNormVecs = 4;
+constexpr int32_t kFaNormThreads = 512;
 
 enum FaRowOp : int32_t {
   FA_ROW_RMSNORM = 0,
@@ -41,7 +48,7 @@ enum FaRowOp : int32_t {
 
 // rmsNorm (b: the weight row; c: the residual added first) runs one CTA per row. The others
 // (add/gated: b the second operand; embedding: a the table, row tokens[r]) run `chunks` CTAs per
-// row, one column chunk each.
+// row, one column chunk each (vec: chunks of vectors).
 struct FaRowOpParams {
   FaMat a, b, c, out;
   const int32_t* tokens;
@@ -49,11 +56,14 @@ struct FaRowOpParams {
   int64_t rows, cols, vocab, chunks;
   float eps;
   int32_t kind;
+  int32_t vec;
+  int32_t pad;
 };
 
 // Rotary embedding of [tokens][heads][head_dim] rows: row (t, h) at t * row_stride + h * head_stride.
-// A token's work items are (group of kFaRopeHeads heads, rotated pair or copied dim); `ctas` CTAs
-// of kFaOpChunkThreads threads per token cover them.
+// A token's work items are (group of `group` heads, rotated pair or copied dim); `ctas` CTAs of
+// kFaOpChunkThreads threads per token cover them. A group (up to kFaRopeHeads) shares one angle
+// computation; a few tokens get groups of one head, for more threads.
 constexpr int32_t kFaRopeHeads = 8;
 struct FaRopeParams {
   FaMat x, out;
@@ -63,18 +73,21 @@ struct FaRopeParams {
   double attention_scaling;
   // 'dynamic' scaling: the base grows past original_max (seq_len 0: the largest position + 1).
   int32_t dynamic;
-  int32_t pad;
+  int32_t group;
   double theta, factor, original_max;
   int64_t seq_len;
   double inv_freq[128];  // rotary / 2 pairs (for 'dynamic': unused, computed from the base)
 };
 
-// `chunks` CTAs per token, one column chunk each; a negative slot skips the token.
+// `chunks` CTAs per token, one column chunk each (vec: chunks of vectors); a negative slot skips
+// the token.
 struct FaKvAppendParams {
   FaMat k, v, cache_k, cache_v;
   const int32_t* slots;
   int32_t* error;
   int64_t tokens, width, cache_rows, chunks;
+  int32_t vec;
+  int32_t pad;
 };
 
 struct FaLseMergeParams {
@@ -108,8 +121,19 @@ struct FaAttentionCheckParams {
   int64_t batch, seq_k, blocks_per_seq, block_size, num_blocks;
 };
 
-// The sample op (core's exec/sampling.ts, in double precision): one CTA per row of logits.
-// `work` holds [rows][vocab] doubles: the penalized logits.
+// The sample op (core's exec/sampling.ts, in double precision), in two kernels. The first runs
+// one CTA per slice of kFaSampleSlice tokens of a row: it writes the penalized logits and the
+// slice's FaSampleSlice. The second runs one CTA per row: it merges the slices (the row's
+// largest logit, its first token, the log of the softmax's sum) and picks the token.
+// `work` holds [rows][vocab] doubles (the penalized logits), then [rows][slices] FaSampleSlice.
+constexpr int32_t kFaSampleThreads = 256;
+constexpr int32_t kFaSampleSlice = kFaSampleThreads * 8;
+struct FaSampleSlice {
+  double max;    // the slice's largest penalized logit
+  double sum;    // sum of exp((y - max) / T) over the slice (the count of y == max if max is infinite)
+  int64_t first; // the first token holding max
+  int64_t bad;   // a negative count was seen
+};
 struct FaSampleParams {
   const float* logits;
   int64_t logits_row_stride;
@@ -129,6 +153,7 @@ struct FaSampleParams {
   float* logprobs;  // nullptr: not wanted
   double* work;
   int32_t* error;
+  int64_t slices;  // kFaSampleSlice tokens each
 };
 
 // Standard attention (kernels/common/standard.cu), the materialized baseline, one batch row b at a

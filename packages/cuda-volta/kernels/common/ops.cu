@@ -2,6 +2,7 @@
 // the KV append, the LSE merge, strided copies and the block-table check. All memory-bound: each
 // element is read once as f32, computed, and stored in its tensor's dtype. Path-independent (built
 // for every architecture with the combine kernel).
+#include "launch.cuh"
 #include "numeric.cuh"
 #include "op_elem.cuh"
 #include "op_error.cuh"
@@ -38,6 +39,13 @@ __device__ float blockSum(float x) {
   x = lane < blockDim.x / 32 ? partial[lane] : 0.0f;
   for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
+}
+
+// Launched as a programmatic dependent (sm_90+), an op kernel waits for the previous kernel before
+// it reads anything, then lets the next one be dispatched: its CTAs are all resident by then.
+__device__ __forceinline__ void opPrologue() {
+  fa::grid_dependency_wait();
+  fa::grid_launch_dependents();
 }
 
 }  // namespace
@@ -87,6 +95,48 @@ __device__ void rmsNormRow(const FaRowOpParams& p, int64_t r) {
   }
 }
 
+// The vector form: the whole row stays in registers (kFaNormVecs vectors per thread at most), so
+// memory is read once; the weight is loaded with the row, before the reduction.
+extern "C" __global__ void __launch_bounds__(kFaNormThreads) fa_op_rms_norm_vec(const FaRowOpParams p) {
+  opPrologue();
+  const int64_t r = blockIdx.x;
+  const bool residual = p.kind == FA_ROW_ADD_RMSNORM;
+  const int64_t rowA = r * p.a.row_stride, rowC = r * p.c.row_stride;
+  float v[kFaNormVecs][kFaVec], w[kFaNormVecs][kFaVec], add[kFaNormVecs][kFaVec];
+#pragma unroll
+  for (int u = 0; u < kFaNormVecs; ++u) {
+    const int64_t c = (threadIdx.x + int64_t(u) * blockDim.x) * kFaVec;
+    if (c >= p.cols) continue;
+    fa::ldVec(p.a.ptr, p.a.dtype, rowA + c, v[u]);
+    fa::ldVec(p.b.ptr, p.b.dtype, c, w[u]);
+    if (residual) fa::ldVec(p.c.ptr, p.c.dtype, rowC + c, add[u]);
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int u = 0; u < kFaNormVecs; ++u) {
+    const int64_t c = (threadIdx.x + int64_t(u) * blockDim.x) * kFaVec;
+    if (c >= p.cols) continue;
+    if (residual) {
+#pragma unroll
+      for (int e = 0; e < kFaVec; ++e) v[u][e] = roundTo(p.a.dtype, v[u][e] + add[u][e]);
+      fa::stVec(p.a.ptr, p.a.dtype, rowA + c, v[u]);
+    }
+#pragma unroll
+    for (int e = 0; e < kFaVec; ++e) ss += v[u][e] * v[u][e];
+  }
+  // blockSum's barrier also orders every read of c (which out may be) before the writes below.
+  const float inv = rsqrtf(blockSum(ss) / static_cast<float>(p.cols) + p.eps);
+#pragma unroll
+  for (int u = 0; u < kFaNormVecs; ++u) {
+    const int64_t c = (threadIdx.x + int64_t(u) * blockDim.x) * kFaVec;
+    if (c >= p.cols) continue;
+    float o[kFaVec];
+#pragma unroll
+    for (int e = 0; e < kFaVec; ++e) o[e] = v[u][e] * inv * w[u][e];
+    fa::stVec(p.out.ptr, p.out.dtype, r * p.out.row_stride + c, o);
+  }
+}
+
 __device__ __forceinline__ float rowOp(int32_t kind, float a, float b) {
   switch (kind) {
     case FA_ROW_ADD:
@@ -100,14 +150,14 @@ __device__ __forceinline__ float rowOp(int32_t kind, float a, float b) {
   }
 }
 
-extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
+extern "C" __global__ void __launch_bounds__(1024) fa_op_rows(const FaRowOpParams p) {
+  opPrologue();
   if (p.kind == FA_ROW_RMSNORM || p.kind == FA_ROW_ADD_RMSNORM) {
     rmsNormRow(p, blockIdx.x);
     return;
   }
   const int64_t r = blockIdx.x / p.chunks;
   const int64_t chunk = blockIdx.x % p.chunks;
-  const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
   int64_t src = r;
   if (p.kind == FA_ROW_EMBEDDING) {
     src = p.tokens[r];
@@ -116,6 +166,20 @@ extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
       return;
     }
   }
+  if (p.vec) {
+    const int64_t c = (chunk * kFaOpChunkThreads + threadIdx.x) * kFaVec;
+    if (c >= p.cols) return;
+    float a[kFaVec], b[kFaVec];
+    fa::ldVec(p.a.ptr, p.a.dtype, src * p.a.row_stride + c, a);
+    if (p.kind != FA_ROW_EMBEDDING) {
+      fa::ldVec(p.b.ptr, p.b.dtype, r * p.b.row_stride + c, b);
+#pragma unroll
+      for (int e = 0; e < kFaVec; ++e) a[e] = rowOp(p.kind, a[e], b[e]);
+    }
+    fa::stVec(p.out.ptr, p.out.dtype, r * p.out.row_stride + c, a);
+    return;
+  }
+  const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
   float a[kFaOpUnroll], b[kFaOpUnroll];
 #pragma unroll
   for (int u = 0; u < kFaOpUnroll; ++u) {
@@ -130,10 +194,11 @@ extern "C" __global__ void fa_op_rows(const FaRowOpParams p) {
   }
 }
 
-// `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of up
-// to kFaRopeHeads heads, so the pair's angle is computed once for them. Angles in double:
+// `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of a
+// group of up to kFaRopeHeads heads, so the pair's angle is computed once for them. Angles in double:
 // positions reach 10^5 and more, where an f32 angle is off by 10^-2.
 extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
+  opPrologue();
   const int64_t t = blockIdx.x / p.ctas;
   const int64_t half = p.rotary / 2;
   __shared__ double base;
@@ -157,10 +222,10 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
   }
   const int64_t perGroup = half + (p.head_dim - p.rotary);  // items per head group
   const int64_t item = (blockIdx.x % p.ctas) * int64_t(blockDim.x) + threadIdx.x;
-  const int64_t h0 = (item / perGroup) * kFaRopeHeads;
+  const int64_t h0 = (item / perGroup) * p.group;
   const int64_t j = item % perGroup;
   if (h0 >= p.heads) return;
-  const int64_t hn = min(int64_t(kFaRopeHeads), p.heads - h0);
+  const int64_t hn = min(int64_t(p.group), p.heads - h0);
   const int64_t xr = t * p.x.row_stride + h0 * p.x_head_stride;
   const int64_t orow = t * p.out.row_stride + h0 * p.out_head_stride;
   if (j >= half) {  // past the rotary dims: copied (out may be another tensor than x)
@@ -194,12 +259,23 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
 
 // `chunks` CTAs per token, one column chunk each; a negative slot skips the token (padding).
 extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
+  opPrologue();
   const int64_t t = blockIdx.x / p.chunks;
   const int64_t chunk = blockIdx.x % p.chunks;
   const int64_t slot = p.slots[t];
   if (slot < 0) return;
   if (slot >= p.cache_rows) {
     if (chunk == 0 && threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_KV_SLOT, t);
+    return;
+  }
+  if (p.vec) {
+    const int64_t c = (chunk * kFaOpChunkThreads + threadIdx.x) * kFaVec;
+    if (c >= p.width) return;
+    float k[kFaVec], v[kFaVec];
+    fa::ldVec(p.k.ptr, p.k.dtype, t * p.k.row_stride + c, k);
+    fa::ldVec(p.v.ptr, p.v.dtype, t * p.v.row_stride + c, v);
+    fa::stVec(p.cache_k.ptr, p.cache_k.dtype, slot * p.cache_k.row_stride + c, k);
+    fa::stVec(p.cache_v.ptr, p.cache_v.dtype, slot * p.cache_v.row_stride + c, v);
     return;
   }
   const int64_t first = chunk * kFaOpChunkThreads * kFaOpUnroll + threadIdx.x;
@@ -222,6 +298,7 @@ extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
 
 // One CTA per row: the parts' weights exp(lse - max) / sum in double, then the weighted sum.
 extern "C" __global__ void fa_op_lse_merge(const FaLseMergeParams p) {
+  opPrologue();
   const int64_t r = blockIdx.x;
   const float ninf = -__int_as_float(0x7f800000);
   float mx = ninf;
@@ -248,6 +325,7 @@ extern "C" __global__ void fa_op_lse_merge(const FaLseMergeParams p) {
 }
 
 extern "C" __global__ void fa_op_copy(const FaCopyParams p) {
+  opPrologue();
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.count; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t rest = i, s = 0, d = 0;
     for (int k = 3; k >= 0; --k) {
@@ -266,6 +344,7 @@ extern "C" __global__ void fa_op_copy(const FaCopyParams p) {
 
 // One CTA per batch row.
 extern "C" __global__ void fa_op_check_attention(const FaAttentionCheckParams p) {
+  opPrologue();
   const int64_t b = blockIdx.x;
   const int32_t len = p.seqlens[b];
   const bool badLen = len < 0 || len > p.seq_k;

@@ -1,15 +1,19 @@
 // The sample op on the GPU: core's sampling pipeline (packages/core/src/exec/sampling.ts, the
-// specification) in double precision, one CTA per row of logits, so no logits leave the device.
-// Ranking (penalized logit descending, then token id) never sorts: top-k and top-p each find their
-// cut with a radix select over a 64-bit rank key (then over ids among tied keys), counting tokens
-// for top-k and summing weights for top-p, 8 bits per pass.
+// specification) in double precision, so no logits leave the device. Steps 1-3 (penalties, the
+// row's maximum and softmax sum) run over slices of the row in parallel (fa_op_sample_slices); one
+// CTA per row merges them and samples (fa_op_sample). Greedy needs nothing more. Ranking
+// (penalized logit descending, then token id) never sorts: top-k and top-p each find their cut
+// with a radix select over a 64-bit rank key (then over ids among tied keys), counting tokens for
+// top-k and summing weights for top-p, 8 bits per pass.
+#include "launch.cuh"
 #include "numeric.cuh"
 #include "op_error.cuh"
 #include "op_params.h"
 
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kFaSampleThreads;
+constexpr int kPerThread = kFaSampleSlice / kFaSampleThreads;
 constexpr double kNegInf = -__builtin_huge_val();
 
 __device__ uint32_t philoxFirstWord(uint32_t counter, uint32_t seed) {
@@ -127,61 +131,139 @@ __device__ uint64_t radixSelect(int64_t vocab, int bits, In in, KeyOf keyOf, Mas
   return prefix;
 }
 
+/** A row's sampling parameters, read once; `bad` when one is outside its range. */
+struct RowParams {
+  double temperature, topP, minP, rep, presence, frequency;
+  int64_t topK;
+  int32_t counter;
+  bool bad;
+};
+
+__device__ RowParams rowParams(const FaSampleParams& p, int64_t r) {
+  RowParams q{p.temperature[r], p.top_p[r], p.min_p[r], p.repetition_penalty[r], p.presence_penalty[r],
+              p.frequency_penalty[r], p.top_k[r], p.counters[r], false};
+  q.bad = !(isfinite(q.temperature) && q.temperature >= 0) || q.topK < 0 || !(q.topP > 0 && q.topP <= 1) ||
+          !(q.minP >= 0 && q.minP <= 1) || !(isfinite(q.rep) && q.rep > 0) || !isfinite(q.presence) ||
+          !isfinite(q.frequency) || q.counter < 0;
+  return q;
+}
 
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(kThreads) fa_op_sample(const FaSampleParams p) {
+// Steps 1-3 over one slice (blockIdx.y) of row blockIdx.x: sanitize, the penalties of seen tokens
+// (stored in work), then the slice's FaSampleSlice. A row with bad parameters is left to
+// fa_op_sample to report.
+extern "C" __global__ void __launch_bounds__(kThreads) fa_op_sample_slices(const FaSampleParams p) {
+  fa::grid_dependency_wait();  // a programmatic dependent (sm_90+): see ops.cu
+  fa::grid_launch_dependents();
   __shared__ Shared sh;
-  const int64_t r = blockIdx.x;
-  const int64_t vocab = p.vocab;
-  const double temperature = p.temperature[r], topP = p.top_p[r], minP = p.min_p[r];
-  const double rep = p.repetition_penalty[r], presence = p.presence_penalty[r], frequency = p.frequency_penalty[r];
-  const int64_t topK = p.top_k[r];
-  const int32_t counter = p.counters[r];
-  const bool bad = !(isfinite(temperature) && temperature >= 0) || topK < 0 || !(topP > 0 && topP <= 1) ||
-                   !(minP >= 0 && minP <= 1) || !(isfinite(rep) && rep > 0) || !isfinite(presence) ||
-                   !isfinite(frequency) || counter < 0;
-  if (bad) {
-    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_SAMPLE_PARAMS, r);
-    return;
-  }
+  const int64_t r = blockIdx.x, vocab = p.vocab;
+  const RowParams q = rowParams(p, r);
+  if (q.bad) return;
   double* y = p.work + r * vocab;
   const float* logits = p.logits + r * p.logits_row_stride;
   const int32_t* counts = p.counts ? p.counts + r * p.counts_row_stride : nullptr;
-  // 1-2. sanitize, then the penalties of seen tokens; the row's largest penalized logit.
+  const int64_t base = int64_t(blockIdx.y) * kFaSampleSlice + threadIdx.x;
+  float raw[kPerThread];
+  int32_t count[kPerThread];
+#pragma unroll
+  for (int u = 0; u < kPerThread; ++u) {
+    const int64_t t = base + int64_t(u) * kThreads;
+    raw[u] = t < vocab ? logits[t] : 0.0f;
+    count[u] = t < vocab && counts ? counts[t] : 0;
+  }
+  double x[kPerThread];
   double mx = kNegInf;
   bool badCount = false;
-  for (int64_t t = threadIdx.x; t < vocab; t += blockDim.x) {
-    double x = isnan(logits[t]) ? kNegInf : static_cast<double>(logits[t]);
-    const int32_t count = counts ? counts[t] : 0;
-    badCount |= count < 0;
-    if (count > 0) {
-      x = x > 0 ? x / rep : x * rep;
-      x = x - frequency * count - presence;
-      if (isnan(x)) x = kNegInf;
+#pragma unroll
+  for (int u = 0; u < kPerThread; ++u) {
+    x[u] = isnan(raw[u]) ? kNegInf : static_cast<double>(raw[u]);
+    badCount |= count[u] < 0;
+    if (count[u] > 0) {
+      x[u] = x[u] > 0 ? x[u] / q.rep : x[u] * q.rep;
+      x[u] = x[u] - q.frequency * count[u] - q.presence;
+      if (isnan(x[u])) x[u] = kNegInf;
     }
-    y[t] = x;
-    mx = fmax(mx, x);
+    const int64_t t = base + int64_t(u) * kThreads;
+    if (t < vocab) {
+      y[t] = x[u];
+      mx = fmax(mx, x[u]);
+    }
+  }
+  badCount = __syncthreads_or(badCount);
+  mx = blockMax(mx, sh);
+  // the first token of the slice holding its maximum
+  int64_t mine = vocab;
+#pragma unroll
+  for (int u = 0; u < kPerThread; ++u) {
+    const int64_t t = base + int64_t(u) * kThreads;
+    if (t < vocab && x[u] == mx) mine = min(mine, t);
+  }
+  const int64_t firstMax = blockFirst(mine, sh, vocab);
+  const double scale = q.temperature == 0 ? 1.0 : q.temperature;
+  const bool infinite = !isfinite(mx);
+  double sum = 0;
+#pragma unroll
+  for (int u = 0; u < kPerThread; ++u) {
+    const int64_t t = base + int64_t(u) * kThreads;
+    if (t < vocab) sum += infinite ? (x[u] == mx ? 1.0 : 0.0) : exp((x[u] - mx) / scale);
+  }
+  sum = blockSum(sum, sh);
+  if (threadIdx.x == 0) {
+    FaSampleSlice* slices = reinterpret_cast<FaSampleSlice*>(p.work + p.rows * vocab);
+    slices[r * p.slices + blockIdx.y] = FaSampleSlice{mx, sum, firstMax, badCount ? 1 : 0};
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads) fa_op_sample(const FaSampleParams p) {
+  fa::grid_dependency_wait();  // a programmatic dependent (sm_90+): see ops.cu
+  fa::grid_launch_dependents();
+  __shared__ Shared sh;
+  const int64_t r = blockIdx.x;
+  const int64_t vocab = p.vocab;
+  const RowParams q = rowParams(p, r);
+  if (q.bad) {
+    if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_SAMPLE_PARAMS, r);
+    return;
+  }
+  const double temperature = q.temperature, topP = q.topP, minP = q.minP;
+  const int64_t topK = q.topK;
+  const int32_t counter = q.counter;
+  const double* y = p.work + r * vocab;
+  // Merge the slices: the row's maximum, its first token, a bad count anywhere.
+  const FaSampleSlice* slices = reinterpret_cast<const FaSampleSlice*>(p.work + p.rows * vocab) + r * p.slices;
+  double mx = kNegInf;
+  bool badCount = false;
+  for (int64_t s = threadIdx.x; s < p.slices; s += blockDim.x) {
+    mx = fmax(mx, slices[s].max);
+    badCount |= slices[s].bad != 0;
   }
   if (__syncthreads_or(badCount)) {
     if (threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_SAMPLE_PARAMS, r);
     return;
   }
   mx = blockMax(mx, sh);
-  // 3. z = (y - max) / T (T = 1 for greedy), with the infinite-max rule; log of sum exp z.
+  // 3. z = (y - max) / T (T = 1 for greedy), with the infinite-max rule; log of sum exp z, each
+  // slice's sum rescaled from its own maximum to the row's.
   const double scale = temperature == 0 ? 1.0 : temperature;
   const bool infinite = !isfinite(mx);
   const auto z = [&](int64_t t) { return infinite ? (y[t] == mx ? 0.0 : kNegInf) : (y[t] - mx) / scale; };
   double sum = 0;
-  for (int64_t t = threadIdx.x; t < vocab; t += blockDim.x) sum += exp(z(t));
+  int64_t firstMax = vocab;
+  for (int64_t s = threadIdx.x; s < p.slices; s += blockDim.x) {
+    const FaSampleSlice sl = slices[s];
+    if (sl.max == mx) firstMax = min(firstMax, sl.first);
+    if (infinite) {
+      if (sl.max == mx) sum += sl.sum;
+    } else if (sl.max != kNegInf) {
+      sum += sl.sum * exp((sl.max - mx) / scale);
+    }
+  }
   const double logSum = log(blockSum(sum, sh));
   int64_t token;
   if (temperature == 0) {
     // Greedy: the first token holding the largest penalized logit.
-    int64_t first = vocab;
-    for (int64_t t = threadIdx.x; t < vocab; t += blockDim.x)
-      if (y[t] == mx) first = min(first, t);
-    token = blockFirst(first, sh, vocab);
+    token = blockFirst(firstMax, sh, vocab);
   } else {
     const auto weight = [&](int64_t t) { return exp(z(t)); };
     const auto key = [&](int64_t t) { return rankKey(y[t]); };

@@ -38,6 +38,7 @@ Napi::Function Context::Init(Napi::Env env) {
                          InstanceMethod("enqueueCopy", &Context::EnqueueCopy),
                          InstanceMethod("enqueueAttention", &Context::EnqueueAttention),
                          InstanceMethod("enqueueOp", &Context::EnqueueOp),
+                         InstanceMethod("setOpPdl", &Context::SetOpPdl),
                          InstanceMethod("enqueueGemm", &Context::EnqueueGemm),
                          InstanceMethod("enqueueMemset", &Context::EnqueueMemset),
                          InstanceMethod("prepareBlas", &Context::PrepareBlas),

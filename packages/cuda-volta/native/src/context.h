@@ -52,6 +52,7 @@ class Context : public Napi::ObjectWrap<Context> {
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
   bool retained_ = false;
+  bool opPdl_ = false;  // the op kernels launched as programmatic dependents (setOpPdl)
   int sms_ = 1;
   std::mutex mu_;  // one device job at a time: they share the stream and the staging buffers
   std::map<std::string, CUmodule> modules_;  // by name: '<path>/<file>' without .fatbin
@@ -152,6 +153,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value EnqueueAttention(const Napi::CallbackInfo& info);
   // context_ops.cpp
   Napi::Value EnqueueOp(const Napi::CallbackInfo& info);
+  Napi::Value SetOpPdl(const Napi::CallbackInfo& info);
   Napi::Value EnqueueGemm(const Napi::CallbackInfo& info);
   Napi::Value EnqueueMemset(const Napi::CallbackInfo& info);
   Napi::Value PrepareBlas(const Napi::CallbackInfo& info);

@@ -3,6 +3,8 @@
 // softmax), the cuBLAS products, and memsets. Each call reads its arguments from a plain object
 // that mirrors a parameter struct of kernels/common/op_params.h.
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "../../kernels/common/op_params.h"
@@ -32,10 +34,20 @@ unsigned rowThreads(int64_t cols) {
   return static_cast<unsigned>(std::min<int64_t>(256, std::max<int64_t>(32, (cols + 31) / 32 * 32)));
 }
 
-// Column chunks of a row for the chunked kernels (op_params.h).
-int64_t columnChunks(int64_t cols) {
-  const int64_t chunk = int64_t(kFaOpChunkThreads) * kFaOpUnroll;
+// Column chunks of a row for the chunked kernels (op_params.h), scalar or vector.
+int64_t columnChunks(int64_t cols, bool vec = false) {
+  const int64_t chunk = int64_t(kFaOpChunkThreads) * (vec ? kFaVec : kFaOpUnroll);
   return std::max<int64_t>(1, (cols + chunk - 1) / chunk);
+}
+
+// Whether the vector kernels may read `cols` columns of each matrix: 16-byte-aligned rows.
+bool vectorizable(int64_t cols, std::initializer_list<FaMat> ms) {
+  if (cols % kFaVec != 0) return false;
+  for (const FaMat& m : ms) {
+    if (m.ptr == nullptr) continue;
+    if (reinterpret_cast<uintptr_t>(m.ptr) % 16 != 0 || m.row_stride % kFaVec != 0) return false;
+  }
+  return true;
 }
 
 // A one-dimensional grid of rows * per-row CTAs, refused past CUDA's limit before anything runs.
@@ -45,6 +57,16 @@ unsigned gridOf(int64_t rows, int64_t perRow, const char* op) {
 }
 
 }  // namespace
+
+// setOpPdl(enabled): whether the op kernels are launched as programmatic dependents (sm_90+ code,
+// which waits for the previous kernel before reading; the caller checked the build has it).
+Napi::Value Context::SetOpPdl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    opPdl_ = info[0].ToBoolean().Value();
+    return env.Undefined();
+  });
+}
 
 // enqueueOp(stream, kind, args): one op kernel of common/ops (kernels/common/ops.cu), common/sample
 // or common/standard. The TypeScript side checked the op against the contract and the tensors' bounds.
@@ -59,19 +81,34 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
     int32_t* error = reinterpret_cast<int32_t*>(errorWord(s));
     const auto run = [&](const char* name, unsigned grid, unsigned threads, void* params) {
       if (grid == 0) return;
-      launch(function("common/ops", name), grid, 1, 1, threads, 0, params, name, false, s);
+      launch(function("common/ops", name), grid, 1, 1, threads, 0, params, name, opPdl_, s);
     };
     if (kind == "rows") {
       const int32_t rowKind = static_cast<int32_t>(num(a, "kind"));
       const bool norm = rowKind == FA_ROW_RMSNORM || rowKind == FA_ROW_ADD_RMSNORM;
       const int64_t cols = i64(a, "cols");
       FaRowOpParams p{mat(a, "a"), mat(a, "b"), mat(a, "c"), mat(a, "out"), devicePtr<const int32_t>(a, "tokens"), error, i64(a, "rows"), cols,
-                      i64(a, "vocab"), norm ? 1 : columnChunks(cols), static_cast<float>(num(a, "eps")), rowKind};
-      // A norm's CTA covers its row with kFaOpUnroll columns per thread, up to 1024 threads.
-      const unsigned threads =
-          norm ? static_cast<unsigned>(std::min<int64_t>(1024, ((cols + kFaOpUnroll - 1) / kFaOpUnroll + 31) / 32 * 32))
-               : kFaOpChunkThreads;
-      run("fa_op_rows", gridOf(p.rows, p.chunks, "rows"), std::max(32u, threads), &p);
+                      i64(a, "vocab"), 1, static_cast<float>(num(a, "eps")), rowKind, 0, 0};
+      const bool vec = vectorizable(cols, {p.a, p.b, p.c, p.out});
+      if (norm) {
+        // The vector norm holds its row in registers: 2 vectors per thread, or up to kFaNormVecs
+        // past kFaNormThreads threads. Else kFaOpUnroll columns per thread, up to 1024 threads.
+        const int64_t vecs = cols / kFaVec;
+        int64_t threads = (vecs + 1) / 2;
+        if (threads > kFaNormThreads) threads = (vecs + kFaNormVecs - 1) / kFaNormVecs;
+        if (vec && threads <= kFaNormThreads) {
+          const unsigned t = static_cast<unsigned>(std::max<int64_t>(32, (threads + 31) / 32 * 32));
+          run("fa_op_rms_norm_vec", gridOf(p.rows, 1, "rows"), t, &p);
+        } else {
+          const unsigned t =
+              static_cast<unsigned>(std::min<int64_t>(1024, ((cols + kFaOpUnroll - 1) / kFaOpUnroll + 31) / 32 * 32));
+          run("fa_op_rows", gridOf(p.rows, 1, "rows"), std::max(32u, t), &p);
+        }
+      } else {
+        p.vec = vec ? 1 : 0;
+        p.chunks = columnChunks(cols, vec);
+        run("fa_op_rows", gridOf(p.rows, p.chunks, "rows"), kFaOpChunkThreads, &p);
+      }
     } else if (kind == "rope") {
       FaRopeParams p{};
       p.x = mat(a, "x");
@@ -94,13 +131,16 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
         throw FaError("UNSUPPORTED", "rope: at most 256 rotary dims");
       }
       for (size_t i = 0; i < inv.ElementLength(); ++i) p.inv_freq[i] = inv[i];
-      const int64_t items = (p.heads + kFaRopeHeads - 1) / kFaRopeHeads * (p.rotary / 2 + p.head_dim - p.rotary);
+      // A few tokens (decode) get a thread per head and pair: the angle is cheap, latency is not.
+      p.group = p.tokens <= 64 ? 1 : kFaRopeHeads;
+      const int64_t items = (p.heads + p.group - 1) / p.group * (p.rotary / 2 + p.head_dim - p.rotary);
       p.ctas = std::max<int64_t>(1, (items + kFaOpChunkThreads - 1) / kFaOpChunkThreads);
       run("fa_op_rope", gridOf(p.tokens, p.ctas, "rope"), kFaOpChunkThreads, &p);
     } else if (kind == "kvAppend") {
       FaKvAppendParams p{mat(a, "k"), mat(a, "v"), mat(a, "cacheK"), mat(a, "cacheV"), devicePtr<const int32_t>(a, "slots"),
-                         error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows"), 0};
-      p.chunks = columnChunks(p.width);
+                         error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows"), 0, 0, 0};
+      p.vec = vectorizable(p.width, {p.k, p.v, p.cache_k, p.cache_v}) ? 1 : 0;
+      p.chunks = columnChunks(p.width, p.vec != 0);
       run("fa_op_kv_append", gridOf(p.tokens, p.chunks, "kvAppend"), kFaOpChunkThreads, &p);
     } else if (kind == "lseMerge") {
       FaLseMergeParams p{devicePtr<const float>(a, "outs"), devicePtr<const float>(a, "lses"), mat(a, "out"),
@@ -169,8 +209,14 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
       p.logprobs = devicePtr<float>(a, "logprobs");
       p.work = devicePtr<double>(a, "work");
       p.error = error;
-      if (p.rows > 0) launch(function("common/sample", "fa_op_sample"), static_cast<unsigned>(p.rows), 1, 1, 256, 0, &p,
-                             "fa_op_sample", false, s);
+      p.slices = (p.vocab + kFaSampleSlice - 1) / kFaSampleSlice;
+      if (p.slices > 65535) throw FaError("UNSUPPORTED", "sample: a vocabulary of more than 65535 slices");
+      const unsigned rows = gridOf(p.rows, 1, "sample");
+      if (rows > 0 && p.vocab > 0) {
+        launch(function("common/sample", "fa_op_sample_slices"), rows, static_cast<unsigned>(p.slices), 1,
+               kFaSampleThreads, 0, &p, "fa_op_sample_slices", opPdl_, s);
+        launch(function("common/sample", "fa_op_sample"), rows, 1, 1, kFaSampleThreads, 0, &p, "fa_op_sample", opPdl_, s);
+      }
     } else {
       throw FaError("INVALID_INPUT", "op: no kernel for '" + kind + "'");
     }

@@ -29,6 +29,7 @@ import {
   validateOp,
 } from '@fastattention/core';
 import type { NativeContext } from '../native.js';
+import { type AttentionChecks, attentionChecks } from './attention-checks.js';
 import { CudaTensor, type DeviceStorage } from './device-tensor.js';
 import { type OpContext, prepareOp, runOp } from './ops.js';
 
@@ -241,7 +242,12 @@ export class CudaExecutor implements Executor {
     let graph: number;
     try {
       this.#enqueue(stream, (c) => {
-        for (const op of ops) runOp(op, c);
+        c.checks = attentionChecks(ops);
+        try {
+          for (const op of ops) runOp(op, c);
+        } finally {
+          c.checks = undefined;
+        }
       });
       graph = this.context.captureEnd(stream.id);
     } catch (error) {
@@ -295,7 +301,7 @@ export class CudaExecutor implements Executor {
    * Runs `enqueue` with an op context on the stream, then frees the temporaries it made, in the
    * stream's order (after the work that uses them; inside a capture, as nodes of the graph).
    */
-  #enqueue(stream: CudaStream, enqueue: (c: OpContext) => void): void {
+  #enqueue(stream: CudaStream, enqueue: (c: OpScope) => void): void {
     let scope = this.#scopes.get(stream);
     if (!scope) {
       scope = new OpScope(this, stream, this.#ops, (n, s) => this.#countersFor(n, s));
@@ -420,6 +426,8 @@ export class CudaExecutor implements Executor {
 /** The op context of one stream: its temporaries are freed, in stream order, after each op. */
 class OpScope implements OpContext {
   readonly temps: CudaTensor[] = [];
+  /** Set while a step is captured (its temporaries, the checked copies among them, live until its end). */
+  checks: AttentionChecks | undefined;
   readonly planner: OpContext['planner'];
   readonly plans: OpContext['plans'];
   readonly features: OpContext['features'];

@@ -23,6 +23,7 @@ import { moduleName } from '../kernels.js';
 import { type LaunchFeatures, launchDesc } from '../launch.js';
 import { type DeviceMatrix, DTYPE_CODE } from '../native.js';
 import type { LaunchPlan, Planner } from '../plan.js';
+import type { AttentionChecks, CheckedInputs } from './attention-checks.js';
 import type { CudaTensor } from './device-tensor.js';
 import type { CudaExecutor, CudaStream } from './executor.js';
 import { standardAttention } from './standard.js';
@@ -40,6 +41,8 @@ export interface OpContext {
   counters(n: number, stream: CudaStream): bigint;
   readonly cublasPath?: string;
   readonly gemm: 'cublasLt' | 'gemmEx';
+  /** While a step is recorded: the attention checks its ops share (one check per step). */
+  readonly checks?: AttentionChecks;
 }
 
 const ROW_KIND = {
@@ -380,9 +383,13 @@ function lseMerge(op: LseMergeOp, c: OpContext): void {
   );
 }
 
+/** Tokens per slice of a row in the sample kernels (kFaSampleSlice, kernels/common/op_params.h). */
+const SAMPLE_SLICE = 2048;
+
 /**
- * Sampling on the device (kernels/common/sample.cu): one CTA per row reads the logits where they
- * are; only the chosen tokens (and log-probabilities) are written, for the caller to read.
+ * Sampling on the device (kernels/common/sample.cu): the kernels read the logits where they are,
+ * each row in slices, then one CTA per row; only the chosen tokens (and log-probabilities) are
+ * written, for the caller to read.
  */
 function sample(op: SampleOp, c: OpContext): void {
   const [rowCount, vocab] = op.logits.shape as [number, number];
@@ -414,8 +421,8 @@ function sample(op: SampleOp, c: OpContext): void {
     countsRowStride: counts ? counts.rowStride : 0,
     tokens: tokens.address(),
     logprobs: logprobs ? logprobs.address() : 0n,
-    // The penalized logits in double: 2 f32 elements each.
-    work: c.temp('f32', [rowCount, 2 * vocab]).address(),
+    // The penalized logits in double (2 f32 elements each), then each slice's summary (4 doubles).
+    work: c.temp('f32', [rowCount, 2 * (vocab + 4 * Math.ceil(vocab / SAMPLE_SLICE))]).address(),
   });
   if (tokens !== op.tokens) copyTensor(c, tokens, op.tokens as CudaTensor);
   if (logprobsTarget && logprobs !== logprobsTarget) copyTensor(c, logprobs!, logprobsTarget);
@@ -486,6 +493,26 @@ export interface AttentionOperands {
  * synchronization) instead of reading outside.
  */
 function attentionOperands(op: AttentionOp, c: OpContext): AttentionOperands {
+  const blocksPerSeq = op.paged ? op.paged.blockTable.shape[1]! : 0;
+  const { lens, table } = checkedInputs(op, c);
+  const lse = op.lse && (isContiguous(op.lse) ? (op.lse as CudaTensor<'f32'>) : c.temp('f32', op.lse.shape));
+  return {
+    q: dense(c, op.q),
+    k: dense(c, op.k),
+    v: dense(c, op.v),
+    out: isContiguous(op.out) ? (op.out as CudaTensor) : c.temp(op.out.dtype, op.out.shape),
+    ...(lse && { lse }),
+    lens,
+    ...(table && { table }),
+    blocksPerSeq,
+  };
+}
+
+/** The op's seqLensK and block table checked on the device, or an earlier op's check of the same views. */
+function checkedInputs(op: AttentionOp, c: OpContext): CheckedInputs {
+  const source = c.checks?.reuse.get(op);
+  const earlier = source && c.checks!.done.get(source);
+  if (earlier) return earlier;
   const { batch, seqK } = attentionOpShape(op);
   const paged = op.paged;
   const lens = c.temp('i32', [batch]);
@@ -502,17 +529,9 @@ function attentionOperands(op: AttentionOp, c: OpContext): AttentionOperands {
     blockSize: paged ? paged.blockSize : 1,
     numBlocks: paged ? op.k.shape[0]! : 0,
   });
-  const lse = op.lse && (isContiguous(op.lse) ? (op.lse as CudaTensor<'f32'>) : c.temp('f32', op.lse.shape));
-  return {
-    q: dense(c, op.q),
-    k: dense(c, op.k),
-    v: dense(c, op.v),
-    out: isContiguous(op.out) ? (op.out as CudaTensor) : c.temp(op.out.dtype, op.out.shape),
-    ...(lse && { lse }),
-    lens,
-    ...(table && { table }),
-    blocksPerSeq,
-  };
+  const checked = { lens, ...(table && { table }) };
+  c.checks?.done.set(op, checked);
+  return checked;
 }
 
 function attention(op: AttentionOp, c: OpContext): void {
