@@ -2,8 +2,10 @@ import { availableParallelism, totalmem } from 'node:os';
 import {
   ALL_BLOCK_SIZES,
   type AttentionInput,
+  type AttentionOp,
   type AttentionOptions,
   type AttentionOutput,
+  attentionOpShape,
   type Backend,
   type BackendCapabilities,
   type BackendInfo,
@@ -38,7 +40,7 @@ import {
   type NativeProblem,
   type NativeResult,
 } from './native.js';
-import { createCpuExecutor } from './ops.js';
+import { type AttentionChainPlan, createCpuExecutor } from './ops.js';
 import { type CpuCaches, cpuFlags, cpuHardwareSpec, cpuModelName, readCpuCaches } from './spec.js';
 
 export type CpuIsa = 'auto' | 'avx512' | 'avx2' | 'generic';
@@ -196,10 +198,15 @@ class NativeCpuBackend implements CpuBackend {
   createExecutor(): HostExecutor {
     this.#life.check();
     return this.#life.adopt(
-      createCpuExecutor(this.#pool, CPU_CAPABILITIES.dtypes, {
-        flash: (input) => this.attention(input),
-        standard: (input) => this.standardAttention(input),
-      }),
+      createCpuExecutor(
+        this.#pool,
+        CPU_CAPABILITIES.dtypes,
+        {
+          flash: (input) => this.attention(input),
+          standard: (input) => this.standardAttention(input),
+        },
+        (op) => this.#chainPlan(op),
+      ),
     );
   }
 
@@ -422,6 +429,37 @@ class NativeCpuBackend implements CpuBackend {
         blocksPerSeq: x.pagedKV.blocksPerSeq,
         numBlocks: x.pagedKV.numBlocks,
       }),
+    };
+  }
+
+  /** An attention op's plan for a native op chain: the plan depends on its shapes only. */
+  #chainPlan(op: AttentionOp): AttentionChainPlan {
+    const shape = attentionOpShape(op);
+    const mask = op.mask ?? ({ kind: 'none' } as const);
+    const scale = op.scale ?? 1 / Math.sqrt(shape.headDim);
+    const { blockQ, blockK, stack, splitKV, allHeads, decode } = this.#plan({
+      ...shape,
+      mask,
+      scale,
+    } as ResolvedAttentionInput);
+    const band = bandOf(mask);
+    return {
+      ...shape,
+      dtype: DTYPE_CODE[shape.dtype],
+      scale,
+      left: band.left,
+      right: band.right,
+      ...(op.paged && {
+        blockSize: op.paged.blockSize,
+        blocksPerSeq: op.paged.blockTable.shape[1]!,
+        numBlocks: op.k.shape[0]!,
+      }),
+      blockQ,
+      blockK,
+      stack,
+      splitKV,
+      allHeads,
+      decode,
     };
   }
 

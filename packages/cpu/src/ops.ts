@@ -1,10 +1,12 @@
 import {
   type AttentionCalls,
+  type AttentionOp,
   type AttentionOutput,
   attentionHandler,
   type DType,
   HostExecutor,
   HostTensor,
+  isContiguous,
   matrixLayout,
   type Op,
   type OpBatcher,
@@ -27,7 +29,9 @@ export function createCpuExecutor(
   pool: NativePool,
   dtypes: readonly DType[],
   attention: AttentionCalls<AttentionOutput>,
+  planAttention?: (op: AttentionOp) => AttentionChainPlan,
 ): HostExecutor {
+  const nativeCalls = (op: Op) => nativeCallsOf(op, planAttention);
   const run = (kind: string, args: object): Promise<void> => pool.runOp(kind, args);
   const handlers: OpHandlers = {
     attention: attentionHandler(attention),
@@ -195,7 +199,10 @@ function densified(op: Op): { dense: Op; writeBack(): void } {
  * run of ops handed to the pool at once); undefined when it needs JavaScript (rope's frequencies,
  * attention's planning, sample's results, a layout that needs a dense copy).
  */
-function nativeCalls(op: Op): NativeCall[] | undefined {
+function nativeCallsOf(
+  op: Op,
+  planAttention?: (op: AttentionOp) => AttentionChainPlan,
+): NativeCall[] | undefined {
   const rowsOf = (t: Tensor) => matrixOf(host(t), Math.max(0, t.shape.length - 1));
   const elementwise = (kind: string, a: Tensor, b: Tensor, out: Tensor): NativeCall[] | undefined => {
     const [am, bm, om] = [rowsOf(a), rowsOf(b), rowsOf(out)];
@@ -249,9 +256,82 @@ function nativeCalls(op: Op): NativeCall[] | undefined {
       const [a, out] = [rowsOf(op.src), rowsOf(op.dst)];
       return a && out ? [['copy', { a, out }]] : undefined;
     }
+    case 'attention':
+      return op.algorithm !== 'standard' && planAttention ? attentionCalls(op, planAttention(op)) : undefined;
     default:
       return undefined;
   }
+}
+
+/**
+ * Attention inside a step's native chain: the kernels read seqLensK and the block table when the
+ * op runs, check them and classify the tiles there, so a decode step never returns to JavaScript.
+ * q (a view of the qkv rows) is copied dense first; the other tensors must be dense already.
+ */
+function attentionCalls(op: AttentionOp, plan: AttentionChainPlan): NativeCall[] | undefined {
+  const [k, v, out, lens] = [host(op.k), host(op.v), host(op.out), host(op.seqLensK)];
+  const lse = op.lse && host(op.lse);
+  if (![k, v, out, lens, ...(lse ? [lse] : [])].every((t) => isContiguous(t))) return undefined;
+  const table = op.paged && host(op.paged.blockTable);
+  const [tableRows, tableCols] = (table?.shape ?? [0, 0]) as [number, number];
+  if (table && tableCols > 1 && table.strides[1] !== 1) return undefined;
+  const calls: NativeCall[] = [];
+  let q = host(op.q);
+  if (!isContiguous(q)) {
+    const dense = HostTensor.contiguous(q.dtype, q.shape, q.memory);
+    const [a, o] = [matrixOf(q, 2), matrixOf(dense, 2)];
+    if (!a || !o) return undefined;
+    calls.push(['copy', { a, out: o }]);
+    q = dense;
+  }
+  const tableStride = table && tableRows > 1 ? table.strides[0]! : tableCols;
+  calls.push([
+    'attention',
+    {
+      ...plan,
+      q: elements(q),
+      k: elements(k),
+      v: elements(v),
+      out: elements(out),
+      ...(lse && { lse: elements(lse) }),
+      seqLensK: elements(lens),
+      ...(table && {
+        blockTable: table
+          .storage()
+          .subarray(table.offset, table.offset + (tableRows - 1) * tableStride + tableCols),
+        blockTableRowStride: tableStride,
+      }),
+    },
+  ]);
+  return calls;
+}
+
+/** A dense tensor's elements as a view of its storage. */
+function elements(t: HostTensor) {
+  return t.storage().subarray(t.offset, t.offset + t.shape.reduce((a, b) => a * b, 1));
+}
+
+/** An attention op's problem and plan as the native chain reads them (the backend plans it from its shapes). */
+export interface AttentionChainPlan {
+  readonly dtype: 0 | 1 | 2;
+  readonly batch: number;
+  readonly seqQ: number;
+  readonly seqK: number;
+  readonly headsQ: number;
+  readonly headsKV: number;
+  readonly headDim: number;
+  readonly scale: number;
+  readonly left: number;
+  readonly right: number;
+  readonly blockSize?: number;
+  readonly blocksPerSeq?: number;
+  readonly numBlocks?: number;
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly stack: number;
+  readonly splitKV: number;
+  readonly allHeads: boolean;
+  readonly decode: boolean;
 }
 
 /** The native rope call over x and out (head rows), with the positions and frequencies given. */

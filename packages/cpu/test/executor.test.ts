@@ -1,8 +1,8 @@
 // The execution contract on the cpu: every op passes core's op conformance suite in every dtype,
 // natively on the backend's thread pool; a recorded step runs its native ops in batches.
-import { OP_KINDS, type Op } from '@fastattention/core';
+import { OP_KINDS, type Op, type Tensor } from '@fastattention/core';
 import { randomSeed, rng, runOpConformance } from '@fastattention/core/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createBackend } from '../src/index.js';
 import { REAL_WORK_TIMEOUT_MS } from './helpers.js';
 
@@ -101,6 +101,87 @@ describe(`cpu step graphs (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, ()
     await ex.write(tokens, Int32Array.of(1, 5, 9));
     graph.replay();
     await ex.stream.synchronize();
+    await backend.dispose();
+  });
+
+  it('runs attention inside a recorded step: lengths and block tables read at each replay, checked there', async () => {
+    const backend = await createBackend({ threads: 2 });
+    const ex = backend.createExecutor();
+    const rand = rng(seed + 11);
+    const [batch, headsQ, headsKV, hd, blockSize, numBlocks, blocksPerSeq] = [3, 4, 2, 16, 16, 200, 64];
+    const random = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+    const f32 = async (shape: number[], data: Float32Array) => {
+      const t = ex.empty('f32', shape);
+      await ex.write(t, data);
+      return t;
+    };
+    // every cache slot NaN, then the blocks the rows use filled: unused slots must never be read
+    const cacheSize = numBlocks * blockSize * headsKV * hd;
+    const cacheData = (): Float32Array => {
+      const data = new Float32Array(cacheSize).fill(Number.NaN);
+      for (let b = 0; b < 150; b++) data.set(random(blockSize * headsKV * hd), b * blockSize * headsKV * hd);
+      return data;
+    };
+    const [k, v] = [
+      await f32([numBlocks, blockSize, headsKV, hd], cacheData()),
+      await f32([numBlocks, blockSize, headsKV, hd], cacheData()),
+    ];
+    // the scheduler's table: a wider tensor whose first columns a step uses (a strided view); keys
+    // past 256 take several splits
+    const tableData = Int32Array.from({ length: batch * 80 }, (_, i) => (i * 7) % 150);
+    const tables = ex.empty('i32', [batch, 80]);
+    await ex.write(tables, tableData);
+    const blockTable = tables.view({ shape: [batch, blocksPerSeq], strides: [80, 1], offset: 0 });
+    const lens = ex.empty('i32', [batch]);
+    for (const [seqQ, mask] of [
+      [1, { kind: 'none' }],
+      [3, { kind: 'causal' }],
+      [3, { kind: 'window', left: 5, right: 0 }],
+    ] as const) {
+      // q as the attention of a model sees it: a view of wider qkv rows
+      const width = (headsQ + 2 * headsKV) * hd;
+      const qkv = await f32([batch * seqQ, width], random(batch * seqQ * width));
+      const q = qkv.view({
+        shape: [batch, seqQ, headsQ, hd],
+        strides: [seqQ * width, width, hd, 1],
+        offset: 0,
+      });
+      const paged = { blockTable, blockSize, seqK: blocksPerSeq * blockSize };
+      const op = (out: Tensor): Op => ({ op: 'attention', q, k, v, seqLensK: lens, paged, mask, out });
+      const recorded = ex.empty('f32', [batch, seqQ, headsQ, hd]);
+      const graph = ex.record((r) => r.run(op(recorded)));
+      const alone = vi.spyOn(backend, 'attention');
+      for (const step of [Int32Array.of(900, 0, 1024), Int32Array.of(seqQ, 130, 257)]) {
+        await ex.write(lens, step);
+        graph.replay();
+        const fromGraph = await ex.read(recorded);
+        expect(alone).not.toHaveBeenCalled(); // the chain ran it, not the call path
+        const eager = ex.empty('f32', [batch, seqQ, headsQ, hd]);
+        ex.run(op(eager));
+        const fromOp = await ex.read(eager);
+        expect(fromGraph.every(Number.isFinite)).toBe(true);
+        for (let i = 0; i < fromOp.length; i++)
+          expect(Math.abs(fromGraph[i]! - fromOp[i]!)).toBeLessThan(1e-5);
+        eager.dispose();
+        alone.mockClear();
+      }
+      alone.mockRestore();
+      // A length past the cache, then a block id outside it: the replay fails naming the field.
+      await ex.write(lens, Int32Array.of(5, 1025, 3));
+      graph.replay();
+      await expect(ex.stream.synchronize()).rejects.toMatchObject({ field: 'attention.seqLensK' });
+      await ex.write(lens, Int32Array.of(5, 90, 3));
+      await ex.write(
+        tables,
+        Int32Array.from(tableData, (x, i) => (i === 80 + 5 ? numBlocks : x)),
+      );
+      graph.replay();
+      await expect(ex.stream.synchronize()).rejects.toMatchObject({ field: 'attention.paged.blockTable' });
+      await ex.write(tables, tableData);
+      graph.replay();
+      await ex.stream.synchronize();
+      graph.dispose();
+    }
     await backend.dispose();
   });
 });

@@ -55,8 +55,10 @@ void store(const AttnParams& p, int64_t at, double x) {
 // row NaN (a NaN or +Infinity score in that split). When no split contributed, the row is empty
 // (zeros, -Infinity) if it sees no key, and NaN if it sees keys whose scores were all -Infinity.
 void AttentionJob::finishWork() {
-  if (params_.splitKV == 1) return;
-  const AttnParams& p = params_;
+  if (params_.splitKV > 1) mergeSplitKV(params_);
+}
+
+void mergeSplitKV(const AttnParams& p) {
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   const int64_t rows = p.batch * p.headsQ * p.seqQ;
   const int64_t hd = p.headDim;

@@ -10,6 +10,12 @@
 
 namespace fastattn {
 
+/**
+ * The split-KV merge: each row's output and LSE from its splits' partials (p.partialOut,
+ * p.partialLse), written to p.out and p.lse. Exact, in double.
+ */
+void mergeSplitKV(const AttnParams& p);
+
 class AttentionJob : public CallJob {
  public:
   AttentionJob(const AttnParams& params, const KernelTable& kernel, int threads, std::function<void()> done);

@@ -4,10 +4,6 @@
 
 namespace fastattn {
 
-namespace {
-
-constexpr int64_t kMaxDim = int64_t(1) << 32;
-
 int64_t intField(Napi::Env env, const Napi::Object& o, const char* name, int64_t min, int64_t max) {
   const Napi::Value v = o.Get(name);
   if (!v.IsNumber()) throwInvalid(env, name, "expected a number");
@@ -17,6 +13,8 @@ int64_t intField(Napi::Env env, const Napi::Object& o, const char* name, int64_t
   }
   return int64_t(d);
 }
+
+namespace {
 
 /** A window side: a non-negative integer, or Infinity (unbounded). */
 int64_t bandField(Napi::Env env, const Napi::Object& o, const char* name) {
@@ -51,7 +49,7 @@ const void* typedArrayData(Napi::Env env, const Napi::Value& value, const char* 
   return data;
 }
 
-AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
+AttnParams readProblemShape(Napi::Env env, const Napi::Object& a) {
   AttnParams p;
   p.dtype = DType(intField(env, a, "dtype", 0, 2));
   p.batch = intField(env, a, "batch", 1, kMaxDim);
@@ -87,6 +85,11 @@ AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
   p.q = typedField<const void>(env, a, "q", storage, size_t(qLen));
   p.k = typedField<const void>(env, a, "k", storage, size_t(kvLen));
   p.v = typedField<const void>(env, a, "v", storage, size_t(kvLen));
+  return p;
+}
+
+AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
+  AttnParams p = readProblemShape(env, a);
   p.seqLensK = typedField<const int32_t>(env, a, "seqLensK", napi_int32_array, size_t(p.batch));
   for (int64_t b = 0; b < p.batch; ++b) {
     if (p.seqLensK[b] < 0 || p.seqLensK[b] > p.seqK) {
@@ -108,7 +111,7 @@ AttnParams readProblem(Napi::Env env, const Napi::Object& a) {
   return p;
 }
 
-void readPlan(Napi::Env env, const Napi::Object& a, AttnParams& p) {
+void readPlanShape(Napi::Env env, const Napi::Object& a, AttnParams& p) {
   p.blockQ = intField(env, a, "blockQ", 1, 1 << 20);
   p.blockK = intField(env, a, "blockK", 1, 1 << 20);
   p.stack = intField(env, a, "stack", 1, p.headsQ);
@@ -121,6 +124,10 @@ void readPlan(Napi::Env env, const Napi::Object& a, AttnParams& p) {
   }
   p.qTiles = (p.seqQ + p.blockQ - 1) / p.blockQ;
   p.kTiles = (p.seqK + p.blockK - 1) / p.blockK;
+}
+
+void readPlan(Napi::Env env, const Napi::Object& a, AttnParams& p) {
+  readPlanShape(env, a, p);
   const size_t tileRows = size_t(p.batch * p.qTiles);
   p.kinds = typedField<const uint8_t>(env, a, "kinds", napi_uint8_array, tileRows * size_t(p.kTiles));
   p.kStart = typedField<const int32_t>(env, a, "kStart", napi_int32_array, tileRows);

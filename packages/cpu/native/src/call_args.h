@@ -16,14 +16,26 @@ namespace fastattn {
 using ::fastattention::codedError;
 [[noreturn]] void throwInvalid(Napi::Env env, const std::string& field, const std::string& message);
 
+/** The largest element count a call's arrays may have. */
+constexpr int64_t kMaxDim = int64_t(1) << 32;
+
+/** An integer field in [min, max], or INVALID_INPUT naming it. */
+int64_t intField(Napi::Env env, const Napi::Object& o, const char* name, int64_t min, int64_t max);
+
 /**
  * The problem of a call: dtype, shape, scale, band, seqLensK and the q/k/v pointers. Typed
  * arrays on a SharedArrayBuffer are read like any other (through napi_get_typedarray_info).
  */
 AttnParams readProblem(Napi::Env env, const Napi::Object& call);
 
+/** readProblem without seqLensK and the block table (read later, when the values are known). */
+AttnParams readProblemShape(Napi::Env env, const Napi::Object& call);
+
 /** The FlashAttention plan of a call: blocks, GQA stacking, split-KV, decode layout, tile tables. */
 void readPlan(Napi::Env env, const Napi::Object& call, AttnParams& p);
+
+/** readPlan without the tile tables (classified later, from seqLensK). */
+void readPlanShape(Napi::Env env, const Napi::Object& call, AttnParams& p);
 
 /** The typed array field `name` of `o`: of `type`, with exactly `length` elements. */
 template <typename T>

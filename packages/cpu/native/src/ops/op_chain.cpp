@@ -5,6 +5,7 @@
 #include <string>
 
 #include "call_args.h"
+#include "ops/attention_op.h"
 
 namespace fastattn {
 
@@ -48,15 +49,20 @@ struct PreparedOps {
 std::vector<OpRecipe> readOpRecipes(Napi::Env env, const Napi::Value& value, const KernelTable& kernel, int threads) {
   if (!value.IsArray()) throwInvalid(env, "ops", "expected an array of [kind, args]");
   const Napi::Array list = value.As<Napi::Array>();
-  std::vector<OpRecipe> recipes(list.Length());
+  std::vector<OpRecipe> recipes;
+  recipes.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); ++i) {
     const Napi::Value entry = list.Get(i);
     const std::string field = "ops[" + std::to_string(i) + "]";
     if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2) throwInvalid(env, field, "expected [kind, args]");
     const Napi::Array pair = entry.As<Napi::Array>();
     if (!pair.Get(0u).IsString() || !pair.Get(1u).IsObject()) throwInvalid(env, field, "expected [kind, args]");
-    recipes[i] =
-        makeOpRecipe(env, pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::Object>(), kernel, threads);
+    const std::string kind = pair.Get(0u).As<Napi::String>().Utf8Value();
+    if (kind == "attention") {
+      appendAttentionRecipes(env, pair.Get(1u).As<Napi::Object>(), kernel, recipes);
+    } else {
+      recipes.push_back(makeOpRecipe(env, kind, pair.Get(1u).As<Napi::Object>(), kernel, threads));
+    }
   }
   return recipes;
 }
