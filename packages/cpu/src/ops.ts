@@ -3,6 +3,7 @@ import {
   type AttentionOp,
   type AttentionOutput,
   attentionHandler,
+  attentionOpShape,
   type DType,
   HostExecutor,
   HostTensor,
@@ -256,8 +257,12 @@ function nativeCallsOf(
       const [a, out] = [rowsOf(op.src), rowsOf(op.dst)];
       return a && out ? [['copy', { a, out }]] : undefined;
     }
-    case 'attention':
-      return op.algorithm !== 'standard' && planAttention ? attentionCalls(op, planAttention(op)) : undefined;
+    case 'attention': {
+      // empty problems (no rows, keys or dims) keep the call path, which answers them without kernels
+      const empty = Object.values(attentionOpShape(op)).some((n) => n === 0);
+      if (op.algorithm === 'standard' || !planAttention || empty) return undefined;
+      return attentionCalls(op, planAttention(op));
+    }
     default:
       return undefined;
   }
