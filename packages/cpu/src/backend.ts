@@ -36,11 +36,12 @@ import { pinInputs } from './input_memory.js';
 import {
   loadAddon,
   type NativeCall,
+  type NativeChainPlan,
   type NativePool,
   type NativeProblem,
   type NativeResult,
 } from './native.js';
-import { type AttentionChainPlan, createCpuExecutor } from './ops.js';
+import { createCpuExecutor } from './ops.js';
 import { type CpuCaches, cpuFlags, cpuHardwareSpec, cpuModelName, readCpuCaches } from './spec.js';
 
 export type CpuIsa = 'auto' | 'avx512' | 'avx2' | 'generic';
@@ -433,15 +434,11 @@ class NativeCpuBackend implements CpuBackend {
   }
 
   /** An attention op's plan for a native op chain: the plan depends on its shapes only. */
-  #chainPlan(op: AttentionOp): AttentionChainPlan {
+  #chainPlan(op: AttentionOp): NativeChainPlan {
     const shape = attentionOpShape(op);
     const mask = op.mask ?? ({ kind: 'none' } as const);
     const scale = op.scale ?? 1 / Math.sqrt(shape.headDim);
-    const { blockQ, blockK, stack, splitKV, allHeads, decode } = this.#plan({
-      ...shape,
-      mask,
-      scale,
-    } as ResolvedAttentionInput);
+    const plan = this.#plan({ ...shape, mask, scale } as ResolvedAttentionInput);
     const band = bandOf(mask);
     return {
       ...shape,
@@ -454,33 +451,20 @@ class NativeCpuBackend implements CpuBackend {
         blocksPerSeq: op.paged.blockTable.shape[1]!,
         numBlocks: op.k.shape[0]!,
       }),
-      blockQ,
-      blockK,
-      stack,
-      splitKV,
-      allHeads,
-      decode,
+      ...planFields(plan),
     };
   }
 
-  #call(
-    x: ResolvedAttentionInput,
-    { stack, blockQ, blockK, splitKV, allHeads, decode }: CpuCallPlan,
-  ): NativeCall {
+  #call(x: ResolvedAttentionInput, plan: CpuCallPlan): NativeCall {
     const { packed, kStart, kEnd } = classifyBatch(
       x.mask,
       { seqQ: x.seqQ, seqK: x.seqK },
-      { blockQ, blockK },
+      { blockQ: plan.blockQ, blockK: plan.blockK },
       x.seqLensK,
     );
     return {
       ...this.#problem(x),
-      blockQ,
-      blockK,
-      stack,
-      splitKV,
-      allHeads,
-      decode,
+      ...planFields(plan),
       kinds: packed,
       kStart,
       kEnd,
@@ -495,6 +479,11 @@ class NativeCpuBackend implements CpuBackend {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
+}
+
+/** A call plan's fields as the native side reads them (call_args.cpp: readPlanShape). */
+function planFields({ blockQ, blockK, stack, splitKV, allHeads, decode }: CpuCallPlan) {
+  return { blockQ, blockK, stack, splitKV, allHeads, decode };
 }
 
 /** Registry entry: `registerBackend(cpuProvider)`; resolveBackend() falls back to 'reference' when it is unusable. */

@@ -27,6 +27,15 @@ export interface NativeProblem {
   readonly numBlocks?: number;
 }
 
+/**
+ * An attention op's problem and plan as a native op chain reads them (ops/attention_op.cpp): a
+ * call's, without the arrays (given per op) and the tile tables (classified when it runs).
+ */
+export type NativeChainPlan = Omit<
+  NativeCall,
+  'q' | 'k' | 'v' | 'seqLensK' | 'blockTable' | 'kinds' | 'kStart' | 'kEnd'
+>;
+
 /** The arguments of one planned FlashAttention call (call_args.cpp: readProblem, readPlan). */
 export interface NativeCall extends NativeProblem {
   /** Query positions per q-tile. */

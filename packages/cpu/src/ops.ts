@@ -17,7 +17,7 @@ import {
   ropeFrequencies,
   type Tensor,
 } from '@fastattention/core';
-import type { NativeMatrix, NativePool, NativePreparedOps } from './native.js';
+import type { NativeChainPlan, NativeMatrix, NativePool, NativePreparedOps } from './native.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
@@ -30,7 +30,7 @@ export function createCpuExecutor(
   pool: NativePool,
   dtypes: readonly DType[],
   attention: AttentionCalls<AttentionOutput>,
-  planAttention?: (op: AttentionOp) => AttentionChainPlan,
+  planAttention?: (op: AttentionOp) => NativeChainPlan,
 ): HostExecutor {
   const nativeCalls = (op: Op) => nativeCallsOf(op, planAttention);
   const run = (kind: string, args: object): Promise<void> => pool.runOp(kind, args);
@@ -202,7 +202,7 @@ function densified(op: Op): { dense: Op; writeBack(): void } {
  */
 function nativeCallsOf(
   op: Op,
-  planAttention?: (op: AttentionOp) => AttentionChainPlan,
+  planAttention?: (op: AttentionOp) => NativeChainPlan,
 ): NativeCall[] | undefined {
   const rowsOf = (t: Tensor) => matrixOf(host(t), Math.max(0, t.shape.length - 1));
   const elementwise = (kind: string, a: Tensor, b: Tensor, out: Tensor): NativeCall[] | undefined => {
@@ -273,7 +273,7 @@ function nativeCallsOf(
  * op runs, check them and classify the tiles there, so a decode step never returns to JavaScript.
  * q (a view of the qkv rows) is copied dense first; the other tensors must be dense already.
  */
-function attentionCalls(op: AttentionOp, plan: AttentionChainPlan): NativeCall[] | undefined {
+function attentionCalls(op: AttentionOp, plan: NativeChainPlan): NativeCall[] | undefined {
   const [k, v, out, lens] = [host(op.k), host(op.v), host(op.out), host(op.seqLensK)];
   const lse = op.lse && host(op.lse);
   if (![k, v, out, lens, ...(lse ? [lse] : [])].every((t) => isContiguous(t))) return undefined;
@@ -314,29 +314,6 @@ function attentionCalls(op: AttentionOp, plan: AttentionChainPlan): NativeCall[]
 /** A dense tensor's elements as a view of its storage. */
 function elements(t: HostTensor) {
   return t.storage().subarray(t.offset, t.offset + t.shape.reduce((a, b) => a * b, 1));
-}
-
-/** An attention op's problem and plan as the native chain reads them (the backend plans it from its shapes). */
-export interface AttentionChainPlan {
-  readonly dtype: 0 | 1 | 2;
-  readonly batch: number;
-  readonly seqQ: number;
-  readonly seqK: number;
-  readonly headsQ: number;
-  readonly headsKV: number;
-  readonly headDim: number;
-  readonly scale: number;
-  readonly left: number;
-  readonly right: number;
-  readonly blockSize?: number;
-  readonly blocksPerSeq?: number;
-  readonly numBlocks?: number;
-  readonly blockQ: number;
-  readonly blockK: number;
-  readonly stack: number;
-  readonly splitKV: number;
-  readonly allHeads: boolean;
-  readonly decode: boolean;
 }
 
 /** The native rope call over x and out (head rows), with the positions and frequencies given. */
