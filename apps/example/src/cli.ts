@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_PACKAGES_ENV } from './backends.js';
 import { type DemoOptions, demoCommand } from './commands/demo.js';
 import { infoCommand } from './commands/info.js';
+import { type ServeOptions, serveCommand } from './commands/serve.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -38,6 +39,19 @@ program
   .description('list the backends found, their devices and capabilities, and why any is unusable')
   .option('--json', 'print JSON instead of a table')
   .action((o: { json?: boolean }, command: Command) => infoCommand({ ...command.optsWithGlobals(), ...o }));
+
+program
+  .command('serve')
+  .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)')
+  .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
+  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('-p, --port <n>', 'port to listen on', positiveInt, 8000)
+  .option('--api-key <key>', 'require this bearer key on /v1 requests (also FASTATTN_API_KEY)')
+  .option('--model-name <name>', 'the model id clients use (default: the checkpoint name)')
+  .option('--max-requests <n>', 'requests served at once; more get 429', positiveInt, 256)
+  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .action((o: ServeOptions, command: Command) => serveCommand({ ...command.optsWithGlobals(), ...o }));
 
 program
   .command('demo')

@@ -14,7 +14,7 @@ import {
   type TinyCheckpoint,
   type TinySpec,
   writeTinyCheckpoint,
-} from './tiny-checkpoint.js';
+} from '../src/testing/index.js';
 
 const seed = randomSeed();
 const SPEC: TinySpec = {

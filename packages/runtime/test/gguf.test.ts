@@ -8,7 +8,7 @@ import { createReferenceBackend, type DType, ropeFrequencies } from '@fastattent
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
-import { referenceLogits, type TinySpec, writeTinyCheckpoint, writeTinyGguf } from './tiny-checkpoint.js';
+import { referenceLogits, type TinySpec, writeTinyCheckpoint, writeTinyGguf } from '../src/testing/index.js';
 
 const seed = randomSeed();
 let root: string;

@@ -10,7 +10,12 @@ import { randomSeed, rng } from '@fastattention/core/testing';
 import { createBackend as createCpuBackend } from '@fastattention/cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadProgress, loadModel, parseConfig } from '../src/index.js';
-import { referenceLogits, type TinySpec, writeSafetensors, writeTinyCheckpoint } from './tiny-checkpoint.js';
+import {
+  referenceLogits,
+  type TinySpec,
+  writeSafetensors,
+  writeTinyCheckpoint,
+} from '../src/testing/index.js';
 
 const seed = randomSeed();
 let root: string;

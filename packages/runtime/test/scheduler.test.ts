@@ -11,7 +11,7 @@ import { randomSeed, rng } from '@fastattention/core/testing';
 import { createBackend as createCpuBackend } from '@fastattention/cpu';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type GenerateOptions, loadModel, type Model, type SchedulerOptions } from '../src/index.js';
-import { referenceLogits, type TinyCheckpoint, writeTinyCheckpoint } from './tiny-checkpoint.js';
+import { referenceLogits, type TinyCheckpoint, writeTinyCheckpoint } from '../src/testing/index.js';
 
 const seed = randomSeed();
 const random = rng(seed);

@@ -9,7 +9,7 @@ import { createReferenceBackend } from '@fastattention/core';
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncrementalDecoder, loadModel, type Model, StopMatcher } from '../src/index.js';
-import { writeTinyCheckpoint, writeTinyTokenizer } from './tiny-checkpoint.js';
+import { writeTinyCheckpoint, writeTinyTokenizer } from '../src/testing/index.js';
 
 const seed = randomSeed();
 let root: string;

@@ -1,0 +1,93 @@
+/**
+ * The OpenAI request bodies `fastattn serve` accepts, as zod schemas (unknown fields are ignored,
+ * as OpenAI's own server does), and its error JSON: `{ error: { message, type, param, code } }`
+ * with the status code OpenAI uses for the same fault.
+ */
+import { z } from 'zod';
+
+const stop = z.union([z.string(), z.array(z.string()).max(4)]).optional();
+
+/** The sampling fields chat and completions share. */
+const sampling = {
+  model: z.string().optional(),
+  max_tokens: z.number().int().min(1).nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  top_k: z.number().int().min(0).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  seed: z.number().int().min(0).max(0xffffffff).nullish(),
+  stop,
+  n: z.number().int().min(1).max(16).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  repetition_penalty: z.number().gt(0).nullish(),
+  user: z.string().optional(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+};
+
+const message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() })).min(1)]),
+});
+
+export const chatRequest = z.object({
+  ...sampling,
+  messages: z.array(message).min(1),
+  max_completion_tokens: z.number().int().min(1).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+});
+
+export const completionRequest = z.object({
+  ...sampling,
+  prompt: z.union([z.string(), z.array(z.string()).min(1)]),
+  logprobs: z.number().int().min(0).max(20).nullish(),
+  echo: z.literal(false).nullish(),
+});
+
+export type ChatRequest = z.infer<typeof chatRequest>;
+export type CompletionRequest = z.infer<typeof completionRequest>;
+
+/** An error as the response body and status OpenAI's API uses. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    message: string,
+    options: {
+      type?: string;
+      param?: string | null;
+      code?: string | null;
+      headers?: Record<string, string>;
+    } = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.type = options.type ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+    this.headers = options.headers ?? {};
+  }
+
+  body(): { error: { message: string; type: string; param: string | null; code: string | null } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** The first schema issue as a 400 naming its field (`messages[0].role`). */
+export function invalidRequest(error: z.ZodError): ApiError {
+  const issue = error.issues[0]!;
+  const param = issue.path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+  return new ApiError(400, param ? `${param}: ${issue.message}` : issue.message, {
+    param: param || null,
+    code: 'invalid_request',
+  });
+}

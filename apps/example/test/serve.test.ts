@@ -1,0 +1,310 @@
+// `fastattn serve`'s server against the official `openai` client, on 127.0.0.1, over a tiny
+// checkpoint the test writes and runs on the cpu backend: chat and completions, streamed and not,
+// n, stop, seeds, logprobs, usage, every error path, 64 concurrent streams, and disconnects that
+// give their KV blocks back.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomSeed, rng } from '@fastattention/core/testing';
+import { createBackend } from '@fastattention/cpu';
+import { loadModel, type Model } from '@fastattention/runtime';
+import { writeTinyCheckpoint, writeTinyTokenizer } from '@fastattention/runtime/testing';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from '../src/server/app.js';
+
+const seed = randomSeed();
+let root: string;
+let model: Model;
+let backend: Awaited<ReturnType<typeof createBackend>>;
+let server: Server;
+let client: OpenAI;
+let base: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fa-serve-'));
+  const dir = join(root, 'tiny');
+  const spec = {
+    architecture: 'llama',
+    vocab: 272,
+    hidden: 32,
+    intermediate: 48,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    dtype: 'f32',
+  } as const;
+  await writeTinyCheckpoint(dir, spec, rng(seed));
+  await writeTinyTokenizer(dir);
+  backend = await createBackend({ threads: 2 });
+  model = await loadModel(dir, { backend, scheduler: { maxBatch: 16, cacheTokens: 4096 } });
+  server = createServer({ model, modelName: 'tiny' });
+  base = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await server?.shutdown(0);
+  await model?.dispose();
+  await backend?.dispose();
+  await rm(root, { recursive: true, force: true });
+});
+
+const hello = [{ role: 'user' as const, content: 'hello world' }];
+const greedy = { model: 'tiny', temperature: 0 } as const;
+
+/** The KV blocks in use, once the scheduler has settled (it frees a finished request's blocks after its step). */
+async function settledBlocks(): Promise<number> {
+  for (let i = 0; i < 250; i++) {
+    const s = model.stats();
+    if (!s || (s.running === 0 && s.waiting === 0)) return s?.usedBlocks ?? 0;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return model.stats()!.usedBlocks;
+}
+
+describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
+  it('lists its model', async () => {
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(['tiny']);
+  });
+
+  it('answers a chat completion, streamed and not, with the same text and usage', async () => {
+    const whole = await client.chat.completions.create({ ...greedy, messages: hello, max_tokens: 12 });
+    const choice = whole.choices[0]!;
+    expect(choice.message.role).toBe('assistant');
+    expect(typeof choice.message.content).toBe('string');
+    expect(['stop', 'length']).toContain(choice.finish_reason);
+    expect(whole.usage!.completion_tokens).toBeGreaterThan(0);
+    expect(whole.usage!.total_tokens).toBe(whole.usage!.prompt_tokens + whole.usage!.completion_tokens);
+    const stream = await client.chat.completions.create({
+      ...greedy,
+      messages: hello,
+      max_tokens: 12,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const c of chunk.choices) {
+        text += c.delta.content ?? '';
+        finish ??= c.finish_reason;
+      }
+    }
+    expect(text).toBe(choice.message.content);
+    expect(finish).toBe(choice.finish_reason);
+    expect(usage).toEqual(whole.usage);
+  });
+
+  it('answers completions, streamed and not, and several prompts with n choices each', async () => {
+    const whole = await client.completions.create({ ...greedy, prompt: 'hello', max_tokens: 10 });
+    let text = '';
+    for await (const chunk of await client.completions.create({
+      ...greedy,
+      prompt: 'hello',
+      max_tokens: 10,
+      stream: true,
+    }))
+      text += chunk.choices[0]?.text ?? '';
+    expect(text).toBe(whole.choices[0]!.text);
+    const many = await client.completions.create({
+      ...greedy,
+      prompt: ['hello', 'world'],
+      max_tokens: 4,
+      n: 2,
+    });
+    expect(many.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    expect(many.choices[0]!.text).toBe(many.choices[1]!.text); // greedy: both choices alike
+    const prompts = (await client.completions.create({ ...greedy, prompt: 'world', max_tokens: 1 })).usage!
+      .prompt_tokens;
+    expect(many.usage!.prompt_tokens).toBe(whole.usage!.prompt_tokens + prompts); // each prompt once
+  });
+
+  it('gives n choices that a seed makes repeatable, and stops at a stop string', async () => {
+    const sampled = { model: 'tiny', messages: hello, max_tokens: 10, temperature: 1, n: 2, seed: 1234 };
+    const a = await client.chat.completions.create(sampled);
+    const b = await client.chat.completions.create(sampled);
+    expect(a.choices).toHaveLength(2);
+    expect(b.choices.map((c) => c.message.content)).toEqual(a.choices.map((c) => c.message.content));
+    const free = await client.chat.completions.create({ ...greedy, messages: hello, max_tokens: 16 });
+    const text = free.choices[0]!.message.content!;
+    if (text.length >= 4) {
+      const stop = text.slice(2, 4);
+      const stopped = await client.chat.completions.create({
+        ...greedy,
+        messages: hello,
+        max_tokens: 16,
+        stop,
+      });
+      expect(stopped.choices[0]!.message.content).toBe(text.slice(0, text.indexOf(stop)));
+      expect(stopped.choices[0]!.finish_reason).toBe('stop');
+    }
+  });
+
+  it('reports log-probabilities with top alternatives', async () => {
+    const r = await client.chat.completions.create({
+      ...greedy,
+      messages: hello,
+      max_tokens: 6,
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const content = r.choices[0]!.logprobs!.content!;
+    expect(content.length).toBeGreaterThan(0);
+    for (const entry of content) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top_logprobs).toHaveLength(3);
+      // greedy: the chosen token is the most likely one
+      expect(entry.top_logprobs[0]!.logprob).toBeCloseTo(entry.logprob, 4);
+    }
+  });
+
+  it("answers every bad request with OpenAI's error, naming the field", async () => {
+    const status = async (p: Promise<unknown>) => {
+      const e = (await p.then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as InstanceType<typeof OpenAI.APIError>;
+      expect(e).toBeInstanceOf(OpenAI.APIError);
+      return { status: e.status, param: e.param, type: e.type };
+    };
+    expect(await status(client.chat.completions.create({ model: 'tiny', messages: [] }))).toMatchObject({
+      status: 400,
+      param: 'messages',
+      type: 'invalid_request_error',
+    });
+    expect(
+      await status(client.chat.completions.create({ ...greedy, messages: hello, temperature: 3 })),
+    ).toMatchObject({
+      status: 400,
+      param: 'temperature',
+    });
+    expect(
+      await status(
+        client.chat.completions.create({
+          model: 'tiny',
+          messages: [{ role: 'wizard', content: 'x' }],
+        } as never),
+      ),
+    ).toMatchObject({ status: 400, param: 'messages[0].role' });
+    expect(await status(client.completions.create({ ...greedy, prompt: 'x', max_tokens: 0 }))).toMatchObject({
+      status: 400,
+      param: 'max_tokens',
+    });
+    const raw = async (path: string, init?: RequestInit) => {
+      const r = await fetch(`${base}${path}`, init);
+      return {
+        status: r.status,
+        body: (await r.json()) as { error?: { type: string; param: string | null } },
+      };
+    };
+    expect((await raw('/v1/nothing')).status).toBe(404);
+    const badJson = await raw('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
+    expect(badJson.status).toBe(400);
+    expect(badJson.body.error?.type).toBe('invalid_request_error');
+    const huge = JSON.stringify({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'x'.repeat(2 << 20) }],
+    });
+    expect(
+      (
+        await raw('/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: huge,
+        })
+      ).status,
+    ).toBe(413);
+  });
+
+  it('requires the API key when one is set, and answers 429 past its request limit', async () => {
+    const guarded = createServer({ model, modelName: 'tiny', apiKey: 'sekrit', maxRequests: 1 });
+    const url = await guarded.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const wrong = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'nope', maxRetries: 0 });
+      await expect(wrong.models.list()).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
+      const right = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
+      expect((await right.models.list()).data).toHaveLength(1);
+      expect((await fetch(`${url}/health`)).status).toBe(200); // health needs no key
+      const long = await right.chat.completions.create({
+        ...greedy,
+        messages: hello,
+        max_tokens: 200,
+        stream: true,
+      });
+      const iterator = long[Symbol.asyncIterator]();
+      await iterator.next(); // the first request is in flight
+      const busy = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sekrit' },
+        body: JSON.stringify({ model: 'tiny', messages: hello }),
+      });
+      expect(busy.status).toBe(429);
+      expect(busy.headers.get('retry-after')).toBe('1');
+      long.controller.abort();
+    } finally {
+      await guarded.shutdown(0);
+    }
+  });
+
+  it('serves 64 concurrent streams, each equal to its request served alone, then frees every block', async () => {
+    const baseline = await settledBlocks();
+    const request = (i: number) => ({ ...greedy, prompt: `hello ${i % 9} world`, max_tokens: 8 + (i % 5) });
+    const alone = new Map<number, string>();
+    for (let i = 0; i < 9 * 5; i++) {
+      const key = i;
+      alone.set(key, (await client.completions.create(request(key))).choices[0]!.text);
+    }
+    const streamed = await Promise.all(
+      Array.from({ length: 64 }, async (_, i) => {
+        let text = '';
+        let finishes = 0;
+        for await (const chunk of await client.completions.create({ ...request(i), stream: true })) {
+          for (const c of chunk.choices) {
+            expect(c.index).toBe(0);
+            text += c.text;
+            if (c.finish_reason) finishes++;
+          }
+        }
+        expect(finishes).toBe(1);
+        return text;
+      }),
+    );
+    streamed.forEach((text, i) => expect(text).toBe(alone.get(i % 45)));
+    expect(await settledBlocks()).toBe(baseline);
+  });
+
+  it('cancels a stream whose client disconnects, and its KV blocks come back', async () => {
+    const baseline = await settledBlocks();
+    const cancelled = async () =>
+      Number(
+        /fastattn_requests_cancelled_total (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())![1],
+      );
+    const before = await cancelled();
+    const controller = new AbortController();
+    // sampled, so the tiny model rarely meets its end-of-sequence token in 2000 tokens
+    const stream = await client.chat.completions.create(
+      { model: 'tiny', messages: hello, max_tokens: 2000, temperature: 1, seed: 7, stream: true },
+      { signal: controller.signal },
+    );
+    try {
+      for await (const _ of stream) {
+        controller.abort();
+      }
+    } catch {
+      // the client reports its own abort
+    }
+    expect(await settledBlocks()).toBe(baseline);
+    await expect.poll(cancelled).toBe(before + 1);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('fastattn_kv_cache_usage_ratio');
+    expect(metrics).toMatch(/fastattn_generated_tokens_total \d+/);
+  });
+});
