@@ -4,6 +4,12 @@ import { DTYPES, isFastAttentionError, MASK_KINDS } from '@fastattention/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_PACKAGES_ENV } from './backends.js';
 import { type DemoOptions, demoCommand } from './commands/demo.js';
+import {
+  type ChatCommandOptions,
+  chatCommand,
+  type GenerateCommandOptions,
+  generateCommand,
+} from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { type ServeOptions, serveCommand } from './commands/serve.js';
 
@@ -12,6 +18,18 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer >= 0');
   return n;
 }
 
@@ -39,6 +57,37 @@ program
   .description('list the backends found, their devices and capabilities, and why any is unusable')
   .option('--json', 'print JSON instead of a table')
   .action((o: { json?: boolean }, command: Command) => infoCommand({ ...command.optsWithGlobals(), ...o }));
+
+/** The model and sampling flags of generate and chat. */
+function modelCommand(name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
+    .option('-b, --backend <name>', 'use this backend instead of the best available one')
+    .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+    .option('-n, --max-tokens <n>', 'tokens to generate at most', positiveInt, 256)
+    .option('--temperature <t>', 'sampling temperature (0: greedy)', nonNegative, 0.7)
+    .option('--top-p <p>', 'nucleus sampling: keep the top tokens holding this probability', nonNegative)
+    .option('--top-k <k>', 'keep the k most likely tokens', positiveInt)
+    .option('--min-p <p>', 'drop tokens below this share of the top one', nonNegative)
+    .option('--seed <n>', 'the sampler seed (same seed, same text)', nonNegativeInt)
+    .option('--stop <text>', 'stop at this text (repeatable)', collect);
+}
+
+modelCommand('generate', 'generate text from a prompt (--prompt, or stdin), streamed to stdout')
+  .option('-p, --prompt <text>', 'the prompt (default: stdin)')
+  .option('--json', 'print the text, usage and timings as JSON at the end instead of streaming')
+  .action((o: GenerateCommandOptions, command: Command) =>
+    generateCommand({ ...command.optsWithGlobals(), ...o }),
+  );
+
+modelCommand(
+  'chat',
+  'chat with a model in the terminal (its chat template; /reset, /exit; Ctrl-C cancels a reply)',
+)
+  .option('--system <text>', 'a system message that starts every conversation')
+  .action((o: ChatCommandOptions, command: Command) => chatCommand({ ...command.optsWithGlobals(), ...o }));
 
 program
   .command('serve')
