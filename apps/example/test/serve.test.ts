@@ -281,6 +281,32 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
     expect(await settledBlocks()).toBe(baseline);
   });
 
+  it('shuts down gracefully: no new requests, the streams in flight cancelled after the grace period', async () => {
+    const baseline = await settledBlocks();
+    const closing = createServer({ model, modelName: 'tiny' });
+    const url = await closing.app.listen({ host: '127.0.0.1', port: 0 });
+    const local = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const stream = await local.chat.completions.create({
+      model: 'tiny',
+      messages: hello,
+      max_tokens: 2000,
+      temperature: 1,
+      seed: 11,
+      stream: true,
+    });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next(); // in flight
+    const started = performance.now();
+    const shutdown = closing.shutdown(100);
+    // the listener is closed at once: a new request is refused
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    await shutdown;
+    expect(performance.now() - started).toBeLessThan(2000);
+    // the stream ended (cut off) and its blocks are back
+    for (;;) if ((await iterator.next().catch(() => ({ done: true }))).done) break;
+    expect(await settledBlocks()).toBe(baseline);
+  });
+
   it('cancels a stream whose client disconnects, and its KV blocks come back', async () => {
     const baseline = await settledBlocks();
     const cancelled = async () =>

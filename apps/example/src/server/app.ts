@@ -312,10 +312,13 @@ export function createServer(options: ServerOptions): Server {
       const timer = setTimeout(() => {
         for (const controller of active) controller.abort();
       }, graceMs);
+      // A connection whose response just ended stays open for keep-alive: close it once idle.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();
       } finally {
         clearTimeout(timer);
+        clearInterval(idle);
       }
     },
   };
