@@ -37,7 +37,12 @@ export function createServer(options: ServerOptions): Server {
   const { model, modelName } = options;
   const maxRequests = options.maxRequests ?? 256;
   const metrics = new ServerMetrics(model);
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1 << 20 });
+  // Connections are closed by shutdown(), not by fastify: its close would cut the streams in flight.
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1 << 20,
+    forceCloseConnections: false,
+  });
   const active = new Set<AbortController>();
   let closing = false;
   const key = options.apiKey === undefined ? undefined : digest(options.apiKey);
@@ -309,17 +314,16 @@ export function createServer(options: ServerOptions): Server {
     app,
     async shutdown(graceMs = 10_000) {
       closing = true;
+      const closed = app.close(); // stops listening at once
       const timer = setTimeout(() => {
         for (const controller of active) controller.abort();
       }, graceMs);
-      // A connection whose response just ended stays open for keep-alive: close it once idle.
-      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-        clearInterval(idle);
-      }
+      // Wait for the requests in flight (cut at the grace period), then close the connections
+      // they leave open for keep-alive.
+      while (active.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      clearTimeout(timer);
+      app.server.closeAllConnections();
+      await closed;
     },
   };
 }

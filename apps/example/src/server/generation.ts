@@ -46,6 +46,7 @@ export function startChoices(
     ...(request.repetition_penalty != null && { repetitionPenalty: request.repetition_penalty }),
     ...(request.stop != null && { stop: typeof request.stop === 'string' ? [request.stop] : request.stop }),
     ...(maxTokens !== undefined && { maxTokens }),
+    ...(request.ignore_eos && { stopTokens: [] }),
     ...(logprobs !== undefined && logprobs > 0 && { topLogprobs: logprobs }),
     signal,
   };

@@ -21,6 +21,8 @@ const sampling = {
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   repetition_penalty: z.number().gt(0).nullish(),
+  /** vLLM's extension: generate max_tokens whatever the end-of-sequence tokens say (benchmarks). */
+  ignore_eos: z.boolean().nullish(),
   user: z.string().optional(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),

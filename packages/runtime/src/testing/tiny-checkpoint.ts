@@ -26,6 +26,8 @@ export interface TinySpec {
   readonly dtype: DType;
   readonly shards?: number;
   readonly slidingWindow?: number;
+  /** max_position_embeddings (default 64). */
+  readonly maxPositions?: number;
 }
 
 export interface TinyCheckpoint {
@@ -63,7 +65,7 @@ export async function writeTinyCheckpoint(
     num_key_value_heads: spec.kvHeads,
     ...(spec.headDim !== undefined && { head_dim: spec.headDim }),
     rms_norm_eps: 1e-5,
-    max_position_embeddings: 64,
+    max_position_embeddings: spec.maxPositions ?? 64,
     tie_word_embeddings: spec.tie ?? false,
     hidden_act: 'silu',
     torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[spec.dtype],
