@@ -122,6 +122,12 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
     const prompts = (await client.completions.create({ ...greedy, prompt: 'world', max_tokens: 1 })).usage!
       .prompt_tokens;
     expect(many.usage!.prompt_tokens).toBe(whole.usage!.prompt_tokens + prompts); // each prompt once
+    // token ids instead of text (a checkpoint without a tokenizer is served this way)
+    const ids = await client.completions.create({ ...greedy, prompt: [1, 40, 41, 42], max_tokens: 3 });
+    expect(ids.usage!.prompt_tokens).toBe(4);
+    expect(ids.usage!.completion_tokens).toBeGreaterThan(0);
+    const bad = client.completions.create({ ...greedy, prompt: [1, -2], max_tokens: 3 });
+    await expect(bad).rejects.toMatchObject({ status: 400 });
   });
 
   it('gives n choices that a seed makes repeatable, and stops at a stop string', async () => {

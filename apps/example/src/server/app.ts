@@ -10,7 +10,13 @@ import type { GenerateChunk, GenerateResult, Model } from '@fastattention/runtim
 import Fastify, { type FastifyReply } from 'fastify';
 import { type Choice, finishReason, type RequestPlan, startChoices, tokenLogprob } from './generation.js';
 import { ServerMetrics } from './metrics.js';
-import { ApiError, chatRequest, completionRequest, invalidRequest } from './protocol.js';
+import {
+  ApiError,
+  type CompletionRequest,
+  chatRequest,
+  completionRequest,
+  invalidRequest,
+} from './protocol.js';
 
 export interface ServerOptions {
   readonly model: Model;
@@ -174,12 +180,12 @@ export function createServer(options: ServerOptions): Server {
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
     const controller = admit(reply);
-    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt;
+    const prompts = promptList(body.prompt);
     const n = body.n ?? 1;
     const logprobs = body.logprobs ?? undefined;
     // choice i * n + j is prompt i's j-th choice
     const choices = prompts.flatMap((prompt, i) =>
-      startChoices(model, body, { prompt }, body.max_tokens ?? 16, logprobs, controller.signal).choices.map(
+      startChoices(model, body, prompt, body.max_tokens ?? 16, logprobs, controller.signal).choices.map(
         (c) => ({ ...c, index: i * n + c.index }),
       ),
     );
@@ -326,6 +332,14 @@ export function createServer(options: ServerOptions): Server {
       await closed;
     },
   };
+}
+
+/** A completions prompt as the runtime's prompts: texts, or token ids (models without a tokenizer). */
+function promptList(prompt: CompletionRequest['prompt']): ({ prompt: string } | { tokens: Int32Array })[] {
+  if (typeof prompt === 'string') return [{ prompt }];
+  if (prompt.every((p) => typeof p === 'string')) return (prompt as string[]).map((p) => ({ prompt: p }));
+  if (prompt.every((p) => typeof p === 'number')) return [{ tokens: Int32Array.from(prompt as number[]) }];
+  return (prompt as number[][]).map((p) => ({ tokens: Int32Array.from(p) }));
 }
 
 /** Usage over a request's choices: each prompt counted once (n choices per prompt). */

@@ -28,7 +28,7 @@ type Common = ChatRequest | CompletionRequest;
 export function startChoices(
   model: Model,
   request: Common,
-  prompt: Pick<GenerateOptions, 'prompt' | 'messages'>,
+  prompt: Pick<GenerateOptions, 'prompt' | 'messages' | 'tokens'>,
   maxTokens: number | undefined,
   logprobs: number | undefined,
   signal: AbortSignal,

@@ -43,7 +43,13 @@ export const chatRequest = z.object({
 
 export const completionRequest = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).min(1)]),
+  // text, several texts, token ids, or several lists of token ids (OpenAI's four forms)
+  prompt: z.union([
+    z.string(),
+    z.array(z.string()).min(1),
+    z.array(z.number().int().min(0)).min(1),
+    z.array(z.array(z.number().int().min(0)).min(1)).min(1),
+  ]),
   logprobs: z.number().int().min(0).max(20).nullish(),
   echo: z.literal(false).nullish(),
 });

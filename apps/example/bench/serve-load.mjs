@@ -1,0 +1,117 @@
+// `fastattn serve` under load: time to first token and output tok/s with C concurrent streaming
+// clients over HTTP, against the same requests given to the runtime directly (model.generate), on
+// one model in one process. Prompts are random token ids (no tokenizer needed); every request
+// generates exactly --max-tokens tokens (ignore_eos), greedy.
+//   node apps/example/bench/serve-load.mjs MODEL_DIR OUT.json [--backend cuda|cpu] [--clients 1,16,64]
+//     [--requests 2] [--prompt-tokens 512] [--max-tokens 128] [--dtype f16]
+// --requests: requests per client, one after another. The HTTP clients run in a child process.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { resolveBackend } from '@fastattention/core';
+import { loadModel } from '@fastattention/runtime';
+import { discoverBackends } from '../dist/backends.js';
+import { createServer } from '../dist/server/app.js';
+
+const run = promisify(execFile);
+const [dir, out] = process.argv.slice(2, 4);
+const flag = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const clients = flag('--clients', '1,16,64').split(',').map(Number);
+const perClient = Number(flag('--requests', 2));
+const promptTokens = Number(flag('--prompt-tokens', 512));
+const maxTokens = Number(flag('--max-tokens', 128));
+await discoverBackends();
+const backend = await resolveBackend({ prefer: [flag('--backend', 'cuda')], only: true });
+const model = await loadModel(dir, {
+  backend,
+  ...(flag('--dtype') && { dtype: flag('--dtype') }),
+  scheduler: { maxBatch: Math.max(...clients) },
+});
+const vocab = model.info.config.vocabSize;
+let state = 12345;
+const prompt = () =>
+  Array.from({ length: promptTokens }, () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % vocab;
+  });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
+
+/** C workers, each running `perClient` requests in turn through `one` (resolves [ttftMs, tokens]). */
+async function load(c, one) {
+  const ttft = [];
+  let tokens = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: c }, async () => {
+      for (let r = 0; r < perClient; r++) {
+        const [first, n] = await one(prompt());
+        ttft.push(first);
+        tokens += n;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1e3;
+  return {
+    clients: c,
+    requests: c * perClient,
+    tokens,
+    outputTokensPerS: tokens / seconds,
+    ttftMsP50: median(ttft),
+    ttftMsP99: p99(ttft),
+  };
+}
+
+async function direct(ids) {
+  const start = performance.now();
+  let first;
+  let n = 0;
+  for await (const _ of model.generate({
+    tokens: Int32Array.from(ids),
+    maxTokens,
+    stopTokens: [],
+    temperature: 0,
+  })) {
+    first ??= performance.now() - start;
+    n++;
+  }
+  return [first, n];
+}
+
+const server = createServer({ model, modelName: 'bench', maxRequests: 4096 });
+const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
+
+/**
+ * The HTTP clients in a child process (bench/serve-load-client.mjs), as real clients would be:
+ * in this process they would share the event loop with the server and the scheduler.
+ */
+async function httpLoad(c) {
+  const args = [base, c, perClient, promptTokens, maxTokens, vocab, state].map(String);
+  state = (state * 7919 + 1) >>> 0; // the next case draws other prompts
+  const client = fileURLToPath(new URL('serve-load-client.mjs', import.meta.url));
+  const { stdout } = await run(process.execPath, [client, ...args]);
+  return JSON.parse(stdout);
+}
+
+const results = { model: dir, backend: backend.name, promptTokens, maxTokens, perClient, cases: [] };
+await load(1, direct); // warm-up: graphs recorded, kernels loaded
+for (const c of clients) {
+  const d = await load(c, direct);
+  const h = await httpLoad(c);
+  const overheadMsPerToken = (c / h.outputTokensPerS - c / d.outputTokensPerS) * 1e3;
+  const row = { clients: c, direct: d, http: h, httpOverheadMsPerToken: overheadMsPerToken };
+  results.cases.push(row);
+  console.log(
+    `${c} clients: direct ${d.outputTokensPerS.toFixed(1)} tok/s (TTFT p50 ${d.ttftMsP50.toFixed(1)} ms), ` +
+      `HTTP ${h.outputTokensPerS.toFixed(1)} tok/s (TTFT p50 ${h.ttftMsP50.toFixed(1)} ms, p99 ${h.ttftMsP99.toFixed(1)}); ` +
+      `HTTP costs ${overheadMsPerToken.toFixed(3)} ms per token per stream`,
+  );
+}
+await server.shutdown(0);
+await model.dispose();
+await backend.dispose();
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
