@@ -11,6 +11,7 @@ import {
   generateCommand,
 } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
+import { type ModelDemoOptions, modelDemoCommand } from './commands/model-demo.js';
 import { type ServeOptions, serveCommand } from './commands/serve.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -88,6 +89,20 @@ modelCommand(
 )
   .option('--system <text>', 'a system message that starts every conversation')
   .action((o: ChatCommandOptions, command: Command) => chatCommand({ ...command.optsWithGlobals(), ...o }));
+
+program
+  .command('model-demo')
+  .description(
+    "generation on a synthetic Llama (nothing downloaded) with 'flash' against 'standard' attention as the context grows",
+  )
+  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+  .option('-c, --contexts <list>', 'prompt lengths, comma-separated', sizeList, [256, 1024, 2048, 4096])
+  .option('-r, --repeat <n>', 'runs per context and algorithm (the median is shown)', positiveInt, 3)
+  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .option('--json', 'print JSON instead of a table')
+  .action((o: ModelDemoOptions, command: Command) =>
+    modelDemoCommand({ ...command.optsWithGlobals(), ...o }),
+  );
 
 program
   .command('serve')

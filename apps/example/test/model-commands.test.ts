@@ -107,4 +107,29 @@ describe(`fastattn generate and chat (seed ${seed})`, { timeout: 60_000 }, () =>
     expect(prompts[2]).toBe(prompts[0]); // after /reset, a fresh conversation
     expect(stderr).toContain('(conversation forgotten)');
   });
+
+  it('model-demo: flash and standard attention on a synthetic Llama, at every context asked', async () => {
+    const { stdout } = await run([
+      'model-demo',
+      '-b',
+      'cpu',
+      '-t',
+      '1',
+      '--contexts',
+      '64,200',
+      '--repeat',
+      '1',
+      '--json',
+    ]);
+    const report = JSON.parse(stdout) as {
+      rows: { context: number; prefill: Record<string, number>; decode: Record<string, number> }[];
+    };
+    expect(report.rows.map((r) => r.context)).toEqual([64, 200]);
+    for (const r of report.rows) {
+      for (const rates of [r.prefill, r.decode]) {
+        expect(rates.flash).toBeGreaterThan(0);
+        expect(rates.standard).toBeGreaterThan(0);
+      }
+    }
+  });
 });
