@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { DTYPES, isFastAttentionError, MASK_KINDS } from '@fastattention/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_PACKAGES_ENV } from './backends.js';
+import { type BenchOptions, benchCommand } from './commands/bench.js';
 import { type DemoOptions, demoCommand } from './commands/demo.js';
 import {
   type ChatCommandOptions,
@@ -89,6 +90,21 @@ modelCommand(
 )
   .option('--system <text>', 'a system message that starts every conversation')
   .action((o: ChatCommandOptions, command: Command) => chatCommand({ ...command.optsWithGlobals(), ...o }));
+
+program
+  .command('bench')
+  .description(
+    "a model's prefill and decode throughput over batch sizes and contexts: a table, JSON or an SVG chart",
+  )
+  .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
+  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  .option('--batches <list>', 'concurrent requests, comma-separated', sizeList, [1, 4, 16])
+  .option('-c, --contexts <list>', 'prompt lengths, comma-separated', sizeList, [128, 512, 2048])
+  .option('--decode-tokens <n>', 'tokens each request decodes', positiveInt, 32)
+  .option('--chart <file.svg>', 'also write the throughput chart as SVG')
+  .option('--json', 'print JSON instead of a table')
+  .action((o: BenchOptions, command: Command) => benchCommand({ ...command.optsWithGlobals(), ...o }));
 
 program
   .command('model-demo')

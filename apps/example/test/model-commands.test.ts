@@ -2,7 +2,7 @@
 // writes (no download), on the cpu backend: seeded text that repeats, the prompt from stdin, and a
 // conversation that /reset forgets.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,5 +131,28 @@ describe(`fastattn generate and chat (seed ${seed})`, { timeout: 60_000 }, () =>
         expect(rates.standard).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('bench: prefill and decode throughput over batches and contexts, with an SVG chart', async () => {
+    const chart = join(root, 'bench.svg');
+    const args = ['bench', ...model(), '--batches', '1,2', '--contexts', '16,32', '--decode-tokens', '4'];
+    const { stdout, stderr } = await run([...args, '--json', '--chart', chart]);
+    const report = JSON.parse(stdout) as {
+      points: { batch: number; context: number; prefillTokensPerS: number; decodeTokensPerS: number }[];
+    };
+    expect(report.points.map((p) => [p.batch, p.context])).toEqual([
+      [1, 16],
+      [1, 32],
+      [2, 16],
+      [2, 32],
+    ]);
+    for (const p of report.points) {
+      expect(p.prefillTokensPerS).toBeGreaterThan(0);
+      expect(p.decodeTokensPerS).toBeGreaterThan(0);
+    }
+    expect(stderr).toContain(`chart written to ${chart}`);
+    const svg = await readFile(chart, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('decode');
   });
 });
