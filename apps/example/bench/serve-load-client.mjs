@@ -2,15 +2,10 @@
 // turn from the server at BASE; prints { clients, requests, tokens, outputTokensPerS, ttftMsP50,
 // ttftMsP99 } as JSON.
 //   node serve-load-client.mjs BASE C R PROMPT_TOKENS MAX_TOKENS VOCAB SEED
+import { promptSource, runLoad } from './load-loop.mjs';
+
 const [base, ...numbers] = process.argv.slice(2);
 const [c, perClient, promptTokens, maxTokens, vocab, seed] = numbers.map(Number);
-let state = seed;
-const prompt = () =>
-  Array.from({ length: promptTokens }, () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state % vocab;
-  });
-const sorted = (xs) => [...xs].sort((a, b) => a - b);
 
 /** One streamed completion: its SSE events read as they come (logprobs: one event per token). */
 async function one(ids) {
@@ -49,27 +44,4 @@ async function one(ids) {
   return [first, n];
 }
 
-const ttft = [];
-let tokens = 0;
-const start = performance.now();
-await Promise.all(
-  Array.from({ length: c }, async () => {
-    for (let r = 0; r < perClient; r++) {
-      const [first, n] = await one(prompt());
-      ttft.push(first);
-      tokens += n;
-    }
-  }),
-);
-const seconds = (performance.now() - start) / 1e3;
-const s = sorted(ttft);
-console.log(
-  JSON.stringify({
-    clients: c,
-    requests: c * perClient,
-    tokens,
-    outputTokensPerS: tokens / seconds,
-    ttftMsP50: s[Math.floor(s.length / 2)],
-    ttftMsP99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))],
-  }),
-);
+console.log(JSON.stringify(await runLoad(c, perClient, promptSource(promptTokens, vocab, seed), one)));

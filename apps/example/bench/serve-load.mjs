@@ -13,6 +13,7 @@ import { resolveBackend } from '@fastattention/core';
 import { loadModel } from '@fastattention/runtime';
 import { discoverBackends } from '../dist/backends.js';
 import { createServer } from '../dist/server/app.js';
+import { promptSource, runLoad } from './load-loop.mjs';
 
 const run = promisify(execFile);
 const [dir, out] = process.argv.slice(2, 4);
@@ -32,39 +33,9 @@ const model = await loadModel(dir, {
   scheduler: { maxBatch: Math.max(...clients) },
 });
 const vocab = model.info.config.vocabSize;
-let state = 12345;
-const prompt = () =>
-  Array.from({ length: promptTokens }, () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state % vocab;
-  });
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
-
-/** C workers, each running `perClient` requests in turn through `one` (resolves [ttftMs, tokens]). */
-async function load(c, one) {
-  const ttft = [];
-  let tokens = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      for (let r = 0; r < perClient; r++) {
-        const [first, n] = await one(prompt());
-        ttft.push(first);
-        tokens += n;
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1e3;
-  return {
-    clients: c,
-    requests: c * perClient,
-    tokens,
-    outputTokensPerS: tokens / seconds,
-    ttftMsP50: median(ttft),
-    ttftMsP99: p99(ttft),
-  };
-}
+let seed = 12345;
+const prompt = promptSource(promptTokens, vocab, seed);
+const load = (c, one) => runLoad(c, perClient, prompt, one);
 
 async function direct(ids) {
   const start = performance.now();
@@ -90,8 +61,8 @@ const base = await server.app.listen({ host: '127.0.0.1', port: 0 });
  * in this process they would share the event loop with the server and the scheduler.
  */
 async function httpLoad(c) {
-  const args = [base, c, perClient, promptTokens, maxTokens, vocab, state].map(String);
-  state = (state * 7919 + 1) >>> 0; // the next case draws other prompts
+  seed = (seed * 7919 + 1) >>> 0; // each client process draws other prompts
+  const args = [base, c, perClient, promptTokens, maxTokens, vocab, seed].map(String);
   const client = fileURLToPath(new URL('serve-load-client.mjs', import.meta.url));
   const { stdout } = await run(process.execPath, [client, ...args]);
   return JSON.parse(stdout);
