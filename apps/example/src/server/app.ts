@@ -99,12 +99,11 @@ export function createServer(options: ServerOptions): Server {
     const controller = new AbortController();
     active.add(controller);
     metrics.inFlight.set(active.size);
-    // 'close' before the response finished: the client went away, so its generations stop.
+    // 'close' before the response finished: the client went away. Either way the request's
+    // generations stop (after an error response, some may still be running).
     reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) {
-        controller.abort();
-        metrics.cancelled.inc();
-      }
+      if (!reply.raw.writableFinished) metrics.cancelled.inc();
+      controller.abort();
       active.delete(controller);
       metrics.inFlight.set(active.size);
     });
