@@ -152,13 +152,15 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
   });
 
   it('reports log-probabilities with top alternatives', async () => {
-    const r = await client.chat.completions.create({
+    // ignore_eos: a first token that ends the sequence would leave nothing to check
+    const r = (await client.chat.completions.create({
       ...greedy,
       messages: hello,
       max_tokens: 6,
       logprobs: true,
       top_logprobs: 3,
-    });
+      ignore_eos: true,
+    } as never)) as unknown as OpenAI.ChatCompletion;
     const content = r.choices[0]!.logprobs!.content!;
     expect(content.length).toBeGreaterThan(0);
     for (const entry of content) {
@@ -240,12 +242,14 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
       const right = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
       expect((await right.models.list()).data).toHaveLength(1);
       expect((await fetch(`${url}/health`)).status).toBe(200); // health needs no key
-      const long = await right.chat.completions.create({
+      // ignore_eos: the first request stays in flight until it is aborted below
+      const long = (await right.chat.completions.create({
         ...greedy,
         messages: hello,
-        max_tokens: 200,
+        max_tokens: 4000,
         stream: true,
-      });
+        ignore_eos: true,
+      } as never)) as unknown as AsyncIterable<unknown> & { controller: AbortController };
       const iterator = long[Symbol.asyncIterator]();
       await iterator.next(); // the first request is in flight
       const busy = await fetch(`${url}/v1/chat/completions`, {
