@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { resolveBackend } from '@fastattention/core';
 import { loadModel } from '@fastattention/runtime';
 import { discoverBackends } from '../dist/backends.js';
+import { arrivalTimes } from '../dist/commands/arrivals.js';
 import { createServer } from '../dist/server/app.js';
 import { promptSource, runLoad } from './load-loop.mjs';
 
@@ -37,20 +38,10 @@ let seed = 12345;
 const prompt = promptSource(promptTokens, vocab, seed);
 const load = (c, one) => runLoad(c, perClient, prompt, one);
 
+/** One request given to the runtime directly: [time to first token, tokens]. */
 async function direct(ids) {
-  const start = performance.now();
-  let first;
-  let n = 0;
-  for await (const _ of model.generate({
-    tokens: Int32Array.from(ids),
-    maxTokens,
-    stopTokens: [],
-    temperature: 0,
-  })) {
-    first ??= performance.now() - start;
-    n++;
-  }
-  return [first, n];
+  const times = await arrivalTimes(model, Int32Array.from(ids), maxTokens);
+  return [times[0], times.length];
 }
 
 const server = createServer({ model, modelName: 'bench', maxRequests: 4096 });

@@ -282,7 +282,7 @@ class NativeCpuBackend implements CpuBackend {
    * are planned on a reduced spec built per call (#levelsFor), and the layout decisions on top are
    * this backend's: keeping the whole call plan covers both.
    */
-  #plan(x: ResolvedAttentionInput): CpuCallPlan {
+  #plan(x: PlanShape): CpuCallPlan {
     const key = `${x.dtype} ${x.batch} ${x.seqQ} ${x.seqK} ${x.headsQ} ${x.headsKV} ${x.headDim}`;
     const cached = this.#plans.get(key);
     if (cached) {
@@ -296,7 +296,7 @@ class NativeCpuBackend implements CpuBackend {
     return plan;
   }
 
-  #planUncached(x: ResolvedAttentionInput): CpuCallPlan {
+  #planUncached(x: PlanShape): CpuCallPlan {
     const { spec, dropped } = this.#levelsFor(x);
     const levelNotes = dropped.map(
       (level) =>
@@ -313,7 +313,7 @@ class NativeCpuBackend implements CpuBackend {
    * would reject calls they run (head dims 513-1024 on a 32 KiB L1d). Forced tilings are still
    * checked against every level that can hold something.
    */
-  #levelsFor(x: ResolvedAttentionInput): { spec: HardwareSpec; dropped: string[] } {
+  #levelsFor(x: PlanShape): { spec: HardwareSpec; dropped: string[] } {
     const { m, n } = this.spec.nativeTile;
     const fits = this.spec.memory.filter(
       (level) => levelBytes(level, m, n, x.headDim, bytesOf(x.dtype)) <= level.bytes,
@@ -323,7 +323,7 @@ class NativeCpuBackend implements CpuBackend {
     return { spec: { ...this.spec, memory: fits }, dropped };
   }
 
-  #layout(x: ResolvedAttentionInput, spec: HardwareSpec): CpuCallPlan {
+  #layout(x: PlanShape, spec: HardwareSpec): CpuCallPlan {
     const group = x.headsQ / x.headsKV;
     const problem = {
       dtype: x.dtype,
@@ -438,7 +438,7 @@ class NativeCpuBackend implements CpuBackend {
     const shape = attentionOpShape(op);
     const mask = op.mask ?? ({ kind: 'none' } as const);
     const scale = op.scale ?? 1 / Math.sqrt(shape.headDim);
-    const plan = this.#plan({ ...shape, mask, scale } as ResolvedAttentionInput);
+    const plan = this.#plan(shape);
     const band = bandOf(mask);
     return {
       ...shape,
@@ -480,6 +480,12 @@ class NativeCpuBackend implements CpuBackend {
     return this.dispose();
   }
 }
+
+/** What a call plan depends on: the shapes and dtype (not the values, mask or scale). */
+type PlanShape = Pick<
+  ResolvedAttentionInput,
+  'dtype' | 'batch' | 'seqQ' | 'seqK' | 'headsQ' | 'headsKV' | 'headDim'
+>;
 
 /** A call plan's fields as the native side reads them (call_args.cpp: readPlanShape). */
 function planFields({ blockQ, blockK, stack, splitKV, allHeads, decode }: CpuCallPlan) {

@@ -5,6 +5,7 @@ import {
   attentionHandler,
   attentionOpShape,
   type DType,
+  elementCount,
   HostExecutor,
   HostTensor,
   isContiguous,
@@ -313,7 +314,7 @@ function attentionCalls(op: AttentionOp, plan: NativeChainPlan): NativeCall[] | 
 
 /** A dense tensor's elements as a view of its storage. */
 function elements(t: HostTensor) {
-  return t.storage().subarray(t.offset, t.offset + t.shape.reduce((a, b) => a * b, 1));
+  return t.storage().subarray(t.offset, t.offset + elementCount(t.shape));
 }
 
 /** The native rope call over x and out (head rows), with the positions and frequencies given. */

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import Table from 'cli-table3';
 import { tableStyle } from '../format.js';
 import { createProgress } from '../progress.js';
+import { arrivalTimes, freshPrompts } from './arrivals.js';
 import { type BenchPoint, benchChartSvg } from './bench-chart.js';
 import { loadForCommand, type ModelOptions } from './load.js';
 
@@ -22,27 +23,11 @@ export interface BenchOptions extends ModelOptions {
 export async function benchCommand(o: BenchOptions): Promise<void> {
   const loaded = await loadForCommand(o);
   const { model } = loaded;
-  const vocab = model.info.config.vocabSize;
-  let draws = 0;
-  // a fresh prompt per request: its first token differs from every other prompt's
-  const prompt = (n: number) => {
-    const first = draws++ % vocab;
-    return Int32Array.from({ length: n }, (_, i) => (i === 0 ? first : (i * 7919 + draws * 104729) % vocab));
-  };
+  const prompt = freshPrompts(model.info.config.vocabSize);
   const run = async (batch: number, context: number) => {
     const start = performance.now();
     const arrivals = await Promise.all(
-      Array.from({ length: batch }, async () => {
-        const times: number[] = [];
-        const generation = model.generate({
-          tokens: prompt(context),
-          maxTokens: o.decodeTokens,
-          stopTokens: [],
-          temperature: 0,
-        });
-        for await (const _ of generation) times.push(performance.now() - start);
-        return times;
-      }),
+      Array.from({ length: batch }, () => arrivalTimes(model, prompt(context), o.decodeTokens, start)),
     );
     // prefill: every prompt token, until the last request's first token; decode: the tokens after
     // it, until the last one

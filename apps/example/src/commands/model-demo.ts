@@ -15,6 +15,8 @@ import Table from 'cli-table3';
 import { discoverBackends } from '../backends.js';
 import { tableStyle } from '../format.js';
 import { createProgress } from '../progress.js';
+import { median } from '../timing.js';
+import { arrivalTimes, freshPrompts } from './arrivals.js';
 
 export interface ModelDemoOptions {
   readonly backend?: string;
@@ -68,23 +70,18 @@ export async function modelDemoCommand(o: ModelDemoOptions): Promise<void> {
     const rows: Row[] = [];
     try {
       // warm-up: the first steps record their graphs and plans
-      for (const model of Object.values(models)) await generate(model, Int32Array.of(1, 2, 3));
-      // a fresh prompt per run (each starts with another token): a repeated one would be served
-      // from the prefix cache
-      let runs = 0;
+      for (const model of Object.values(models))
+        await arrivalTimes(model, Int32Array.of(1, 2, 3), DECODE_TOKENS);
+      // a fresh prompt per run: a repeated one would be served from the prefix cache
+      const prompt = freshPrompts(SPEC.vocab);
       for (const context of o.contexts) {
-        const prompt = () => {
-          const first = ++runs;
-          return Int32Array.from({ length: context }, (_, i) =>
-            i === 0 ? first : (i * 7919 + 13) % SPEC.vocab,
-          );
-        };
         const prefill = {} as Record<AttentionAlgorithm, number>;
         const decode = {} as Record<AttentionAlgorithm, number>;
         for (const attention of ['flash', 'standard'] as const) {
           progress.step(`context ${context}: ${attention} attention`);
           const timed = [];
-          for (let r = 0; r < o.repeat; r++) timed.push(await generate(models[attention], prompt()));
+          for (let r = 0; r < o.repeat; r++)
+            timed.push(await arrivalTimes(models[attention], prompt(context), DECODE_TOKENS));
           prefill[attention] = median(timed.map((t) => context / (t[0]! / 1e3)));
           decode[attention] = median(timed.map((t) => (t.length - 1) / ((t.at(-1)! - t[0]!) / 1e3)));
         }
@@ -99,23 +96,6 @@ export async function modelDemoCommand(o: ModelDemoOptions): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await backend.dispose();
   }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Arrival times (ms from the start) of each generated token: the first one ends the prefill. */
-async function generate(model: Model, prompt: Int32Array): Promise<number[]> {
-  const start = performance.now();
-  const times: number[] = [];
-  for await (const _ of model.generate({
-    tokens: prompt,
-    maxTokens: DECODE_TOKENS,
-    stopTokens: [],
-    temperature: 0,
-  })) {
-    times.push(performance.now() - start);
-  }
-  return times;
 }
 
 function report(rows: Row[], backend: string, json: boolean): void {

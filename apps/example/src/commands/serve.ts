@@ -19,11 +19,12 @@ export async function serveCommand(o: ServeOptions): Promise<void> {
   const loaded = await loadForCommand(o);
   const { backend, model } = loaded;
   const modelName = o.modelName ?? basename(resolve(o.model));
+  const apiKey = o.apiKey ?? process.env.FASTATTN_API_KEY;
   const { app, shutdown } = createServer({
     model,
     modelName,
     maxRequests: o.maxRequests,
-    ...((o.apiKey ?? process.env.FASTATTN_API_KEY) && { apiKey: o.apiKey ?? process.env.FASTATTN_API_KEY }),
+    ...(apiKey && { apiKey }),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   console.error(`serving ${modelName} on ${backend.name} at ${address}/v1 (Ctrl-C stops)`);

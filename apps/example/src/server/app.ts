@@ -121,7 +121,10 @@ export function createServer(options: ServerOptions): Server {
     }));
     const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-    const plan = startChoices(model, body, { messages }, maxTokens, logprobs, controller.signal);
+    const plan: RequestPlan = {
+      choices: startChoices(model, body, { messages }, maxTokens, logprobs, controller.signal),
+      logprobs,
+    };
     const head = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: modelName };
     const started = performance.now();
     if (body.stream) {
@@ -184,21 +187,28 @@ export function createServer(options: ServerOptions): Server {
     const logprobs = body.logprobs ?? undefined;
     // choice i * n + j is prompt i's j-th choice
     const choices = prompts.flatMap((prompt, i) =>
-      startChoices(model, body, prompt, body.max_tokens ?? 16, logprobs, controller.signal).choices.map(
-        (c) => ({ ...c, index: i * n + c.index }),
-      ),
+      startChoices(model, body, prompt, body.max_tokens ?? 16, logprobs, controller.signal).map((c) => ({
+        ...c,
+        index: i * n + c.index,
+      })),
     );
     const plan: RequestPlan = { choices, logprobs };
     const head = { id: `cmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: modelName };
     const started = performance.now();
     const legacyLogprobs = (chunks: readonly GenerateChunk[]) => {
       const entries = chunks.map((c) => tokenLogprob(model, c));
+      // each token's offset in the completion text: the lengths of the tokens before it
+      let offset = 0;
+      const textOffset = entries.map((e) => {
+        const at = offset;
+        offset += e.token.length;
+        return at;
+      });
       return {
         tokens: entries.map((e) => e.token),
         token_logprobs: entries.map((e) => e.logprob),
         top_logprobs: entries.map((e) => Object.fromEntries(e.top_logprobs.map((t) => [t.token, t.logprob]))),
-        // each token's offset in the completion text: the lengths of the tokens before it
-        text_offset: entries.map((_, i) => entries.slice(0, i).reduce((sum, e) => sum + e.token.length, 0)),
+        text_offset: textOffset,
       };
     };
     if (body.stream) {

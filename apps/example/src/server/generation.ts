@@ -12,18 +12,18 @@ export interface Choice {
   readonly result: Promise<GenerateResult>;
 }
 
+/** A request's choices and the top alternatives per token it wants (undefined: no logprobs). */
 export interface RequestPlan {
-  readonly choices: Choice[];
-  /** Top alternatives per token (OpenAI's top_logprobs / completions' logprobs); undefined: no logprobs. */
+  readonly choices: readonly Choice[];
   readonly logprobs: number | undefined;
 }
 
 type Common = ChatRequest | CompletionRequest;
 
 /**
- * The request's generations, sharing `signal`. OpenAI's defaults: temperature 1, top_p 1, one
- * choice; without a seed, each choice draws its own. With a seed, choice i uses seed + i, so n
- * choices differ and the same request gives the same choices again.
+ * The request's generations, one per choice (indexed from 0), sharing `signal`. OpenAI's
+ * defaults: temperature 1, top_p 1, one choice; without a seed, each choice draws its own. With a
+ * seed, choice i uses seed + i, so n choices differ and the same request gives the same choices again.
  */
 export function startChoices(
   model: Model,
@@ -32,7 +32,7 @@ export function startChoices(
   maxTokens: number | undefined,
   logprobs: number | undefined,
   signal: AbortSignal,
-): RequestPlan {
+): Choice[] {
   const n = request.n ?? 1;
   const seed = request.seed ?? Math.floor(Math.random() * 0xffffffff);
   const base: GenerateOptions = {
@@ -50,11 +50,10 @@ export function startChoices(
     ...(logprobs !== undefined && logprobs > 0 && { topLogprobs: logprobs }),
     signal,
   };
-  const choices = Array.from({ length: n }, (_, index) => {
+  return Array.from({ length: n }, (_, index) => {
     const generation = model.generate({ ...base, seed: (seed + index) % 0x100000000 });
     return { index, chunks: generation, result: generation.result };
   });
-  return { choices, logprobs };
 }
 
 /** A token as OpenAI's logprobs content entry (chat) from a chunk. */
