@@ -4,7 +4,8 @@
 // split 0 is the planner's count.
 //   node bench/split-sweep.mjs [splits...]   (default 16 24 32 48 64)
 //   FASTATTN_SWEEP_HD=64 (head dim, default 128), FASTATTN_SWEEP_SHAPES=1x32768,16x8192 (batch x seqK),
-//   FASTATTN_SWEEP_CONFIGS=hd64_16x64w4s3,hd64_64x128w4s3 (decode configurations; default the planner's)
+//   FASTATTN_SWEEP_CONFIGS=hd64_16x64w4s3,hd64_64x128w4s3 (decode configurations; default the planner's),
+//   FASTATTN_SWEEP_HEADS=32x8 (query heads x KV heads)
 import { median } from '@fastattention/bench';
 import { createBackend } from '../dist/index.js';
 
@@ -19,8 +20,9 @@ const shapes = (process.env.FASTATTN_SWEEP_SHAPES ?? '1x4096,1x32768,1x131072,16
   .split(',')
   .map((x) => x.split('x').map(Number));
 const configs = (process.env.FASTATTN_SWEEP_CONFIGS ?? '').split(',');
+const [HQ, HKV] = (process.env.FASTATTN_SWEEP_HEADS ?? '32x8').split('x').map(Number);
 for (const [B, S] of shapes) {
-  const kvBytes = 2 * B * S * 8 * D * 2;
+  const kvBytes = 2 * B * S * HKV * D * 2;
   const sets = Math.min(8, Math.max(1, Math.ceil((256 * 2 ** 20) / kvBytes)));
   for (const config of configs)
     for (const split of splits.length ? splits : [16, 24, 32, 48, 64]) {
@@ -33,14 +35,14 @@ for (const [B, S] of shapes) {
           batch: B,
           seqQ: 1,
           seqK: S,
-          headsQ: 32,
-          headsKV: 8,
+          headsQ: HQ,
+          headsKV: HKV,
           headDim: D,
-          q: await backend.random('f16', [B, 1, 32, D], 10 * s + 1),
-          k: await backend.random('f16', [B, S, 8, D], 10 * s + 2),
-          v: await backend.random('f16', [B, S, 8, D], 10 * s + 3),
-          out: backend.empty('f16', [B, 1, 32, D]),
-          lse: backend.empty('f32', [B, 32, 1]),
+          q: await backend.random('f16', [B, 1, HQ, D], 10 * s + 1),
+          k: await backend.random('f16', [B, S, HKV, D], 10 * s + 2),
+          v: await backend.random('f16', [B, S, HKV, D], 10 * s + 3),
+          out: backend.empty('f16', [B, 1, HQ, D]),
+          lse: backend.empty('f32', [B, HQ, 1]),
         });
       }
       const one = [];
@@ -56,7 +58,7 @@ for (const [B, S] of shapes) {
       );
       const pct = (ms) => ((100 * kvBytes) / ms / 1e6 / copyGBs).toFixed(0).padStart(3);
       console.log(
-        `hd${D} B=${B} S=${S} ${backend.plan(inputs[0]).config.suffix} split ${String(backend.plan(inputs[0]).splitKV).padStart(2)}: one ${pct(median(one))}%  b2b ${pct(b2b)}% (${(b2b * 1e3).toFixed(1)} us)  loop ${pct(loop)}% (${(loop * 1e3).toFixed(1)} us)`,
+        `hd${D} ${HQ}/${HKV} B=${B} S=${S} ${backend.plan(inputs[0]).config.suffix} split ${String(backend.plan(inputs[0]).splitKV).padStart(2)}: one ${pct(median(one))}%  b2b ${pct(b2b)}% (${(b2b * 1e3).toFixed(1)} us)  loop ${pct(loop)}% (${(loop * 1e3).toFixed(1)} us)`,
       );
       for (const x of inputs) for (const t of [x.q, x.k, x.v, x.out, x.lse]) t.dispose();
       await backend.dispose();

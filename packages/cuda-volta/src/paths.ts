@@ -5,7 +5,7 @@ import { FastAttentionError } from '@fastattention/core';
  * `volta` (sm_70, mma.m8n8k4, shared-memory layouts for its quad-pairs), `turing` (sm_75,
  * m16n8k8, no cp.async), `ampere` (sm_80+, m16n8k16 + ldmatrix + cp.async) and `hopper` (sm_90
  * only: wgmma, whose sm_90a code runs on no other generation). A path with a `base` holds only the
- * kernels where it beats the base (hopper: prefill) and runs the base's kernels for the rest. A later path is added by a row here, its kernels under kernels/<path>/, and its
+ * kernels where it beats the base (hopper: prefill, and decode below hd 256) and runs the base's kernels for the rest. A later path is added by a row here, its kernels under kernels/<path>/, and its
  * configuration table in the addon.
  * Volta and Turing tensor cores have no bf16: those paths convert bf16 input to f16 in shared
  * memory (exact within f16's range, see docs/volta-turing.md) and round the output back.
@@ -39,7 +39,7 @@ export const PATHS: readonly ArchPath[] = [
     maxSm: 90,
     base: 'ampere',
     implemented: true,
-    instruction: 'wgmma.m64nNk16 (prefill) + the ampere kernels',
+    instruction: 'wgmma.m64nNk16 + the copy engine (hd 256 decode: the ampere kernel)',
     kernels: { pdl: true },
   },
   {

@@ -262,14 +262,18 @@ describe.skipIf(!backend)('cuda default path matches the float64 reference', () 
     const p = backend!.plan(prefill);
     expect(p.role).toBe('prefill');
     expect(p.splitKV).toBe(1);
-    // The hopper path runs its own wgmma prefill kernel at every head dim and the ampere kernels
-    // for decode; the ampere kernels it replaces stay timeable by name.
+    // The hopper path runs its own wgmma kernels for prefill at every head dim and for decode
+    // below hd 256 (the ampere kernel there); the ampere kernels it replaces stay timeable by name.
     if (backend!.path.name === 'hopper') {
       expect(p.path).toBe('hopper');
-      expect(d.path).toBe('ampere');
+      expect(d.path).toBe('hopper');
       for (const headDim of [64, 80, 96, 256])
         expect(backend!.plan({ ...prefill, headDim }).path).toBe('hopper');
+      for (const headDim of [64, 80, 96])
+        expect(backend!.plan({ ...prefill, seqQ: 1, seqK: 4096, headDim }).path).toBe('hopper');
+      expect(backend!.plan({ ...prefill, seqQ: 1, seqK: 4096, headDim: 256 }).path).toBe('ampere');
       expect(backend!.plan(prefill, 'hd128_128x64w4s2').path).toBe('ampere');
+      expect(backend!.plan({ ...prefill, seqQ: 1 }, 'hd128_16x128w4s3').path).toBe('ampere');
     }
   });
 });

@@ -78,9 +78,10 @@ struct HopperMainloop {
   static constexpr bool PACK_IN_SOFTMAX = !OVERLAP;
   // One consumer warpgroup whose tiles leave room for a second CTA on the SM (228 KB of shared
   // memory, 1 KB of it reserved per CTA) runs two CTAs per SM, so that one's prologue and epilogue
-  // overlap the other's k-tiles.
+  // overlap the other's k-tiles. Registers are split as for two CTAs whatever the shared memory
+  // allows: one warpgroup's 128 consumers cannot take more than 240 each (setmaxnreg).
   static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
-  static constexpr int MIN_BLOCKS = CWARPS == 4 && 2 * (SMEM + 1024) <= 228 * 1024 ? 2 : 1;
+  static constexpr int MIN_BLOCKS = CWARPS == 4 ? 2 : 1;
   // Registers per thread: ptxas caps every thread at ENTRY_REGS (__launch_bounds__); the producer
   // warpgroup then gives all but 24 up and the consumers take them (setmaxnreg, multiples of 8).
   static constexpr int ENTRY_REGS = 65536 / (MIN_BLOCKS * WARPS * 32) / 8 * 8;
@@ -95,7 +96,7 @@ struct HopperMainloop {
   static_assert(WARPS == CWARPS + 4 && CWARPS % 4 == 0, "warpgroups of 64 query rows, then a producer warpgroup");
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CTHREADS <= ENTRY_REGS * WARPS * 32, "the CTA's registers");
   static_assert(ENTRY_REGS <= 248 && CONSUMER_REGS >= ENTRY_REGS, "setmaxnreg only raises the consumers' count");
-  static_assert(4 * STAGES * 8 + 4 <= 128, "the mbarriers and the flag fit past the tiles (FA_HOPPER_SMEM)");
+  static_assert(4 * STAGES * 8 + 4 <= 256, "the mbarriers and the flag fit past the tiles (FA_HOPPER_SMEM)");
   static_assert(HD % 16 == 0 && BN % 64 == 0 && BN <= 256, "SW128 tiles of whole column blocks; one copy box of rows");
   static_assert(COPY_THREADS <= CTHREADS && BN % RPP == 0 && BM % RPP == 0, "fixed 16-byte column per thread");
   using Layout = M16n8Layout<1, BN / 8, HDP / 8, (HDP != HD)>;
