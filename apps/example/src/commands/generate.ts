@@ -4,6 +4,7 @@
  * cancels the reply; in `chat` it keeps the program, and `/reset` forgets the conversation.
  */
 import { createInterface } from 'node:readline';
+import { invalidInput } from '@fastattention/core';
 import type { GenerateOptions, GenerateResult, Model } from '@fastattention/runtime';
 import { loadForCommand, type ModelOptions } from './load.js';
 
@@ -79,7 +80,7 @@ function figures({ result, firstTokenMs, totalMs }: Reply): string {
 
 export async function generateCommand(o: GenerateCommandOptions): Promise<void> {
   const prompt = o.prompt ?? (await readStdin());
-  if (!prompt) throw new Error('no prompt: give --prompt TEXT or pipe the prompt on stdin');
+  if (!prompt) throw invalidInput('prompt', 'none given: pass --prompt TEXT or pipe the prompt on stdin');
   const loaded = await loadForCommand(o);
   const controller = new AbortController();
   const onSigint = () => controller.abort();

@@ -1,13 +1,12 @@
 /**
  * What the model commands share: the backend (the best available, or the one named), the model
- * loaded with the runtime behind a progress line, and disposing of both.
+ * loaded with the runtime behind a progress bar, and disposing of both.
  */
 import { basename } from 'node:path';
 import { type Backend, resolveBackend } from '@fastattention/core';
 import { loadModel, type Model } from '@fastattention/runtime';
 import { discoverBackends } from '../backends.js';
-import { formatBytes } from '../format.js';
-import { createProgress } from '../progress.js';
+import { createByteProgress } from '../progress.js';
 
 export interface ModelOptions {
   readonly model: string;
@@ -28,20 +27,12 @@ export async function loadForCommand(o: ModelOptions): Promise<LoadedModel> {
     ...(o.backend ? { prefer: [o.backend], only: true } : {}),
     options: o.threads ? { threads: o.threads } : {},
   });
-  const progress = createProgress();
-  let shown = -5;
+  const progress = createByteProgress(`loading ${basename(o.model)}`);
   let model: Model;
   try {
     model = await loadModel(o.model, {
       backend,
-      onProgress: ({ loadedBytes, totalBytes }) => {
-        // every 5%: a log gets a few dozen lines, not one per tensor
-        const percent = totalBytes > 0 ? Math.floor((100 * loadedBytes) / totalBytes) : 100;
-        if (percent < shown + 5 && percent < 100) return;
-        shown = percent;
-        const sizes = `${formatBytes(loadedBytes)} of ${formatBytes(totalBytes)}`;
-        progress.step(`loading ${basename(o.model)}: ${percent}% (${sizes})`);
-      },
+      onProgress: ({ loadedBytes, totalBytes }) => progress.update(loadedBytes, totalBytes),
     });
   } catch (error) {
     await backend.dispose();
