@@ -12,10 +12,10 @@
 //   S = 4K and about even at 16K (BENCHMARKS.md, "One kernel body").
 // decode: one consumer warpgroup of 64 rows, of which a GQA decode fills the group size (4 of 64 for
 //   32/8 heads): the products are cheap next to the K/V stream, and the copy engine keeps three
-//   tiles in flight with one thread. Against the ampere KSPLIT tiles it is even on dense caches and
-//   reads paged ones of 64-row blocks as fast as dense ones (BENCHMARKS.md, "Decode on the copy
-//   engine"). hd 256 would need 32 of the warpgroup's threads per row for its Q copy; it stays on
-//   the ampere tile.
+//   tiles in flight with one thread. On dense caches it is even with the ampere tiles at hd 128
+//   and faster at hd 80/96; it reads paged caches of 64-row blocks as fast as dense ones
+//   (BENCHMARKS.md, "Decode on the copy engine"). hd 256 stays on the ampere tile: the consumers'
+//   fixed-column copies of its rows (8 rows x 32 chunks) need 256 threads, a warpgroup has 128.
 #pragma once
 
 #define FA_HOPPER_HD64(X) X(prefill, 64, 64, 128, 8, 3) X(prefill_alt, 64, 128, 128, 12, 3) X(decode, 64, 64, 128, 8, 3)
