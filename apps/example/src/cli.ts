@@ -94,7 +94,7 @@ modelCommand(
 program
   .command('bench')
   .description(
-    "a model's prefill and decode throughput over batch sizes and contexts: a table, JSON or an SVG chart",
+    "a model's prefill and decode throughput over batch sizes and contexts: a table, JSON and an SVG or PNG chart",
   )
   .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
   .option('-b, --backend <name>', 'use this backend instead of the best available one')
@@ -102,7 +102,7 @@ program
   .option('--batches <list>', 'concurrent requests, comma-separated', sizeList, [1, 4, 16])
   .option('-c, --contexts <list>', 'prompt lengths, comma-separated', sizeList, [128, 512, 2048])
   .option('--decode-tokens <n>', 'tokens each request decodes', positiveInt, 32)
-  .option('--chart <file.svg>', 'also write the throughput chart as SVG')
+  .option('--chart <file>', 'also write the throughput chart: file.svg or file.png')
   .option('--json', 'print JSON instead of a table')
   .action((o: BenchOptions, command: Command) => benchCommand({ ...command.optsWithGlobals(), ...o }));
 

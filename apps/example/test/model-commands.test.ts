@@ -108,6 +108,15 @@ describe(`fastattn generate and chat (seed ${seed})`, { timeout: 60_000 }, () =>
     expect(stderr).toContain('(conversation forgotten)');
   });
 
+  it('chat: a line the conversation cannot hold is refused with a message, and the chat goes on', async () => {
+    const { stderr } = await run(
+      ['chat', ...model(), '-n', '4', '--temperature', '0'],
+      `${'x'.repeat(400)}\nhello\n/exit\n`,
+    );
+    expect(stderr).toMatch(/\(not sent: .*\/reset starts a new conversation\)/);
+    expect([...stderr.matchAll(/\((\d+) prompt \+/g)]).toHaveLength(1); // "hello" was answered
+  });
+
   it('model-demo: flash and standard attention on a synthetic Llama, at every context asked', async () => {
     const { stdout } = await run([
       'model-demo',
@@ -154,5 +163,25 @@ describe(`fastattn generate and chat (seed ${seed})`, { timeout: 60_000 }, () =>
     const svg = await readFile(chart, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('decode');
+    // a PNG when the file asks for one; another name is refused before any work
+    const png = join(root, 'bench.png');
+    await run([
+      'bench',
+      ...model(),
+      '--batches',
+      '1',
+      '--contexts',
+      '16',
+      '--decode-tokens',
+      '2',
+      '--chart',
+      png,
+    ]);
+    const bytes = await readFile(png);
+    expect(bytes.subarray(1, 4).toString()).toBe('PNG');
+    const refused = await run([...args, '--chart', join(root, 'bench.jpg')]).catch((e: Error) => e.message);
+    expect(refused).toMatch(
+      /chart: .*bench\.jpg': name an \.svg or a \.png file \[INVALID_INPUT, field chart\]/,
+    );
   });
 });

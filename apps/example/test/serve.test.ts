@@ -211,6 +211,45 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
       };
     };
     expect((await raw('/v1/nothing')).status).toBe(404);
+    // another model than the one served: OpenAI's 404
+    await expect(
+      client.chat.completions.create({ ...greedy, model: 'gpt-4o', messages: hello }),
+    ).rejects.toMatchObject({ status: 404, param: 'model', code: 'model_not_found' });
+    // what this server cannot honour is refused, naming the field, never silently ignored
+    const refused: [Record<string, unknown>, string][] = [
+      [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
+      [{ tool_choice: 'required' }, 'tool_choice'],
+      [{ response_format: { type: 'json_object' } }, 'response_format'],
+      [{ logit_bias: { '12': 5 } }, 'logit_bias'],
+      [{ top_logprobs: 2 }, 'top_logprobs'], // without logprobs: true
+    ];
+    for (const [fields, param] of refused) {
+      expect(
+        await status(client.chat.completions.create({ ...greedy, messages: hello, ...fields } as never)),
+      ).toMatchObject({ status: 400, param });
+    }
+    for (const [fields, param] of [
+      [{ suffix: 'tail' }, 'suffix'],
+      [{ best_of: 3 }, 'best_of'],
+    ] as const) {
+      expect(
+        await status(client.completions.create({ ...greedy, prompt: 'x', ...fields } as never)),
+      ).toMatchObject({
+        status: 400,
+        param,
+      });
+    }
+    // null is "not given", as OpenAI takes it; an empty tools list or a text format asks for nothing
+    const fine = await client.chat.completions.create({
+      ...greedy,
+      messages: hello,
+      max_tokens: 2,
+      stop: null,
+      user: null,
+      tools: [],
+      response_format: { type: 'text' },
+    } as never);
+    expect(fine.choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
     const badJson = await raw('/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -239,6 +278,9 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
     try {
       const wrong = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'nope', maxRetries: 0 });
       await expect(wrong.models.list()).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
+      // the route is checked, not the raw URL: a percent-encoded /v1 is the same route
+      for (const path of ['/%761/models', '/v%31/models', '/v1/%6dodels'])
+        expect((await fetch(`${url}${path}`)).status).toBe(401);
       const right = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
       expect((await right.models.list()).data).toHaveLength(1);
       expect((await fetch(`${url}/health`)).status).toBe(200); // health needs no key
@@ -315,10 +357,23 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
     const took = performance.now() - started;
     expect(took).toBeGreaterThanOrEqual(90); // the grace period was given
     expect(took).toBeLessThan(2000);
-    // the stream was cut off long before its 4000 tokens, and its blocks are back
+    // the stream was cut off long before its 4000 tokens, ending in an error event, not a finish
+    // that would pass the cut text for a whole answer; its blocks are back
     let received = 1;
-    while (!(await iterator.next().catch(() => ({ done: true }))).done) received++;
+    let failure: unknown;
+    for (;;) {
+      const next = await iterator.next().catch((error: unknown) => {
+        failure = error;
+        return { done: true, value: undefined };
+      });
+      if (next.done) break;
+      expect(
+        (next.value as { choices: { finish_reason: string | null }[] }).choices[0]?.finish_reason,
+      ).toBeNull();
+      received++;
+    }
     expect(received).toBeLessThan(4000);
+    expect(String(failure)).toMatch(/shut down before this generation finished/);
     expect(await settledBlocks()).toBe(baseline);
   });
 

@@ -1,9 +1,30 @@
 /**
  * `fastattn bench`'s chart: prefill and decode throughput against the context, one line per batch
- * size, side by side; a Vega-Lite spec rendered to SVG by Vega in Node (no browser, no canvas).
+ * size, side by side; a Vega-Lite spec rendered to SVG by Vega in Node (no browser, no canvas),
+ * and from SVG to PNG by resvg.
  */
+import { extname } from 'node:path';
+import { invalidInput } from '@fastattention/core';
+import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
+
+export type ChartFormat = 'svg' | 'png';
+
+/** The chart format a file name asks for (.svg or .png); anything else is INVALID_INPUT naming `chart`. */
+export function chartFormat(file: string): ChartFormat {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.svg' || ext === '.png') return ext.slice(1) as ChartFormat;
+  throw invalidInput('chart', `'${file}': name an .svg or a .png file`);
+}
+
+/** The chart as the file's bytes: SVG text, or a PNG at twice the SVG's size. */
+export async function benchChart(points: readonly BenchPoint[], title: string, format: ChartFormat) {
+  const svg = await benchChartSvg(points, title);
+  if (format === 'svg') return svg;
+  const png = new Resvg(svg, { background: 'white', fitTo: { mode: 'zoom', value: 2 } }).render().asPng();
+  return png;
+}
 
 export interface BenchPoint {
   readonly batch: number;

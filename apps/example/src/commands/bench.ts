@@ -2,14 +2,14 @@
  * `fastattn bench --model PATH`: prefill and decode throughput of a model over a sweep of batch
  * sizes and contexts, through the runtime's scheduler as generate() callers see it. Prompts are
  * random token ids (fresh each run, so the prefix cache never answers) and every request decodes
- * exactly --decode-tokens tokens. A table, JSON, or a chart written to SVG.
+ * exactly --decode-tokens tokens. A table, JSON, and a chart written to SVG or PNG.
  */
 import { writeFile } from 'node:fs/promises';
 import Table from 'cli-table3';
 import { tableStyle } from '../format.js';
 import { createProgress } from '../progress.js';
 import { arrivalTimes, freshPrompts } from './arrivals.js';
-import { type BenchPoint, benchChartSvg } from './bench-chart.js';
+import { type BenchPoint, benchChart, chartFormat } from './bench-chart.js';
 import { loadForCommand, type ModelOptions } from './load.js';
 
 export interface BenchOptions extends ModelOptions {
@@ -21,6 +21,7 @@ export interface BenchOptions extends ModelOptions {
 }
 
 export async function benchCommand(o: BenchOptions): Promise<void> {
+  const format = o.chart === undefined ? undefined : chartFormat(o.chart); // before minutes of work
   const loaded = await loadForCommand(o);
   const { model } = loaded;
   const prompt = freshPrompts(model.info.config.vocabSize);
@@ -56,8 +57,8 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
     await loaded.dispose();
   }
   const title = `${model.info.config.architecture} on ${loaded.backend.name}, ${o.decodeTokens} tokens decoded per request`;
-  if (o.chart) {
-    await writeFile(o.chart, await benchChartSvg(points, title));
+  if (o.chart && format) {
+    await writeFile(o.chart, await benchChart(points, title, format));
     console.error(`chart written to ${o.chart}`);
   }
   if (o.json) {

@@ -4,7 +4,7 @@
  * cancels the reply; in `chat` it keeps the program, and `/reset` forgets the conversation.
  */
 import { createInterface } from 'node:readline';
-import { invalidInput } from '@fastattention/core';
+import { invalidInput, isFastAttentionError } from '@fastattention/core';
 import type { GenerateOptions, GenerateResult, Model } from '@fastattention/runtime';
 import { loadForCommand, type ModelOptions } from './load.js';
 
@@ -129,12 +129,19 @@ export async function chatCommand(o: ChatCommandOptions): Promise<void> {
         history.push({ role: 'user', content: line });
         replying = new AbortController();
         const options = { messages: [...history], ...samplingOf(o) };
-        const reply = await streamReply(loaded.model, options, process.stdout, replying).finally(() => {
+        try {
+          const reply = await streamReply(loaded.model, options, process.stdout, replying);
+          process.stdout.write('\n');
+          console.error(`(${figures(reply)})`);
+          history.push({ role: 'assistant', content: reply.result.text });
+        } catch (error) {
+          // A conversation grown past what a sequence may hold: say so and keep the program.
+          if (!isFastAttentionError(error) || error.code !== 'INVALID_INPUT') throw error;
+          history.pop();
+          console.error(`(not sent: ${error.message}; /reset starts a new conversation)`);
+        } finally {
           replying = undefined;
-        });
-        process.stdout.write('\n');
-        console.error(`(${figures(reply)})`);
-        history.push({ role: 'assistant', content: reply.result.text });
+        }
       }
       rl.prompt();
     }

@@ -22,7 +22,7 @@ export interface ServerOptions {
   readonly model: Model;
   /** The id /v1/models lists and responses carry. */
   readonly modelName: string;
-  /** When set, every /v1 request needs `Authorization: Bearer <apiKey>`. */
+  /** When set, every request but /health and /metrics needs `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string;
   /** Completion requests served at once; more get 429 (default 256). */
   readonly maxRequests?: number;
@@ -38,6 +38,8 @@ export interface Server {
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+const shuttingDown = (message = 'The server is shutting down.') =>
+  new ApiError(503, message, { code: 'server_shutting_down' });
 
 export function createServer(options: ServerOptions): Server {
   const { model, modelName } = options;
@@ -53,8 +55,11 @@ export function createServer(options: ServerOptions): Server {
   let closing = false;
   const key = options.apiKey === undefined ? undefined : digest(options.apiKey);
 
+  // Every route but /health and /metrics needs the key. The route fastify matched is checked, not
+  // the raw URL: fastify decodes the path, so /%761/models reaches /v1/models.
+  const open = new Set(['/health', '/metrics']);
   app.addHook('onRequest', async (request) => {
-    if (key === undefined || !request.url.startsWith('/v1/')) return;
+    if (key === undefined || open.has(request.routeOptions.url ?? '')) return;
     const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
     // Compared as fixed-length digests, in constant time whatever the key's length.
     if (!timingSafeEqual(digest(given), key)) {
@@ -86,9 +91,22 @@ export function createServer(options: ServerOptions): Server {
     data: [{ id: modelName, object: 'model', created: 0, owned_by: 'fastattn' }],
   }));
 
-  /** Admits a request (or 429/503) and ties its generations to the client's connection. */
-  const admit = (reply: FastifyReply): AbortController => {
-    if (closing) throw new ApiError(503, 'The server is shutting down.', { code: 'server_shutting_down' });
+  /**
+   * Admits a request for `model` (404 for another model, 429, 503) and ties its generations to the
+   * client's connection.
+   */
+  const admit = (requested: string | null | undefined, reply: FastifyReply): AbortController => {
+    if (requested != null && requested !== modelName) {
+      throw new ApiError(
+        404,
+        `The model \`${requested}\` does not exist; this server serves \`${modelName}\`.`,
+        {
+          param: 'model',
+          code: 'model_not_found',
+        },
+      );
+    }
+    if (closing) throw shuttingDown();
     if (active.size >= maxRequests) {
       throw new ApiError(429, `More than ${maxRequests} requests in flight; retry shortly.`, {
         type: 'rate_limit_error',
@@ -114,7 +132,7 @@ export function createServer(options: ServerOptions): Server {
     const parsed = chatRequest.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
-    const controller = admit(reply);
+    const controller = admit(body.model, reply);
     const messages = body.messages.map((m) => ({
       role: m.role === 'developer' ? 'system' : m.role,
       content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
@@ -181,7 +199,7 @@ export function createServer(options: ServerOptions): Server {
     const parsed = completionRequest.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
-    const controller = admit(reply);
+    const controller = admit(body.model, reply);
     const prompts = promptList(body.prompt);
     const n = body.n ?? 1;
     const logprobs = body.logprobs ?? undefined;
@@ -254,8 +272,7 @@ export function createServer(options: ServerOptions): Server {
           first = false;
           chunks.push(chunk);
         }
-        const result = await choice.result;
-        countUsage(result);
+        const result = await settled(choice);
         return { choice, result, chunks };
       }),
     );
@@ -286,8 +303,20 @@ export function createServer(options: ServerOptions): Server {
       'cache-control': 'no-cache',
       connection: 'keep-alive',
     });
-    const send = (data: unknown) => {
-      if (!raw.destroyed) raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+    // A slow reader is not written past the socket's buffer: the events wait (in the generation's
+    // own chunk list, at most max_tokens of them) until it drains.
+    const send = async (data: unknown) => {
+      if (raw.destroyed) return;
+      if (raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          raw.off('drain', done);
+          raw.off('close', done);
+          resolve();
+        };
+        raw.on('drain', done);
+        raw.on('close', done);
+      });
     };
     let firstToken = true;
     try {
@@ -300,29 +329,37 @@ export function createServer(options: ServerOptions): Server {
             firstToken = false;
             // a token may complete no text yet (half a character, a possible stop string)
             if (chunk.text === '' && plan.logprobs === undefined && !first) continue;
-            send(events.chunk(choice, chunk.text, chunk, first));
+            await send(events.chunk(choice, chunk.text, chunk, first));
             sent += chunk.text;
             first = false;
           }
-          const result = await choice.result;
-          countUsage(result);
+          const result = await settled(choice);
           // text held back for a stop string that never came arrives with the finish
-          send(events.finish(choice, result, result.text.slice(sent.length)));
+          await send(events.finish(choice, result, result.text.slice(sent.length)));
           return result;
         }),
       );
-      if (includeUsage) send(events.usage(usageOf(results, perPrompt)));
-      send('[DONE]');
+      if (includeUsage) await send(events.usage(usageOf(results, perPrompt)));
+      await send('[DONE]');
     } catch (error) {
-      send(toApiError(error).body());
+      await send(toApiError(error).body());
     } finally {
       raw.end();
     }
   }
 
-  function countUsage(result: GenerateResult): void {
+  /**
+   * A choice's result, counted. A generation cancelled by the server's shutdown is an error (503),
+   * not a short answer that looks finished; one whose client left answers no one.
+   */
+  async function settled(choice: Choice): Promise<GenerateResult> {
+    const result = await choice.result;
     metrics.tokens.inc(result.usage.completionTokens);
     metrics.promptTokens.inc(result.usage.promptTokens);
+    if (result.finishReason !== 'abort') return result;
+    throw closing
+      ? shuttingDown('The server shut down before this generation finished.')
+      : new ApiError(499, 'The request was cancelled.', { code: 'cancelled' });
   }
 
   return {

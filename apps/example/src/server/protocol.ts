@@ -1,15 +1,30 @@
 /**
- * The OpenAI request bodies `fastattn serve` accepts, as zod schemas (unknown fields are ignored,
- * as OpenAI's own server does), and its error JSON: `{ error: { message, type, param, code } }`
- * with the status code OpenAI uses for the same fault.
+ * The OpenAI request bodies `fastattn serve` accepts, as zod schemas, and its error JSON:
+ * `{ error: { message, type, param, code } }` with the status code OpenAI uses for the same fault.
+ * Fields this server cannot honour (tools, a JSON response format, logit biases, best_of, suffix)
+ * are refused naming the field, so that a client never gets an answer that silently ignored them;
+ * other unknown fields are ignored, as vLLM and llama.cpp's servers do.
  */
 import { z } from 'zod';
 
-const stop = z.union([z.string(), z.array(z.string()).max(4)]).optional();
+/** A field that may be absent, null or empty, and is refused otherwise. */
+const unsupported = (what: string) =>
+  z
+    .unknown()
+    .refine(
+      (v) =>
+        v == null ||
+        (Array.isArray(v) && v.length === 0) ||
+        (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0),
+      `${what} is not supported by this server`,
+    )
+    .optional();
+
+const stop = z.union([z.string(), z.array(z.string()).max(4)]).nullish();
 
 /** The sampling fields chat and completions share. */
 const sampling = {
-  model: z.string().optional(),
+  model: z.string().nullish(),
   max_tokens: z.number().int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
@@ -23,7 +38,8 @@ const sampling = {
   repetition_penalty: z.number().gt(0).nullish(),
   /** vLLM's extension: generate max_tokens whatever the end-of-sequence tokens say (benchmarks). */
   ignore_eos: z.boolean().nullish(),
-  user: z.string().optional(),
+  user: z.string().nullish(),
+  logit_bias: unsupported('logit_bias'),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
 };
@@ -33,13 +49,32 @@ const message = z.object({
   content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() })).min(1)]),
 });
 
-export const chatRequest = z.object({
-  ...sampling,
-  messages: z.array(message).min(1),
-  max_completion_tokens: z.number().int().min(1).nullish(),
-  logprobs: z.boolean().nullish(),
-  top_logprobs: z.number().int().min(0).max(20).nullish(),
-});
+export const chatRequest = z
+  .object({
+    ...sampling,
+    messages: z.array(message).min(1),
+    max_completion_tokens: z.number().int().min(1).nullish(),
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().int().min(0).max(20).nullish(),
+    tools: unsupported('tools (function calling)'),
+    tool_choice: z
+      .unknown()
+      .refine((v) => v == null || v === 'none', 'tool_choice: tools are not supported by this server')
+      .optional(),
+    functions: unsupported('functions (function calling)'),
+    function_call: unsupported('function_call'),
+    response_format: z
+      .unknown()
+      .refine(
+        (v) => v == null || (typeof v === 'object' && (v as { type?: unknown }).type === 'text'),
+        "only response_format { type: 'text' } is supported by this server",
+      )
+      .optional(),
+  })
+  .refine((r) => r.top_logprobs == null || r.logprobs === true, {
+    message: 'logprobs must be true when top_logprobs is set',
+    path: ['top_logprobs'],
+  });
 
 export const completionRequest = z.object({
   ...sampling,
@@ -52,6 +87,8 @@ export const completionRequest = z.object({
   ]),
   logprobs: z.number().int().min(0).max(20).nullish(),
   echo: z.literal(false).nullish(),
+  best_of: z.literal(1).nullish(),
+  suffix: z.string().max(0, 'suffix is not supported by this server').nullish(),
 });
 
 export type ChatRequest = z.infer<typeof chatRequest>;
