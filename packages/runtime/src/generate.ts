@@ -33,14 +33,20 @@ export interface GenerateOptions extends Partial<SamplingParams> {
    * model's raw logits (OpenAI's `top_logprobs`; 0-20). Reads each step's logits back to the host.
    */
   readonly topLogprobs?: number;
-  /** Tokens that end the generation (default: the config's EOS ids). Not yielded. */
+  /**
+   * Tokens that end the generation (default: the config's EOS ids). Not yielded, unless text was
+   * held back when one came (a possible stop string, half a character): its chunk carries that text.
+   */
   readonly stopTokens?: readonly number[];
   readonly signal?: AbortSignal;
 }
 
 export interface GenerateChunk {
   readonly token: number;
-  /** The text this token completes ('' while a multi-byte character or a possible stop string is incomplete, or without a tokenizer). */
+  /**
+   * The text this token completes ('' while a multi-byte character or a possible stop string is
+   * incomplete, or without a tokenizer). The chunks' texts, concatenated, are the result's text.
+   */
   readonly text: string;
   /** The token's log-probability under the sampling distribution's logits (after penalties). */
   readonly logprob: number;
@@ -51,7 +57,7 @@ export interface GenerateChunk {
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GenerateResult {
-  /** Every token generated, the stop token included (it is counted, not yielded). */
+  /** Every token generated, the stop token included (counted; yielded only to release held-back text). */
   readonly tokens: Int32Array;
   /** The generated text (without a stop string), when the model has a tokenizer. */
   readonly text: string;
@@ -150,7 +156,10 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     text += chunk.text;
     wake();
   };
-  let stoppedByText = false;
+  // Text held back for a possible stop string or an unfinished character, released when the
+  // generation ends on a stop token or at maxTokens (it was text after all).
+  const release = () => matcher.push(decoder?.flush() ?? '').text + matcher.flush();
+  let generated = 0;
   const result = run.scheduler
     .submit({
       prompt,
@@ -159,16 +168,21 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
       topLogprobs: top,
       ...(options.signal && { signal: options.signal }),
       onToken: (token, logprob, alternatives) => {
-        if (stop.has(token)) return true; // counted, not yielded
+        generated++;
+        const extra = alternatives && { topLogprobs: alternatives };
+        if (stop.has(token)) {
+          // counted, not yielded, unless it releases held-back text: then its chunk carries that
+          const rest = release();
+          if (rest) push({ token, text: rest, logprob, ...extra });
+          return true;
+        }
         const piece = matcher.push(decoder ? decoder.push(token) : '');
-        push({ token, text: piece.text, logprob, ...(alternatives && { topLogprobs: alternatives }) });
-        stoppedByText = piece.stopped;
+        const last = !piece.stopped && generated === maxTokens;
+        push({ token, text: last ? piece.text + release() : piece.text, logprob, ...extra });
         return piece.stopped;
       },
     })
     .then((r): GenerateResult => {
-      const rest = stoppedByText ? '' : matcher.push(decoder?.flush() ?? '').text + matcher.flush();
-      if (rest) text += rest; // held back for a stop string that never came
       return {
         tokens: r.tokens,
         text,

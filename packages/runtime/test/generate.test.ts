@@ -1,7 +1,7 @@
 // model.generate on a tiny checkpoint: greedy tokens equal the argmax of the float64 forward at
 // every step (so the decode steps over the cache match a full forward), seeded sampling repeats
 // itself, and stop tokens, maxTokens, abort and bad options end or refuse it as documented.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReferenceBackend } from '@fastattention/core';
@@ -145,6 +145,30 @@ describe(`runtime: generate (seed ${seed})`, () => {
     );
     await model.dispose();
     await backend.dispose();
+  });
+
+  it("stops at the EOS ids of generation_config.json, which override config.json's, by default", async () => {
+    const backend = createReferenceBackend();
+    const prompt = Int32Array.of(5, 17, 3, 40, 22);
+    const plain = await loadModel(ckpt.dir, { backend, dtype: 'f32' });
+    const free = await collect(plain, { tokens: prompt, maxTokens: 6, stopTokens: [] });
+    await plain.dispose();
+    const tokens = Array.from(free.result.tokens);
+    // the third token generated becomes an end-of-sequence id (with one that never comes)
+    const eos = tokens[2]!;
+    const dir = join(root, 'with-generation-config');
+    await writeTinyCheckpoint(dir, SPEC, rng(seed));
+    await writeFile(
+      join(dir, 'generation_config.json'),
+      JSON.stringify({ eos_token_id: [SPEC.vocab - 1, eos] }),
+    );
+    const model = await loadModel(dir, { backend, dtype: 'f32' });
+    expect(model.info.config.eosTokenIds).toEqual([SPEC.vocab - 1, eos]);
+    const stopped = await collect(model, { tokens: prompt, maxTokens: 6 }); // no stopTokens: the EOS ids
+    const first = tokens.indexOf(eos);
+    expect(stopped.result).toMatchObject({ finishReason: 'stop', usage: { completionTokens: first + 1 } });
+    expect(stopped.chunks.map((c) => c.token)).toEqual(tokens.slice(0, first)); // EOS counted, not yielded
+    await model.dispose();
   });
 
   it('refuses bad options, naming them', async () => {

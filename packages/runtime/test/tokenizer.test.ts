@@ -86,7 +86,7 @@ describe(`runtime: tokenizer and text (seed ${seed})`, () => {
       model.tokenizer!.encode(rendered, { addSpecialTokens: false }).length,
     );
     const free = await run({ prompt: 'hello', maxTokens: 24, stopTokens: [] });
-    expect(free.result.text.startsWith(free.text)).toBe(true);
+    expect(free.text).toBe(free.result.text);
     const visible = free.result.text;
     expect(visible.length).toBeGreaterThanOrEqual(6); // 24 byte-level tokens
     const stop = visible.slice(3, 5);
@@ -96,6 +96,35 @@ describe(`runtime: tokenizer and text (seed ${seed})`, () => {
       text: visible.slice(0, visible.indexOf(stop)),
     });
     expect(cut.text).toBe(cut.result.text);
+    // Text held back for a stop string that never comes is streamed when the generation ends:
+    // at maxTokens (in the last token's chunk) and at a stop token (in that token's own chunk).
+    const last = visible.at(-1)!;
+    const atLength = await run({ prompt: 'hello', maxTokens: 24, stopTokens: [], stop: [`${last}\u0001`] });
+    expect(atLength.result).toMatchObject({ finishReason: 'length', text: visible });
+    expect(atLength.text).toBe(visible);
+    const tokens = Array.from(free.result.tokens);
+    // the first token not seen before it (a tiny greedy model may loop on a few; then nothing to stop on)
+    const k = tokens.findIndex((t, i) => i >= 2 && !tokens.slice(0, i).includes(t));
+    if (k > 0) {
+      const before = await run({ prompt: 'hello', maxTokens: k, stopTokens: [] });
+      const held = before.result.text.at(-1)!;
+      const g = model.generate({
+        prompt: 'hello',
+        maxTokens: 24,
+        stopTokens: [tokens[k]!],
+        stop: [`${held}\u0001`],
+      });
+      const chunks = [];
+      for await (const chunk of g) chunks.push(chunk);
+      const atStop = await g.result;
+      expect(atStop).toMatchObject({ finishReason: 'stop', text: before.result.text });
+      expect(chunks.map((c) => c.text).join('')).toBe(atStop.text);
+      // the stop token's chunk released what was held (the stop string's first character, and any
+      // bytes of an unfinished character before it)
+      expect(chunks.at(-1)!.token).toBe(tokens[k]);
+      expect(chunks.at(-1)!.text).not.toBe('');
+      expect(atStop.text.endsWith(chunks.at(-1)!.text)).toBe(true);
+    }
     expect(() => model.generate({ prompt: 'x', tokens: Int32Array.of(1) })).toThrow(
       expect.objectContaining({ field: 'tokens' }),
     );

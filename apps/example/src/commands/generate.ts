@@ -53,14 +53,11 @@ async function streamReply(
   const start = performance.now();
   let firstTokenMs: number | undefined;
   const generation = model.generate({ ...options, signal: controller.signal });
-  let streamed = '';
   for await (const chunk of generation) {
     firstTokenMs ??= performance.now() - start;
     out.write(chunk.text);
-    streamed += chunk.text;
   }
   const result = await generation.result;
-  out.write(result.text.slice(streamed.length)); // held back for a stop string that never came
   return { result, firstTokenMs, totalMs: performance.now() - start };
 }
 

@@ -162,13 +162,13 @@ export function createServer(options: ServerOptions): Server {
           ],
           ...(includeUsage && { usage: null }),
         }),
-        finish: (choice, result, delta) => ({
+        finish: (choice, result) => ({
           ...head,
           object: 'chat.completion.chunk',
           choices: [
             {
               index: choice.index,
-              delta: delta ? { content: delta } : {},
+              delta: {},
               logprobs: null,
               finish_reason: finishReason(result),
             },
@@ -240,7 +240,7 @@ export function createServer(options: ServerOptions): Server {
       return streamResponse(reply, plan, n, started, includeUsage, {
         chunk: (choice, delta, chunk) =>
           event(choice.index, delta, chunk && logprobs !== undefined ? legacyLogprobs([chunk]) : null, null),
-        finish: (choice, result, delta) => event(choice.index, delta, null, finishReason(result)),
+        finish: (choice, result) => event(choice.index, '', null, finishReason(result)),
         usage: (usage) => ({ ...head, object: 'text_completion', choices: [], usage }),
       });
     }
@@ -280,7 +280,7 @@ export function createServer(options: ServerOptions): Server {
 
   interface StreamEvents {
     chunk(choice: Choice, delta: string, chunk: GenerateChunk | undefined, first: boolean): unknown;
-    finish(choice: Choice, result: GenerateResult, delta: string): unknown;
+    finish(choice: Choice, result: GenerateResult): unknown;
     usage(usage: ReturnType<typeof usageOf>): unknown;
   }
 
@@ -322,7 +322,6 @@ export function createServer(options: ServerOptions): Server {
     try {
       const results = await Promise.all(
         plan.choices.map(async (choice) => {
-          let sent = '';
           let first = true;
           for await (const chunk of choice.chunks) {
             if (firstToken) metrics.timeToFirstToken.observe((performance.now() - started) / 1e3);
@@ -330,12 +329,10 @@ export function createServer(options: ServerOptions): Server {
             // a token may complete no text yet (half a character, a possible stop string)
             if (chunk.text === '' && plan.logprobs === undefined && !first) continue;
             await send(events.chunk(choice, chunk.text, chunk, first));
-            sent += chunk.text;
             first = false;
           }
-          const result = await settled(choice);
-          // text held back for a stop string that never came arrives with the finish
-          await send(events.finish(choice, result, result.text.slice(sent.length)));
+          const result = await settled(choice); // its chunks carried all its text
+          await send(events.finish(choice, result));
           return result;
         }),
       );
