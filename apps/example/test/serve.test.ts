@@ -130,6 +130,52 @@ describe(`fastattn serve (seed ${seed})`, { timeout: 60_000 }, () => {
     await expect(bad).rejects.toMatchObject({ status: 400 });
   });
 
+  it('streams n choices of completions with logprobs, stop strings and the usage chunk last', async () => {
+    const request = {
+      model: 'tiny',
+      prompt: 'hello',
+      max_tokens: 12,
+      temperature: 1,
+      seed: 99,
+      n: 2,
+      logprobs: 2,
+      stop: ['\u0001', 'zz'], // an array of stop strings (here none is likely to come)
+      ignore_eos: true, // so that every generated token is yielded and counted alike
+    };
+    const whole = await client.completions.create(request as never);
+    const texts = ['', ''];
+    const tokens: string[][] = [[], []];
+    const finishes: (string | null)[] = [null, null];
+    let usage: OpenAI.CompletionUsage | undefined;
+    let afterUsage = 0;
+    const stream = (await client.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as never)) as unknown as AsyncIterable<OpenAI.Completion>;
+    for await (const chunk of stream) {
+      if (usage) afterUsage++;
+      if (chunk.usage) {
+        usage = chunk.usage;
+        expect(chunk.choices).toEqual([]);
+      }
+      for (const c of chunk.choices) {
+        expect(finishes[c.index]).toBeNull(); // nothing of a choice after its finish
+        texts[c.index] += c.text;
+        tokens[c.index]!.push(...(c.logprobs?.tokens ?? []));
+        if (c.logprobs) expect(Object.keys(c.logprobs.top_logprobs![0]!).length).toBeLessThanOrEqual(2);
+        finishes[c.index] = c.finish_reason;
+      }
+    }
+    expect(afterUsage).toBe(0);
+    // the same seed: the streamed choices are the whole ones, token by token
+    expect(texts).toEqual(whole.choices.map((c) => c.text));
+    expect(tokens).toEqual(whole.choices.map((c) => c.logprobs!.tokens));
+    expect(finishes).toEqual(whole.choices.map((c) => c.finish_reason));
+    expect(usage).toEqual(whole.usage);
+    expect(whole.usage!.completion_tokens).toBe(tokens[0]!.length + tokens[1]!.length);
+  });
+
   it('gives n choices that a seed makes repeatable, and stops at a stop string', async () => {
     const sampled = { model: 'tiny', messages: hello, max_tokens: 10, temperature: 1, n: 2, seed: 1234 };
     const a = await client.chat.completions.create(sampled);
