@@ -270,6 +270,7 @@ export function createServer(options: ServerOptions): Server {
         for await (const chunk of choice.chunks) {
           if (first) metrics.timeToFirstToken.observe((performance.now() - started) / 1e3);
           first = false;
+          metrics.tokenGenerated();
           chunks.push(chunk);
         }
         const result = await settled(choice);
@@ -326,6 +327,7 @@ export function createServer(options: ServerOptions): Server {
           for await (const chunk of choice.chunks) {
             if (firstToken) metrics.timeToFirstToken.observe((performance.now() - started) / 1e3);
             firstToken = false;
+            metrics.tokenGenerated();
             // a token may complete no text yet (half a character, a possible stop string)
             if (chunk.text === '' && plan.logprobs === undefined && !first) continue;
             await send(events.chunk(choice, chunk.text, chunk, first));

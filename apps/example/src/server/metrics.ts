@@ -1,13 +1,20 @@
 /**
  * The server's Prometheus metrics (prom-client, one registry per server): requests by route and
- * status, tokens generated, time to first token, requests in flight and the scheduler's queue and
- * KV cache use, read from the model when scraped.
+ * status, tokens generated (a counter, and its rate over the last 10 s for dashboards without
+ * PromQL), time to first token, requests in flight and the scheduler's queue and KV cache use,
+ * read from the model when scraped.
  */
 import type { Model } from '@fastattention/runtime';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** Seconds over which fastattn_generation_tokens_per_second counts. */
+const RATE_WINDOW_S = 10;
+
 export class ServerMetrics {
   readonly registry = new Registry();
+  // Tokens streamed per wall-clock second, in a ring of RATE_WINDOW_S one-second buckets.
+  readonly #counts = new Float64Array(RATE_WINDOW_S);
+  readonly #seconds = new Float64Array(RATE_WINDOW_S).fill(-1);
   readonly requests = new Counter({
     name: 'fastattn_requests_total',
     help: 'HTTP requests answered, by route and status code',
@@ -41,8 +48,37 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** One token sent to a client, now. */
+  tokenGenerated(now = performance.now()): void {
+    const second = Math.floor(now / 1000);
+    const i = second % RATE_WINDOW_S;
+    if (this.#seconds[i] !== second) {
+      this.#seconds[i] = second;
+      this.#counts[i] = 0;
+    }
+    this.#counts[i]!++;
+  }
+
+  /** Tokens per second over the last RATE_WINDOW_S whole seconds and the current one. */
+  tokensPerSecond(now = performance.now()): number {
+    const second = Math.floor(now / 1000);
+    let sum = 0;
+    for (let i = 0; i < RATE_WINDOW_S; i++)
+      if (this.#seconds[i]! > second - RATE_WINDOW_S) sum += this.#counts[i]!;
+    return sum / RATE_WINDOW_S;
+  }
+
   constructor(model: Model) {
     const stats = () => model.stats();
+    const rate = () => this.tokensPerSecond();
+    new Gauge({
+      name: 'fastattn_generation_tokens_per_second',
+      help: `Tokens sent to clients per second, over the last ${RATE_WINDOW_S} s`,
+      registers: [this.registry],
+      collect() {
+        this.set(rate());
+      },
+    });
     new Gauge({
       name: 'fastattn_queue_depth',
       help: 'Sequences waiting for the scheduler (not yet decoding)',
