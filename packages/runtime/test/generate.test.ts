@@ -29,9 +29,15 @@ const SPEC: TinySpec = {
 };
 let root: string;
 let ckpt: TinyCheckpoint;
+let qwen2: TinyCheckpoint;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'fa-generate-'));
   ckpt = await writeTinyCheckpoint(join(root, 'llama'), SPEC, rng(seed));
+  qwen2 = await writeTinyCheckpoint(
+    join(root, 'qwen2'),
+    { ...SPEC, architecture: 'qwen2', form: 'v5' },
+    rng(seed + 1),
+  );
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
@@ -49,11 +55,16 @@ const argmax = (row: ArrayLike<number>) => {
 };
 
 describe(`runtime: generate (seed ${seed})`, () => {
-  it.each(['reference', 'cpu'] as const)(
-    'greedy decode steps over the cache equal full float64 forwards (%s)',
-    async (name) => {
+  it.each([
+    ['llama', 'reference'],
+    ['llama', 'cpu'],
+    ['qwen2', 'cpu'],
+  ] as const)(
+    'greedy decode steps over the cache equal full float64 forwards (%s on %s)',
+    async (architecture, name) => {
+      const checkpoint = architecture === 'qwen2' ? qwen2 : ckpt;
       const backend = name === 'cpu' ? await createCpuBackend({ threads: 2 }) : createReferenceBackend();
-      const model = await loadModel(ckpt.dir, { backend, dtype: 'f32' });
+      const model = await loadModel(checkpoint.dir, { backend, dtype: 'f32' });
       const prompt = Int32Array.of(5, 17, 3, 40, 22);
       const { chunks, result } = await collect(model, { tokens: prompt, maxTokens: 10, stopTokens: [] });
       // Each token is the float64 forward's argmax over the same prefix, or within 1e-4 of it (a
@@ -61,7 +72,7 @@ describe(`runtime: generate (seed ${seed})`, () => {
       expect(chunks.length).toBe(10);
       const seq = Array.from(prompt);
       for (const { token } of chunks) {
-        const last = referenceLogits(ckpt, seq).subarray((seq.length - 1) * SPEC.vocab);
+        const last = referenceLogits(checkpoint, seq).subarray((seq.length - 1) * SPEC.vocab);
         const best = argmax(last);
         if (token !== best) expect(last[best]! - last[token]!).toBeLessThan(1e-4);
         seq.push(token);
@@ -100,6 +111,16 @@ describe(`runtime: generate (seed ${seed})`, () => {
     ).toBe(true);
     // A stop token ends it and is counted, not yielded.
     const greedy = await collect(model, { tokens: prompt, maxTokens: 6, stopTokens: [] });
+    // min-p 1 keeps only the most likely token: sampling at any temperature is then greedy
+    const minP = await collect(model, {
+      tokens: prompt,
+      maxTokens: 6,
+      stopTokens: [],
+      temperature: 1.3,
+      minP: 1,
+      seed: 3,
+    });
+    expect(minP.chunks.map((c) => c.token)).toEqual(greedy.chunks.map((c) => c.token));
     const third = greedy.chunks[2]!.token;
     const firstAt = greedy.chunks.findIndex((c) => c.token === third);
     const stopped = await collect(model, { tokens: prompt, maxTokens: 6, stopTokens: [third] });

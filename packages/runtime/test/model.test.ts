@@ -57,7 +57,13 @@ const LLAMA: TinySpec = {
 };
 
 const cases: Array<[string, TinySpec, 'reference' | 'cpu', DType, number]> = [
-  ['llama: GQA 4/2, head dim 24 of hidden 40, tied, llama3 rope, 2 shards', LLAMA, 'reference', 'f32', 1e-4],
+  [
+    'llama: GQA 4/2, head dim 24 of hidden 40, tied, llama3 rope (v4 `rope_type`), 2 shards',
+    LLAMA,
+    'reference',
+    'f32',
+    1e-4,
+  ],
   ['llama on cpu', LLAMA, 'cpu', 'f32', 1e-4],
   [
     'qwen2: q/k/v bias, v5 config (rope_parameters), bf16 checkpoint',
@@ -86,6 +92,13 @@ const cases: Array<[string, TinySpec, 'reference' | 'cpu', DType, number]> = [
       rope: { type: 'linear', factor: 2 },
       dtype: 'f16',
     },
+    'cpu',
+    'f32',
+    1e-4,
+  ],
+  [
+    'llama: multi-head (4/4, as Llama 1/2), v5 config with llama3 rope_parameters',
+    { ...LLAMA, kvHeads: 4, form: 'v5', shards: 1 },
     'cpu',
     'f32',
     1e-4,

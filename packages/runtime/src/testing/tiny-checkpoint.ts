@@ -21,7 +21,10 @@ export interface TinySpec {
   readonly theta?: number;
   /** rope_scaling / rope_parameters fields besides the type (llama3 or linear here). */
   readonly rope?: { readonly type: 'llama3' | 'linear'; readonly [key: string]: unknown };
-  /** 'v4': rope_theta + rope_scaling (with `type`); 'v5': rope_parameters (with `rope_type`). */
+  /**
+   * 'v4': rope_theta + rope_scaling (llama3 with `rope_type`, as Llama 3.1 ships it; linear with
+   * `type`); 'v5': rope_parameters (with `rope_type`).
+   */
   readonly form?: 'v4' | 'v5';
   readonly dtype: DType;
   readonly shards?: number;
@@ -81,7 +84,9 @@ export async function writeTinyCheckpoint(
     };
   } else {
     config.rope_theta = spec.theta ?? 10000;
-    config.rope_scaling = spec.rope ? { type: spec.rope.type, ...ropeFields } : null;
+    // v4 configs name the kind `rope_type` (Llama 3.1's own config.json) or, older, `type`
+    const key = spec.rope?.type === 'llama3' ? 'rope_type' : 'type';
+    config.rope_scaling = spec.rope ? { [key]: spec.rope.type, ...ropeFields } : null;
   }
   const weights = new Map<string, { shape: number[]; values: Float64Array }>();
   const add = (name: string, shape: number[], scale: number, offset = 0) => {
