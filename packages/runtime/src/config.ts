@@ -84,6 +84,8 @@ const schema = z
     mlp_bias: z.boolean().default(false),
     sliding_window: positive.nullish(),
     use_sliding_window: z.boolean().optional(),
+    max_window_layers: z.number().int().min(0).nullish(),
+    layer_types: z.array(z.string()).nullish(),
     hidden_act: z.string().default('silu'),
     bos_token_id: tokenIds,
     eos_token_id: tokenIds,
@@ -120,10 +122,7 @@ export function parseConfig(json: unknown): ModelConfig {
     throw configError('head_dim', `hidden_size ${raw.hidden_size} is not a multiple of ${heads} heads`);
   }
   const eos = raw.eos_token_id;
-  const slidingWindow =
-    architecture === 'mistral' || (architecture === 'qwen2' && raw.use_sliding_window === true)
-      ? (raw.sliding_window ?? undefined)
-      : undefined;
+  const slidingWindow = slidingWindowOf(raw, architecture);
   return {
     architecture,
     vocabSize: raw.vocab_size,
@@ -144,6 +143,38 @@ export function parseConfig(json: unknown): ModelConfig {
     ...(typeof raw.bos_token_id === 'number' && { bosTokenId: raw.bos_token_id }),
     eosTokenIds: eos === null || eos === undefined ? [] : typeof eos === 'number' ? [eos] : eos,
   };
+}
+
+/**
+ * The window every layer's attention uses, or undefined for none. Mistral windows every layer.
+ * Qwen2 windows only with use_sliding_window, and then only the layers from max_window_layers on
+ * (transformers v4) or those `layer_types` calls sliding_attention (v5): the runtime runs one window
+ * for all layers, so a config that mixes windowed and full layers is UNSUPPORTED, named.
+ */
+function slidingWindowOf(raw: RawConfig, architecture: Architecture): number | undefined {
+  const window = raw.sliding_window ?? undefined;
+  if (architecture === 'mistral') return window;
+  if (architecture !== 'qwen2' || raw.use_sliding_window !== true || window === undefined) return undefined;
+  const layers = raw.num_hidden_layers;
+  const types = raw.layer_types;
+  if (types) {
+    const sliding = types.filter((t) => t === 'sliding_attention').length;
+    if (sliding === 0) return undefined;
+    if (sliding === layers) return window;
+    throw configError(
+      'layer_types',
+      `${sliding} of ${layers} layers slide: mixed windows are not supported`,
+      'UNSUPPORTED',
+    );
+  }
+  const from = raw.max_window_layers ?? 28; // transformers' default
+  if (from >= layers) return undefined;
+  if (from === 0) return window;
+  throw configError(
+    'max_window_layers',
+    `${from}: only layers ${from}-${layers - 1} would slide; mixed windows are not supported`,
+    'UNSUPPORTED',
+  );
 }
 
 function architectureOf(raw: RawConfig): Architecture {

@@ -217,6 +217,18 @@ describe('runtime: refusals name what is wrong', () => {
       num_attention_heads: 2,
     };
     expect(parseConfig(base)).toMatchObject({ kvHeads: 2, headDim: 4, rope: { theta: 10000, rotaryDim: 4 } });
+    // Qwen2 slides only with use_sliding_window, and only the layers from max_window_layers on
+    // (transformers' default 28); the runtime runs one window for every layer or none
+    const qwen2 = { ...base, architectures: ['Qwen2ForCausalLM'], sliding_window: 4 };
+    const windowOf = (fields: Record<string, unknown>) => parseConfig({ ...qwen2, ...fields }).slidingWindow;
+    expect(windowOf({})).toBeUndefined();
+    expect(windowOf({ use_sliding_window: true })).toBeUndefined(); // 1 layer < 28: none slides
+    expect(windowOf({ use_sliding_window: true, max_window_layers: 0 })).toBe(4);
+    expect(windowOf({ use_sliding_window: true, layer_types: ['sliding_attention'] })).toBe(4);
+    expect(windowOf({ use_sliding_window: true, layer_types: ['full_attention'] })).toBeUndefined();
+    expect(
+      parseConfig({ ...base, architectures: ['MistralForCausalLM'], sliding_window: 4 }).slidingWindow,
+    ).toBe(4);
     const bad: Array<[Record<string, unknown>, string, string]> = [
       [{ ...base, hidden_size: undefined }, 'config.hidden_size', 'INVALID_INPUT'],
       [
@@ -237,6 +249,21 @@ describe('runtime: refusals name what is wrong', () => {
         'INVALID_INPUT',
       ],
       [{ ...base, rope_scaling: { type: 'linear' } }, 'config.rope_scaling.factor', 'INVALID_INPUT'],
+      [
+        { ...qwen2, use_sliding_window: true, num_hidden_layers: 4, max_window_layers: 2 },
+        'config.max_window_layers',
+        'UNSUPPORTED',
+      ],
+      [
+        {
+          ...qwen2,
+          use_sliding_window: true,
+          num_hidden_layers: 2,
+          layer_types: ['full_attention', 'sliding_attention'],
+        },
+        'config.layer_types',
+        'UNSUPPORTED',
+      ],
     ];
     for (const [json, field, code] of bad)
       expect(() => parseConfig(json), field).toThrow(expect.objectContaining({ field, code }));
