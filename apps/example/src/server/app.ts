@@ -5,18 +5,19 @@
  * blocks are freed); past `maxRequests` in flight, requests get 429 with Retry-After.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { isFastAttentionError } from '@fastattention/core';
 import type { GenerateChunk, GenerateResult, Model } from '@fastattention/runtime';
 import Fastify, { type FastifyReply } from 'fastify';
-import { type Choice, finishReason, type RequestPlan, startChoices, tokenLogprob } from './generation.js';
-import { ServerMetrics } from './metrics.js';
 import {
-  ApiError,
-  type CompletionRequest,
-  chatRequest,
-  completionRequest,
-  invalidRequest,
-} from './protocol.js';
+  type Choice,
+  finishReason,
+  promptList,
+  type RequestPlan,
+  startChoices,
+  tokenLogprob,
+  usageOf,
+} from './generation.js';
+import { ServerMetrics } from './metrics.js';
+import { ApiError, chatRequest, completionRequest, invalidRequest, toApiError } from './protocol.js';
 
 export interface ServerOptions {
   readonly model: Model;
@@ -377,39 +378,4 @@ export function createServer(options: ServerOptions): Server {
       await closed;
     },
   };
-}
-
-/** A completions prompt as the runtime's prompts: texts, or token ids (models without a tokenizer). */
-function promptList(prompt: CompletionRequest['prompt']): ({ prompt: string } | { tokens: Int32Array })[] {
-  if (typeof prompt === 'string') return [{ prompt }];
-  if (prompt.every((p) => typeof p === 'string')) return (prompt as string[]).map((p) => ({ prompt: p }));
-  if (prompt.every((p) => typeof p === 'number')) return [{ tokens: Int32Array.from(prompt as number[]) }];
-  return (prompt as number[][]).map((p) => ({ tokens: Int32Array.from(p) }));
-}
-
-/** Usage over a request's choices: each prompt counted once (n choices per prompt). */
-function usageOf(results: readonly GenerateResult[], n: number) {
-  const prompt = results.reduce((s, r, i) => (i % n === 0 ? s + r.usage.promptTokens : s), 0);
-  const completion = results.reduce((s, r) => s + r.usage.completionTokens, 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
-
-/** Any failure as OpenAI's error: the runtime's bad input is a 400 naming its field. */
-function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
-  if (isFastAttentionError(error)) {
-    if (error.code === 'INVALID_INPUT' || error.code === 'UNSUPPORTED') {
-      return new ApiError(400, error.message, { param: error.field ?? null, code: 'invalid_request' });
-    }
-    if (error.code === 'ABORTED')
-      return new ApiError(499, 'The request was cancelled.', { code: 'cancelled' });
-  }
-  const e = error as { statusCode?: number; code?: string; message?: string };
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ApiError(413, 'The request body is too large.', { code: 'request_too_large' });
-  }
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new ApiError(e.statusCode, e.message ?? 'Bad request.', { code: 'invalid_request' });
-  }
-  return new ApiError(500, 'The server had an error while processing the request.');
 }

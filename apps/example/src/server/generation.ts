@@ -1,6 +1,7 @@
 /**
- * One OpenAI request as runtime generations: its fields turned into `model.generate` options,
- * one generation per choice (`n`), and each generation's tokens as OpenAI log-probability entries.
+ * One OpenAI request as runtime generations: its prompts and fields turned into `model.generate`
+ * options, one generation per choice (`n`), each generation's tokens as OpenAI log-probability
+ * entries, and the request's usage over its choices.
  */
 import type { GenerateChunk, GenerateOptions, GenerateResult, Model } from '@fastattention/runtime';
 import type { ChatRequest, CompletionRequest } from './protocol.js';
@@ -75,4 +76,21 @@ export function tokenLogprob(model: Model, chunk: GenerateChunk) {
 /** OpenAI's finish reasons: an aborted generation never reaches a client, so it is not one of them. */
 export function finishReason(result: GenerateResult): 'stop' | 'length' {
   return result.finishReason === 'length' ? 'length' : 'stop';
+}
+
+/** A completions prompt as the runtime's prompts: texts, or token ids (models without a tokenizer). */
+export function promptList(
+  prompt: CompletionRequest['prompt'],
+): ({ prompt: string } | { tokens: Int32Array })[] {
+  if (typeof prompt === 'string') return [{ prompt }];
+  if (prompt.every((p) => typeof p === 'string')) return (prompt as string[]).map((p) => ({ prompt: p }));
+  if (prompt.every((p) => typeof p === 'number')) return [{ tokens: Int32Array.from(prompt as number[]) }];
+  return (prompt as number[][]).map((p) => ({ tokens: Int32Array.from(p) }));
+}
+
+/** Usage over a request's choices: each prompt counted once (n choices per prompt). */
+export function usageOf(results: readonly GenerateResult[], n: number) {
+  const prompt = results.reduce((s, r, i) => (i % n === 0 ? s + r.usage.promptTokens : s), 0);
+  const completion = results.reduce((s, r) => s + r.usage.completionTokens, 0);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }

@@ -1,10 +1,12 @@
 /**
  * The OpenAI request bodies `fastattn serve` accepts, as zod schemas, and its error JSON:
- * `{ error: { message, type, param, code } }` with the status code OpenAI uses for the same fault.
+ * `{ error: { message, type, param, code } }` with the status code OpenAI uses for the same fault
+ * (`toApiError` maps the runtime's and fastify's errors to it).
  * Fields this server cannot honour (tools, a JSON response format, logit biases, best_of, suffix)
  * are refused naming the field, so that a client never gets an answer that silently ignored them;
  * other unknown fields are ignored, as vLLM and llama.cpp's servers do.
  */
+import { isFastAttentionError } from '@fastattention/core';
 import { z } from 'zod';
 
 /** A field that may be absent, null or empty, and is refused otherwise. */
@@ -135,4 +137,24 @@ export function invalidRequest(error: z.ZodError): ApiError {
     param: param || null,
     code: 'invalid_request',
   });
+}
+
+/** Any failure as OpenAI's error: the runtime's bad input is a 400 naming its field. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (isFastAttentionError(error)) {
+    if (error.code === 'INVALID_INPUT' || error.code === 'UNSUPPORTED') {
+      return new ApiError(400, error.message, { param: error.field ?? null, code: 'invalid_request' });
+    }
+    if (error.code === 'ABORTED')
+      return new ApiError(499, 'The request was cancelled.', { code: 'cancelled' });
+  }
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new ApiError(413, 'The request body is too large.', { code: 'request_too_large' });
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode, e.message ?? 'Bad request.', { code: 'invalid_request' });
+  }
+  return new ApiError(500, 'The server had an error while processing the request.');
 }
