@@ -20,6 +20,7 @@ import {
   unsupported,
 } from '@fastattention/core';
 import { type ModelConfig, parseConfig } from './config.js';
+import { defaultBackend } from './default-backend.js';
 import {
   createKvCache,
   disposeKvCache,
@@ -35,8 +36,12 @@ import { applyChatTemplate, type ChatMessage, readTokenizer, type Tokenizer } fr
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.js';
 
 export interface LoadModelOptions {
-  /** The backend whose executor runs the model (it must implement `createExecutor`). */
-  readonly backend: Backend;
+  /**
+   * The backend whose executor runs the model (it must implement `createExecutor`). Default: the
+   * best installed backend package that runs here (cuda-volta, then cpu), else the float64
+   * reference backend; the model then owns it and disposes of it with itself.
+   */
+  readonly backend?: Backend;
   /** The run dtype; default: f32 when the backend runs f32 attention, else f16. */
   readonly dtype?: DType;
   readonly onProgress?: (progress: LoadProgress) => void;
@@ -76,6 +81,7 @@ export class Model implements AsyncDisposable {
     weights: ModelWeights,
     tokenizer: Tokenizer | undefined,
     schedulerOptions: SchedulerOptions = {},
+    releaseBackend: () => Promise<void> = async () => {},
   ) {
     this.info = info;
     this.tokenizer = tokenizer;
@@ -85,6 +91,7 @@ export class Model implements AsyncDisposable {
       await this.#scheduler?.dispose();
       for (const t of weights.all) t.dispose();
       await executor.dispose();
+      await releaseBackend(); // the backend loadModel chose, if it chose one
     });
   }
 
@@ -167,13 +174,10 @@ export class Model implements AsyncDisposable {
 }
 
 /** Loads a Hugging Face checkpoint directory (config.json and safetensors) onto a backend. */
-export async function loadModel(path: string, options: LoadModelOptions): Promise<Model> {
-  const { backend } = options;
-  if (!backend?.createExecutor) {
-    throw unsupported(
-      'backend',
-      `${backend?.name ?? 'this backend'} does not run models (no createExecutor)`,
-    );
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
+  const given = options.backend;
+  if (given !== undefined && !given?.createExecutor) {
+    throw unsupported('backend', `${given?.name ?? 'this backend'} does not run models (no createExecutor)`);
   }
   if (options.dtype !== undefined && !(DTYPES as readonly string[]).includes(options.dtype)) {
     throw invalidInput('dtype', `expected one of ${DTYPES.join(', ')}, got ${String(options.dtype)}`);
@@ -187,13 +191,21 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
   }
   const source = await readSource(path);
   const { config, tokenizer } = source;
-  const executor = backend.createExecutor();
-  const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
-  if (!executor.supportsOp('attention', dtype)) {
-    await executor.dispose();
-    throw unsupported('dtype', `${backend.name} does not run attention in ${dtype}`);
+  // A backend chosen here belongs to the model: disposed with it, or now if the load fails.
+  const backend = given ?? (await defaultBackend());
+  const release = given === undefined ? () => backend.dispose() : async () => {};
+  let executor: Executor;
+  try {
+    executor = backend.createExecutor!();
+  } catch (error) {
+    await release();
+    throw error;
   }
   try {
+    const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
+    if (!executor.supportsOp('attention', dtype)) {
+      throw unsupported('dtype', `${backend.name} does not run attention in ${dtype}`);
+    }
     const weights = await loadWeights(executor, source.tensors, config, dtype, options);
     const parameters = weights.all.reduce((a, t) => a + t.length, 0);
     return new Model(
@@ -202,9 +214,11 @@ export async function loadModel(path: string, options: LoadModelOptions): Promis
       weights,
       tokenizer,
       options.scheduler,
+      release,
     );
   } catch (error) {
     await executor.dispose();
+    await release();
     throw error;
   }
 }

@@ -195,6 +195,20 @@ describe(`runtime: attention 'standard', the materialized baseline (seed ${seed}
     },
   );
 
+  it('runs on the best installed backend when given none, and disposes of it with the model', async () => {
+    const dir = join(root, 'default-backend');
+    const ckpt = await writeTinyCheckpoint(dir, { ...LLAMA, shards: 1 }, rng(seed));
+    const model = await loadModel(dir);
+    // cuda-volta where a GPU is, else cpu: both are installed in this workspace
+    expect(['cuda', 'cpu']).toContain(model.info.backend);
+    const tokens = Int32Array.of(3, 1, 4, 1, 5);
+    const logits = await model.logits(tokens);
+    const reference = referenceLogits(ckpt, Array.from(tokens));
+    expect(relativeError(logits, reference)).toBeLessThan(model.info.dtype === 'f32' ? 1e-4 : 2e-2);
+    await model.dispose();
+    await expect(model.logits(tokens)).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+
   it('refuses an unknown algorithm, naming attention', async () => {
     const dir = join(root, 'standard-refusal');
     await writeTinyCheckpoint(dir, LLAMA, rng(seed));
