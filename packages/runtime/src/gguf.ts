@@ -5,13 +5,16 @@
  * interleaved-pair order of its RoPE; they are marked so the loader puts them back in the
  * half-split order (one strided copy on the device). A `rope_freqs` tensor (llama.cpp's per-pair
  * RoPE factors, written for Llama 3.1 and later instead of the llama3 parameters) becomes the
- * RoPE spec's `factors` scaling.
+ * RoPE spec's `factors` scaling. A byte-level BPE tokenizer in the metadata becomes the model's
+ * tokenizer (gguf-tokenizer.ts).
  */
 import { open } from 'node:fs/promises';
 import { checkRopeSpec, FastAttentionError } from '@fastattention/core';
 import { GGMLQuantizationType, gguf } from '@huggingface/gguf';
 import { type ModelConfig, parseConfig } from './config.js';
+import { ggufTokenizerFiles } from './gguf-tokenizer.js';
 import type { CheckpointTensor } from './safetensors.js';
+import { type Tokenizer, tokenizerOf } from './tokenizer.js';
 
 const DTYPES: Partial<Record<GGMLQuantizationType, CheckpointTensor['dtype']>> = {
   [GGMLQuantizationType.F32]: 'f32',
@@ -41,9 +44,11 @@ const ggufError = (file: string, message: string, code: 'INVALID_INPUT' | 'UNSUP
   new FastAttentionError(code, `${file}: ${message}`, { field: 'checkpoint' });
 
 /** The config and tensors of a GGUF file. */
-export async function readGguf(
-  file: string,
-): Promise<{ config: ModelConfig; tensors: Map<string, CheckpointTensor> }> {
+export async function readGguf(file: string): Promise<{
+  config: ModelConfig;
+  tensors: Map<string, CheckpointTensor>;
+  tokenizer: Tokenizer | undefined;
+}> {
   let parsed: Awaited<ReturnType<typeof gguf>>;
   try {
     parsed = await gguf(file, { allowLocalFile: true });
@@ -146,7 +151,9 @@ export async function readGguf(
       ...(interleaved !== undefined && { interleavedHeads: interleaved }),
     });
   }
-  return { config, tensors };
+  const files = ggufTokenizerFiles(meta);
+  const tokenizer = files && tokenizerOf(files.json, files.config, `${file}: tokenizer.ggml.*`);
+  return { config, tensors, tokenizer };
 }
 
 /** llama.cpp's per-pair RoPE factors (Llama 3.1 and later): an f32 vector of rotaryDim / 2. */

@@ -263,8 +263,7 @@ async function readSource(path: string): Promise<{
   tokenizer: Tokenizer | undefined;
 }> {
   if (path.endsWith('.gguf')) {
-    const { config, tensors } = await readGguf(path);
-    return { config, tensors, tokenizer: undefined };
+    return readGguf(path);
   }
   let json: unknown;
   try {

@@ -48,11 +48,19 @@ export async function readTokenizer(dir: string): Promise<Tokenizer | undefined>
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  return tokenizerOf(json, config, `${dir}/tokenizer.json`);
+}
+
+/**
+ * A tokenizer from the contents of `tokenizer.json` and `tokenizer_config.json` (a GGUF file's
+ * tokenizer is turned into the same two objects); `where` names their source in errors.
+ */
+export function tokenizerOf(json: object, config: Record<string, unknown>, where: string): Tokenizer {
   let hf: HfTokenizer;
   try {
     hf = new HfTokenizer(json, config);
   } catch (error) {
-    throw new FastAttentionError('UNSUPPORTED', `${dir}/tokenizer.json: ${(error as Error).message}`, {
+    throw new FastAttentionError('UNSUPPORTED', `${where}: ${(error as Error).message}`, {
       field: 'tokenizer',
       cause: error,
     });

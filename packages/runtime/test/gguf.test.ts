@@ -7,8 +7,17 @@ import { join } from 'node:path';
 import { createReferenceBackend, type DType, ropeFrequencies } from '@fastattention/core';
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ggufTokenizerFiles } from '../src/gguf-tokenizer.js';
 import { loadModel } from '../src/index.js';
-import { referenceLogits, type TinySpec, writeTinyCheckpoint, writeTinyGguf } from '../src/testing/index.js';
+import {
+  referenceLogits,
+  type TinySpec,
+  tinyTokenizerJson,
+  writeTinyCheckpoint,
+  writeTinyGguf,
+  writeTinyTokenizer,
+} from '../src/testing/index.js';
+import { tokenizerOf } from '../src/tokenizer.js';
 
 const seed = randomSeed();
 let root: string;
@@ -98,7 +107,7 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
     const factors = Float32Array.from(plain, (f, i) => f / scaled[i]!);
     expect(new Set(factors).size).toBeGreaterThan(1); // kept pairs and divided ones
     const file = join(root, 'rope-freqs.gguf');
-    await writeTinyGguf(file, ckpt, 'f32', undefined, factors);
+    await writeTinyGguf(file, ckpt, 'f32', { ropeFreqs: factors });
     const model = await loadModel(file, { backend });
     expect(model.info.config.rope.scaling).toMatchObject({ kind: 'factors' });
     // positions past the original 16, where llama3's scaling matters
@@ -113,10 +122,75 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
     await plainModel.dispose();
   });
 
+  it('rebuilds a byte-level BPE tokenizer and chat template from the metadata', async () => {
+    const dir = join(root, 'tokenized');
+    const ckpt = await writeTinyCheckpoint(dir, { ...BASE, vocab: 272 }, rng(seed + 5));
+    await writeTinyTokenizer(dir);
+    const fromDir = await loadModel(dir, { backend });
+    const text = "hello wörld, 你好 🙂 — 12345 I'LL héllo!\n\n  x";
+    const conversation = [{ role: 'user', content: 'hi there' }];
+    for (const pre of [undefined, 'llama-bpe', 'qwen2']) {
+      const file = join(root, `tokenized-${pre ?? 'gpt2'}.gguf`);
+      await writeTinyGguf(file, ckpt, 'f32', { tokenizer: pre === undefined ? {} : { pre } });
+      const model = await loadModel(file, { backend });
+      const tokenizer = model.tokenizer!;
+      expect(tokenizer, pre).toBeDefined();
+      const ids = tokenizer.encode(text);
+      expect(tokenizer.decode(ids), pre).toBe(text); // every byte of the text kept, split or not
+      expect(ids[0]).toBe(1); // add_bos_token
+      // GPT-2's split is what tokenizer.json's ByteLevel does: the same ids
+      if (pre === undefined) {
+        expect(Array.from(ids)).toEqual(Array.from(fromDir.tokenizer!.encode(text)));
+        // control tokens (the template's <|eot|>) stay single special tokens
+        const rendered = model.applyChatTemplate(conversation);
+        const asIds = (t: typeof tokenizer) => Array.from(t.encode(rendered, { addSpecialTokens: false }));
+        expect(asIds(tokenizer)).toEqual(asIds(fromDir.tokenizer!));
+        expect(asIds(tokenizer)).toContain(3);
+      }
+      expect(model.applyChatTemplate(conversation)).toBe(fromDir.applyChatTemplate(conversation));
+      const g = model.generate({ prompt: 'hello', maxTokens: 3, stopTokens: [] });
+      for await (const _ of g);
+      expect((await g.result).usage.promptTokens).toBe(tokenizer.encode('hello').length);
+      await model.dispose();
+    }
+    // a SentencePiece vocabulary or an unknown pre-tokenizer: no tokenizer rather than a wrong one
+    const unknown = join(root, 'tokenized-unknown.gguf');
+    await writeTinyGguf(unknown, ckpt, 'f32', { tokenizer: { pre: 'some-new-model' } });
+    const plain = await loadModel(unknown, { backend });
+    expect(plain.tokenizer).toBeUndefined();
+    await Promise.all([plain.dispose(), fromDir.dispose()]);
+  });
+
+  it('splits text with the pre-tokenizer tokenizer.ggml.pre names (a merge across its split never applies)', () => {
+    const { vocab, merges } = tinyTokenizerJson();
+    const tokens = [
+      ...Object.entries(vocab)
+        .sort((a, b) => a[1] - b[1])
+        .map(([t]) => t),
+      '12',
+    ];
+    const meta = (pre?: string) => ({
+      'tokenizer.ggml.model': 'gpt2',
+      'tokenizer.ggml.tokens': tokens,
+      'tokenizer.ggml.merges': [...merges, '1 2'],
+      ...(pre && { 'tokenizer.ggml.pre': pre }),
+    });
+    const pieces = (pre: string | undefined, text: string) => {
+      const files = ggufTokenizerFiles(meta(pre))!;
+      const tokenizer = tokenizerOf(files.json, files.config, 'test');
+      return Array.from(tokenizer.encode(text), (id) => tokens[id]);
+    };
+    // '1212': one piece for GPT-2 ('12' '12'), '121' '2' for Llama 3, a digit a piece for Qwen2
+    expect(pieces(undefined, '1212 x')).toEqual(['12', '12', 'Ġ', 'x']);
+    expect(pieces('llama-bpe', '1212 x')).toEqual(['12', '1', '2', 'Ġ', 'x']);
+    expect(pieces('qwen2', '1212 x')).toEqual(['1', '2', '1', '2', 'Ġ', 'x']);
+    expect(ggufTokenizerFiles({ ...meta(), 'tokenizer.ggml.model': 'llama' })).toBeUndefined();
+  });
+
   it('refuses quantized tensors and unknown files, naming them', async () => {
     const ckpt = await writeTinyCheckpoint(join(root, 'q'), BASE, rng(seed));
     const file = join(root, 'q.gguf');
-    await writeTinyGguf(file, ckpt, 'f16', 2); // every tensor marked Q4_0
+    await writeTinyGguf(file, ckpt, 'f16', { typeOverride: 2 }); // every tensor marked Q4_0
     await expect(loadModel(file, { backend })).rejects.toMatchObject({
       code: 'UNSUPPORTED',
       message: expect.stringContaining('Q4_0'),

@@ -329,10 +329,10 @@ export const CHAT_TEMPLATE =
   '{% if add_generation_prompt %}<|assistant|>{% endif %}';
 
 /**
- * A byte-level BPE tokenizer (tokenizer.json and tokenizer_config.json with a chat template):
- * specials 0-3, the 256 bytes 4-259, then a few merges. Returns its vocabulary size.
+ * A byte-level BPE tokenizer's tokenizer.json (specials 0-3, the 256 bytes 4-259, then a few
+ * merges), with its vocabulary and merges.
  */
-export async function writeTinyTokenizer(dir: string): Promise<number> {
+export function tinyTokenizerJson(): { vocab: Record<string, number>; merges: string[]; json: object } {
   const chars = byteCharacters();
   const vocab: Record<string, number> = {};
   TOKENIZER_SPECIALS.forEach((t, i) => {
@@ -350,7 +350,7 @@ export async function writeTinyTokenizer(dir: string): Promise<number> {
     ['o', 'r'],
   ];
   for (const [a, b] of merges) vocab[a! + b!] = Object.keys(vocab).length;
-  const tokenizer = {
+  const json = {
     version: '1.0',
     truncation: null,
     padding: null,
@@ -389,6 +389,12 @@ export async function writeTinyTokenizer(dir: string): Promise<number> {
       merges: merges.map(([a, b]) => `${a} ${b}`),
     },
   };
+  return { vocab, merges: merges.map(([a, b]) => `${a} ${b}`), json };
+}
+
+/** tinyTokenizerJson's tokenizer.json and a tokenizer_config.json with a chat template; returns the vocabulary size. */
+export async function writeTinyTokenizer(dir: string): Promise<number> {
+  const { vocab, json: tokenizer } = tinyTokenizerJson();
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
   await writeFile(
     join(dir, 'tokenizer_config.json'),
@@ -398,7 +404,8 @@ export async function writeTinyTokenizer(dir: string): Promise<number> {
 }
 
 /** GGUF value types used here. */
-const GGUF = { u32: 4, f32: 6, string: 8 } as const;
+const GGUF = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
+type GgufValue = number | string | boolean | { readonly of: number; readonly values: (string | number)[] };
 const GGML_TYPE: Record<DType, number> = { f32: 0, f16: 1, bf16: 30 };
 
 /**
@@ -411,14 +418,19 @@ export async function writeTinyGguf(
   file: string,
   ckpt: TinyCheckpoint,
   dtype: DType,
-  typeOverride?: number,
-  ropeFreqs?: Float32Array,
+  options: {
+    readonly typeOverride?: number;
+    readonly ropeFreqs?: Float32Array;
+    /** The tiny tokenizer (tinyTokenizerJson) as llama.cpp stores a byte-level BPE one. */
+    readonly tokenizer?: { readonly pre?: string; readonly addBos?: boolean };
+  } = {},
 ): Promise<void> {
+  const { typeOverride, ropeFreqs } = options;
   const c = ckpt.config as Record<string, unknown>;
   const arch = c.model_type === 'qwen2' ? 'qwen2' : 'llama';
   const heads = c.num_attention_heads as number;
   const kvHeads = c.num_key_value_heads as number;
-  const kv: Array<[string, number, number | string]> = [
+  const kv: Array<[string, number, GgufValue]> = [
     ['general.architecture', GGUF.string, arch],
     [`${arch}.block_count`, GGUF.u32, c.num_hidden_layers as number],
     [`${arch}.context_length`, GGUF.u32, c.max_position_embeddings as number],
@@ -432,6 +444,26 @@ export async function writeTinyGguf(
     ['tokenizer.ggml.eos_token_id', GGUF.u32, 2],
   ];
   if (c.head_dim !== undefined) kv.push([`${arch}.attention.key_length`, GGUF.u32, c.head_dim as number]);
+  if (options.tokenizer) {
+    const { vocab, merges } = tinyTokenizerJson();
+    const tokens = Object.entries(vocab)
+      .sort((a, b) => a[1] - b[1])
+      .map(([t]) => t);
+    const specials = new Set<string>(TOKENIZER_SPECIALS);
+    kv.push(
+      ['tokenizer.ggml.model', GGUF.string, 'gpt2'],
+      ['tokenizer.ggml.tokens', GGUF.array, { of: GGUF.string, values: tokens }],
+      [
+        'tokenizer.ggml.token_type',
+        GGUF.array,
+        { of: GGUF.i32, values: tokens.map((t) => (specials.has(t) ? 3 : 1)) },
+      ],
+      ['tokenizer.ggml.merges', GGUF.array, { of: GGUF.string, values: merges }],
+      ['tokenizer.ggml.add_bos_token', GGUF.bool, options.tokenizer.addBos ?? true],
+      ['tokenizer.chat_template', GGUF.string, CHAT_TEMPLATE],
+    );
+    if (options.tokenizer.pre) kv.push(['tokenizer.ggml.pre', GGUF.string, options.tokenizer.pre]);
+  }
   const names: Array<[string, string]> = [];
   const layerNames: Array<[string, string]> = [
     ['input_layernorm.weight', 'attn_norm.weight'],
@@ -483,16 +515,19 @@ export async function writeTinyGguf(
   };
   const str = (s: string) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
   parts.push(Buffer.from('GGUF'), u32(3), u64(names.length + (ropeFreqs ? 1 : 0)), u64(kv.length));
-  for (const [key, type, value] of kv) {
-    parts.push(str(key), u32(type));
-    if (type === GGUF.string) parts.push(str(String(value)));
-    else if (type === GGUF.u32) parts.push(u32(Number(value)));
-    else {
-      const b = Buffer.alloc(4);
-      b.writeFloatLE(Number(value));
-      parts.push(b);
+  const value = (type: number, v: GgufValue): Buffer[] => {
+    if (type === GGUF.string) return [str(String(v))];
+    if (type === GGUF.u32 || type === GGUF.i32) return [u32(Number(v) >>> 0)];
+    if (type === GGUF.bool) return [Buffer.of(v ? 1 : 0)];
+    if (type === GGUF.array) {
+      const { of, values } = v as { of: number; values: (string | number)[] };
+      return [u32(of), u64(values.length), ...values.flatMap((x) => value(of, x))];
     }
-  }
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(Number(v));
+    return [b];
+  };
+  for (const [key, type, v] of kv) parts.push(str(key), u32(type), ...value(type, v));
   const data: Buffer[] = [];
   let offset = 0;
   for (const [hf, g] of names) {
