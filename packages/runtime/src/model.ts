@@ -173,7 +173,10 @@ export class Model implements AsyncDisposable {
   }
 }
 
-/** Loads a Hugging Face checkpoint directory (config.json and safetensors) onto a backend. */
+/**
+ * Loads a Hugging Face checkpoint directory (config.json, safetensors, tokenizer files) or a GGUF
+ * file onto `options.backend`, or onto the best installed backend when none is given.
+ */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   const given = options.backend;
   if (given !== undefined && !given?.createExecutor) {
@@ -196,7 +199,13 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const release = given === undefined ? () => backend.dispose() : async () => {};
   let executor: Executor;
   try {
-    executor = backend.createExecutor!();
+    if (!backend.createExecutor) {
+      throw unsupported(
+        'backend',
+        `${backend.name}, the best backend found, does not run models (no createExecutor)`,
+      );
+    }
+    executor = backend.createExecutor();
   } catch (error) {
     await release();
     throw error;
