@@ -2,7 +2,7 @@
  * The backend `loadModel` runs on when it is given none: the best of the backend packages installed
  * beside the runtime (cuda-volta, then cpu), chosen through core's registry; core's float64
  * reference backend when neither is installed or can run here. The packages are optional: the
- * runtime imports them only to find their providers, so its own dependencies stay core alone.
+ * runtime imports them only to find their providers, and depends on none of them.
  */
 import { type Backend, type BackendProvider, registerBackend, resolveBackend } from '@fastattention/core';
 

@@ -43,7 +43,7 @@ const NAMES: ReadonlyArray<[RegExp, string]> = [
 const ggufError = (file: string, message: string, code: 'INVALID_INPUT' | 'UNSUPPORTED' = 'INVALID_INPUT') =>
   new FastAttentionError(code, `${file}: ${message}`, { field: 'checkpoint' });
 
-/** The config and tensors of a GGUF file. */
+/** The config, tensors and tokenizer (when one can be rebuilt) of a GGUF file. */
 export async function readGguf(file: string): Promise<{
   config: ModelConfig;
   tensors: Map<string, CheckpointTensor>;
