@@ -47,21 +47,22 @@ export function ggufTokenizerFiles(meta: Record<string, unknown>): GgufTokenizer
   const bos = id('tokenizer.ggml.bos_token_id');
   const eos = id('tokenizer.ggml.eos_token_id');
   const addBos = meta['tokenizer.ggml.add_bos_token'] === true && bos !== undefined && bos < tokens.length;
-  const added = types.flatMap((type, i) =>
-    Number(type) === CONTROL || Number(type) === USER_DEFINED
-      ? [
-          {
-            id: i,
-            content: tokens[i],
-            single_word: false,
-            lstrip: false,
-            rstrip: false,
-            normalized: Number(type) === USER_DEFINED,
-            special: Number(type) === CONTROL,
-          },
-        ]
-      : [],
-  );
+  const added = types.flatMap((raw, i) => {
+    const type = Number(raw);
+    if (type !== CONTROL && type !== USER_DEFINED) return [];
+    const special = type === CONTROL;
+    return [
+      {
+        id: i,
+        content: tokens[i],
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: !special,
+        special,
+      },
+    ];
+  });
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !pattern };
   const json = {
     version: '1.0',

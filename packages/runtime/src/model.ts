@@ -179,9 +179,8 @@ export class Model implements AsyncDisposable {
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   const given = options.backend;
-  if (given !== undefined && !given?.createExecutor) {
-    throw unsupported('backend', `${given?.name ?? 'this backend'} does not run models (no createExecutor)`);
-  }
+  // options first, before any file is read; a backend found later is checked the same way
+  if (given !== undefined && !runsModels(given)) throw noModels(given);
   if (options.dtype !== undefined && !(DTYPES as readonly string[]).includes(options.dtype)) {
     throw invalidInput('dtype', `expected one of ${DTYPES.join(', ')}, got ${String(options.dtype)}`);
   }
@@ -197,20 +196,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   // A backend chosen here belongs to the model: disposed with it, or now if the load fails.
   const backend = given ?? (await defaultBackend());
   const release = given === undefined ? () => backend.dispose() : async () => {};
-  let executor: Executor;
+  let executor: Executor | undefined;
   try {
-    if (!backend.createExecutor) {
-      throw unsupported(
-        'backend',
-        `${backend.name}, the best backend found, does not run models (no createExecutor)`,
-      );
-    }
+    if (!runsModels(backend)) throw noModels(backend);
     executor = backend.createExecutor();
-  } catch (error) {
-    await release();
-    throw error;
-  }
-  try {
     const dtype = options.dtype ?? (executor.supportsOp('attention', 'f32') ? 'f32' : 'f16');
     if (!executor.supportsOp('attention', dtype)) {
       throw unsupported('dtype', `${backend.name} does not run attention in ${dtype}`);
@@ -226,11 +215,17 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       release,
     );
   } catch (error) {
-    await executor.dispose();
+    await executor?.dispose();
     await release();
     throw error;
   }
 }
+
+const runsModels = (
+  b: Backend | null | undefined,
+): b is Backend & Required<Pick<Backend, 'createExecutor'>> => typeof b?.createExecutor === 'function';
+const noModels = (b: Backend | null | undefined) =>
+  unsupported('backend', `${b?.name ?? 'this backend'} does not run models (no createExecutor)`);
 
 async function readJson(file: string): Promise<unknown> {
   try {
