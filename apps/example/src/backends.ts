@@ -1,7 +1,13 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BackendProvider, registerBackend } from '@fastattention/core';
+import {
+  type Backend,
+  type BackendProvider,
+  type ResolvePreferences,
+  registerBackend,
+  resolveBackend,
+} from '@fastattention/core';
 
 /** The backend packages the CLI knows, best first. Each exports a registry provider. */
 const KNOWN = [
@@ -75,4 +81,26 @@ export async function discoverBackends(extra: readonly string[] = []): Promise<D
       return { ...found, pkg };
     }),
   ]);
+}
+
+/** The flags every command that runs a backend takes. */
+export interface BackendFlags {
+  /** Use this backend alone (`--backend`); default: the best available. */
+  readonly backend?: string;
+  /** Worker threads, for backends that take them (`--threads`). */
+  readonly threads?: number;
+  readonly backendPackage?: string[];
+}
+
+/** Discovers the backend packages, then creates the backend the flags ask for. */
+export async function backendFor(
+  o: BackendFlags,
+  onFallback?: ResolvePreferences['onFallback'],
+): Promise<Backend> {
+  await discoverBackends(o.backendPackage ?? []);
+  return resolveBackend({
+    ...(o.backend ? { prefer: [o.backend], only: true } : {}),
+    options: o.threads ? { threads: o.threads } : {},
+    ...(onFallback !== undefined && { onFallback }),
+  });
 }

@@ -60,14 +60,23 @@ program
   .option('--json', 'print JSON instead of a table')
   .action((o: { json?: boolean }, command: Command) => infoCommand({ ...command.optsWithGlobals(), ...o }));
 
+/** The flags of every command that runs a backend (BackendFlags). */
+function withBackend(command: Command): Command {
+  return command
+    .option('-b, --backend <name>', 'use this backend instead of the best available one')
+    .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt);
+}
+
+/** A command that loads a model: the checkpoint and the backend flags (ModelOptions). */
+function withModel(command: Command): Command {
+  return withBackend(
+    command.requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file'),
+  );
+}
+
 /** The model and sampling flags of generate and chat. */
 function modelCommand(name: string, description: string): Command {
-  return program
-    .command(name)
-    .description(description)
-    .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
-    .option('-b, --backend <name>', 'use this backend instead of the best available one')
-    .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+  return withModel(program.command(name).description(description))
     .option('-n, --max-tokens <n>', 'tokens to generate at most', positiveInt, 256)
     .option('--temperature <t>', 'sampling temperature (0: greedy)', nonNegative, 0.7)
     .option('--top-p <p>', 'nucleus sampling: keep the top tokens holding this probability', nonNegative)
@@ -91,14 +100,13 @@ modelCommand(
   .option('--system <text>', 'a system message that starts every conversation')
   .action((o: ChatCommandOptions, command: Command) => chatCommand({ ...command.optsWithGlobals(), ...o }));
 
-program
-  .command('bench')
-  .description(
-    "a model's prefill and decode throughput over batch sizes and contexts: a table, JSON and an SVG or PNG chart",
-  )
-  .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
-  .option('-b, --backend <name>', 'use this backend instead of the best available one')
-  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
+withModel(
+  program
+    .command('bench')
+    .description(
+      "a model's prefill and decode throughput over batch sizes and contexts: a table, JSON and an SVG or PNG chart",
+    ),
+)
   .option('--batches <list>', 'concurrent requests, comma-separated', sizeList, [1, 4, 16])
   .option('-c, --contexts <list>', 'prompt lengths, comma-separated', sizeList, [128, 512, 2048])
   .option('--decode-tokens <n>', 'tokens each request decodes', positiveInt, 32)
@@ -106,37 +114,40 @@ program
   .option('--json', 'print JSON instead of a table')
   .action((o: BenchOptions, command: Command) => benchCommand({ ...command.optsWithGlobals(), ...o }));
 
-program
-  .command('model-demo')
-  .description(
-    "generation on a synthetic Llama (nothing downloaded) with 'flash' against 'standard' attention as the context grows",
-  )
-  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+withBackend(
+  program
+    .command('model-demo')
+    .description(
+      "generation on a synthetic Llama (nothing downloaded) with 'flash' against 'standard' attention as the context grows",
+    ),
+)
   .option('-c, --contexts <list>', 'prompt lengths, comma-separated', sizeList, [256, 1024, 2048, 4096])
   .option('-r, --repeat <n>', 'runs per context and algorithm (the median is shown)', positiveInt, 3)
-  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
   .option('--json', 'print JSON instead of a table')
   .action((o: ModelDemoOptions, command: Command) =>
     modelDemoCommand({ ...command.optsWithGlobals(), ...o }),
   );
 
-program
-  .command('serve')
-  .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)')
-  .requiredOption('-m, --model <path>', 'a Hugging Face checkpoint directory or a GGUF file')
-  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+withModel(
+  program
+    .command('serve')
+    .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)'),
+)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('-p, --port <n>', 'port to listen on', positiveInt, 8000)
-  .option('--api-key <key>', 'require this bearer key on /v1 requests (also FASTATTN_API_KEY)')
+  .option(
+    '--api-key <key>',
+    'require this bearer key on every request but /health and /metrics (also FASTATTN_API_KEY)',
+  )
   .option('--model-name <name>', 'the model id clients use (default: the checkpoint name)')
   .option('--max-requests <n>', 'requests served at once; more get 429', positiveInt, 256)
-  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
   .action((o: ServeOptions, command: Command) => serveCommand({ ...command.optsWithGlobals(), ...o }));
 
-program
-  .command('demo')
-  .description('run attention on the best available backend and on standard attention, and compare')
-  .option('-b, --backend <name>', 'use this backend instead of the best available one')
+withBackend(
+  program
+    .command('demo')
+    .description('run attention on the best available backend and on standard attention, and compare'),
+)
   .option('-s, --sizes <list>', 'sequence lengths, comma-separated', sizeList, [256, 512, 1024])
   .option('--heads <n>', 'attention heads', positiveInt, 8)
   .option('--head-dim <n>', 'head dimension', positiveInt, 64)
@@ -147,7 +158,6 @@ program
     new Option('--mask <kind>', 'mask (window: 128 keys to the left)').choices(MASK_KINDS).default('causal'),
   )
   .option('-r, --repeat <n>', 'timed runs per size (the median is shown)', positiveInt, 3)
-  .option('-t, --threads <n>', 'worker threads for backends that take them', positiveInt)
   .option('--force', 'run even when the estimated memory or time is over the limits')
   .option('--json', 'print JSON instead of a table')
   .action((o: DemoOptions, command: Command) => demoCommand({ ...command.optsWithGlobals(), ...o }));

@@ -7,10 +7,9 @@ import {
   type Fallback,
   FastAttentionError,
   type MaskKind,
-  resolveBackend,
 } from '@fastattention/core';
 import Table from 'cli-table3';
-import { discoverBackends } from '../backends.js';
+import { type BackendFlags, backendFor } from '../backends.js';
 import { type Calibration, estimateSize, overBudget } from '../demo/budget.js';
 import { sampledError } from '../demo/check.js';
 import { type DemoProblem, randomInput } from '../demo/input.js';
@@ -18,9 +17,7 @@ import { formatBytes, formatMs, tableStyle } from '../format.js';
 import { createProgress, type Progress } from '../progress.js';
 import { timeMedian } from '../timing.js';
 
-export interface DemoOptions {
-  backend?: string;
-  backendPackage?: string[];
+export interface DemoOptions extends BackendFlags {
   sizes: number[];
   heads: number;
   headDim: number;
@@ -28,7 +25,6 @@ export interface DemoOptions {
   dtype?: DType;
   mask: MaskKind;
   repeat: number;
-  threads?: number;
   force?: boolean;
   json?: boolean;
 }
@@ -104,15 +100,6 @@ export async function demoRow(
   };
 }
 
-async function pickBackend(o: DemoOptions, fallbacks: Fallback[]): Promise<Backend> {
-  await discoverBackends(o.backendPackage ?? []);
-  return resolveBackend({
-    ...(o.backend ? { prefer: [o.backend], only: true } : {}),
-    options: o.threads ? { threads: o.threads } : {},
-    onFallback: (f) => fallbacks.push(f),
-  });
-}
-
 function pickDtype(backend: Backend, wanted: DType | undefined): DType {
   const { dtypes } = backend.info.capabilities;
   if (wanted !== undefined) return wanted; // validation names the field if the backend lacks it
@@ -153,7 +140,7 @@ async function calibrate(
 /** `fastattn demo`: the best available backend against standard attention on the same device. */
 export async function demoCommand(o: DemoOptions): Promise<void> {
   const fallbacks: Fallback[] = [];
-  const backend = await pickBackend(o, fallbacks);
+  const backend = await backendFor(o, (f) => fallbacks.push(f));
   const progress: Progress = createProgress();
   try {
     const dtype = pickDtype(backend, o.dtype);

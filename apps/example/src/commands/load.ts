@@ -3,16 +3,13 @@
  * loaded with the runtime behind a progress bar, and disposing of both.
  */
 import { basename } from 'node:path';
-import { type Backend, resolveBackend } from '@fastattention/core';
+import type { Backend } from '@fastattention/core';
 import { loadModel, type Model } from '@fastattention/runtime';
-import { discoverBackends } from '../backends.js';
+import { type BackendFlags, backendFor } from '../backends.js';
 import { createByteProgress } from '../progress.js';
 
-export interface ModelOptions {
+export interface ModelOptions extends BackendFlags {
   readonly model: string;
-  readonly backend?: string;
-  readonly threads?: number;
-  readonly backendPackage?: string[];
 }
 
 export interface LoadedModel {
@@ -22,11 +19,7 @@ export interface LoadedModel {
 }
 
 export async function loadForCommand(o: ModelOptions): Promise<LoadedModel> {
-  await discoverBackends(o.backendPackage ?? []);
-  const backend = await resolveBackend({
-    ...(o.backend ? { prefer: [o.backend], only: true } : {}),
-    options: o.threads ? { threads: o.threads } : {},
-  });
+  const backend = await backendFor(o);
   const progress = createByteProgress(`loading ${basename(o.model)}`);
   let model: Model;
   try {

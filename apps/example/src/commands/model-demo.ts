@@ -7,25 +7,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AttentionAlgorithm, resolveBackend } from '@fastattention/core';
+import type { AttentionAlgorithm } from '@fastattention/core';
 import { randomSeed, rng } from '@fastattention/core/testing';
 import { loadModel, type Model } from '@fastattention/runtime';
 import { writeTinyCheckpoint } from '@fastattention/runtime/testing';
 import Table from 'cli-table3';
-import { discoverBackends } from '../backends.js';
+import { type BackendFlags, backendFor } from '../backends.js';
 import { tableStyle } from '../format.js';
 import { createProgress } from '../progress.js';
 import { median } from '../timing.js';
 import { arrivalTimes, freshPrompts } from './arrivals.js';
 
-export interface ModelDemoOptions {
-  readonly backend?: string;
+export interface ModelDemoOptions extends BackendFlags {
   readonly contexts: number[];
   /** Runs per context and algorithm; the median is shown. */
   readonly repeat: number;
-  readonly threads?: number;
   readonly json?: boolean;
-  readonly backendPackage?: string[];
 }
 
 /** Two layers of 8 heads of 64: small enough for any machine, attention-heavy at long contexts. */
@@ -48,11 +45,7 @@ interface Row {
 }
 
 export async function modelDemoCommand(o: ModelDemoOptions): Promise<void> {
-  await discoverBackends(o.backendPackage ?? []);
-  const backend = await resolveBackend({
-    ...(o.backend ? { prefer: [o.backend], only: true } : {}),
-    options: o.threads ? { threads: o.threads } : {},
-  });
+  const backend = await backendFor(o);
   const longest = Math.max(...o.contexts);
   const dir = await mkdtemp(join(tmpdir(), 'fastattn-model-demo-'));
   const progress = createProgress();
