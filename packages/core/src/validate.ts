@@ -259,23 +259,26 @@ function checkArray(field: 'q' | 'k' | 'v', array: unknown, dtype: DType, expect
   }
 }
 
-/** Reads the mask's fields once into a fresh object. */
-function readMask(mask: unknown): MaskSpec {
+/**
+ * Reads the mask's fields once into a fresh object; errors name `<path>.kind`, `<path>.left`, ...
+ * (an attention op's mask is checked by the same rule as a call's).
+ */
+export function readMask(mask: unknown, path = 'mask'): MaskSpec {
   if (typeof mask !== 'object' || mask === null)
-    throw invalidInput('mask', `expected an object, got ${describe(mask)}`);
-  const kind = readField(mask, 'kind', 'mask.kind');
+    throw invalidInput(path, `expected an object, got ${describe(mask)}`);
+  const kind = readField(mask, 'kind', `${path}.kind`);
   if (kind === 'none' || kind === 'causal') return { kind };
   if (kind !== 'window') {
-    throw invalidInput('mask.kind', `expected 'none', 'causal' or 'window', got ${describe(kind)}`);
+    throw invalidInput(`${path}.kind`, `expected 'none', 'causal' or 'window', got ${describe(kind)}`);
   }
   const side = (name: 'left' | 'right'): number => {
-    const value = readField(mask, name, `mask.${name}`);
+    const value = readField(mask, name, `${path}.${name}`);
     const ok =
       typeof value === 'number' &&
       (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 0));
     if (!ok)
       throw invalidInput(
-        `mask.${name}`,
+        `${path}.${name}`,
         `expected a non-negative integer or Infinity, got ${describe(value)}`,
       );
     return value;

@@ -311,6 +311,20 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
         'attention.lse',
       ],
     );
+    // a call's mask and scale rules (a replayed step must not accept what a call refuses)
+    const attention = {
+      op: 'attention',
+      q,
+      k: kv,
+      v: kv,
+      seqLensK: lens,
+      out: ex.empty('f32', [1, 1, 2, 4]),
+    } as const;
+    bad.push(
+      [{ ...attention, mask: { kind: 'window', left: 2.5, right: 0 } }, 'attention.mask.left'],
+      [{ ...attention, mask: { kind: 'alibi' } as never }, 'attention.mask.kind'],
+      [{ ...attention, scale: 1e39 }, 'attention.scale'],
+    );
     for (const [op, field] of bad)
       expect(() => ex.run(op), field).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', field }));
     expect(() => ex.run({ op: 'nope' } as never)).toThrow(expect.objectContaining({ field: 'op' }));

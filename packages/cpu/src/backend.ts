@@ -5,6 +5,7 @@ import {
   type AttentionOp,
   type AttentionOptions,
   type AttentionOutput,
+  type AttentionShape,
   attentionOpShape,
   type Backend,
   type BackendCapabilities,
@@ -23,6 +24,7 @@ import {
   Lifetime,
   levelBytes,
   MASK_KINDS,
+  type MaskSpec,
   type PlanOptions,
   planTiles,
   type ResolvedAttentionInput,
@@ -409,50 +411,26 @@ class NativeCpuBackend implements CpuBackend {
 
   /** The problem as native code reads it, with inputs it may read until the call settles. */
   #problem(x: ResolvedAttentionInput): NativeProblem {
-    const band = bandOf(x.mask);
     return {
-      dtype: DTYPE_CODE[x.dtype],
+      ...problemScalars(x, x.mask, x.scale, x.pagedKV),
       ...pinInputs(x),
-      batch: x.batch,
-      seqQ: x.seqQ,
-      seqK: x.seqK,
-      headsQ: x.headsQ,
-      headsKV: x.headsKV,
-      headDim: x.headDim,
-      scale: x.scale,
       seqLensK: x.seqLensK,
-      left: band.left,
-      right: band.right,
       // The validator's copy of the table: the caller cannot change it while native code reads it.
-      ...(x.pagedKV && {
-        blockSize: x.pagedKV.blockSize,
-        blockTable: x.pagedKV.blockTable,
-        blocksPerSeq: x.pagedKV.blocksPerSeq,
-        numBlocks: x.pagedKV.numBlocks,
-      }),
+      ...(x.pagedKV && { blockTable: x.pagedKV.blockTable }),
     };
   }
 
   /** An attention op's plan for a native op chain: the plan depends on its shapes only. */
   #chainPlan(op: AttentionOp): NativeChainPlan {
     const shape = attentionOpShape(op);
+    const paged = op.paged && {
+      blockSize: op.paged.blockSize,
+      blocksPerSeq: op.paged.blockTable.shape[1]!,
+      numBlocks: op.k.shape[0]!,
+    };
     const mask = op.mask ?? ({ kind: 'none' } as const);
     const scale = op.scale ?? 1 / Math.sqrt(shape.headDim);
-    const plan = this.#plan(shape);
-    const band = bandOf(mask);
-    return {
-      ...shape,
-      dtype: DTYPE_CODE[shape.dtype],
-      scale,
-      left: band.left,
-      right: band.right,
-      ...(op.paged && {
-        blockSize: op.paged.blockSize,
-        blocksPerSeq: op.paged.blockTable.shape[1]!,
-        numBlocks: op.k.shape[0]!,
-      }),
-      ...planFields(plan),
-    };
+    return { ...problemScalars(shape, mask, scale, paged), ...planFields(this.#plan(shape)) };
   }
 
   #call(x: ResolvedAttentionInput, plan: CpuCallPlan): NativeCall {
@@ -490,6 +468,38 @@ type PlanShape = Pick<
 /** A call plan's fields as the native side reads them (call_args.cpp: readPlanShape). */
 function planFields({ blockQ, blockK, stack, splitKV, allHeads, decode }: CpuCallPlan) {
   return { blockQ, blockK, stack, splitKV, allHeads, decode };
+}
+
+/**
+ * What a call and a chained op tell native code alike: the shape, dtype code, scale, the mask's
+ * band and the paged cache's geometry.
+ */
+function problemScalars(
+  shape: AttentionShape & { readonly dtype: DType },
+  mask: MaskSpec,
+  scale: number,
+  paged:
+    | { readonly blockSize: number; readonly blocksPerSeq: number; readonly numBlocks: number }
+    | undefined,
+) {
+  const band = bandOf(mask);
+  return {
+    dtype: DTYPE_CODE[shape.dtype],
+    batch: shape.batch,
+    seqQ: shape.seqQ,
+    seqK: shape.seqK,
+    headsQ: shape.headsQ,
+    headsKV: shape.headsKV,
+    headDim: shape.headDim,
+    scale,
+    left: band.left,
+    right: band.right,
+    ...(paged && {
+      blockSize: paged.blockSize,
+      blocksPerSeq: paged.blocksPerSeq,
+      numBlocks: paged.numBlocks,
+    }),
+  };
 }
 
 /** Registry entry: `registerBackend(cpuProvider)`; resolveBackend() falls back to 'reference' when it is unusable. */

@@ -1,5 +1,5 @@
 import { invalidInput } from '../errors.js';
-import { MASK_KINDS } from '../mask/spec.js';
+import { MAX_SCALE, readMask } from '../validate.js';
 import type {
   AttentionOp,
   CopyOp,
@@ -192,11 +192,15 @@ function checkAttention(c: OpChecker, op: AttentionOp): void {
   } else if (kb !== batch) {
     throw c.error('k', `expected ${batch} batch rows, got ${kb}`);
   }
-  if (op.mask !== undefined && !MASK_KINDS.includes(op.mask.kind)) {
-    throw c.error('mask.kind', `expected one of ${MASK_KINDS.join(', ')}, got ${String(op.mask.kind)}`);
-  }
+  // the rules of a call's mask and scale, so a replayed op is refused where a call would be
+  if (op.mask !== undefined) readMask(op.mask, `${c.kind}.mask`);
   if (op.scale !== undefined && !Number.isFinite(op.scale))
     throw c.error('scale', `expected a finite number, got ${op.scale}`);
+  if (op.scale !== undefined && Math.abs(op.scale) > MAX_SCALE)
+    throw c.error(
+      'scale',
+      `|${op.scale}| is larger than ${MAX_SCALE.toPrecision(4)}: scale * log2(e) overflows f32`,
+    );
   if (op.algorithm !== undefined && !ATTENTION_ALGORITHMS.includes(op.algorithm)) {
     throw c.error(
       'algorithm',

@@ -40,9 +40,10 @@ void bind(AttentionRun& r) {
   }
   if (p.blockSize != 0) {
     for (int64_t b = 0; b < p.batch; ++b) {
+      // entries past a row's keys may be garbage: neither checked nor copied (the kernels never read them)
       const int64_t used = (r.lens[size_t(b)] + p.blockSize - 1) / p.blockSize;
-      for (int64_t i = 0; i < p.blocksPerSeq; ++i) {
-        const int32_t id = i < used ? r.tableIn[b * r.tableStride + i] : 0;
+      for (int64_t i = 0; i < used; ++i) {
+        const int32_t id = r.tableIn[b * r.tableStride + i];
         if (id < 0 || id >= p.numBlocks) throwOutOfRange("attention.paged.blockTable", "block", id, "batch row", b, p.numBlocks);
         r.table[size_t(b * p.blocksPerSeq + i)] = id;
       }
@@ -90,7 +91,8 @@ void appendAttentionRecipes(Napi::Env env, const Napi::Object& a, const KernelTa
   r->lens.resize(size_t(p.batch));
   p.seqLensK = r->lens.data();
   if (p.blockSize != 0) {
-    r->tableStride = intField(env, a, "blockTableRowStride", p.blocksPerSeq, kMaxDim);
+    // rows may overlap or share one table (a stride below blocksPerSeq, 0): they are only read
+    r->tableStride = intField(env, a, "blockTableRowStride", 0, kMaxDim);
     const size_t span = size_t((p.batch - 1) * r->tableStride + p.blocksPerSeq);
     r->tableIn = typedField<const int32_t>(env, a, "blockTable", napi_int32_array, span);
     r->table.resize(size_t(p.batch * p.blocksPerSeq));
