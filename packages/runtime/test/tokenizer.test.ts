@@ -99,7 +99,12 @@ describe(`runtime: tokenizer and text (seed ${seed})`, () => {
     // Text held back for a stop string that never comes is streamed when the generation ends:
     // at maxTokens (in the last token's chunk) and at a stop token (in that token's own chunk).
     const last = visible.at(-1)!;
-    const atLength = await run({ prompt: 'hello', maxTokens: 24, stopTokens: [], stop: [`${last}\u0001`] });
+    const atLength = await run({
+      prompt: 'hello',
+      maxTokens: 24,
+      stopTokens: [],
+      stop: [`${last}\u0001\u0002\u0003`],
+    });
     expect(atLength.result).toMatchObject({ finishReason: 'length', text: visible });
     expect(atLength.text).toBe(visible);
     const tokens = Array.from(free.result.tokens);
@@ -112,7 +117,7 @@ describe(`runtime: tokenizer and text (seed ${seed})`, () => {
         prompt: 'hello',
         maxTokens: 24,
         stopTokens: [tokens[k]!],
-        stop: [`${held}\u0001`],
+        stop: [`${held}\u0001\u0002\u0003`],
       });
       const chunks = [];
       for await (const chunk of g) chunks.push(chunk);
