@@ -93,7 +93,8 @@ describe(`fastattn generate and chat (seed ${seed})`, { timeout: 60_000 }, () =>
       '--json',
     ]);
     expect(stdout.replace(/\n$/, '')).toBe((JSON.parse(json.stdout) as { text: string }).text);
-    expect(stderr).toMatch(/\d+ prompt \+ \d+ generated tokens, first token after \d+ ms/);
+    // a random tiny model may end at once with an EOS token (seed 1543536837): then 'no token'
+    expect(stderr).toMatch(/\d+ prompt \+ \d+ generated tokens, (first token after \d+ ms|no token)/);
   });
 
   it('chat: answers each line with the conversation so far, and /reset forgets it', async () => {
