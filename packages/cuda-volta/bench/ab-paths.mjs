@@ -7,6 +7,9 @@
 //   FASTATTN_AB_BASE_CONFIG=ampere/decode/64=hd64_64x128w4s3,...: the base build's configuration for a
 //   path, role and head dim whose default the new table changed (the base runs it by name);
 //   FASTATTN_AB_NEW_CONFIG the same for the new build
+//   FASTATTN_AB_BASE_TUNING / FASTATTN_AB_NEW_TUNING: a JSON `tuning` option for that side's backend,
+//   e.g. both dirs build/kernels and FASTATTN_AB_BASE_TUNING='{"persistent":false}' to A/B a launch
+//   choice within one build
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
 import { bf16ToF32, f16ToF32 } from '@fastattention/core';
@@ -23,6 +26,7 @@ const configMap = (name) =>
       .map((e) => e.split('=')),
   );
 const baseConfig = configMap('FASTATTN_AB_BASE_CONFIG');
+const tuningOf = (name) => (process.env[name] ? { tuning: JSON.parse(process.env[name]) } : {});
 const newConfig = configMap('FASTATTN_AB_NEW_CONFIG');
 const rows = [];
 let bad = 0;
@@ -60,8 +64,8 @@ for (const path of paths) {
   let pair;
   try {
     pair = [
-      await createBackend({ kernelDir: baseDir, path }),
-      await createBackend({ kernelDir: newDir, path }),
+      await createBackend({ kernelDir: baseDir, path, ...tuningOf('FASTATTN_AB_BASE_TUNING') }),
+      await createBackend({ kernelDir: newDir, path, ...tuningOf('FASTATTN_AB_NEW_TUNING') }),
     ];
   } catch (error) {
     console.log(`path ${path}: skipped (${error.message})`);
@@ -74,6 +78,13 @@ for (const path of paths) {
       ['prefill', 'f16', slow ? 2 : 4, 4096, slow ? 16 : 32, slow ? 16 : 32, D, 0, 'none'],
       ['prefill', 'f16', slow ? 2 : 4, 4096, slow ? 16 : 32, slow ? 16 : 32, D, 0, 'causal'],
       ['prefill', 'bf16', slow ? 2 : 4, 4096, slow ? 16 : 32, slow ? 16 : 32, D, 0, 'causal'],
+      // Short prefill: many CTAs of few k-tiles each.
+      ...(slow
+        ? []
+        : [
+            ['prefill', 'f16', 16, 1024, 32, 32, D, 0, 'none'],
+            ['prefill', 'f16', 16, 1024, 32, 32, D, 0, 'causal'],
+          ]),
       ['decode', 'f16', 1, 32768, 32, 8, D, 1, 'none'],
       ['decode', 'f16', 16, 8192, 32, 8, D, 1, 'none'],
     ];

@@ -107,6 +107,7 @@ export function launchDesc(
   plan: LaunchPlan,
   buffers: LaunchBuffers,
   features: LaunchFeatures,
+  qStrides?: { readonly batch: number; readonly row: number },
 ): LaunchDesc {
   const band = bandOf(input.mask);
   const clamp = (x: number): number => Math.min(x, BAND_INF);
@@ -127,8 +128,11 @@ export function launchDesc(
     partO: buffers.partO,
     partLse: buffers.partLse,
     seqLensK: buffers.seqLensK,
-    qBatchStride: input.seqQ * input.headsQ * input.headDim,
-    qRowStride: input.headsQ * input.headDim,
+    // q may be a view of wider rows (qStrides); out is dense.
+    qBatchStride: qStrides?.batch ?? input.seqQ * input.headsQ * input.headDim,
+    qRowStride: qStrides?.row ?? input.headsQ * input.headDim,
+    outBatchStride: input.seqQ * input.headsQ * input.headDim,
+    outRowStride: input.headsQ * input.headDim,
     // A paged cache's rows come from its block table: k and v start at its row 0.
     kBatchStride: input.pagedKV ? 0 : input.seqK * input.headsKV * input.headDim,
     kRowStride: input.headsKV * input.headDim,

@@ -68,6 +68,9 @@ export interface LaunchDesc {
   readonly seqLensK: bigint;
   readonly qBatchStride: number;
   readonly qRowStride: number;
+  /** out's strides (elements): out is dense even where q is a view of wider rows. */
+  readonly outBatchStride: number;
+  readonly outRowStride: number;
   readonly kBatchStride: number;
   readonly kRowStride: number;
   readonly batch: number;

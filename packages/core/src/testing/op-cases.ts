@@ -427,6 +427,67 @@ function viewCases(rand: () => number, d: DType): OpCase[] {
 }
 
 /**
+ * Rope over many tokens (a prefill chunk), where GPU kernels work a token at a time with vector
+ * accesses: q and k inside a fused qkv row in place, with a partial rotary part and 'dynamic'
+ * scaling whose base comes from the largest position; and a full rotary part into another tensor.
+ */
+function manyTokenRopes(rand: () => number, d: DType): OpCase[] {
+  const tokens = 70;
+  const positions = (): TensorSpec => ({
+    dtype: 'i32',
+    shape: [tokens],
+    data: ints(Array.from({ length: tokens }, () => Math.floor(rand() * 3000))),
+  });
+  return [
+    {
+      name: `rope ${d} ${tokens} tokens of q and k inside a fused qkv row, in place, dynamic, 48 of 80 rotary`,
+      kind: 'rope',
+      dtype: d,
+      tensors: {
+        qk: {
+          dtype: d,
+          shape: [tokens, 6, 80],
+          data: floats(rand, d, tokens * 6 * 80),
+          check: true,
+          view: { base: [tokens, 9, 80], strides: [9 * 80, 80, 1], offset: 0 },
+        },
+        positions: positions(),
+      },
+      ...(d === 'f32' && { tolerance: 2e-4 }),
+      op: (t) => ({
+        op: 'rope',
+        x: t.qk!,
+        positions: t.positions as Tensor<'i32'>,
+        rope: {
+          theta: 500000,
+          rotaryDim: 48,
+          scaling: { kind: 'dynamic', factor: 2, originalMaxPositions: 1024 },
+        },
+        out: t.qk!,
+      }),
+    },
+    {
+      name: `rope ${d} ${tokens} tokens x 3 x 128 into another tensor`,
+      kind: 'rope',
+      dtype: d,
+      tensors: {
+        x: { dtype: d, shape: [tokens, 3, 128], data: floats(rand, d, tokens * 3 * 128) },
+        positions: positions(),
+        out: { dtype: d, shape: [tokens, 3, 128], check: true },
+      },
+      ...(d === 'f32' && { tolerance: 2e-4 }),
+      op: (t) => ({
+        op: 'rope',
+        x: t.x!,
+        positions: t.positions as Tensor<'i32'>,
+        rope: { theta: 10000, rotaryDim: 128, scaling: { kind: 'default' } },
+        out: t.out!,
+      }),
+    },
+  ];
+}
+
+/**
  * Rows wider than one CTA's or work item's chunk (GPU kernels split a row's columns over several
  * CTAs when rows are few), rope over the 40 q and k heads of a fused qkv row, and the residual add
  * fused into rmsNorm, with out written over the added tensor.
@@ -511,6 +572,7 @@ function wideRowCases(rand: () => number, d: DType): OpCase[] {
         out: t.out!.view({ shape: [tokens, heads, headDim] }),
       }),
     },
+    ...manyTokenRopes(rand, d),
     {
       name: `kvAppend ${d} 3 tokens of ${kvWidth.join(' x ')}`,
       kind: 'kvAppend',
@@ -530,7 +592,7 @@ function wideRowCases(rand: () => number, d: DType): OpCase[] {
 /**
  * Attention, with each algorithm: chunked prefill of 3 queries against a paged cache of 2 rows
  * sharing a block (causal, GQA 4/2), NaN in every cache row no sequence uses; and a dense window
- * mask with a padding row (no keys: zeros and an LSE of -Infinity).
+ * mask with a padding row (no keys: zeros and an LSE of -Infinity), q a view of fused qkv rows.
  */
 function attentionCases(rand: () => number, d: DType): OpCase[] {
   const cases: OpCase[] = [];
@@ -575,11 +637,18 @@ function attentionCases(rand: () => number, d: DType): OpCase[] {
   }
   {
     const [batch, seqQ, seqK, headsQ, headsKV, headDim] = [3, 4, 19, 6, 2, 64];
+    const fusedRow = (headsQ + 2 * headsKV) * headDim; // q, k and v heads of one token
     const tensors: Record<string, TensorSpec> = {
+      // q as the query heads of a fused qkv product's rows
       q: {
         dtype: d,
         shape: [batch, seqQ, headsQ, headDim],
         data: floats(rand, d, batch * seqQ * headsQ * headDim),
+        view: {
+          base: [batch, seqQ, headsQ + 2 * headsKV, headDim],
+          strides: [seqQ * fusedRow, fusedRow, headDim, 1],
+          offset: 0,
+        },
       },
       k: {
         dtype: d,

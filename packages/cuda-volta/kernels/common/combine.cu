@@ -12,7 +12,7 @@ __device__ void combine(const FaCombineParams& p) {
   const int i = (int)(row % p.seq_q);
   const int h = (int)((row / p.seq_q) % p.heads_q);
   const int b = (int)(row / ((int64_t)p.seq_q * p.heads_q));
-  T* out = static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)i * p.q_row_stride + (int64_t)h * p.head_dim;
+  T* out = static_cast<T*>(p.out) + (int64_t)b * p.o_batch_stride + (int64_t)i * p.o_row_stride + (int64_t)h * p.head_dim;
   for (int d4 = threadIdx.x; d4 < p.head_dim / 4; d4 += blockDim.x) {
     const fa::LseMerge m = fa::merge_splits(p.part_lse, p.part_o, row, rows, p.head_dim, p.num_splits, d4);
     fa::store4(out + 4 * d4, m.out());

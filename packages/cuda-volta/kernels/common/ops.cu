@@ -194,32 +194,48 @@ extern "C" __global__ void __launch_bounds__(1024) fa_op_rows(const FaRowOpParam
   }
 }
 
-// `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of a
-// group of up to kFaRopeHeads heads, so the pair's angle is computed once for them. Angles in double:
+// The base of 'dynamic' scaling, which grows past original_max (seq_len 0: the largest position
+// + 1); theta otherwise. Every thread of the CTA calls it (it meets at barriers).
+__device__ double ropeBase(const FaRopeParams& p) {
+  __shared__ double base;
+  if (!p.dynamic) return p.theta;
+  __shared__ int largest;
+  if (threadIdx.x == 0) largest = 0;
+  __syncthreads();
+  if (p.seq_len == 0) {
+    int mine = 0;
+    for (int64_t i = threadIdx.x; i < p.tokens; i += blockDim.x) mine = max(mine, p.positions[i] + 1);
+    atomicMax(&largest, mine);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const double len = p.seq_len != 0 ? double(p.seq_len) : double(max(largest, 1));
+    base = len <= p.original_max
+               ? p.theta
+               : p.theta * pow(p.factor * len / p.original_max - (p.factor - 1.0), double(p.rotary) / double(p.rotary - 2));
+  }
+  __syncthreads();
+  return base;
+}
+
+// Pair j's angle at position `pos`, as (cos, sin) times the attention scaling. In double:
 // positions reach 10^5 and more, where an f32 angle is off by 10^-2.
+__device__ __forceinline__ void ropeAngle(const FaRopeParams& p, double base, int64_t j, int32_t pos, float* cs, float* sn) {
+  const double f = p.dynamic ? pow(base, -double(2 * j) / double(p.rotary)) : p.inv_freq[j];
+  double s, c;
+  sincos(double(pos) * f, &s, &c);
+  *cs = float(c * p.attention_scaling);
+  *sn = float(s * p.attention_scaling);
+}
+
+// `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of a
+// group of up to kFaRopeHeads heads, so the pair's angle is computed once for them. Few tokens
+// (decode): latency matters, not the memory accesses.
 extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
   opPrologue();
   const int64_t t = blockIdx.x / p.ctas;
   const int64_t half = p.rotary / 2;
-  __shared__ double base;
-  if (p.dynamic) {
-    __shared__ int largest;
-    if (threadIdx.x == 0) largest = 0;
-    __syncthreads();
-    if (p.seq_len == 0) {
-      int mine = 0;
-      for (int64_t i = threadIdx.x; i < p.tokens; i += blockDim.x) mine = max(mine, p.positions[i] + 1);
-      atomicMax(&largest, mine);
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      const double len = p.seq_len != 0 ? double(p.seq_len) : double(max(largest, 1));
-      base = len <= p.original_max
-                 ? p.theta
-                 : p.theta * pow(p.factor * len / p.original_max - (p.factor - 1.0), double(p.rotary) / double(p.rotary - 2));
-    }
-    __syncthreads();
-  }
+  const double base = ropeBase(p);
   const int64_t perGroup = half + (p.head_dim - p.rotary);  // items per head group
   const int64_t item = (blockIdx.x % p.ctas) * int64_t(blockDim.x) + threadIdx.x;
   const int64_t h0 = (item / perGroup) * p.group;
@@ -244,16 +260,55 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
     x1[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + j) : 0.0f;
     x2[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + j + half) : 0.0f;
   }
-  const double f = p.dynamic ? pow(base, -double(2 * j) / double(p.rotary)) : p.inv_freq[j];
-  double s, c;
-  sincos(double(p.positions[t]) * f, &s, &c);
-  const float cs = float(c * p.attention_scaling), sn = float(s * p.attention_scaling);
+  float cs, sn;
+  ropeAngle(p, base, j, p.positions[t], &cs, &sn);
 #pragma unroll
   for (int h = 0; h < kFaRopeHeads; ++h) {
     if (h >= hn) continue;
     const int64_t o = orow + h * p.out_head_stride + j;
     st(p.out.ptr, p.out.dtype, o, x1[h] * cs - x2[h] * sn);
     st(p.out.ptr, p.out.dtype, o + half, x2[h] * cs + x1[h] * sn);
+  }
+}
+
+// The vector form, for many tokens (prefill), where rows, head strides and both halves of the
+// rotary dims are whole 16-byte vectors: one CTA per token computes the token's angles once into
+// shared memory, then each thread rotates kFaVec pairs of a head at a time (or copies kFaVec dims
+// past the rotary ones). The scalar form reads 2 bytes per access and recomputes each angle for
+// every group of heads.
+extern "C" __global__ void __launch_bounds__(kFaOpChunkThreads) fa_op_rope_vec(const FaRopeParams p) {
+  opPrologue();
+  const int64_t t = blockIdx.x;
+  const int half = static_cast<int>(p.rotary / 2);
+  const double base = ropeBase(p);
+  __shared__ float cosOf[128], sinOf[128];
+  const int32_t pos = p.positions[t];
+  for (int j = threadIdx.x; j < half; j += blockDim.x) ropeAngle(p, base, j, pos, &cosOf[j], &sinOf[j]);
+  __syncthreads();
+  const int rotVecs = half / kFaVec, perHead = rotVecs + static_cast<int>(p.head_dim - p.rotary) / kFaVec;
+  for (int64_t item = threadIdx.x; item < p.heads * perHead; item += blockDim.x) {
+    const int64_t h = item / perHead;
+    const int c = static_cast<int>(item % perHead);
+    const int64_t xr = t * p.x.row_stride + h * p.x_head_stride, orow = t * p.out.row_stride + h * p.out_head_stride;
+    if (c >= rotVecs) {  // past the rotary dims: copied (out may be another tensor than x)
+      const int64_t d = p.rotary + int64_t(c - rotVecs) * kFaVec;
+      float v[kFaVec];
+      fa::ldVec(p.x.ptr, p.x.dtype, xr + d, v);
+      fa::stVec(p.out.ptr, p.out.dtype, orow + d, v);
+      continue;
+    }
+    const int j0 = c * kFaVec;
+    float x1[kFaVec], x2[kFaVec], y1[kFaVec], y2[kFaVec];
+    fa::ldVec(p.x.ptr, p.x.dtype, xr + j0, x1);
+    fa::ldVec(p.x.ptr, p.x.dtype, xr + j0 + half, x2);
+#pragma unroll
+    for (int e = 0; e < kFaVec; ++e) {
+      const float cs = cosOf[j0 + e], sn = sinOf[j0 + e];
+      y1[e] = x1[e] * cs - x2[e] * sn;
+      y2[e] = x2[e] * cs + x1[e] * sn;
+    }
+    fa::stVec(p.out.ptr, p.out.dtype, orow + j0, y1);
+    fa::stVec(p.out.ptr, p.out.dtype, orow + j0 + half, y2);
   }
 }
 

@@ -21,7 +21,7 @@ struct FaFwdParams {
   float* part_o;        // split-KV: [splits][batch][heads_q][seq_q][head_dim] (f32), else null
   float* part_lse;      // split-KV: [splits][batch][heads_q][seq_q], else null
   const int* seqlens_k; // [batch] valid keys per batch row, or null (= seq_k)
-  int64_t q_batch_stride, q_row_stride;  // elements
+  int64_t q_batch_stride, q_row_stride;  // elements (q; out has its own below)
   int64_t k_batch_stride, k_row_stride;  // elements (v shares k's layout)
   int batch, seq_q, seq_k, heads_q, heads_kv, group;
   int head_dim;
@@ -40,6 +40,9 @@ struct FaFwdParams {
   // valid length are never read; nor are keys at or past it (their table entries may be garbage).
   const int* block_table;
   int block_shift, blocks_per_seq;
+  // out's strides (elements). q may be a view of wider rows (a fused QKV product's output, read
+  // in place); out is laid out on its own.
+  int64_t o_batch_stride, o_row_stride;
   // Kernels that copy K/V with the copy engine (the hopper path, hopper/mainloop.cuh): k and v as 4-d tensors
   // (head dim, KV head, row, batch); else unset. Their kernels take the parameters __grid_constant__,
   // so the maps are read in place.
@@ -52,5 +55,5 @@ struct FaCombineParams {
   void* out;
   float* lse;
   int batch, seq_q, heads_q, head_dim, num_splits;
-  int64_t q_batch_stride, q_row_stride;
+  int64_t o_batch_stride, o_row_stride;  // out's strides (elements)
 };

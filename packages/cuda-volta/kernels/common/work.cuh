@@ -105,7 +105,7 @@ struct CtaWork {
     return ((int64_t)b * p.heads_q + query_head(p, row)) * p.seq_q + query(p, row);
   }
   __device__ __forceinline__ T* out_row(const FaFwdParams& p, int row) const {
-    return static_cast<T*>(p.out) + (int64_t)b * p.q_batch_stride + (int64_t)query(p, row) * p.q_row_stride +
+    return static_cast<T*>(p.out) + (int64_t)b * p.o_batch_stride + (int64_t)query(p, row) * p.o_row_stride +
            (int64_t)query_head(p, row) * HD;
   }
   __device__ __forceinline__ float* part_o_row(const FaFwdParams& p, int row) const {

@@ -131,11 +131,20 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
         throw FaError("UNSUPPORTED", "rope: at most 256 rotary dims");
       }
       for (size_t i = 0; i < inv.ElementLength(); ++i) p.inv_freq[i] = inv[i];
-      // A few tokens (decode) get a thread per head and pair: the angle is cheap, latency is not.
-      p.group = p.tokens <= 64 ? 1 : kFaRopeHeads;
-      const int64_t items = (p.heads + p.group - 1) / p.group * (p.rotary / 2 + p.head_dim - p.rotary);
-      p.ctas = std::max<int64_t>(1, (items + kFaOpChunkThreads - 1) / kFaOpChunkThreads);
-      run("fa_op_rope", gridOf(p.tokens, p.ctas, "rope"), kFaOpChunkThreads, &p);
+      // Many tokens (prefill) whose rows, head strides and rotary halves are whole 16-byte vectors
+      // take the vector form: one CTA per token.
+      const bool vec = p.tokens > 64 && (p.rotary / 2) % kFaVec == 0 && (p.head_dim - p.rotary) % kFaVec == 0 &&
+                       p.x_head_stride % kFaVec == 0 && p.out_head_stride % kFaVec == 0 &&
+                       vectorizable(kFaVec, {p.x, p.out});
+      if (vec) {
+        run("fa_op_rope_vec", gridOf(p.tokens, 1, "rope"), kFaOpChunkThreads, &p);
+      } else {
+        // A few tokens (decode) get a thread per head and pair: the angle is cheap, latency is not.
+        p.group = p.tokens <= 64 ? 1 : kFaRopeHeads;
+        const int64_t items = (p.heads + p.group - 1) / p.group * (p.rotary / 2 + p.head_dim - p.rotary);
+        p.ctas = std::max<int64_t>(1, (items + kFaOpChunkThreads - 1) / kFaOpChunkThreads);
+        run("fa_op_rope", gridOf(p.tokens, p.ctas, "rope"), kFaOpChunkThreads, &p);
+      }
     } else if (kind == "kvAppend") {
       FaKvAppendParams p{mat(a, "k"), mat(a, "v"), mat(a, "cacheK"), mat(a, "cacheV"), devicePtr<const int32_t>(a, "slots"),
                          error, i64(a, "tokens"), i64(a, "width"), i64(a, "cacheRows"), 0, 0, 0};

@@ -27,6 +27,8 @@ Launch parseLaunch(const Napi::Object& d) {
   p.seqlens_k = reinterpret_cast<const int*>(ptr("seqLensK"));
   p.q_batch_stride = num("qBatchStride").Int64Value();
   p.q_row_stride = num("qRowStride").Int64Value();
+  p.o_batch_stride = num("outBatchStride").Int64Value();
+  p.o_row_stride = num("outRowStride").Int64Value();
   p.k_batch_stride = num("kBatchStride").Int64Value();
   p.k_row_stride = num("kRowStride").Int64Value();
   p.batch = num("batch").Int32Value();
@@ -70,8 +72,8 @@ Launch parseLaunch(const Napi::Object& d) {
   c.heads_q = p.heads_q;
   c.head_dim = p.head_dim;
   c.num_splits = p.num_splits;
-  c.q_batch_stride = p.q_batch_stride;
-  c.q_row_stride = p.q_row_stride;
+  c.o_batch_stride = p.o_batch_stride;
+  c.o_row_stride = p.o_row_stride;
   return l;
 }
 

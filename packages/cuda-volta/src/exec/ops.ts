@@ -154,6 +154,24 @@ function dense<T extends TensorDType>(c: OpContext, t: Tensor<T>): CudaTensor<T>
   return fitted(c, t, isContiguous(t));
 }
 
+/**
+ * q as the flash kernels read it, or a dense copy: [batch, seqQ, heads, headDim] with the heads
+ * packed and unit stride along the head dim, the batch and row strides free (a view of a fused
+ * QKV product's rows passes as it is) but whole 16-byte units, as the kernels' 16-byte copies
+ * need.
+ */
+function flashQuery(c: OpContext, t: Tensor): CudaTensor {
+  const [, , heads, headDim] = t.shape;
+  const [batchStride, rowStride, headStride, dimStride] = t.strides;
+  const fits =
+    dimStride === 1 &&
+    (heads === 1 || headStride === headDim) &&
+    batchStride! % 8 === 0 &&
+    rowStride! % 8 === 0 &&
+    (t as CudaTensor).address() % 16n === 0n;
+  return fitted(c, t, fits);
+}
+
 /** A 3-D tensor with unit stride along its last dim (rope's rows, lseMerge's outs), or a dense copy. */
 function unitInner(c: OpContext, t: Tensor): CudaTensor {
   return fitted(c, t, t.shape[2]! <= 1 || t.strides[2] === 1);
@@ -497,7 +515,7 @@ function attentionOperands(op: AttentionOp, c: OpContext): AttentionOperands {
   const { lens, table } = checkedInputs(op, c);
   const lse = op.lse && (isContiguous(op.lse) ? (op.lse as CudaTensor<'f32'>) : c.temp('f32', op.lse.shape));
   return {
-    q: dense(c, op.q),
+    q: op.algorithm === 'standard' ? dense(c, op.q) : flashQuery(c, op.q),
     k: dense(c, op.k),
     v: dense(c, op.v),
     out: isContiguous(op.out) ? (op.out as CudaTensor) : c.temp(op.out.dtype, op.out.shape),
@@ -582,6 +600,7 @@ function flashAttention(op: AttentionOp, operands: AttentionOperands, c: OpConte
       blockTable: table ? table.address() : 0n,
     },
     c.features,
+    { batch: q.strides[0]!, row: q.strides[1]! },
   );
   c.executor.context.enqueueAttention(c.stream.id, desc);
 }
