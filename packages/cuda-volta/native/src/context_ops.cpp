@@ -135,7 +135,7 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
       // take the vector form: one CTA per token.
       const bool vec = p.tokens > 64 && (p.rotary / 2) % kFaVec == 0 && (p.head_dim - p.rotary) % kFaVec == 0 &&
                        p.x_head_stride % kFaVec == 0 && p.out_head_stride % kFaVec == 0 &&
-                       vectorizable(kFaVec, {p.x, p.out});
+                       vectorizable(p.head_dim, {p.x, p.out});
       if (vec) {
         run("fa_op_rope_vec", gridOf(p.tokens, 1, "rope"), kFaOpChunkThreads, &p);
       } else {
