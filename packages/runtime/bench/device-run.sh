@@ -5,11 +5,11 @@
 # Run from the project root after `source .device-carry/env.sh`:
 #   bash packages/runtime/bench/device-run.sh SHAPE SERVING_CASES STATIC_CASES [--skip-check]
 # STATIC_CASES "-" skips the anchor. With STANDARD_CASES set, those cases run again with attention: 'standard' (the materialized
-# baseline) on the same model, after the flash ones. With NO_PDL_CASES set, those run again with
-# FASTATTN_CUDA_PDL=0 (no programmatic dependent launch: an A/B of the launch mode).
+# baseline) on the same model, after the flash ones. With VARIANT_CASES and VARIANTS set (space-
+# separated NAME:VAR=VALUE[,VAR=VALUE] entries, e.g. "nopdl:FASTATTN_CUDA_PDL=0"), those cases run
+# again once per variant with its environment: an A/B of a tuning on the same model.
 # Results under $OUT: hf-check.json, serving-SHAPE.json, [serving-SHAPE-standard.json,]
-# [serving-SHAPE-nopdl.json,]
-# static-SHAPE.json, transformers-SHAPE.json, run.log.
+# [serving-SHAPE-NAME.json per variant,] static-SHAPE.json, transformers-SHAPE.json, run.log.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -31,11 +31,12 @@ if [[ -n "${STANDARD_CASES:-}" ]]; then
   timeout 300 node packages/runtime/bench/serving.mjs "$work/$shape" "$OUT/serving-$shape-standard.json" \
     "$STANDARD_CASES" --attention standard 2>&1
 fi
-if [[ -n "${NO_PDL_CASES:-}" ]]; then
-  step "the same cases without programmatic dependent launch (FASTATTN_CUDA_PDL=0): $NO_PDL_CASES"
-  FASTATTN_CUDA_PDL=0 timeout 200 node packages/runtime/bench/serving.mjs "$work/$shape" "$OUT/serving-$shape-nopdl.json" \
-    "$NO_PDL_CASES" 2>&1
-fi
+for variant in ${VARIANTS:-}; do
+  name=${variant%%:*} vars=${variant#*:}
+  step "variant $name ($vars): $VARIANT_CASES"
+  env ${vars//,/ } timeout 200 node packages/runtime/bench/serving.mjs "$work/$shape" "$OUT/serving-$shape-$name.json" \
+    "$VARIANT_CASES" 2>&1
+done
 rm -rf "$work/$shape"
 if [[ "$static" != "-" ]]; then
   step "PyTorch static-cache anchor: $static"
