@@ -2,7 +2,8 @@
 
 SDPA with each backend forced (FLASH = FlashAttention-2, EFFICIENT = xformers-style cutlass,
 CUDNN) and a naive attention (materialized scores + softmax), on the shapes of
-packages/cuda-volta/bench/run.mjs; timed with CUDA events, medians, random data.
+packages/cuda-volta/bench/run.mjs; timed with CUDA events around each call, back to back (msSynced:
+waiting after each call, the host dispatch included), medians, random data.
 Usage: python3 tools/anchors/sdpa_cuda.py OUT.json [prefill] [decode]
 """
 import json
@@ -17,20 +18,29 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 DT = {"f16": torch.float16, "bf16": torch.bfloat16}
 
 
-def time_ms(fn, warmup=5, iters=20):
+def time_ms(fn, warmup=5, iters=20, synced=False):
+    """Median ms of one call of fn, with an event pair around each call.
+
+    The calls run back to back, as the project's own timings do (`Context::timed`): the host
+    enqueues ahead of the GPU, so its dispatch time is not in the figures. synced=True waits for
+    each call before the next. Each figure then also holds the host's dispatch of the call, from
+    the first event to the kernel's launch (this script's method before 2026-12-02).
+    """
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    times = []
+    pairs = []
     for _ in range(iters):
         a = torch.cuda.Event(enable_timing=True)
         b = torch.cuda.Event(enable_timing=True)
         a.record()
         fn()
         b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+        if synced:
+            b.synchronize()
+        pairs.append((a, b))
+    torch.cuda.synchronize()
+    return statistics.median(a.elapsed_time(b) for a, b in pairs)
 
 
 def naive(q, k, v, causal):
@@ -62,8 +72,10 @@ def main():
                     for name, be in [("FLASH", SDPBackend.FLASH_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION), ("CUDNN", SDPBackend.CUDNN_ATTENTION)]:
                         try:
                             with sdpa_kernel(be):
-                                ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
-                            rows.append(dict(impl=name, ms=ms, tflops=flops / ms / 1e9, **base))
+                                call = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: E731
+                                ms = time_ms(call)
+                                synced = time_ms(call, synced=True)
+                            rows.append(dict(impl=name, ms=ms, msSynced=synced, tflops=flops / ms / 1e9, **base))
                         except Exception as e:  # a backend that refuses the shape is reported, not fatal
                             rows.append(dict(impl=name, error=str(e)[:200], **base))
                     scores = B * H * S * S * 2
@@ -90,8 +102,10 @@ def main():
                 for name, be in [("FLASH", SDPBackend.FLASH_ATTENTION), ("CUDNN", SDPBackend.CUDNN_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION)]:
                     try:
                         with sdpa_kernel(be):
-                            ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True))
-                        rows.append(dict(impl=name, ms=ms, gbps=kv_bytes / ms / 1e6, **base))
+                            call = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # noqa: E731
+                            ms = time_ms(call)
+                            synced = time_ms(call, synced=True)
+                        rows.append(dict(impl=name, ms=ms, msSynced=synced, gbps=kv_bytes / ms / 1e6, **base))
                     except Exception as e:
                         rows.append(dict(impl=name, error=str(e)[:200], **base))
                 print(f"decode B={B} S={S}: " + ", ".join(f"{r['impl']} {r.get('gbps', float('nan')):.0f}" for r in rows if r.get('kind') == 'decode' and r['batch'] == B and r['seqK'] == S), flush=True)

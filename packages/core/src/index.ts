@@ -55,7 +55,9 @@ export {
   type OpKind,
   type OpOf,
   type RmsNormOp,
+  type RopeAppend,
   type RopeOp,
+  ropeAppendOp,
   type SampleOp,
   type SamplingTensors,
 } from './exec/ops.js';

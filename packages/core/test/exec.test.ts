@@ -10,6 +10,7 @@ import {
   hostAttention,
   type Op,
   ReferenceExecutor,
+  ropeAppendOp,
   type Tensor,
   validateAttentionInput,
 } from '../src/index.js';
@@ -56,6 +57,51 @@ describe('forEachOpOutput', () => {
       written({ op: 'kvAppend', k: t([2, 1, 4]), v: t([2, 1, 4]), cacheK: cache, cacheV: cache, slots }),
     ).toEqual(['kvAppend.cacheK', 'kvAppend.cacheV']);
     expect(written({ op: 'copy', src: x, dst: t([2, 4]) })).toEqual(['copy.dst']);
+    const qk = t([2, 3, 4]);
+    const positions = ex.empty('i32', [2]);
+    const rope = { theta: 10000, rotaryDim: 4, scaling: { kind: 'default' } } as const;
+    expect(written({ op: 'rope', x: qk, positions, rope, out: qk })).toEqual(['rope.out']);
+    const append = { v: t([2, 1, 4]), cacheK: cache, cacheV: t([2, 4, 1, 4]), slots };
+    expect(written({ op: 'rope', x: qk, positions, rope, out: qk, append })).toEqual([
+      'rope.out',
+      'rope.append.cacheK',
+      'rope.append.cacheV',
+    ]);
+  });
+});
+
+describe("rope's fused append", () => {
+  it('is refused with the field named before anything runs, and names a slot past the cache', async () => {
+    const ex = new ReferenceExecutor();
+    const qk = await tensor(
+      ex,
+      Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i / 7),
+      [2, 3, 4],
+    );
+    const positions = (await tensor(ex, Int32Array.of(5, 6), [2])) as Tensor<'i32'>;
+    const slots = (await tensor(ex, Int32Array.of(7, -1), [2])) as Tensor<'i32'>;
+    const rope = { theta: 10000, rotaryDim: 4, scaling: { kind: 'default' } } as const;
+    const cache = () => ex.empty('f32', [2, 4, 1, 4]);
+    const append = { v: ex.empty('f32', [2, 1, 4]), cacheK: cache(), cacheV: cache(), slots };
+    const refused = (a: object, field: string) =>
+      expect(() =>
+        ex.run({ op: 'rope', x: qk, positions, rope, out: qk, append: { ...append, ...a } }),
+      ).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', field }));
+    refused({ v: ex.empty('f32', [2, 4, 4]) }, 'rope.append.v');
+    refused({ v: ex.empty('f16', [2, 1, 4]) }, 'rope.append.v');
+    refused({ cacheK: ex.empty('f32', [2, 4, 2, 4]) }, 'rope.append.cacheK');
+    refused({ cacheV: ex.empty('f32', [3, 4, 1, 4]) }, 'rope.append.cacheV');
+    refused({ slots: ex.empty('i32', [3]) }, 'rope.append.slots');
+    // token 0 to cache row 7: the last head of the rotated rows; token 1 is padding
+    ex.run({ op: 'rope', x: qk, positions, rope, out: qk, append });
+    const rotated = await ex.read(qk);
+    const keys = await ex.read(append.cacheK);
+    expect([...keys.slice(7 * 4, 8 * 4)]).toEqual([...rotated.slice(2 * 4, 3 * 4)]);
+    await ex.write(slots, Int32Array.of(8, 0) as never);
+    expect(() => ex.run({ op: 'rope', x: qk, positions, rope, out: qk, append })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', field: 'rope.append.slots[0]' }),
+    );
+    await ex.dispose();
   });
 });
 
@@ -420,6 +466,17 @@ describe(`execution contract on the reference executor (seed ${seed})`, () => {
     const failed = (await runOpConformance(unfused, { seed })).filter((r) => !r.ok).map((r) => r.name);
     expect(failed.length).toBeGreaterThanOrEqual(6);
     expect(failed.every((name) => name.includes('with add'))).toBe(true);
-    await Promise.all([ex.dispose(), wrong.dispose(), unfused.dispose()]);
+    // One that appends the keys before their rotation fails exactly the fused rope cases.
+    const early = new ReferenceExecutor();
+    const runEarly = early.run.bind(early);
+    early.run = (op) => {
+      if (op.op !== 'rope' || !op.append) return runEarly(op);
+      runEarly(ropeAppendOp({ ...op, out: op.x, append: op.append }));
+      runEarly({ ...op, append: undefined });
+    };
+    const appended = (await runOpConformance(early, { seed })).filter((r) => !r.ok).map((r) => r.name);
+    expect(appended.length).toBe(6);
+    expect(appended.every((name) => name.includes('appended with v'))).toBe(true);
+    await Promise.all([ex.dispose(), wrong.dispose(), unfused.dispose(), early.dispose()]);
   });
 });

@@ -6,6 +6,7 @@ import {
   attentionOpShape,
   type DType,
   elementCount,
+  FastAttentionError,
   HostExecutor,
   HostTensor,
   isContiguous,
@@ -15,6 +16,7 @@ import {
   type OpHandlers,
   type RopeFrequencies,
   type RopeOp,
+  ropeAppendOp,
   ropeFrequencies,
   type Tensor,
 } from '@fastattention/core';
@@ -62,16 +64,29 @@ export function createCpuExecutor(
     },
 
     rope: async (op) => {
-      const calls = nativeCalls(op);
-      if (calls) return pool.runOps(calls);
-      // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
-      const positions = host(op.positions).raw() as Int32Array;
-      let largest = -1;
-      for (const p of positions) largest = Math.max(largest, p);
-      const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
-      await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
-        pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
-      );
+      try {
+        const calls = nativeCalls(op);
+        if (calls) return await pool.runOps(calls);
+        // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
+        const positions = host(op.positions).raw() as Int32Array;
+        let largest = -1;
+        for (const p of positions) largest = Math.max(largest, p);
+        const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
+        await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
+          pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
+        );
+        if (op.append) await native(ropeAppendOp({ ...op, append: op.append }));
+      } catch (error) {
+        // the fused append runs as this backend's kvAppend: its errors name the rope op's field
+        const e = error as { field?: string; message?: string };
+        if (op.append && e.field?.startsWith('kvAppend.')) {
+          throw new FastAttentionError('INVALID_INPUT', e.message!.replaceAll('kvAppend.', 'rope.append.'), {
+            field: e.field.replace('kvAppend.', 'rope.append.'),
+            cause: error,
+          });
+        }
+        throw error;
+      }
     },
 
     sample: async (op) => {
@@ -250,8 +265,13 @@ function nativeCallsOf(
       const frequencies = fixedRopeFrequencies(op);
       const [x, out] = [host(op.x), host(op.out)];
       if (!frequencies || !isHeadRows(x) || !isHeadRows(out)) return undefined;
+      const append = op.append && nativeCallsOf(ropeAppendOp({ ...op, append: op.append }));
+      if (op.append && !append) return undefined;
       // the positions are read when the call runs: a replayed step sees those written before it
-      return [ropeCall(op, x, out, host(op.positions).rawView() as Int32Array, frequencies)];
+      return [
+        ropeCall(op, x, out, host(op.positions).rawView() as Int32Array, frequencies),
+        ...(append ?? []),
+      ];
     }
     case 'copy': {
       if (op.src.dtype === 'i32' || op.dst.dtype === 'i32' || !apart(op.dst, op.src)) return undefined;

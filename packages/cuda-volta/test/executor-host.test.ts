@@ -92,6 +92,38 @@ describe('cuda executor, host side (a stand-in context, no GPU)', () => {
     checkTemps(calls, from);
   });
 
+  it("fuses rope's KV append into the rope kernel where every tensor is a row matrix as it stands", () => {
+    const { ex, calls } = executor();
+    const qkv = ex.empty('f16', [1, 48 * 128]);
+    const qk = qkv.view({ shape: [1, 40, 128], strides: [48 * 128, 128, 1], offset: 0 });
+    const v = qkv.view({ shape: [1, 8, 128], strides: [48 * 128, 128, 1], offset: 40 * 128 });
+    const cache = () => ex.empty('f16', [16, 64, 8, 128]);
+    const slots = ex.empty('i32', [1]);
+    const positions = ex.empty('i32', [1]);
+    const rope = { theta: 10000, rotaryDim: 128, scaling: { kind: 'default' } } as const;
+    const ops = (from: number) =>
+      calls.slice(from).flatMap((c) => (c.name === 'enqueueOp' ? [c.args[1] as string] : []));
+    let from = calls.length;
+    const append = { v, cacheK: cache(), cacheV: cache(), slots };
+    ex.run({ op: 'rope', x: qk, positions, rope, out: qk, append });
+    expect(ops(from)).toEqual(['rope']);
+    const args = calls.findLast((c) => c.args[1] === 'rope')!.args[2] as { append: Record<string, unknown> };
+    expect(args.append).toMatchObject({ heads: 8, cacheRows: 16 * 64 });
+    // a cache whose heads are not packed: rope, then kvAppend through a temporary
+    const wide = ex.empty('f16', [16, 64, 8, 256]);
+    const strided = wide.view({
+      shape: [16, 64, 8, 128],
+      strides: [64 * 8 * 256, 8 * 256, 256, 1],
+      offset: 0,
+    });
+    from = calls.length;
+    ex.run({ op: 'rope', x: qk, positions, rope, out: qk, append: { ...append, cacheK: strided } });
+    expect(ops(from)[0]).toBe('rope');
+    expect(ops(from)).toContain('kvAppend');
+    expect(calls.findLast((c) => c.args[1] === 'rope')!.args[2] as object).not.toHaveProperty('append');
+    checkTemps(calls, from);
+  });
+
   it('records a step graph: what capture cannot make is made first, then the ops are captured', () => {
     const { ex, calls } = executor();
     const x = ex.empty('f16', [1, 4096]);

@@ -2,7 +2,7 @@
 // `model.generate` (every case goes through the batch scheduler). Prompts are random tokens, a
 // fresh prompt per run, so no case is helped by the prefix cache unless it asks for it.
 //   node packages/runtime/bench/serving.mjs DIR OUT.json CASES [--backend cuda|cpu] [--cache-tokens N]
-//     [--prefill-chunk N] [--block-size N] [--attention flash|standard]
+//     [--prefill-chunk N] [--block-size N] [--attention flash|standard] [--split-append]
 // CASES (comma-separated):
 //   decode:B:CTX      B concurrent requests with CTX-token prompts: decode tok/s over 64 steps in
 //                     which all B are decoding (median of 3 rounds; the first requests decode while
@@ -17,6 +17,7 @@
 //                     and shape) as a graph of its own (GPU ms per step)
 import { writeFileSync } from 'node:fs';
 import { median } from '@fastattention/bench';
+import { ropeAppendOp } from '@fastattention/core';
 import { loadModel } from '../dist/index.js';
 
 const [dir, out, casesArg] = process.argv.slice(2, 5);
@@ -32,17 +33,29 @@ const backend =
 // Every step graph the runtime records, with its ops (for profile cases).
 const recorded = [];
 let profiling = false;
+// --split-append (or FASTATTN_BENCH_SPLIT_APPEND=1): rope's fused KV append runs as rope, then
+// kvAppend (an A/B of the fusion).
+const split =
+  process.argv.includes('--split-append') || process.env.FASTATTN_BENCH_SPLIT_APPEND === '1'
+    ? (op) => (op.op === 'rope' && op.append ? [{ ...op, append: undefined }, ropeAppendOp(op)] : [op])
+    : (op) => [op];
 const createExecutor = backend.createExecutor.bind(backend);
 backend.createExecutor = () => {
   const ex = createExecutor();
   const record = ex.record.bind(ex);
+  const run = ex.run.bind(ex);
+  ex.run = (op, stream) => {
+    for (const o of split(op)) run(o, stream);
+  };
   ex.record = (build) => {
     const ops = [];
     const graph = record((r) =>
       build({
         run: (op) => {
-          ops.push(op);
-          r.run(op);
+          for (const o of split(op)) {
+            ops.push(o);
+            r.run(o);
+          }
         },
       }),
     );

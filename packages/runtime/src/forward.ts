@@ -208,7 +208,6 @@ export function enqueueForward(
   const width = (heads + 2 * kvHeads) * D;
   const qkv = tmp([n, width]);
   const qk = qkv.view({ shape: [n, heads + kvHeads, D], strides: [width, D, 1], offset: 0 });
-  const k = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: heads * D });
   const v = qkv.view({ shape: [n, kvHeads, D], strides: [width, D, 1], offset: (heads + kvHeads) * D });
   const q = qkv.view({
     shape: [batch, seqQ, heads, D],
@@ -244,9 +243,16 @@ export function enqueueForward(
       out: h,
     });
     run({ op: 'linear', x: h, weight: w.qkv, ...(w.qkvBias && { bias: w.qkvBias }), out: qkv });
-    // one rope over the q and k heads of each row
-    run({ op: 'rope', x: qk, positions: inputs.positions, rope: config.rope, out: qk });
-    run({ op: 'kvAppend', k, v, cacheK: cache.k[l]!, cacheV: cache.v[l]!, slots: inputs.slots });
+    // one rope over the q and k heads of each row, the keys and values appended to the cache in
+    // the same pass
+    run({
+      op: 'rope',
+      x: qk,
+      positions: inputs.positions,
+      rope: config.rope,
+      out: qk,
+      append: { v, cacheK: cache.k[l]!, cacheV: cache.v[l]!, slots: inputs.slots },
+    });
     run({
       op: 'attention',
       q,

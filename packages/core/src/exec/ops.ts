@@ -61,7 +61,7 @@ export function forEachOpTensor(op: Op, visit: (tensor: Tensor, field: string) =
 const OUTPUTS: { readonly [K in OpKind]: readonly string[] } = {
   linear: ['out'],
   rmsNorm: ['out', 'x'], // x with `add`
-  rope: ['out'],
+  rope: ['out', 'append.cacheK', 'append.cacheV'],
   swiglu: ['out'],
   geglu: ['out'],
   embedding: ['out'],
@@ -78,8 +78,9 @@ export function forEachOpOutput(op: Op, visit: (tensor: Tensor, field: string) =
   const fields = OUTPUTS[op.op];
   for (const field of fields) {
     if (field === 'x' && !(op.op === 'rmsNorm' && op.add)) continue;
-    const t = (op as unknown as Record<string, Tensor | undefined>)[field];
-    if (t) visit(t, `${op.op}.${field}`);
+    let t: unknown = op;
+    for (const part of field.split('.')) t = (t as Record<string, unknown> | undefined)?.[part];
+    if (t) visit(t as Tensor, `${op.op}.${field}`);
   }
 }
 
@@ -114,6 +115,36 @@ export interface RopeOp {
   /** The sequence length the 'dynamic' scaling sees; default: the largest position + 1. */
   readonly seqLen?: number;
   readonly out: Tensor; // x's dtype and shape; may be x
+  /**
+   * The KV append, fused: the last `append.v.shape[1]` heads of `out` are keys, and after the
+   * rotation they and v go into the paged cache, as `ropeAppendOp(op)` (a kvAppend op) would write
+   * them. A decode step's q and k rope and its append then take one pass (one kernel) instead of two.
+   */
+  readonly append?: RopeAppend;
+}
+
+/** What `RopeOp.append` writes: v and the rotated keys, at `slots` (kvAppend's fields). */
+export interface RopeAppend {
+  readonly v: Tensor; // out's dtype [tokens, headsKV, headDim], headsKV <= out's heads
+  readonly cacheK: Tensor;
+  readonly cacheV: Tensor;
+  readonly slots: Tensor<'i32'>;
+}
+
+/** The kvAppend op a rope op's `append` stands for: out's last heads as k. */
+export function ropeAppendOp(op: RopeOp & { readonly append: RopeAppend }): KvAppendOp {
+  const [tokens, heads, headDim] = op.out.shape as [number, number, number];
+  const keyHeads = op.append.v.shape[1]!;
+  const [tokenStride, headStride, dimStride] = op.out.strides as [number, number, number];
+  return {
+    op: 'kvAppend',
+    k: op.out.view({
+      shape: [tokens, keyHeads, headDim],
+      strides: [tokenStride, headStride, dimStride],
+      offset: (heads - keyHeads) * headStride,
+    }),
+    ...op.append,
+  };
 }
 
 /** out = act(gate) * up, with act SiLU (swiglu) or GELU (geglu; tanh approximation or exact erf). */

@@ -14,7 +14,7 @@ import type {
   RopeOp,
   SampleOp,
 } from './ops.js';
-import { ATTENTION_ALGORITHMS, OP_KINDS } from './ops.js';
+import { ATTENTION_ALGORITHMS, OP_KINDS, ropeAppendOp } from './ops.js';
 import { checkRopeSpec } from './rope.js';
 import { checkAlive, type Tensor, type TensorDType } from './tensor.js';
 
@@ -129,6 +129,13 @@ function checkRope(c: OpChecker, op: RopeOp): void {
     throw c.error('seqLen', `expected an integer >= 1, got ${op.seqLen}`);
   }
   c.like('out', op.out, op.x);
+  if (op.append !== undefined) {
+    const heads = op.out.shape[1]!;
+    const [, keyHeads] = c.tensor('append.v', op.append.v, [op.x.dtype], 3);
+    if (keyHeads! > heads)
+      throw c.error('append.v', `expected at most ${heads} heads (out's), got ${keyHeads}`);
+    checkKvAppend(new OpChecker(`${c.kind}.append`), ropeAppendOp({ ...op, append: op.append }));
+  }
 }
 
 function checkGated(c: OpChecker, op: GatedActivationOp): void {

@@ -47,6 +47,63 @@ function ints(values: ArrayLike<number>): Int32Array {
   return Int32Array.from(values);
 }
 
+/**
+ * rope with the KV append fused, in place over q and k heads side by side: a few tokens under a
+ * partial rotary (decode; the copied dims go to the cache too) and 70 tokens (the prefill form),
+ * each with a padding token and garbage in the cache rows it does not write.
+ */
+function ropeAppendCases(rand: () => number, d: DType): OpCase[] {
+  const cases: OpCase[] = [];
+  for (const [tokens, qHeads, kvHeads, headDim, rotaryDim] of [
+    [3, 4, 2, 80, 48],
+    [70, 3, 1, 64, 64],
+  ] as const) {
+    const [blocks, blockSize] = [Math.ceil((tokens + 2) / 8), 8];
+    const heads = qHeads + kvHeads;
+    const slots = [...Array(blocks * blockSize).keys()].sort(() => rand() - 0.5).slice(0, tokens);
+    slots[Math.floor(rand() * tokens)] = -1;
+    const cache = blocks * blockSize * kvHeads * headDim;
+    const cacheSpec = (): TensorSpec => ({
+      dtype: d,
+      shape: [blocks, blockSize, kvHeads, headDim],
+      data: floats(rand, d, cache),
+      check: true,
+    });
+    cases.push({
+      name: `rope ${d} ${tokens} tokens of ${qHeads} q and ${kvHeads} k heads in place, appended with v (${rotaryDim} of ${headDim} rotary)`,
+      kind: 'rope',
+      dtype: d,
+      tensors: {
+        x: {
+          dtype: d,
+          shape: [tokens, heads, headDim],
+          data: floats(rand, d, tokens * heads * headDim),
+          check: true,
+        },
+        v: { dtype: d, shape: [tokens, kvHeads, headDim], data: floats(rand, d, tokens * kvHeads * headDim) },
+        positions: {
+          dtype: 'i32',
+          shape: [tokens],
+          data: Int32Array.from({ length: tokens }, (_, i) => 500 + 3 * i),
+        },
+        cacheK: cacheSpec(),
+        cacheV: cacheSpec(),
+        slots: { dtype: 'i32', shape: [tokens], data: Int32Array.from(slots) },
+      },
+      ...(d === 'f32' && { tolerance: 2e-4 }),
+      op: (t) => ({
+        op: 'rope',
+        x: t.x!,
+        positions: t.positions as Tensor<'i32'>,
+        rope: { theta: 10000, rotaryDim, scaling: { kind: 'default' } },
+        out: t.x!,
+        append: { v: t.v!, cacheK: t.cacheK!, cacheV: t.cacheV!, slots: t.slots as Tensor<'i32'> },
+      }),
+    });
+  }
+  return cases;
+}
+
 /** A kvAppend op over a case's tensors k, v, cacheK, cacheV and slots. */
 const kvAppendOf = (t: Readonly<Record<string, Tensor>>): Op => ({
   op: 'kvAppend',
@@ -221,6 +278,7 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
         op: kvAppendOf,
       });
     }
+    cases.push(...ropeAppendCases(rand, d));
     cases.push(...attentionCases(rand, d));
     {
       const [parts, rows, dim] = [3, 7, 16];

@@ -14,6 +14,7 @@ enum FaOpError : int32_t {
   FA_ERR_BLOCK_TABLE = 3,      // detail: the batch row
   FA_ERR_SEQ_LENS = 4,         // detail: the batch row
   FA_ERR_SAMPLE_PARAMS = 5,    // detail: the row (a parameter outside its range, a negative counter or count)
+  FA_ERR_ROPE_SLOT = 6,        // detail: the token (rope's fused KV append)
 };
 
 // A matrix inside a tensor's storage: row r starts at ptr + r * row_stride elements.
@@ -76,6 +77,13 @@ struct FaRopeParams {
   int32_t group;
   double theta, factor, original_max;
   int64_t seq_len;
+  // The KV append fused in (fa_op_rope only; slots nullptr: none): the last append_heads heads of
+  // out are keys, written with v to cache row slots[t] after the rotation; v is copied by
+  // kFaOpUnroll columns per item after the rotation's items.
+  FaMat v, cache_k, cache_v;
+  const int32_t* slots;
+  int32_t* error;
+  int64_t append_heads, cache_rows;
   double inv_freq[128];  // rotary / 2 pairs (for 'dynamic': unused, computed from the base)
 };
 
@@ -87,7 +95,7 @@ struct FaKvAppendParams {
   int32_t* error;
   int64_t tokens, width, cache_rows, chunks;
   int32_t vec;
-  int32_t pad;
+  int32_t slot_error;  // what a slot past the cache reports (0: FA_ERR_KV_SLOT; rope's append: FA_ERR_ROPE_SLOT)
 };
 
 struct FaLseMergeParams {

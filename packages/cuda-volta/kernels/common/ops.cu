@@ -230,7 +230,8 @@ __device__ __forceinline__ void ropeAngle(const FaRopeParams& p, double base, in
 
 // `ctas` CTAs per token; a thread rotates one pair (or copies one dim past the rotary ones) of a
 // group of up to kFaRopeHeads heads, so the pair's angle is computed once for them. Few tokens
-// (decode): latency matters, not the memory accesses.
+// (decode): latency matters, not the memory accesses. With the KV append fused (p.slots), a key
+// head's results also go to its cache row, and the items past the rotation's copy v there.
 extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
   opPrologue();
   const int64_t t = blockIdx.x / p.ctas;
@@ -238,12 +239,34 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
   const double base = ropeBase(p);
   const int64_t perGroup = half + (p.head_dim - p.rotary);  // items per head group
   const int64_t item = (blockIdx.x % p.ctas) * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t ropeItems = (p.heads + p.group - 1) / p.group * perGroup;
+  int64_t slot = p.slots ? p.slots[t] : -1;
+  if (slot >= p.cache_rows) {
+    if (item == 0) fa::reportOpError(p.error, FA_ERR_ROPE_SLOT, t);
+    slot = -1;
+  }
+  if (item >= ropeItems) {  // v into the cache
+    const int64_t first = (item - ropeItems) * kFaOpUnroll, width = p.append_heads * p.head_dim;
+    if (slot < 0 || first >= width) return;
+    float v[kFaOpUnroll];
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u) v[u] = first + u < width ? at(p.v, t, first + u) : 0.0f;
+#pragma unroll
+    for (int u = 0; u < kFaOpUnroll; ++u)
+      if (first + u < width) put(p.cache_v, slot, first + u, v[u]);
+    return;
+  }
   const int64_t h0 = (item / perGroup) * p.group;
   const int64_t j = item % perGroup;
-  if (h0 >= p.heads) return;
   const int64_t hn = min(int64_t(p.group), p.heads - h0);
+  const int64_t firstKey = slot < 0 ? p.heads : p.heads - p.append_heads;
   const int64_t xr = t * p.x.row_stride + h0 * p.x_head_stride;
   const int64_t orow = t * p.out.row_stride + h0 * p.out_head_stride;
+  // Element d of head h0 + h, rotated or copied: into out, and into the cache for a key head.
+  const auto store = [&](int h, int64_t d, float value) {
+    st(p.out.ptr, p.out.dtype, orow + h * p.out_head_stride + d, value);
+    if (h0 + h >= firstKey) put(p.cache_k, slot, (h0 + h - firstKey) * p.head_dim + d, value);
+  };
   if (j >= half) {  // past the rotary dims: copied (out may be another tensor than x)
     const int64_t d = p.rotary + (j - half);
     float v[kFaRopeHeads];
@@ -251,7 +274,7 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
     for (int h = 0; h < kFaRopeHeads; ++h) v[h] = h < hn ? ld(p.x.ptr, p.x.dtype, xr + h * p.x_head_stride + d) : 0.0f;
 #pragma unroll
     for (int h = 0; h < kFaRopeHeads; ++h)
-      if (h < hn) st(p.out.ptr, p.out.dtype, orow + h * p.out_head_stride + d, v[h]);
+      if (h < hn) store(h, d, v[h]);
     return;
   }
   float x1[kFaRopeHeads], x2[kFaRopeHeads];
@@ -265,9 +288,8 @@ extern "C" __global__ void fa_op_rope(const FaRopeParams p) {
 #pragma unroll
   for (int h = 0; h < kFaRopeHeads; ++h) {
     if (h >= hn) continue;
-    const int64_t o = orow + h * p.out_head_stride + j;
-    st(p.out.ptr, p.out.dtype, o, x1[h] * cs - x2[h] * sn);
-    st(p.out.ptr, p.out.dtype, o + half, x2[h] * cs + x1[h] * sn);
+    store(h, j, x1[h] * cs - x2[h] * sn);
+    store(h, j + half, x2[h] * cs + x1[h] * sn);
   }
 }
 
@@ -320,7 +342,7 @@ extern "C" __global__ void fa_op_kv_append(const FaKvAppendParams p) {
   const int64_t slot = p.slots[t];
   if (slot < 0) return;
   if (slot >= p.cache_rows) {
-    if (chunk == 0 && threadIdx.x == 0) fa::reportOpError(p.error, FA_ERR_KV_SLOT, t);
+    if (chunk == 0 && threadIdx.x == 0) fa::reportOpError(p.error, p.slot_error ? p.slot_error : FA_ERR_KV_SLOT, t);
     return;
   }
   if (p.vec) {

@@ -34,6 +34,8 @@ const char* errorField(int32_t code) {
       return "attention.seqLensK";
     case FA_ERR_SAMPLE_PARAMS:
       return "sample.params";
+    case FA_ERR_ROPE_SLOT:
+      return "rope.append.slots";
   }
   return "op";
 }
@@ -196,7 +198,7 @@ static Napi::Value awaitEvent(Napi::Env env, CUcontext ctx, CUevent event, bool 
           FA_CU(cuStreamSynchronize(clearOn), "cuStreamSynchronize");
         }
         const std::string field = errorField(e[0]);
-        const std::string what = e[0] == FA_ERR_KV_SLOT ? "token " : "row ";
+        const std::string what = e[0] == FA_ERR_KV_SLOT || e[0] == FA_ERR_ROPE_SLOT ? "token " : "row ";
         throw FaError("INVALID_INPUT", field + ": " + what + std::to_string(e[1]) + " is outside its range", field);
       },
       nullptr);

@@ -131,17 +131,43 @@ Napi::Value Context::EnqueueOp(const Napi::CallbackInfo& info) {
         throw FaError("UNSUPPORTED", "rope: at most 256 rotary dims");
       }
       for (size_t i = 0; i < inv.ElementLength(); ++i) p.inv_freq[i] = inv[i];
+      // The fused KV append: { v, cacheK, cacheV, slots, heads, cacheRows } (src/exec/ops.ts checked
+      // that out's key heads, v and the caches are row matrices of heads * headDim columns).
+      const bool append = a.Get("append").IsObject();
+      if (append) {
+        const Napi::Object ap = a.Get("append").As<Napi::Object>();
+        p.v = mat(ap, "v");
+        p.cache_k = mat(ap, "cacheK");
+        p.cache_v = mat(ap, "cacheV");
+        p.slots = devicePtr<const int32_t>(ap, "slots");
+        p.error = error;
+        p.append_heads = i64(ap, "heads");
+        p.cache_rows = i64(ap, "cacheRows");
+      }
       // Many tokens (prefill) whose rows, head strides and rotary halves are whole 16-byte vectors
       // take the vector form: one CTA per token.
       const bool vec = p.tokens > 64 && (p.rotary / 2) % kFaVec == 0 && (p.head_dim - p.rotary) % kFaVec == 0 &&
                        p.x_head_stride % kFaVec == 0 && p.out_head_stride % kFaVec == 0 &&
                        vectorizable(p.head_dim, {p.x, p.out});
       if (vec) {
-        run("fa_op_rope_vec", gridOf(p.tokens, 1, "rope"), kFaOpChunkThreads, &p);
+        // Prefill: the append after the rotation, as its own kernel over out's key heads.
+        FaRopeParams rotation = p;
+        rotation.slots = nullptr;
+        run("fa_op_rope_vec", gridOf(p.tokens, 1, "rope"), kFaOpChunkThreads, &rotation);
+        if (append) {
+          const int64_t width = p.append_heads * p.head_dim;
+          FaMat keys = p.out;
+          keys.ptr = static_cast<char*>(p.out.ptr) + (p.heads - p.append_heads) * p.out_head_stride * (p.out.dtype == FA_F32 ? 4 : 2);
+          FaKvAppendParams k{keys, p.v, p.cache_k, p.cache_v, p.slots, error, p.tokens, width, p.cache_rows, 0, 0, FA_ERR_ROPE_SLOT};
+          k.vec = vectorizable(width, {k.k, k.v, k.cache_k, k.cache_v}) ? 1 : 0;
+          k.chunks = columnChunks(width, k.vec != 0);
+          run("fa_op_kv_append", gridOf(p.tokens, k.chunks, "rope"), kFaOpChunkThreads, &k);
+        }
       } else {
         // A few tokens (decode) get a thread per head and pair: the angle is cheap, latency is not.
         p.group = p.tokens <= 64 ? 1 : kFaRopeHeads;
-        const int64_t items = (p.heads + p.group - 1) / p.group * (p.rotary / 2 + p.head_dim - p.rotary);
+        int64_t items = (p.heads + p.group - 1) / p.group * (p.rotary / 2 + p.head_dim - p.rotary);
+        if (append) items += (p.append_heads * p.head_dim + kFaOpUnroll - 1) / kFaOpUnroll;
         p.ctas = std::max<int64_t>(1, (items + kFaOpChunkThreads - 1) / kFaOpChunkThreads);
         run("fa_op_rope", gridOf(p.tokens, p.ctas, "rope"), kFaOpChunkThreads, &p);
       }

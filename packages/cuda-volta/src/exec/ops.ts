@@ -11,6 +11,7 @@ import {
   type OpKind,
   type OpOf,
   type RopeOp,
+  ropeAppendOp,
   ropeFrequencies,
   type SampleOp,
   type Tensor,
@@ -329,6 +330,8 @@ function rope(op: RopeOp, c: OpContext): void {
   const { invFreq, attentionScaling } = ropeFrequencies(spec);
   const x = unitInner(c, op.x);
   const out = unitInner(c, op.out);
+  const appended = op.append && ropeAppendOp({ ...op, append: op.append });
+  const append = appended && out === op.out ? fusedAppend(c, appended) : undefined;
   c.executor.context.enqueueOp(c.stream.id, 'rope', {
     x: { ptr: x.address(), rowStride: x.strides[0], dtype: DTYPE_CODE[x.dtype as DType] },
     out: { ptr: out.address(), rowStride: out.strides[0], dtype: DTYPE_CODE[out.dtype as DType] },
@@ -346,8 +349,33 @@ function rope(op: RopeOp, c: OpContext): void {
     originalMax: dynamic ? (spec.scaling as { originalMaxPositions: number }).originalMaxPositions : 1,
     seqLen: op.seqLen ?? 0,
     invFreq,
+    ...(append && { append }),
   });
   if (out !== op.out) copyTensor(c, out, op.out as CudaTensor);
+  if (appended && !append) kvAppend(appended, c);
+}
+
+/**
+ * rope's append as the fused kernel takes it: out's key heads, v and both caches each a matrix of
+ * heads * headDim columns as they stand (else the op runs rope, then kvAppend through temporaries).
+ */
+function fusedAppend(c: OpContext, op: KvAppendOp) {
+  const [k, v] = [matrixLayout(op.k, 1), matrixLayout(op.v, 1)];
+  const [cacheK, cacheV] = [matrixLayout(op.cacheK, 2), matrixLayout(op.cacheV, 2)];
+  if (!k || !v || !cacheK || !cacheV) return undefined;
+  const matrix = (t: Tensor, m: { rowStride: number }) => ({
+    ptr: (t as CudaTensor).address(),
+    rowStride: m.rowStride,
+    dtype: DTYPE_CODE[t.dtype as DType],
+  });
+  return {
+    v: matrix(op.v, v),
+    cacheK: matrix(op.cacheK, cacheK),
+    cacheV: matrix(op.cacheV, cacheV),
+    slots: dense(c, op.slots).address(),
+    heads: op.k.shape[1]!,
+    cacheRows: cacheK.rows,
+  };
 }
 
 function kvAppend(op: KvAppendOp, c: OpContext): void {

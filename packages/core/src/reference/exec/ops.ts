@@ -15,6 +15,7 @@ import type {
   RopeOp,
   SampleOp,
 } from '../../exec/ops.js';
+import { ropeAppendOp } from '../../exec/ops.js';
 import { applyRope } from '../../exec/rope.js';
 import { type SamplingParams, sampleToken } from '../../exec/sampling.js';
 import { mergePartials } from '../../softmax/merge.js';
@@ -42,7 +43,7 @@ const RUN: { readonly [K in OpKind]: (op: OpOf<K>) => void } = {
     const b = ref(op.b).values();
     ref(op.out).store(a.map((x, i) => x + b[i]!));
   },
-  kvAppend,
+  kvAppend: (op) => kvAppend(op),
   attention,
   lseMerge,
   sample,
@@ -98,6 +99,7 @@ function rope(op: RopeOp): void {
   const seqLen = op.seqLen ?? positions.reduce((a, p) => Math.max(a, p + 1), 1);
   applyRope(x, tokens, heads, headDim, positions, op.rope, seqLen);
   ref(op.out).store(x);
+  if (op.append) kvAppend(ropeAppendOp({ ...op, append: op.append }), 'rope.append');
 }
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
@@ -150,7 +152,7 @@ function embedding(op: EmbeddingOp): void {
   ref(op.out).store(out);
 }
 
-function kvAppend(op: KvAppendOp): void {
+function kvAppend(op: KvAppendOp, field = 'kvAppend'): void {
   const [tokens, heads, headDim] = op.k.shape as [number, number, number];
   const [numBlocks, blockSize] = op.cacheK.shape as [number, number];
   const row = heads * headDim;
@@ -165,9 +167,9 @@ function kvAppend(op: KvAppendOp): void {
     if (slot >= numBlocks * blockSize) {
       throw new FastAttentionError(
         'INVALID_INPUT',
-        `kvAppend.slots[${t}]: slot ${slot} is past the cache's ${numBlocks * blockSize}`,
+        `${field}.slots[${t}]: slot ${slot} is past the cache's ${numBlocks * blockSize}`,
         {
-          field: `kvAppend.slots[${t}]`,
+          field: `${field}.slots[${t}]`,
         },
       );
     }
