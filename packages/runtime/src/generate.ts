@@ -114,10 +114,12 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
       `the prompt (${prompt.length} tokens) fills the ${limit} positions a sequence may hold`,
     );
   }
-  const maxTokens = Math.min(options.maxTokens ?? 256, room);
-  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) {
+  // checked before the clamp: a bad value is refused whatever room the prompt leaves
+  const asked = options.maxTokens ?? 256;
+  if (!Number.isSafeInteger(asked) || asked < 1) {
     throw invalidInput('maxTokens', `expected a positive integer, got ${options.maxTokens}`);
   }
+  const maxTokens = Math.min(asked, room);
   const sampling = checkSamplingParams(
     Object.fromEntries(
       Object.keys(DEFAULT_SAMPLING).map((k) => [

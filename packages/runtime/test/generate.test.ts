@@ -197,9 +197,12 @@ describe(`runtime: generate (seed ${seed})`, () => {
     expect(() => model.generate({ tokens, temperature: -1 })).toThrow(
       expect.objectContaining({ field: 'options.temperature' }),
     );
-    expect(() => model.generate({ tokens, maxTokens: 0 })).toThrow(
-      expect.objectContaining({ field: 'maxTokens' }),
-    );
+    // refused whether or not the room left after the prompt would cut it down
+    for (const maxTokens of [0, 2.5, 1e9 + 0.5, Number.POSITIVE_INFINITY]) {
+      expect(() => model.generate({ tokens, maxTokens })).toThrow(
+        expect.objectContaining({ field: 'maxTokens' }),
+      );
+    }
     expect(() => model.generate({ tokens: Int32Array.of(99) })).toThrow(
       expect.objectContaining({ field: 'tokens[0]' }),
     );
