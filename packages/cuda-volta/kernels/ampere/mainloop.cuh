@@ -234,7 +234,7 @@ struct AmpereMainloop {
     cp_async_commit();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < w.tiles()) load_kv(w.t0 + s, s);
+      if (s < w.tiles()) load_kv(w.tile(s), s);
       cp_async_commit();  // empty groups keep the group count uniform
     }
     cp_async_wait<STAGES - 1>();
@@ -254,7 +254,7 @@ struct AmpereMainloop {
     cp_async_wait<STAGES - 2>();
     const bool seen = masked && sanitize_v(t, n % STAGES);
     __syncthreads();
-    if (n + STAGES - 1 < w.tiles()) load_kv(t + STAGES - 1, (n + STAGES - 1) % STAGES);
+    if (n + STAGES - 1 < w.tiles()) load_kv(w.tile(n + STAGES - 1), (n + STAGES - 1) % STAGES);
     cp_async_commit();
     return seen;
   }

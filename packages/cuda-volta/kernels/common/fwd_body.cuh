@@ -266,7 +266,7 @@ __device__ __forceinline__ bool overlapped_loop(ML& ml, const FaFwdParams& p, co
     pf = ml.pack_p(s);
   };
   for (int n = 0; n < w.tiles(); ++n) {
-    const int t = w.t0 + n;
+    const int t = w.tile(n);
     const bool masked = w.masked(t);
     if (ml.stage(n, t, masked)) seen = true;
     if (n == 0) {
@@ -325,7 +325,7 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
     if constexpr (ML::OVERLAP) return overlapped_loop<ML, T>(ml, p, w, o, sm, lane);
     bool seen = false;
     for (int n = 0; n < w.tiles(); ++n) {
-      const int t = w.t0 + n;
+      const int t = w.tile(n);
       const bool masked = w.masked(t);
       if (ml.stage(n, t, masked)) seen = true;
       if (!ml.warp_active()) continue;

@@ -71,6 +71,10 @@ struct CtaWork {
   }
 
   __device__ __forceinline__ int tiles() const { return t1 - t0; }
+  // The n-th k-tile to run: the last first (as FlashAttention does). A causal row's masked tiles
+  // sit at the end of its key range, so they run while the rings fill and the loop ends on
+  // unmasked tiles.
+  __device__ __forceinline__ int tile(int n) const { return t1 - 1 - n; }
   // Tiling-mask: FULL tiles inside lk take the unmasked body; PARTIAL ones, a last tile that runs
   // past lk (its zero-filled keys must not count) and every tile under a negative scale test each
   // element against the band.

@@ -170,15 +170,15 @@ struct HopperMainloop {
   __device__ __forceinline__ void produce() {
     setmaxnreg_dec<PRODUCER_REGS>();
     if (threadIdx.x >= CTHREADS + 32) return;
-    int row = box_row(w.t0);  // paged: this lane's cache row for the next tile, looked up ahead
+    int row = box_row(w.tile(0));  // paged: this lane's cache row for the next tile, looked up ahead
     for (int n = 0; n < w.tiles(); ++n) {
-      const int t = w.t0 + n, s = n % STAGES;
+      const int t = w.tile(n), s = n % STAGES;
       const uint32_t phase = (n / STAGES + 1) & 1;  // the previous use's phase of the slot
       if (n >= STAGES) mbar_wait(bar(EMPTY_K, s), phase);
       load(&p.tma_k, w.k, aK + s * KV_BYTES, bar(FULL_K, s), t, row);
       if (n >= STAGES) mbar_wait(bar(EMPTY_V, s), phase);
       load(&p.tma_v, w.v, aV + s * KV_BYTES, bar(FULL_V, s), t, row);
-      if (n + 1 < w.tiles()) row = box_row(t + 1);  // while this tile's copies run
+      if (n + 1 < w.tiles()) row = box_row(w.tile(n + 1));  // while this tile's copies run
     }
   }
 
