@@ -13,9 +13,11 @@
 //   HD, BM, BN, WARPS, KSPLIT   the configuration
 //   ML(p, work, smem)           stages Q (and, except with a producer warpgroup, starts the first
 //                               K/V copies)
-//   stage(n, t, masked) -> bool k-tile t (the n-th) ready in shared memory; true if this thread
-//                               cleared an Inf/NaN of V at a key some row of the CTA sees (or false,
-//                               where the mainloop keeps that flag in shared memory for finish())
+//   stage(n, t, masked) -> bool k-tile t ready in shared memory, the n-th to run (t = work.tile(n):
+//                               the last first; a mainloop that copies ahead asks work.tile too);
+//                               true if this thread cleared an Inf/NaN of V at a key some row of
+//                               the CTA sees (or false, where the mainloop keeps that flag in shared
+//                               memory for finish())
 //   qk(s, n)                    S = Q K^T for tile n
 //   pack_p(s) -> P, pv(o, P, n) P (s after the softmax) as the operand of O += P V, and the product
 //   warp_row0(), warp_key0(), warp_active()
