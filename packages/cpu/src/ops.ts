@@ -6,7 +6,6 @@ import {
   attentionOpShape,
   type DType,
   elementCount,
-  FastAttentionError,
   HostExecutor,
   HostTensor,
   isContiguous,
@@ -64,29 +63,17 @@ export function createCpuExecutor(
     },
 
     rope: async (op) => {
-      try {
-        const calls = nativeCalls(op);
-        if (calls) return await pool.runOps(calls);
-        // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
-        const positions = host(op.positions).raw() as Int32Array;
-        let largest = -1;
-        for (const p of positions) largest = Math.max(largest, p);
-        const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
-        await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
-          pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
-        );
-        if (op.append) await native(ropeAppendOp({ ...op, append: op.append }));
-      } catch (error) {
-        // the fused append runs as this backend's kvAppend: its errors name the rope op's field
-        const e = error as { field?: string; message?: string };
-        if (op.append && e.field?.startsWith('kvAppend.')) {
-          throw new FastAttentionError('INVALID_INPUT', e.message!.replaceAll('kvAppend.', 'rope.append.'), {
-            field: e.field.replace('kvAppend.', 'rope.append.'),
-            cause: error,
-          });
-        }
-        throw error;
-      }
+      const calls = nativeCalls(op);
+      if (calls) return pool.runOps(calls);
+      // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
+      const positions = host(op.positions).raw() as Int32Array;
+      let largest = -1;
+      for (const p of positions) largest = Math.max(largest, p);
+      const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
+      await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
+        pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
+      );
+      if (op.append) await native(ropeAppendOp({ ...op, append: op.append }), asRopeAppend);
     },
 
     sample: async (op) => {
@@ -152,11 +139,11 @@ export function createCpuExecutor(
    * transposing view, an output sharing an input's storage), over dense copies of the op's
    * tensors, its outputs written back after.
    */
-  async function native(op: Op): Promise<void> {
+  async function native(op: Op, relabel = (calls: NativeCall[]) => calls): Promise<void> {
     const calls = nativeCalls(op);
-    if (calls) return pool.runOps(calls);
+    if (calls) return pool.runOps(relabel(calls));
     const { dense, writeBack } = densified(op);
-    await pool.runOps(nativeCalls(dense)!);
+    await pool.runOps(relabel(nativeCalls(dense)!));
     writeBack();
   }
 
@@ -172,6 +159,10 @@ export function createCpuExecutor(
 }
 
 type NativeCall = readonly [string, object];
+
+/** A rope op's fused append: kvAppend's calls, reporting a slot past the cache as rope.append.slots. */
+const asRopeAppend = (calls: NativeCall[]): NativeCall[] =>
+  calls.map(([kind, args]) => [kind === 'kvAppend' ? 'ropeAppend' : kind, args]);
 
 /** The tensors each op writes, in write-back order (rmsNorm's x holds the residual sum). */
 const OUTPUTS: Partial<Record<Op['op'], readonly string[]>> = {
@@ -265,7 +256,8 @@ function nativeCallsOf(
       const frequencies = fixedRopeFrequencies(op);
       const [x, out] = [host(op.x), host(op.out)];
       if (!frequencies || !isHeadRows(x) || !isHeadRows(out)) return undefined;
-      const append = op.append && nativeCallsOf(ropeAppendOp({ ...op, append: op.append }));
+      const kv = op.append && nativeCallsOf(ropeAppendOp({ ...op, append: op.append }));
+      const append = kv && asRopeAppend(kv);
       if (op.append && !append) return undefined;
       // the positions are read when the call runs: a replayed step sees those written before it
       return [

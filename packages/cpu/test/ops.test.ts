@@ -198,6 +198,25 @@ describe(`cpu ops (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, () => {
       field: 'kvAppend.slots',
     });
     await executor.stream.synchronize().catch(() => undefined);
+
+    // rope's fused append names its own field, with fixed frequencies (the native call path) and
+    // dynamic ones (computed in JavaScript first)
+    const qk = await tensor('f16', [2, 3, 8]);
+    const positions = executor.empty('i32', [2]);
+    await executor.write(positions, Int32Array.from([5, 6]));
+    for (const scaling of [
+      { kind: 'default' },
+      { kind: 'dynamic', factor: 2, originalMaxPositions: 4 },
+    ] as const) {
+      const rope = { theta: 10000, rotaryDim: 8, scaling };
+      const append = { v: k.t, cacheK, cacheV, slots };
+      executor.run({ op: 'rope', x: qk.t, positions, rope, out: qk.t, append });
+      await expect(executor.read(cacheK)).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'rope.append.slots',
+      });
+      await executor.stream.synchronize().catch(() => undefined);
+    }
   });
 
   it('keeps the event loop free during a long GEMM', async () => {

@@ -217,8 +217,10 @@ OpRecipe makeOpRecipe(Napi::Env env, const std::string& kind, const Napi::Object
     p.tokensPerItem = perItem(p.tokens, threads);
     return recipeOf(p.heads == 0 ? 0 : itemsOf(p.tokens, p.tokensPerItem), p, ops.ropeItem);
   }
-  if (kind == "kvAppend") {
+  // ropeAppend: a rope op's fused append (its rotated keys and v), which names its own field.
+  if (kind == "kvAppend" || kind == "ropeAppend") {
     KvAppendParams p;
+    if (kind == "ropeAppend") p.slotsField = "rope.append.slots";
     p.k = matArg(env, args, "k");
     p.v = matArg(env, args, "v");
     p.cacheK = outArg(env, args, "cacheK");

@@ -64,6 +64,7 @@ struct KvAppendParams {
   OutMat cacheK, cacheV;  // [numBlocks · blockSize, headsKV · headDim]
   const int32_t* slots = nullptr;
   int64_t tokensPerItem = 1;
+  const char* slotsField = "kvAppend.slots";  // what a slot past the cache is reported as
 };
 
 /** Merges partial attention rows by their LSE: outs [parts][rows][d], lses [parts][rows]. */
