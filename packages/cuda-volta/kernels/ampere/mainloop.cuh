@@ -24,6 +24,7 @@ struct AmpereMainloop {
   // Packed GQA decode uses 4 of 16 rows instead of 4 of 64.
   static constexpr bool KSPLIT = BM < 16 * WARPS;
   static constexpr bool PRODUCER_WARPGROUP = false;
+  static constexpr bool STAGED_O = false;  // O stored from the fragments (store_rows)
   static constexpr bool OVERLAP = false;  // qk() and pv() return with their products done
   static constexpr bool PACK_IN_SOFTMAX = false;  // measured: the same speed as packing it after
   static constexpr int WARP_ROWS = KSPLIT ? BM : BM / WARPS;

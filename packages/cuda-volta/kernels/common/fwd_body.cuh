@@ -23,6 +23,8 @@
 //   warp_row0(), warp_key0(), warp_active()
 //   finish(seen) -> bool        after the loop: copies drained; the CTA-wide OR of seen
 //   scratch()                   KSPLIT mainloops: shared memory free after finish()
+//   STAGED_O, o_tile(), o_offset(r, ch)  O goes out through a shared-memory tile (free after
+//                               finish()) whose 16-byte chunk ch of row r is at o_offset(r, ch)
 //   PACK_IN_SOFTMAX, pack_p_row P packed row by row as the softmax makes it (else after the rescale)
 //   PAGED                       k and v are a paged cache (the kernel's _paged entry point)
 //   OVERLAP                     qk() and pv() only issue their products (asynchronous tensor cores);
@@ -211,6 +213,40 @@ __device__ __forceinline__ void body_barrier() {
   else __syncthreads();
 }
 
+// store_rows for a mainloop with STAGED_O, without splits: this thread's O (normalized, as T) goes to
+// the mainloop's shared-memory O tile first, so that the copy out writes whole 16-byte chunks of
+// each row, where store_rows writes 4 bytes a lane (16 bytes of eight rows per warp store).
+template <class ML, typename T>
+__device__ __forceinline__ void store_rows_staged(const FaFwdParams& p, const CtaWork<T, ML::HD>& w, const ML& ml,
+                                                  const float (&o)[ML::Layout::NO],
+                                                  const OnlineSoftmax<typename ML::Layout>& sm, int tid) {
+  using L = typename ML::Layout;
+  constexpr int HD = ML::HD, CHUNKS = HD / 8;
+  const int lane = tid % 32;
+  unsigned char* tile = ml.o_tile();
+#pragma unroll
+  for (int r = 0; r < L::ROWS; ++r) {
+    const float l = sm.row_total(r);  // every lane: the reduction shuffles
+    const int rr = ML::warp_row0() + L::row(lane, r), row = w.r0 + rr;
+    const float inv = row_inv(l);
+#pragma unroll
+    for (int i = 0; i < L::NO; i += 2) {
+      if (L::o_slot(i) != r) continue;
+      const int col = L::o_col(lane, i);
+      if (L::O_OVERHANG && col >= HD) continue;
+      *reinterpret_cast<uint32_t*>(tile + ml.o_offset(rr, col / 8) + (col % 8) * 2) =
+          Elem<T>::pack(o[i] * inv, o[i + 1] * inv);
+    }
+    if (L::owns_lse(lane) && row < w.r1) p.lse[w.lse_index(p, row)] = row_lse(sm.m[r], l);
+  }
+  body_barrier<ML>();
+  for (int idx = tid; idx < (w.r1 - w.r0) * CHUNKS; idx += ML::THREADS) {
+    const int rr = idx / CHUNKS, ch = idx % CHUNKS;
+    *reinterpret_cast<uint4*>(w.out_row(p, w.r0 + rr) + ch * 8) =
+        *reinterpret_cast<const uint4*>(tile + ml.o_offset(rr, ch));
+  }
+}
+
 // Fused split-KV combine: the last split CTA of a (batch, head, q-tile) merges every split's
 // partials into out/lse (p.counters: one int per CTA row of the grid, zero between launches).
 template <class ML, typename T>
@@ -241,6 +277,9 @@ __device__ __forceinline__ void fused_combine(const FaFwdParams& p, const CtaWor
 // and runs the mask and softmax of tile n while the tensor cores still work on P V. O is rescaled
 // once that product is done, and P of tile n is packed for the next iteration. The mainloop keeps
 // tile n - 1's V in its ring until then. Returns the OR of stage()'s Inf/NaN flags.
+// In the SASS, ptxas places the wait for P V after the row maxima and before the exponentials: P of
+// tile n goes into the registers that product reads. Two register sets for P did not make the
+// kernel faster (BENCHMARKS.md, "Where short hd 64 prefill spends its time").
 template <class ML, typename T>
 __device__ __forceinline__ bool overlapped_loop(ML& ml, const FaFwdParams& p, const CtaWork<T, ML::HD>& w,
                                                 float (&o)[ML::Layout::NO], OnlineSoftmax<typename ML::Layout>& sm,
@@ -345,8 +384,18 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
   }
   const bool fix = ml.finish(consume());
 
-  if constexpr (ML::KSPLIT) store_rows_ksplit<ML, T>(p, w, ml.scratch(), o, sm, tid);
-  else store_rows<ML, T>(p, w, o, sm, ml.warp_active(), lane);
+  if constexpr (ML::KSPLIT) {
+    store_rows_ksplit<ML, T>(p, w, ml.scratch(), o, sm, tid);
+  } else if constexpr (ML::STAGED_O) {
+    if (p.num_splits == 1) {
+      store_rows_staged<ML, T>(p, w, ml, o, sm, tid);
+      if (fix) body_barrier<ML>();  // fixup_rows reads outputs other threads stored
+    } else {
+      store_rows<ML, T>(p, w, o, sm, ml.warp_active(), lane);
+    }
+  } else {
+    store_rows<ML, T>(p, w, o, sm, ml.warp_active(), lane);
+  }
   if (fix) fixup_rows<ML, T>(p);
   if (p.num_splits > 1 && p.counters) fused_combine<ML, T>(p, w, smem, tid);
 }

@@ -39,6 +39,7 @@ struct SyncMainloop {
   static constexpr int LD = Tile::LD, CHUNKS = HD / 8;
   static constexpr bool KSPLIT = false;
   static constexpr bool PRODUCER_WARPGROUP = false;
+  static constexpr bool STAGED_O = false;  // O stored from the fragments (store_rows)
   static constexpr bool OVERLAP = false;  // qk() and pv() return with their products done
   static constexpr bool PACK_IN_SOFTMAX = false;
   static constexpr int MIN_BLOCKS = Tile::MIN_BLOCKS;

@@ -321,6 +321,15 @@ struct HopperMainloop {
     release(bar(EMPTY_V, vStage));
   }
 
+  // The O tile of the epilogue (fwd_body.cuh, store_rows_staged): the Q tile's shared memory, free
+  // once finish() has run (every S = Q K^T is done), in Q's swizzled layout (conflict-free for the
+  // fragments' 4-byte writes and the 16-byte reads). Staged, hd 80-128 prefill ran 0-10% faster;
+  // hd 64 ran 1-3% slower and hd 256 at S = 4K without a mask 7-8% slower, so those two store from
+  // the fragments (BENCHMARKS.md, "Where short hd 64 prefill spends its time").
+  static constexpr bool STAGED_O = HD > 64 && HD < 256;
+  __device__ __forceinline__ unsigned char* o_tile() const { return sV - STAGES * KV_BYTES - Q_BYTES; }
+  static __device__ __forceinline__ uint32_t o_offset(int r, int ch) { return sw128_offset<BM>(r, ch); }
+
   // Every copy the producer issued was waited for by the consumers, so none is in flight.
   __device__ __forceinline__ bool finish(bool) {
     grid_launch_dependents();
