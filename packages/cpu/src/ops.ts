@@ -73,7 +73,8 @@ export function createCpuExecutor(
       await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
         pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
       );
-      if (op.append) await native(ropeAppendOp({ ...op, append: op.append }), asRopeAppend);
+      const appended = ropeAppendOp(op);
+      if (appended) await native(appended, asRopeAppend);
     },
 
     sample: async (op) => {
@@ -256,9 +257,10 @@ function nativeCallsOf(
       const frequencies = fixedRopeFrequencies(op);
       const [x, out] = [host(op.x), host(op.out)];
       if (!frequencies || !isHeadRows(x) || !isHeadRows(out)) return undefined;
-      const kv = op.append && nativeCallsOf(ropeAppendOp({ ...op, append: op.append }));
+      const appended = ropeAppendOp(op);
+      const kv = appended && nativeCallsOf(appended);
       const append = kv && asRopeAppend(kv);
-      if (op.append && !append) return undefined;
+      if (appended && !append) return undefined;
       // the positions are read when the call runs: a replayed step sees those written before it
       return [
         ropeCall(op, x, out, host(op.positions).rawView() as Int32Array, frequencies),

@@ -131,8 +131,9 @@ export interface RopeAppend {
   readonly slots: Tensor<'i32'>;
 }
 
-/** The kvAppend op a rope op's `append` stands for: out's last heads as k. */
-export function ropeAppendOp(op: RopeOp & { readonly append: RopeAppend }): KvAppendOp {
+/** The kvAppend op a rope op's `append` stands for (out's last heads as k), or undefined without one. */
+export function ropeAppendOp(op: RopeOp): KvAppendOp | undefined {
+  if (!op.append) return undefined;
   const [tokens, heads, headDim] = op.out.shape as [number, number, number];
   const keyHeads = op.append.v.shape[1]!;
   const [tokenStride, headStride, dimStride] = op.out.strides as [number, number, number];

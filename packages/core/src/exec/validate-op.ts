@@ -134,7 +134,7 @@ function checkRope(c: OpChecker, op: RopeOp): void {
     const [, keyHeads] = c.tensor('append.v', op.append.v, [op.x.dtype], 3);
     if (keyHeads! > heads)
       throw c.error('append.v', `expected at most ${heads} heads (out's), got ${keyHeads}`);
-    checkKvAppend(new OpChecker(`${c.kind}.append`), ropeAppendOp({ ...op, append: op.append }));
+    checkKvAppend(new OpChecker(`${c.kind}.append`), ropeAppendOp(op)!);
   }
 }
 

@@ -330,7 +330,7 @@ function rope(op: RopeOp, c: OpContext): void {
   const { invFreq, attentionScaling } = ropeFrequencies(spec);
   const x = unitInner(c, op.x);
   const out = unitInner(c, op.out);
-  const appended = op.append && ropeAppendOp({ ...op, append: op.append });
+  const appended = ropeAppendOp(op);
   const append = appended && out === op.out ? fusedAppend(c, appended) : undefined;
   c.executor.context.enqueueOp(c.stream.id, 'rope', {
     x: { ptr: x.address(), rowStride: x.strides[0], dtype: DTYPE_CODE[x.dtype as DType] },

@@ -99,7 +99,8 @@ function rope(op: RopeOp): void {
   const seqLen = op.seqLen ?? positions.reduce((a, p) => Math.max(a, p + 1), 1);
   applyRope(x, tokens, heads, headDim, positions, op.rope, seqLen);
   ref(op.out).store(x);
-  if (op.append) kvAppend(ropeAppendOp({ ...op, append: op.append }), 'rope.append');
+  const appended = ropeAppendOp(op);
+  if (appended) kvAppend(appended, 'rope.append');
 }
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
