@@ -1,7 +1,8 @@
 // One problem, launched a few times (for ncu):
 //   node bench/one.mjs [B H S D dtype mask [seqQ headsKV]]
 // seqQ defaults to S (prefill); e.g. `1 32 32768 128 f16 none 1 8` is a 32/8-head decode step.
-// FASTATTN_ONE_KERNEL_DIR and FASTATTN_ONE_PATH pick the kernel directory and the path.
+// FASTATTN_ONE_KERNEL_DIR and FASTATTN_ONE_PATH pick the kernel directory and the path;
+// FASTATTN_ONE_CONFIG a compiled configuration (e.g. a timing-only hd64_64x64w8s3).
 import { createBackend } from '../dist/index.js';
 
 const args = process.argv.slice(2);
@@ -34,8 +35,9 @@ const input = {
   lse: backend.empty('f32', [B, H, seqQ]),
   mask: { kind: mask },
 };
-const plan = backend.plan(input);
-const t = await backend.timeAttention(input, { warmup: 1, iters: 2 });
+const config = process.env.FASTATTN_ONE_CONFIG;
+const plan = backend.plan(input, config);
+const t = await backend.timeAttention(input, { warmup: 1, iters: 2, ...(config ? { config } : {}) });
 console.log(
   `one ${dtype} ${B},${H}/${HKV},${seqQ}x${S},${D} ${mask} [${plan.kernel}, split ${plan.splitKV}]: ${t.map((x) => x.toFixed(3)).join(' ')} ms`,
 );

@@ -9,6 +9,8 @@
 #   NCU_SHAPES     Nsight Compute of build/kernels on each bench/one.mjs argument list (';'-separated):
 #                  pipe use, scheduler, warp states and stall reasons
 #   SWEEP_CONFIGS  bench/shape-sweep.mjs at hd 64 over these configurations (',default' = the plan)
+#   ALTS=a,b       timing-only prefill configurations: bench/alt-check.mjs on them, then
+#                  bench/run.mjs prefill with each timed beside the plan's choice
 #   BENCH=1        bench/run.mjs and the PyTorch anchors in the same call, and the summary table
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -45,6 +47,14 @@ for args in "${shapes[@]}"; do
     node bench/one.mjs $args >> "$OUT/ncu.txt" 2>&1
   echo "ncu $args rc=$?" | tee -a "$s"
 done
+if [[ -n ${ALTS:-} ]]; then
+  FASTATTN_BENCH_ALT_PREFILL=$ALTS timeout 200 node bench/alt-check.mjs > "$OUT/alt-check.log" 2>&1
+  echo "alt-check rc=$? $(tail -1 "$OUT/alt-check.log")" | tee -a "$s"
+  FASTATTN_BENCH_ALT_PREFILL=$ALTS FASTATTN_BENCH_OUT=$OUT/alts.json timeout 300 node bench/run.mjs prefill \
+    > "$OUT/alts.log" 2>&1
+  echo "alts rc=$?" | tee -a "$s"
+  grep -A8 ",64 " "$OUT/alts.log" | grep -v "^--" | tee -a "$s"
+fi
 if [[ -n ${SWEEP_CONFIGS:-} ]]; then
   FASTATTN_SWEEP_CONFIGS=$SWEEP_CONFIGS timeout 200 node bench/shape-sweep.mjs "$OUT/sweep.json" 2>&1 | tee -a "$s"
 fi

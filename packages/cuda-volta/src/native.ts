@@ -25,8 +25,11 @@ export interface NativeDevice {
 export interface NativeConfig {
   /** The path whose kernels/<path>/ holds it (a path with a base mixes its own and the base's). */
   readonly path: PathName;
-  /** 'prefill_alt' / 'decode_alt': compiled for timing (TimingOptions.config), never planned. */
-  readonly role: 'prefill' | 'decode' | 'prefill_alt' | 'decode_alt';
+  /**
+   * 'prefill_short': planned for prefill whose rows see few keys (plan.ts, SHORT_ROW_KEYS).
+   * 'prefill_alt' / 'decode_alt': compiled for timing (TimingOptions.config), never planned.
+   */
+  readonly role: 'prefill' | 'decode' | 'prefill_short' | 'prefill_alt' | 'decode_alt';
   readonly headDim: number;
   readonly blockQ: number;
   readonly blockK: number;

@@ -1,4 +1,12 @@
-import { type AttentionShape, FastAttentionError, planTiles, type TilePlan } from '@fastattention/core';
+import {
+  type AttentionShape,
+  allowedKeys,
+  bandOf,
+  FastAttentionError,
+  type MaskSpec,
+  planTiles,
+  type TilePlan,
+} from '@fastattention/core';
 import type { CudaDType } from './input.js';
 import { moduleName } from './kernels.js';
 import type { NativeConfig, NativeContext, NativeDevice } from './native.js';
@@ -20,6 +28,29 @@ export interface LaunchPlan {
 
 /** Decode kernels pack the query heads of a KV head into one tile: up to 16 query rows. */
 const DECODE_MAX_SEQ_Q = 16;
+
+/**
+ * Prefill whose rows see fewer keys than this on average runs the head dim's 'prefill_short'
+ * configuration where one is compiled: smaller tiles at more CTAs per SM, so that each CTA's fixed
+ * cost (its first copies, its epilogue) hides behind the others' k-tiles. On the H200 at hd 64 the
+ * short tile led by 4-45% up to 2K keys a row and trailed by 1-5% from 4K (BENCHMARKS.md, "Four
+ * CTAs per SM for short hd 64 prefill").
+ */
+export const SHORT_ROW_KEYS = 3072;
+
+/** The mean number of keys a query row sees, over up to 33 evenly spaced rows (exact for causal). */
+export function meanKeysPerRow(problem: AttentionShape & { readonly mask?: MaskSpec }): number {
+  const { seqQ, seqK } = problem;
+  const band = bandOf(problem.mask ?? { kind: 'none' });
+  const samples = Math.min(seqQ, 33);
+  let sum = 0;
+  for (let n = 0; n < samples; n++) {
+    const i = samples === 1 ? 0 : Math.round((n * (seqQ - 1)) / (samples - 1));
+    const [start, end] = allowedKeys(band, i, seqQ, seqK);
+    sum += end - start;
+  }
+  return sum / samples;
+}
 
 /**
  * Chooses, for a problem, the kernel role, the compiled configuration (through core's planTiles
@@ -47,7 +78,11 @@ export class Planner {
 
   /** How a problem is launched: role, compiled configuration, split-KV count, grid. */
   plan(
-    problem: AttentionShape & { readonly dtype: CudaDType; readonly pagedKV?: unknown },
+    problem: AttentionShape & {
+      readonly dtype: CudaDType;
+      readonly mask?: MaskSpec;
+      readonly pagedKV?: unknown;
+    },
     configName?: string,
   ): LaunchPlan {
     const group = problem.headsQ / problem.headsKV;
@@ -71,13 +106,19 @@ export class Planner {
       role === 'decode'
         ? { ...problem, seqQ: problem.seqQ * group, headsQ: problem.headsKV }
         : { ...problem };
-    // A forced configuration may also be one compiled only for timing (role '<role>_alt').
+    // A forced configuration may also be one compiled only for timing (role '<role>_alt'), or the
+    // role's short-row one.
+    if (configName === undefined && role === 'prefill' && meanKeysPerRow(problem) < SHORT_ROW_KEYS) {
+      configName = this.#configs.find(
+        (c) => c.role === 'prefill_short' && c.headDim === problem.headDim,
+      )?.suffix;
+    }
     const forced =
       configName === undefined
         ? undefined
         : (candidates.find((c) => c.suffix === configName) ??
           this.#configs.find(
-            (c) => c.role === `${role}_alt` && c.headDim === problem.headDim && c.suffix === configName,
+            (c) => c.role.startsWith(`${role}_`) && c.headDim === problem.headDim && c.suffix === configName,
           ));
     if (configName !== undefined && !forced) {
       throw new FastAttentionError(

@@ -191,6 +191,37 @@ for (const { label, ...options } of variants) {
   });
 }
 
+// Prefill whose rows see few keys runs a head dim's 'prefill_short' configuration where the path
+// has one (hd 64 on hopper), so the cases above reach that head dim's long-row configuration only
+// when it is forced: they run through it here.
+const hd64Short = {
+  dtype: 'f16',
+  batch: 1,
+  seqQ: 1000,
+  seqK: 1000,
+  headsQ: 1,
+  headsKV: 1,
+  headDim: 64,
+} as const;
+const longRow =
+  backend?.plan(hd64Short).config.role === 'prefill_short'
+    ? backend.plan({ ...hd64Short, seqQ: 16384, seqK: 16384 }).config.suffix
+    : undefined;
+const longRowBackend = longRow
+  ? (await tryBackend({ tuning: { prefillConfig: longRow } })).backend
+  : undefined;
+describe.skipIf(!longRowBackend)(`cuda hd 64 long-row prefill configuration (${longRow}, forced)`, () => {
+  for (const c of cases.filter((c) => c.headDim === 64 && c.seqQ > 16)) {
+    it(describeCase(c), async () => {
+      expect(longRowBackend!.plan(c).config.suffix).toBe(longRow);
+      const err = await runCase(longRowBackend!, c);
+      expect(err.bad, 'unwritten (NaN) outputs or mismatched -Infinity LSE').toBe(0);
+      expect(err.out).toBeLessThan(TOL[c.dtype]);
+      expect(err.lse).toBeLessThan(TOL.lse);
+    });
+  }
+});
+
 describe.skipIf(!backend)('cuda default path matches the float64 reference', () => {
   for (const c of cases) {
     it(describeCase(c), async () => {

@@ -8,14 +8,20 @@ import {
   rng,
   TOLERANCE,
 } from '@fastattention/core/testing';
-import { type CudaBackend, type CudaDType, createBackend, type PathName } from '../src/index.js';
+import {
+  type CudaBackend,
+  type CudaDType,
+  type CudaTuning,
+  createBackend,
+  type PathName,
+} from '../src/index.js';
 
 /** The contract's tolerances, from the conformance kit. */
 export const TOL = { f16: TOLERANCE.f16, bf16: TOLERANCE.bf16, lse: LSE_TOLERANCE } as const;
 
 /** The backend, or why there is none (then GPU tests skip and print it). */
 export async function tryBackend(
-  options: { path?: PathName; kernelDir?: string } = {},
+  options: { path?: PathName; kernelDir?: string; tuning?: CudaTuning } = {},
 ): Promise<{ backend?: CudaBackend; reason?: string }> {
   try {
     return { backend: await createBackend(options) };

@@ -38,6 +38,8 @@ const fake = vi.hoisted(() => {
   };
   const configs: NativeConfig[] = [
     config('prefill', 128, 64, 2, 104448),
+    // Planned where rows see few keys (a hopper-style short tile with a producer warpgroup).
+    config('prefill_short', 64, 64, 2, 42240, 8, 4),
     config('decode', 16, 128, 3, 213248),
     config('decode_alt', 16, 64, 3, 108800),
     // Fits shared memory only with its own ring depth (one stage), not with the default's two.
@@ -199,10 +201,33 @@ describe('tuning, through a fake addon', () => {
 
   it('a configuration named by the call is planned with its own ring depth', async () => {
     const backend = await backendWith();
-    const prefill = { ...decode, seqQ: 512, seqK: 512 };
+    const prefill = { ...decode, seqQ: 8192, seqK: 8192 };
     expect(backend.plan(prefill).config.suffix).toBe('hd128_128x64w4s2');
     expect(backend.plan(prefill, 'hd128_64x224w4s1').config.suffix).toBe('hd128_64x224w4s1');
     await backend.dispose();
+  });
+
+  it('prefill whose rows see few keys on average runs the short-row configuration', async () => {
+    const backend = await backendWith();
+    const role = (shape: object) => backend.plan({ ...decode, ...shape }).config.role;
+    expect(role({ seqQ: 1024, seqK: 1024 })).toBe('prefill_short');
+    expect(role({ seqQ: 4096, seqK: 4096 })).toBe('prefill');
+    // Causal rows see half the keys on average: 2K at S = 4K, 4K at 8K.
+    expect(role({ seqQ: 4096, seqK: 4096, mask: { kind: 'causal' } })).toBe('prefill_short');
+    expect(role({ seqQ: 8192, seqK: 8192, mask: { kind: 'causal' } })).toBe('prefill');
+    // A chunk of 512 rows at the end of a 16K cache sees about 16K keys a row.
+    expect(role({ seqQ: 512, seqK: 16384, mask: { kind: 'causal' } })).toBe('prefill');
+    expect(role({ seqQ: 16384, seqK: 16384, mask: { kind: 'window', left: 1024, right: 0 } })).toBe(
+      'prefill_short',
+    );
+    expect(role({ seqQ: 1, seqK: 1024 })).toBe('decode');
+    // A configuration named by the call or the tuning wins.
+    expect(backend.plan({ ...decode, seqQ: 1024, seqK: 1024 }, 'hd128_128x64w4s2').config.role).toBe(
+      'prefill',
+    );
+    const tuned = await backendWith({ prefillConfig: 'hd128_128x64w4s2' });
+    expect(tuned.plan({ ...decode, seqQ: 1024, seqK: 1024 }).config.role).toBe('prefill');
+    await Promise.all([backend.dispose(), tuned.dispose()]);
   });
 
   it('decodeConfig plans decode with that configuration; a call naming a configuration still wins', async () => {

@@ -10,6 +10,10 @@
 // flight (OVERLAP); hd 256 has room for two.
 // prefill: hd 64 runs one consumer warpgroup, two CTAs per SM: faster than two warpgroups up to
 //   S = 4K and about even at 16K (BENCHMARKS.md, "One kernel body").
+// prefill_short: planned where a row sees few keys (src/plan.ts, SHORT_ROW_KEYS). hd 64's 64 x 64
+//   tiles in two stages run four CTAs per SM (mainloop.cuh, hopper_min_blocks): each CTA's first
+//   copies and epilogue hide behind three others' k-tiles (BENCHMARKS.md, "Four CTAs per SM for
+//   short hd 64 prefill").
 // decode: one consumer warpgroup of 64 rows, of which a GQA decode fills the group size (4 of 64 for
 //   32/8 heads): the products are cheap next to the K/V stream, and the copy engine keeps three
 //   tiles in flight with one thread. On dense caches it is even with the ampere tiles at hd 128
@@ -18,7 +22,9 @@
 //   fixed-column copies of its rows (8 rows x 32 chunks) need 256 threads, a warpgroup has 128.
 #pragma once
 
-#define FA_HOPPER_HD64(X) X(prefill, 64, 64, 128, 8, 3) X(prefill_alt, 64, 128, 128, 12, 3) X(decode, 64, 64, 128, 8, 3)
+#define FA_HOPPER_HD64(X)                                                                             \
+  X(prefill, 64, 64, 128, 8, 3) X(prefill_short, 64, 64, 64, 8, 2) X(prefill_alt, 64, 128, 128, 12, 3) \
+  X(prefill_alt, 64, 128, 64, 12, 2) X(decode, 64, 64, 128, 8, 3)
 #define FA_HOPPER_HD80(X) X(prefill, 80, 128, 128, 12, 3) X(decode, 80, 64, 128, 8, 3)
 #define FA_HOPPER_HD96(X) X(prefill, 96, 128, 128, 12, 3) X(decode, 96, 64, 128, 8, 3)
 #define FA_HOPPER_HD128(X) X(prefill, 128, 128, 128, 12, 3) X(decode, 128, 64, 128, 8, 3) X(decode_alt, 128, 64, 64, 8, 4)

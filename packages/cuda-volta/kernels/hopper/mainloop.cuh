@@ -65,6 +65,18 @@ __device__ __forceinline__ bool sanitize_v_chunks(unsigned char* chunk, int step
   return seen;
 }
 
+// CTAs per SM a configuration is compiled for (__launch_bounds__): one consumer warpgroup never runs
+// fewer than two (setmaxnreg gives 128 consumers at most 240 registers each); more while shared
+// memory holds them, the SM runs at most four consumer warpgroups, and the launch's register cap
+// still holds the `held` registers per thread that wgmma keeps in flight at once (S, O and, with
+// OVERLAP, P of the tile before): ptxas checks those against the kernel-wide cap, not setmaxnreg's.
+constexpr int hopper_min_blocks(int cwarps, int warps, int smem, int held) {
+  int blocks = cwarps == 4 ? 2 : 1;
+  for (int b = blocks + 1; b * cwarps <= 16 && b * (smem + 1024) <= 228 * 1024; ++b)
+    if (65536 / (b * warps * 32) / 8 * 8 >= held) blocks = b;
+  return blocks;
+}
+
 template <int HD_, int BM_, int BN_, int WARPS_, int STAGES_, typename T, bool PAGED_ = false>
 struct HopperMainloop {
   static constexpr int HD = HD_, BM = BM_, BN = BN_, WARPS = WARPS_, STAGES = STAGES_;
@@ -76,12 +88,11 @@ struct HopperMainloop {
   // overlapped_loop); with two, P is packed row by row inside the softmax.
   static constexpr bool OVERLAP = STAGES >= 3;
   static constexpr bool PACK_IN_SOFTMAX = !OVERLAP;
-  // One consumer warpgroup whose tiles leave room for a second CTA on the SM (228 KB of shared
-  // memory, 1 KB of it reserved per CTA) runs two CTAs per SM, so that one's prologue and epilogue
-  // overlap the other's k-tiles. Registers are split as for two CTAs whatever the shared memory
-  // allows: one warpgroup's 128 consumers cannot take more than 240 each (setmaxnreg).
+  // As many CTAs per SM as shared memory (228 KB, 1 KB of it reserved per CTA) and registers allow,
+  // up to four consumer warpgroups per SM: one CTA's prologue and epilogue then overlap the others'
+  // k-tiles, and each scheduler has more warps to issue from (hopper_min_blocks).
   static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
-  static constexpr int MIN_BLOCKS = CWARPS == 4 ? 2 : 1;
+  static constexpr int MIN_BLOCKS = hopper_min_blocks(CWARPS, WARPS, SMEM, BN / 2 + FA_HOPPER_HD_PAD(HD) / 2 + (OVERLAP ? BN / 4 : 0));
   // Registers per thread: ptxas caps every thread at ENTRY_REGS (__launch_bounds__); the producer
   // warpgroup then gives all but 24 up and the consumers take them (setmaxnreg, multiples of 8).
   static constexpr int ENTRY_REGS = 65536 / (MIN_BLOCKS * WARPS * 32) / 8 * 8;
