@@ -12,6 +12,7 @@
 #   ALTS=a,b       timing-only prefill configurations: bench/alt-check.mjs on them, then
 #                  bench/run.mjs prefill with each timed beside the plan's choice
 #   BENCH=1        bench/run.mjs and the PyTorch anchors in the same call, and the summary table
+#   ROUNDS=n       prefill only: bench/run.mjs and the anchors alternating n times, clocks logged
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cd packages/cuda-volta
@@ -65,4 +66,19 @@ if [[ -n ${BENCH:-} ]]; then
   echo "anchors rc=$?" | tee -a "$s"
   node bench/summary.mjs "$OUT/cuda.json" "$OUT/anchors.json" > "$OUT/bench-summary.txt" 2>&1
   grep -E ",64 \|" "$OUT/bench-summary.txt" | tee -a "$s"
+fi
+if [[ -n ${ROUNDS:-} ]]; then
+  # Prefill only, ours and the anchors alternating ROUNDS times, with the GPU's clocks, power and
+  # temperature logged throughout: the ratios of each round, and their spread.
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active \
+    --format=csv -lms 250 > "$OUT/clocks.csv" 2>&1 &
+  smi=$!
+  for r in $(seq 1 "$ROUNDS"); do
+    FASTATTN_BENCH_OUT=$OUT/r$r-cuda.json timeout 240 node bench/run.mjs prefill > /dev/null 2>&1
+    PYTHONUNBUFFERED=1 timeout 200 python3 ../../tools/anchors/sdpa_cuda.py "$OUT/r$r-anchors.json" prefill > /dev/null 2>&1
+    node bench/summary.mjs "$OUT/r$r-cuda.json" "$OUT/r$r-anchors.json" > "$OUT/r$r-summary.txt" 2>&1
+    echo "round $r: $(date -u +%T)" | tee -a "$s"
+    grep -E ",64 \|" "$OUT/r$r-summary.txt" | tee -a "$s"
+  done
+  kill $smi
 fi
