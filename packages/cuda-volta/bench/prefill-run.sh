@@ -4,7 +4,7 @@
 # when its variable is set:
 #   SUITE=1        the package's tests, memcheck and racecheck of bench/sanity.mjs on hopper
 #   AB_BASE=dir    A/B of that kernel directory (the build before a change) against build/kernels
-#                  on the hopper path, head dims AB_HDS (default 64,128,80,96,256)
+#                  on the paths AB_PATHS (default hopper), head dims AB_HDS (default 64,128,80,96,256)
 #   VARIANT_DIRS   A/B of build/kernels against each of these directories (diagnostic builds) at hd 64
 #   NCU_SHAPES     Nsight Compute of build/kernels on each bench/one.mjs argument list (';'-separated):
 #                  pipe use, scheduler, warp states and stall reasons
@@ -29,7 +29,7 @@ if [[ -n ${SUITE:-} ]]; then
   done
 fi
 ab() {  # ab <base dir> <new dir> <tag> <head dims>
-  FASTATTN_AB_PATHS=hopper FASTATTN_AB_HDS=$4 FASTATTN_AB_OUT=$OUT/ab-$3.json \
+  FASTATTN_AB_PATHS=${AB_PATHS:-hopper} FASTATTN_AB_HDS=$4 FASTATTN_AB_OUT=$OUT/ab-$3.json \
     timeout 200 node bench/ab-paths.mjs "$1" "$2" > "$OUT/ab-$3.log" 2>&1
   echo "ab $3 rc=$?" | tee -a "$s"
   grep -E "^ab|BAD|failed" "$OUT/ab-$3.log" | tee -a "$s"

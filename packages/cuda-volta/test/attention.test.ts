@@ -111,6 +111,20 @@ cases.push({
   headDim: 128,
   scale: -0.05,
 });
+// Large scales: base-2 logits spread far past the softmax's kStaleMax (8), so a row's max jumps by
+// more than that over its k-tiles (the offset follows: O is rescaled) as well as by less (it stays).
+cases.push({
+  dtype: 'bf16',
+  batch: 1,
+  seqQ: 300,
+  seqK: 700,
+  headsQ: 2,
+  headsKV: 1,
+  headDim: 64,
+  mask: { kind: 'causal' },
+  scale: 4,
+});
+cases.push({ dtype: 'f16', batch: 1, seqQ: 300, seqK: 700, headsQ: 2, headsKV: 2, headDim: 128, scale: 2 });
 // Decode (1..16 query rows, GQA heads packed into one tile, split-KV + combine).
 cases.push({ dtype: 'f16', batch: 2, seqQ: 1, seqK: 5000, headsQ: 32, headsKV: 8, headDim: 128 });
 cases.push({ dtype: 'bf16', batch: 1, seqQ: 1, seqK: 4097, headsQ: 8, headsKV: 8, headDim: 64 });

@@ -6,9 +6,16 @@
 
 namespace fa {
 
+// How far (base 2) a row's max may rise past the offset its exponentials use before the offset
+// follows it: P stays at most 2^8 (exact in f16 and bf16, far from their range's end) and a row
+// that keeps finding slightly larger scores, as random and real data do for its first k-tiles,
+// stops paying O's rescale on each (FlashAttention-4 rescales this way too).
+constexpr float kStaleMax = 8.f;
+
 template <class L>
 struct OnlineSoftmax {
-  float m[L::ROWS];  // running row max of scale * log2(e) * q.k (base-2 units)
+  float m[L::ROWS];  // the exponentials' offset: the running row max of scale * log2(e) * q.k (base-2
+                     // units), or up to kStaleMax below it
   float l[L::ROWS];  // this lane's partial row sum (reduced over the row's lanes at the end)
 
   __device__ __forceinline__ OnlineSoftmax() {
@@ -41,10 +48,17 @@ struct OnlineSoftmax {
         for (int j = 0; j + w < PER; j += 2 * w) v[j] = fmaxf(v[j], v[j + w]);
       // esc >= 0 here (a negative scale takes the masked body), so max(esc * s) = esc * max(s).
       const float mNew = fmaxf(m[r], L::row_max(v[0]) * esc);
+      // The offset moves only when the max grew by more than kStaleMax: below that the stale one
+      // keeps every exponential under 2^kStaleMax, and O and l, scaled alike, need no rescale
+      // (O's rescale is skipped when no row of the warp moved). From -inf it always moves.
+      if (mNew - m[r] > kStaleMax) {
+        alpha[r] = fast_exp2(m[r] - mNew);
+        m[r] = mNew;
+      } else {
+        alpha[r] = 1.f;
+      }
       // A row with nothing allowed yet (only possible on masked tiles) keeps 0 as its offset.
-      const float mUse = (MASK && mNew == -INFINITY) ? 0.f : mNew;
-      alpha[r] = fast_exp2(m[r] - mUse);
-      m[r] = mNew;
+      const float mUse = (MASK && m[r] == -INFINITY) ? 0.f : m[r];
       c = 0;
 #pragma unroll
       for (int i = 0; i < L::NS; ++i)
