@@ -92,7 +92,8 @@ struct HopperMainloop {
   // up to four consumer warpgroups per SM: one CTA's prologue and epilogue then overlap the others'
   // k-tiles, and each scheduler has more warps to issue from (hopper_min_blocks).
   static constexpr int SMEM = FA_HOPPER_SMEM(HD, BM, BN, WARPS, STAGES);
-  static constexpr int MIN_BLOCKS = hopper_min_blocks(CWARPS, WARPS, SMEM, BN / 2 + FA_HOPPER_HD_PAD(HD) / 2 + (OVERLAP ? BN / 4 : 0));
+  static constexpr int HELD_REGS = BN / 2 + FA_HOPPER_HD_PAD(HD) / 2 + (OVERLAP ? BN / 4 : 0);  // S, O, P
+  static constexpr int MIN_BLOCKS = hopper_min_blocks(CWARPS, WARPS, SMEM, HELD_REGS);
   // Registers per thread: ptxas caps every thread at ENTRY_REGS (__launch_bounds__); the producer
   // warpgroup then gives all but 24 up and the consumers take them (setmaxnreg, multiples of 8).
   static constexpr int ENTRY_REGS = 65536 / (MIN_BLOCKS * WARPS * 32) / 8 * 8;
