@@ -17,7 +17,7 @@ import {
   writeTinyGguf,
   writeTinyTokenizer,
 } from '../src/testing/index.js';
-import { tokenizerOf } from '../src/tokenizer.js';
+import { IncrementalDecoder, tokenizerOf } from '../src/tokenizer.js';
 
 const seed = randomSeed();
 let root: string;
@@ -153,7 +153,7 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
       expect((await g.result).usage.promptTokens).toBe(tokenizer.encode('hello').length);
       await model.dispose();
     }
-    // a SentencePiece vocabulary or an unknown pre-tokenizer: no tokenizer rather than a wrong one
+    // an unknown pre-tokenizer: no tokenizer rather than a wrong one
     const unknown = join(root, 'tokenized-unknown.gguf');
     await writeTinyGguf(unknown, ckpt, 'f32', { tokenizer: { pre: 'some-new-model' } });
     const plain = await loadModel(unknown, { backend });
@@ -185,6 +185,83 @@ describe(`runtime: GGUF (seed ${seed})`, () => {
     expect(pieces('llama-bpe', '1212 x')).toEqual(['12', '1', '2', 'Ġ', 'x']);
     expect(pieces('qwen2', '1212 x')).toEqual(['1', '2', '1', '2', 'Ġ', 'x']);
     expect(ggufTokenizerFiles({ ...meta(), 'tokenizer.ggml.model': 'llama' })).toBeUndefined();
+  });
+
+  it('rebuilds a SentencePiece tokenizer (Llama 2, Mistral) from the pieces and their scores', () => {
+    // <unk>, <s>, </s>, the 256 byte pieces, then normal pieces whose scores order the merges.
+    const bytes = Array.from(
+      { length: 256 },
+      (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`,
+    );
+    const pieces: [string, number][] = [
+      ['\u2581', -1],
+      ['h', -2],
+      ['e', -3],
+      ['l', -4],
+      ['o', -5],
+      ['w', -6],
+      ['r', -7],
+      ['d', -8],
+      ['ll', -0.5],
+      ['he', -0.6],
+      ['\u2581he', -0.7],
+      ['llo', -0.8],
+      ['\u2581hello', -0.9],
+      ['or', -1.5],
+      ['\u2581w', -1.6],
+    ];
+    const tokens = ['<unk>', '<s>', '</s>', ...bytes, ...pieces.map(([p]) => p)];
+    const meta = (extra: Record<string, unknown> = {}) => ({
+      'tokenizer.ggml.model': 'llama',
+      'tokenizer.ggml.tokens': tokens,
+      'tokenizer.ggml.scores': [0, 0, 0, ...bytes.map(() => 0), ...pieces.map(([, s]) => s)],
+      'tokenizer.ggml.token_type': [2, 3, 3, ...bytes.map(() => 6), ...pieces.map(() => 1)],
+      'tokenizer.ggml.bos_token_id': 1,
+      'tokenizer.ggml.eos_token_id': 2,
+      'tokenizer.ggml.unknown_token_id': 0,
+      ...extra,
+    });
+    const files = ggufTokenizerFiles(meta())!;
+    expect(files.config).toEqual({ bos_token: '<s>', eos_token: '</s>' });
+    const tokenizer = tokenizerOf(files.json, files.config, 'test');
+    const text = 'hello world';
+    const ids = Array.from(tokenizer.encode(text));
+    // The highest-scoring pair merges first: ll, he, \u2581he, llo, \u2581hello, then or and \u2581w.
+    expect(ids.map((id) => tokens[id])).toEqual(['<s>', '\u2581hello', '\u2581w', 'or', 'l', 'd']);
+    expect(tokenizer.decode(ids, { skipSpecialTokens: true })).toBe(text);
+    // Streamed token by token, the text is the same: the space marks between words survive.
+    const stream = new IncrementalDecoder(tokenizer, ids.slice(0, 1));
+    expect(
+      ids
+        .slice(1)
+        .map((id) => stream.push(id))
+        .join('') + stream.flush(),
+    ).toBe(text);
+    // A character outside the vocabulary falls back to its UTF-8 bytes, and decodes back whole.
+    const accented = Array.from(tokenizer.encode('h\u00e9', { addSpecialTokens: false }));
+    expect(accented.map((id) => tokens[id])).toEqual(['\u2581', 'h', '<0xC3>', '<0xA9>']);
+    expect(tokenizer.decode(accented)).toBe('h\u00e9');
+    const bytewise = new IncrementalDecoder(tokenizer);
+    const parts = accented.map((id) => bytewise.push(id));
+    expect(parts).toEqual(['', 'h', '', '\u00e9']); // never half a character
+
+    // Scores, not ids, rank the merges: a last piece 'el' that scores above 'll' merges first.
+    const el = meta({
+      'tokenizer.ggml.tokens': [...tokens, 'el'],
+      'tokenizer.ggml.scores': [...(meta()['tokenizer.ggml.scores'] as number[]), -0.45],
+      'tokenizer.ggml.token_type': [...(meta()['tokenizer.ggml.token_type'] as number[]), 1],
+    });
+    const elFiles = ggufTokenizerFiles(el)!;
+    const elPieces = Array.from(tokenizerOf(elFiles.json, elFiles.config, 'test').encode(text), (id) =>
+      id === tokens.length ? 'el' : tokens[id],
+    );
+    expect(elPieces).toEqual(['<s>', '\u2581', 'h', 'el', 'l', 'o', '\u2581w', 'or', 'l', 'd']);
+    // add_bos_token false is honoured; without scores there is no faithful rebuild.
+    const noBos = ggufTokenizerFiles(meta({ 'tokenizer.ggml.add_bos_token': false }))!;
+    expect(tokens[Array.from(tokenizerOf(noBos.json, noBos.config, 'test').encode(text))[0]!]).toBe(
+      '\u2581hello',
+    );
+    expect(ggufTokenizerFiles(meta({ 'tokenizer.ggml.scores': undefined }))).toBeUndefined();
   });
 
   it('refuses quantized tensors and unknown files, naming them', async () => {
