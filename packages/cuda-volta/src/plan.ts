@@ -52,6 +52,12 @@ export function meanKeysPerRow(problem: AttentionShape & { readonly mask?: MaskS
   return sum / samples;
 }
 
+interface SpecEntry {
+  readonly spec: ReturnType<typeof cudaSpec>;
+  readonly config: NativeConfig[];
+  readonly short: NativeConfig | undefined;
+}
+
 /**
  * Chooses, for a problem, the kernel role, the compiled configuration (through core's planTiles
  * over the device's HardwareSpec for that role and head dim), the split-KV count and the grid.
@@ -61,7 +67,7 @@ export class Planner {
   readonly #context: Pick<NativeContext, 'functionInfo'>;
   readonly #configs: readonly NativeConfig[];
   readonly #tuning: Pick<ResolvedTuning, 'decodeConfig' | 'prefillConfig' | 'decodeSplit'>;
-  readonly #specs = new Map<string, { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] }>();
+  readonly #specs = new Map<string, SpecEntry>();
   readonly #forcedSpecs = new Map<string, ReturnType<typeof cudaSpec>>();
 
   constructor(
@@ -87,7 +93,7 @@ export class Planner {
   ): LaunchPlan {
     const group = problem.headsQ / problem.headsKV;
     const role = problem.seqQ <= DECODE_MAX_SEQ_Q ? 'decode' : 'prefill';
-    const { spec, config: candidates } = this.#spec(role, problem.headDim);
+    const { spec, config: candidates, short } = this.#spec(role, problem.headDim);
     // tuning.decodeConfig / prefillConfig plan the role with that compiled configuration where it
     // exists for this head dim (to validate a fallback or an alternative through the whole suite).
     const tuned = role === 'decode' ? this.#tuning.decodeConfig : this.#tuning.prefillConfig;
@@ -106,13 +112,10 @@ export class Planner {
       role === 'decode'
         ? { ...problem, seqQ: problem.seqQ * group, headsQ: problem.headsKV }
         : { ...problem };
-    // A forced configuration may also be one compiled only for timing (role '<role>_alt'), or the
-    // role's short-row one.
-    if (configName === undefined && role === 'prefill' && meanKeysPerRow(problem) < SHORT_ROW_KEYS) {
-      configName = this.#configs.find(
-        (c) => c.role === 'prefill_short' && c.headDim === problem.headDim,
-      )?.suffix;
-    }
+    // Rows that see few keys run the short-row configuration, planned as a forced one is. A forced
+    // configuration may also be one compiled only for timing (role '<role>_alt').
+    if (configName === undefined && short && meanKeysPerRow(problem) < SHORT_ROW_KEYS)
+      configName = short.suffix;
     const forced =
       configName === undefined
         ? undefined
@@ -187,11 +190,11 @@ export class Planner {
     ).blocksPerSM;
   }
 
-  /** The HardwareSpec of a role and head dim (cached), with the configurations compiled for them. */
-  #spec(
-    role: 'prefill' | 'decode',
-    headDim: number,
-  ): { spec: ReturnType<typeof cudaSpec>; config: NativeConfig[] } {
+  /**
+   * The HardwareSpec of a role and head dim (cached), with the configurations compiled for them and
+   * the role's short-row configuration, if one is compiled.
+   */
+  #spec(role: 'prefill' | 'decode', headDim: number): SpecEntry {
     const key = `${role}/${headDim}`;
     let entry = this.#specs.get(key);
     if (!entry) {
@@ -206,7 +209,8 @@ export class Planner {
           },
         );
       }
-      entry = { spec: cudaSpec(this.#device, role, config, this.#blocksPerSM(first)), config };
+      const short = this.#configs.find((c) => c.role === `${role}_short` && c.headDim === headDim);
+      entry = { spec: cudaSpec(this.#device, role, config, this.#blocksPerSM(first)), config, short };
       this.#specs.set(key, entry);
     }
     return entry;
