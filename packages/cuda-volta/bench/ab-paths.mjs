@@ -1,7 +1,7 @@
 // A/B of two kernel builds on every architecture path: prefill and split-KV decode at every head
 // dim, each build's output checked against the other's on the same random inputs first (never on
-// zeros), then timed with the order of the builds alternating per shape. Run on one GPU, in one
-// process, so both builds see the same clocks.
+// zeros), then warmed and timed in eight interleaved blocks (alternating which build starts, per
+// shape). Run on one GPU, in one process, so both builds see the same clocks.
 //   FASTATTN_AB_OUT=ab.json node bench/ab-paths.mjs <base kernel dir> <new kernel dir>
 //   FASTATTN_AB_PATHS=hopper,ampere (default: every path the GPU runs), FASTATTN_AB_HDS=64,128
 //   FASTATTN_AB_BASE_CONFIG=ampere/decode/64=hd64_64x128w4s3,...: the base build's configuration for a
@@ -103,14 +103,25 @@ for (const path of paths) {
       const rel = Math.sqrt(num / den);
       const ok = Number.isFinite(rel) && den > 0 && rel < (args[0] === 'f16' ? 2e-3 : 1e-2);
       if (!ok) bad++;
-      const res = [0, 0];
-      for (const i of rot++ % 2 ? [1, 0] : [0, 1]) {
-        const x = await make(pair[i], ...args);
-        res[i] = median(
-          await pair[i].timeAttention(x, { warmup: 3, iters: slow ? 8 : 15, config: configs[i] }),
+      // Both builds first run the shape for about 150 ms each, so that the card has reached the
+      // clock its power cap holds for this shape; then eight blocks of about 30 ms, A B B A B A A B
+      // (or the mirror), so that a drift in clock within the shape falls on both builds alike.
+      const xs = [await make(pair[0], ...args), await make(pair[1], ...args)];
+      const launchMs = median(
+        await pair[0].timeAttention(xs[0], { warmup: 1, iters: 3, config: configs[0] }),
+      );
+      const itersFor = (ms) => Math.max(4, Math.min(400, Math.ceil(ms / launchMs)));
+      for (const i of [0, 1])
+        await pair[i].timeAttention(xs[i], { warmup: 0, iters: itersFor(150), config: configs[i] });
+      const times = [[], []];
+      const first = rot++ % 2;
+      for (const i of [0, 1, 1, 0, 1, 0, 0, 1].map((k) => (k + first) % 2)) {
+        times[i].push(
+          ...(await pair[i].timeAttention(xs[i], { warmup: 1, iters: itersFor(30), config: configs[i] })),
         );
-        free(x);
       }
+      for (const x of xs) free(x);
+      const res = times.map(median);
       const [dtype, B, S, HQ, HK] = args;
       rows.push({
         path,

@@ -8,6 +8,10 @@
 #   VARIANT_DIRS   A/B of build/kernels against each of these directories (diagnostic builds) at hd 64
 #   NCU_SHAPES     Nsight Compute of build/kernels on each bench/one.mjs argument list (';'-separated):
 #                  pipe use, scheduler, warp states and stall reasons
+#   NCU_SOURCE     the same shapes' per-instruction counts and sampled stalls (SourceCounters), one
+#                  CSV of the SASS source page per shape (src-<n>.csv)
+#   CLOCK_SHAPES   each bench/one.mjs argument list (';'-separated) launched for about 3 s while the
+#                  GPU's clock and power are read every 50 ms: median SM clock and power under load
 #   SWEEP_CONFIGS  bench/shape-sweep.mjs at hd 64 over these configurations (',default' = the plan)
 #   ALTS=a,b       timing-only prefill configurations: bench/alt-check.mjs on them, then
 #                  bench/run.mjs prefill with each timed beside the plan's choice
@@ -47,6 +51,29 @@ for args in "${shapes[@]}"; do
     --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" \
     node bench/one.mjs $args >> "$OUT/ncu.txt" 2>&1
   echo "ncu $args rc=$?" | tee -a "$s"
+done
+IFS=';' read -ra shapes <<< "${NCU_SOURCE:-}"
+for i in "${!shapes[@]}"; do
+  args=${shapes[$i]}
+  timeout 150 ncu --kernel-name regex:fa_hopper_prefill --launch-skip 1 --launch-count 1 \
+    --section SourceCounters --section WarpStateStats -f -o "$OUT/src-$i" node bench/one.mjs $args > "$OUT/src-$i.log" 2>&1
+  timeout 60 ncu --import "$OUT/src-$i.ncu-rep" --page source --print-source sass --csv > "$OUT/src-$i.csv" 2>&1
+  echo "ncu source $i ($args) rc=$? $(wc -l < "$OUT/src-$i.csv") lines" | tee -a "$s"
+done
+IFS=';' read -ra shapes <<< "${CLOCK_SHAPES:-}"
+for i in "${!shapes[@]}"; do
+  args=${shapes[$i]}
+  nvidia-smi --query-gpu=clocks.sm,power.draw,clocks_event_reasons.active --format=csv,noheader,nounits \
+    -lms 50 > "$OUT/clk-$i.csv" 2>&1 &
+  smi=$!
+  line=$(FASTATTN_ONE_ITERS=${CLOCK_ITERS:-3000} timeout 60 node bench/one.mjs $args 2>&1 | tail -1)
+  kill $smi
+  # samples drawing over 250 W: the kernel's, not the set-up's
+  stat=$(python3 -c 'import sys, statistics as st
+rows = [l.split(", ") for l in open(sys.argv[1]) if l.count(",") >= 2]
+load = [(float(r[0]), float(r[1])) for r in rows if r[1].replace(".", "").isdigit() and float(r[1]) > 250]
+print(f"{len(load)} samples over 250 W: median {st.median(c for c, _ in load):.0f} MHz, {st.median(w for _, w in load):.0f} W" if load else "no sample over 250 W")' "$OUT/clk-$i.csv")
+  echo "clock $line | $stat" | tee -a "$s"
 done
 if [[ -n ${ALTS:-} ]]; then
   FASTATTN_BENCH_ALT_PREFILL=$ALTS timeout 200 node bench/alt-check.mjs > "$OUT/alt-check.log" 2>&1
