@@ -156,13 +156,18 @@ export function launchDesc(
   };
 }
 
-/** The copy engine's view of k and v: rows per batch row (a paged cache: all), rows per box. */
+/**
+ * The copy engine's view of k and v: rows per batch row (a paged cache: all), rows per box; and of
+ * q: the CTA's rows per box.
+ */
 function tmaGeometry(input: ResolvedDeviceInput, plan: LaunchPlan): NonNullable<LaunchDesc['tma']> {
   const bf16 = input.dtype === 'bf16';
-  if (!input.pagedKV) return { kvRows: input.seqK, boxRows: plan.config.blockK, bf16 };
+  const qRows = plan.config.blockQ;
+  if (!input.pagedKV) return { kvRows: input.seqK, boxRows: plan.config.blockK, qRows, bf16 };
   return {
     kvRows: input.k.length / (input.headsKV * input.headDim),
     boxRows: Math.min(plan.config.blockK, input.pagedKV.blockSize),
+    qRows,
     bf16,
   };
 }

@@ -102,7 +102,12 @@ export interface LaunchDesc {
    * headsKV * headDim elements, kvRows of them per batch row (a paged cache: all its rows), copied
    * boxRows rows at a time, of 16-bit elements (bf16, else f16).
    */
-  readonly tma?: { readonly kvRows: number; readonly boxRows: number; readonly bf16: boolean };
+  readonly tma?: {
+    readonly kvRows: number;
+    readonly boxRows: number;
+    readonly qRows: number;
+    readonly bf16: boolean;
+  };
 }
 
 export interface NativeContext {

@@ -276,8 +276,8 @@ describe('tuning, through a fake addon', () => {
       },
     });
     expect(fake.launches.map((d) => [d.threads, d.tma])).toEqual([
-      [384, { kvRows: 600, boxRows: 128, bf16: false }],
-      [384, { kvRows: 640, boxRows: 64, bf16: true }],
+      [384, { kvRows: 600, boxRows: 128, qRows: 128, bf16: false }],
+      [384, { kvRows: 640, boxRows: 64, qRows: 128, bf16: true }],
     ]);
     // Every other configuration launches without tensor maps.
     fake.launches.length = 0;

@@ -30,11 +30,11 @@
 //   OVERLAP                     qk() and pv() only issue their products (asynchronous tensor cores);
 //                               qk_wait<PENDING>(s) and pv_wait(o, P) wait for them. The body then
 //                               runs the softmax of tile n while P V of tile n - 1 is in flight.
-//   PRODUCER_WARPGROUP          a producer warpgroup: its threads (producer() true) run produce(),
-//                               every K/V copy, and leave; the others call consume_registers() and
-//                               run the loop. THREADS then counts the computing threads only, and
-//                               each tile's qk_wait (or qk) and pv_wait (or pv) free its K and V
-//                               slots: each must run exactly once per tile.
+//   PRODUCER_WARPGROUP          a producer warpgroup: its threads (is_producer() true) run
+//                               run_producer(p, smem), every copy, and leave; the others call
+//                               consume_registers() first and run the loop. THREADS then counts the
+//                               computing threads only, and each tile's qk_wait (or qk) and pv_wait
+//                               (or pv) free its K and V slots: each must run exactly once per tile.
 #pragma once
 #include "launch.cuh"
 #include "nonfinite.cuh"
@@ -330,6 +330,13 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
   using L = typename ML::Layout;
   constexpr int HD = ML::HD, BN = ML::BN;
   grid_dependency_wait();  // before any global memory access (programmatic dependent launch)
+  if constexpr (ML::PRODUCER_WARPGROUP) {
+    if (ML::is_producer()) {
+      ML::run_producer(p, smem);  // every copy, then the producer warpgroup leaves
+      return;
+    }
+    ML::consume_registers();
+  }
   const int tid = threadIdx.x, lane = tid % 32;
   const CtaWork<T, HD> w(p, ML::BM, BN);
   ML ml(p, w, smem);
@@ -375,13 +382,6 @@ __device__ __forceinline__ void attention_forward(const FaFwdParams& p, unsigned
     }
     return seen;
   };
-  if constexpr (ML::PRODUCER_WARPGROUP) {
-    if (ml.producer()) {
-      ml.produce();  // every copy, then the producer warpgroup leaves
-      return;
-    }
-    ml.consume_registers();
-  }
   const bool fix = ml.finish(consume());
 
   if constexpr (ML::KSPLIT) {

@@ -44,9 +44,9 @@ struct FaFwdParams {
   // in place); out is laid out on its own.
   int64_t o_batch_stride, o_row_stride;
   // Kernels that copy K/V with the copy engine (the hopper path, hopper/mainloop.cuh): k and v as 4-d tensors
-  // (head dim, KV head, row, batch); else unset. Their kernels take the parameters __grid_constant__,
-  // so the maps are read in place.
-  FaTensorMap tma_k, tma_v;
+  // (head dim, KV head, row, batch), and q (head dim, head, row, batch) unless pack_gqa; else unset.
+  // Their kernels take the parameters __grid_constant__, so the maps are read in place.
+  FaTensorMap tma_k, tma_v, tma_q;
 };
 
 struct FaCombineParams {

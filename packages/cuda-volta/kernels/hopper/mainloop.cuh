@@ -1,16 +1,17 @@
 // The hopper path's mainloop (sm_90a), warp-specialized: a producer warpgroup, one warp of which
-// streams K and V tiles with the copy engine (tma.cuh) into two rings of mbarrier-guarded slots in
-// the 128-byte swizzled layout (wgmma.cuh), and consumer warpgroups that run both products on wgmma.
-// The producer gives its registers to the consumers (setmaxnreg): 24 against up to 240 per thread.
+// copies the Q tile and streams K and V tiles with the copy engine (tma.cuh) into two rings of
+// mbarrier-guarded slots in the 128-byte swizzled layout (wgmma.cuh), and consumer warpgroups that
+// run both products on wgmma. The producer gives its registers to the consumers (setmaxnreg): 24
+// (32 for a paged cache) against up to 240 per thread; its three other warps leave at once.
 //
 // Each consumer warpgroup owns 64 query rows: S = Q K^T reads Q and K from shared memory (ss),
 // O += P V takes P from the registers S was computed in (rs) and V from shared memory, transposed by
 // the hardware. Head dims that are not a multiple of 64 (80, 96) are stored padded to one: Q K^T
 // reads only the HD / 16 real k-steps, P V computes the padded columns (zeros: the copy engine's
-// bounds) and the body drops them (O_OVERHANG). No CTA-wide
-// barrier runs per k-tile: a consumer waits only for the slot it reads next and frees a slot as soon
-// as its product is done (K after S = Q K^T, V after O += P V), so the warpgroups drift apart and
-// one's softmax runs while the other's products occupy the tensor cores.
+// bounds) and the body drops them (O_OVERHANG). No CTA-wide barrier runs per k-tile: a consumer
+// waits only for the slot it reads next and frees a slot as soon as its product is done (K after
+// S = Q K^T, V after O += P V), so the warpgroups drift apart and one's softmax runs while the
+// other's products occupy the tensor cores.
 //
 // K and V have rings of their own, STAGES slots each: the producer refills a K slot while the
 // consumers still multiply by the V of the same tile. Masked tiles have their V's Inf/NaN cleared
@@ -97,7 +98,7 @@ struct HopperMainloop {
   // Registers per thread: ptxas caps every thread at ENTRY_REGS (__launch_bounds__); the producer
   // warpgroup then gives all but 24 up and the consumers take them (setmaxnreg, multiples of 8).
   static constexpr int ENTRY_REGS = 65536 / (MIN_BLOCKS * WARPS * 32) / 8 * 8;
-  static constexpr int PRODUCER_REGS = 24;
+  static constexpr int PRODUCER_REGS = PAGED ? 32 : 24;  // paged: the block table lookups
   static constexpr int CONSUMER_REGS_FIT = (ENTRY_REGS * CTHREADS + (ENTRY_REGS - PRODUCER_REGS) * 128) / CTHREADS / 8 * 8;
   static constexpr int CONSUMER_REGS = CONSUMER_REGS_FIT < 240 ? CONSUMER_REGS_FIT : 240;
   static constexpr int HDP = FA_HOPPER_HD_PAD(HD), CHUNKS = HD / 8, CHUNKS_P = HDP / 8;
@@ -108,7 +109,7 @@ struct HopperMainloop {
   static_assert(WARPS == CWARPS + 4 && CWARPS % 4 == 0, "warpgroups of 64 query rows, then a producer warpgroup");
   static_assert(PRODUCER_REGS * 128 + CONSUMER_REGS * CTHREADS <= ENTRY_REGS * WARPS * 32, "the CTA's registers");
   static_assert(ENTRY_REGS <= 248 && CONSUMER_REGS >= ENTRY_REGS, "setmaxnreg only raises the consumers' count");
-  static_assert(4 * STAGES * 8 + 4 <= 256, "the mbarriers and the flag fit past the tiles (FA_HOPPER_SMEM)");
+  static_assert(4 * STAGES * 8 + 8 + 4 <= 256, "the mbarriers and the flag fit past the tiles (FA_HOPPER_SMEM)");
   static_assert(HD % 16 == 0 && BN % 64 == 0 && BN <= 256, "SW128 tiles of whole column blocks; one copy box of rows");
   static_assert(COPY_THREADS <= CTHREADS && BN % RPP == 0 && BM % RPP == 0, "fixed 16-byte column per thread");
   using Layout = M16n8Layout<1, BN / 8, HDP / 8, (HDP != HD)>;
@@ -117,7 +118,7 @@ struct HopperMainloop {
   const CtaWork<T, HD>& w;
   unsigned char* sV;
   uint32_t aK, aV;      // shared addresses of the K and V rings
-  uint32_t aBar;        // mbarriers: full K, full V, empty K, empty V (STAGES each)
+  uint32_t aBar;        // mbarriers: full K, full V, empty K, empty V (STAGES each), then Q's
   uint64_t qDesc;       // descriptor of this warpgroup's 64 rows of the Q tile
   volatile int* sSeen;  // some consumer cleared an Inf/NaN at a key some row of the CTA sees
   int kStage, vStage;   // the slots of the products in flight, freed by their waits
@@ -128,9 +129,29 @@ struct HopperMainloop {
   static __device__ __forceinline__ int warp_row0() { return (int)(threadIdx.x / 32) * 16; }
   __device__ __forceinline__ int warp_key0() const { return 0; }
   __device__ __forceinline__ bool warp_active() const { return true; }  // asked by consumers only
-  __device__ __forceinline__ bool producer() const { return threadIdx.x >= CTHREADS; }
   static __device__ __forceinline__ void consume_registers() { setmaxnreg_inc<CONSUMER_REGS>(); }
+  static __device__ __forceinline__ bool is_producer() { return threadIdx.x >= CTHREADS; }
 
+  // The producer warpgroup's whole kernel: it gives its registers up first, so that the three warps
+  // that never copy leave before any work is set up; the first one sets up its own view of the
+  // CTA's work (compiled apart from the consumers', under the producer's register count) and runs
+  // every copy.
+  static __device__ __forceinline__ void run_producer(const FaFwdParams& p, unsigned char* smem) {
+    setmaxnreg_dec<PRODUCER_REGS>();
+    if (threadIdx.x >= CTHREADS + 32) return;
+    const CtaWork<T, HD> w(p, BM, BN);
+    HopperMainloop ml(p, w, smem);
+    ml.produce();
+  }
+
+  // Q comes by the copy engine too (the producer's first copy, counted on its own mbarrier) unless
+  // a tile's rows are packed GQA pairs (decode), which are no box of the tensor: the consumers copy
+  // those themselves.
+  __device__ __forceinline__ bool q_by_copy_engine() const { return !p.pack_gqa; }
+  __device__ __forceinline__ uint32_t q_bar() const { return aBar + 4 * STAGES * 8; }
+
+  // Shared by both roles: the tiles' addresses. The producer's first warp then sets up the
+  // mbarriers and the consumers stage Q (or wait for the producer's copy of it).
   __device__ __forceinline__ HopperMainloop(const FaFwdParams& p_, const CtaWork<T, HD>& w_, unsigned char* smem)
       : p(p_), w(w_), kStage(0), vStage(0) {
     const uint32_t raw = smem_addr(smem);
@@ -140,7 +161,7 @@ struct HopperMainloop {
     aV = aK + STAGES * KV_BYTES;
     aBar = aV + STAGES * KV_BYTES;
     sV = sQ + Q_BYTES + STAGES * KV_BYTES;
-    sSeen = reinterpret_cast<volatile int*>(sV + STAGES * KV_BYTES + 4 * STAGES * 8);
+    sSeen = reinterpret_cast<volatile int*>(sV + STAGES * KV_BYTES + 4 * STAGES * 8 + 8);
     qDesc = sw128_desc(aQ + (threadIdx.x / 128) * 64 * 128, 0, 1024);
     const int tid = threadIdx.x;
     if (tid == CTHREADS) {
@@ -150,12 +171,21 @@ struct HopperMainloop {
         mbar_init(bar(EMPTY_K, s), CWARPS);
         mbar_init(bar(EMPTY_V, s), CWARPS);
       }
+      mbar_init(q_bar(), 1);
       *sSeen = 0;
       mbar_init_fence();
+      if (q_by_copy_engine()) tma_prefetch_map(&p.tma_q);
       tma_prefetch_map(&p.tma_k);
       tma_prefetch_map(&p.tma_v);
     }
-    __syncthreads();  // the barriers exist; from here on the producer runs ahead
+    // The barriers exist; from here on the producer runs ahead. Its other three warps left at the
+    // start (run_producer).
+    named_barrier_sync(2, CTHREADS + 32);
+    if (is_producer()) return;
+    if (q_by_copy_engine()) {
+      mbar_wait(q_bar(), 0);
+      return;
+    }
     if (tid < COPY_THREADS) {
       const int ldRow = tid / CHUNKS_P, ldCh = tid % CHUNKS_P;
       if (ldCh < CHUNKS) {
@@ -172,26 +202,36 @@ struct HopperMainloop {
       cp_async_wait<0>();
       fence_proxy_async();  // Q, visible to wgmma after the consumers' barrier
     }
-    if (tid < CTHREADS) named_barrier_sync(1, CTHREADS);
+    named_barrier_sync(1, CTHREADS);
   }
 
   // ---- the producer warpgroup ----
 
-  // Every k-tile of the CTA, K then V, each into its ring once the consumers freed the slot; the
-  // first warp of the warpgroup copies, the others only give their registers up.
+  // Every k-tile of the CTA, K then V, each into its ring once the consumers freed the slot, and Q
+  // right after the first K tile: the first product needs both, and Q first delayed K behind a
+  // copy as large as it (the warpgroup's first warp; run_producer). A CTA with no k-tile still
+  // gets its Q: its consumers wait for it before they write the empty rows.
   __device__ __forceinline__ void produce() {
-    setmaxnreg_dec<PRODUCER_REGS>();
-    if (threadIdx.x >= CTHREADS + 32) return;
+    if (w.tiles() == 0) load_q();
     int row = box_row(w.tile(0));  // paged: this lane's cache row for the next tile, looked up ahead
     for (int n = 0; n < w.tiles(); ++n) {
       const int t = w.tile(n), s = n % STAGES;
       const uint32_t phase = (n / STAGES + 1) & 1;  // the previous use's phase of the slot
       if (n >= STAGES) mbar_wait(bar(EMPTY_K, s), phase);
       load(&p.tma_k, w.k, aK + s * KV_BYTES, bar(FULL_K, s), t, row);
+      if (n == 0) load_q();
       if (n >= STAGES) mbar_wait(bar(EMPTY_V, s), phase);
       load(&p.tma_v, w.v, aV + s * KV_BYTES, bar(FULL_V, s), t, row);
       if (n + 1 < w.tiles()) row = box_row(w.tile(n + 1));  // while this tile's copies run
     }
+  }
+
+  __device__ __forceinline__ void load_q() {
+    if (!q_by_copy_engine() || threadIdx.x % 32 != 0) return;
+    const uint32_t aQ = aK - Q_BYTES;
+    mbar_arrive_expect_tx(q_bar(), Q_BYTES);
+#pragma unroll
+    for (int c = 0; c < BOXES; ++c) tma_load_4d(aQ + c * BM * 128, &p.tma_q, q_bar(), c * 64, w.head, w.r0, w.b);
   }
 
   // A paged cache read by boxes (blocks of at least 8 rows): one box per cache block k-tile t

@@ -32,37 +32,51 @@ void Context::launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsign
   FA_CU(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, static_cast<unsigned>(smem), stream, args, nullptr), what);
 }
 
-// The tensor maps of k and v for a copy-engine kernel: (head dim, KV head, row, batch), boxes of
-// 64 elements (one 128-byte swizzle row) x 1 head x boxRows rows, swizzled as wgmma reads them.
-static void encodeKvMaps(Launch& l) {
+// The tensor maps of a copy-engine kernel: k and v as (head dim, KV head, row, batch), boxes of 64
+// elements (one 128-byte swizzle row) x 1 head x boxRows rows, swizzled as wgmma reads them; q the
+// same over query heads, in boxes of the CTA's qRows rows, unless its rows are packed GQA pairs.
+static void encodeMap(FaTensorMap* map, int type, const void* base, const unsigned long long (&dims)[4],
+                      const unsigned long long (&strides)[3], unsigned rows) {
+  const unsigned box[4] = {64, 1, rows, 1};
+  const unsigned one[4] = {1, 1, 1, 1};
+  FA_CU(cuTensorMapEncodeTiled(map, type, 4, const_cast<void*>(base), dims, strides, box, one,
+                                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+        "cuTensorMapEncodeTiled");
+}
+
+static void encodeMaps(Launch& l) {
   const Driver& d = driver();
   if (!d.cuTensorMapEncodeTiled) throw FaError("UNSUPPORTED", "tma: this CUDA driver has no cuTensorMapEncodeTiled");
   const FaFwdParams& p = l.p;
   const unsigned long long e = 2;  // bytes per element (f16, bf16)
   const bool paged = p.block_table != nullptr;
-  const unsigned long long rowBytes = static_cast<unsigned long long>(p.k_row_stride) * e;
-  const unsigned long long dims[4] = {static_cast<unsigned long long>(p.head_dim),
-                                      static_cast<unsigned long long>(p.heads_kv),
-                                      static_cast<unsigned long long>(l.kvRows),
-                                      paged ? 1ull : static_cast<unsigned long long>(p.batch)};
-  const unsigned long long strides[3] = {static_cast<unsigned long long>(p.head_dim) * e, rowBytes,
-                                         paged ? rowBytes * l.kvRows : static_cast<unsigned long long>(p.k_batch_stride) * e};
-  const unsigned box[4] = {64, 1, l.boxRows, 1};
-  const unsigned one[4] = {1, 1, 1, 1};
-  if (l.kvRows <= 0 || l.kvRows >= (int64_t(1) << 31) || l.boxRows == 0 || l.boxRows > 256)
-    throw FaError("INVALID_ARGUMENT", "tma: kvRows and boxRows out of range");
+  if (l.kvRows <= 0 || l.kvRows >= (int64_t(1) << 31) || l.boxRows == 0 || l.boxRows > 256 || l.qRows == 0 ||
+      l.qRows > 256)
+    throw FaError("INVALID_ARGUMENT", "tma: kvRows, boxRows or qRows out of range");
   const int type = l.bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const void* src[2] = {p.k, p.v};
-  FaTensorMap* maps[2] = {&l.p.tma_k, &l.p.tma_v};
-  for (int i = 0; i < 2; ++i)
-    FA_CU(cuTensorMapEncodeTiled(maps[i], type, 4, const_cast<void*>(src[i]), dims, strides, box, one,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
-          "cuTensorMapEncodeTiled");
+  const unsigned long long hd = static_cast<unsigned long long>(p.head_dim);
+  const unsigned long long kvRowBytes = static_cast<unsigned long long>(p.k_row_stride) * e;
+  const unsigned long long kvDims[4] = {hd, static_cast<unsigned long long>(p.heads_kv),
+                                        static_cast<unsigned long long>(l.kvRows),
+                                        paged ? 1ull : static_cast<unsigned long long>(p.batch)};
+  const unsigned long long kvStrides[3] = {hd * e, kvRowBytes,
+                                           paged ? kvRowBytes * l.kvRows : static_cast<unsigned long long>(p.k_batch_stride) * e};
+  encodeMap(&l.p.tma_k, type, p.k, kvDims, kvStrides, l.boxRows);
+  encodeMap(&l.p.tma_v, type, p.v, kvDims, kvStrides, l.boxRows);
+  if (p.pack_gqa) return;
+  const unsigned long long qRowBytes = static_cast<unsigned long long>(p.q_row_stride) * e;
+  const unsigned long long qDims[4] = {hd, static_cast<unsigned long long>(p.heads_q),
+                                       static_cast<unsigned long long>(p.seq_q), static_cast<unsigned long long>(p.batch)};
+  // One batch row: any stride will do, and a view's may not be a multiple of 16 bytes.
+  const unsigned long long qBatchBytes =
+      p.batch == 1 ? qRowBytes * static_cast<unsigned long long>(p.seq_q) : static_cast<unsigned long long>(p.q_batch_stride) * e;
+  const unsigned long long qStrides[3] = {hd * e, qRowBytes, qBatchBytes};
+  encodeMap(&l.p.tma_q, type, p.q, qDims, qStrides, l.qRows);
 }
 
 void Context::enqueue(Launch& l, CUstream stream) {
-  if (l.tma) encodeKvMaps(l);
+  if (l.tma) encodeMaps(l);
   launch(function(l.module, l.kernel), l.grid[0], l.grid[1], l.grid[2], l.threads, l.smem, &l.p, "cuLaunchKernel(attention)",
          l.pdl, stream);
   if (l.p.num_splits > 1 && !l.p.counters) {  // with counters the last split CTA merges (fused)

@@ -61,6 +61,7 @@ Launch parseLaunch(const Napi::Object& d) {
     l.bf16 = t.Get("bf16").ToBoolean().Value();
     l.kvRows = t.Get("kvRows").As<Napi::Number>().Int64Value();
     l.boxRows = t.Get("boxRows").As<Napi::Number>().Uint32Value();
+    l.qRows = t.Get("qRows").As<Napi::Number>().Uint32Value();
   }
   FaCombineParams& c = l.c;
   c.part_o = p.part_o;

@@ -18,7 +18,7 @@ struct Launch {
   // The copy-engine kernels' geometry (LaunchDesc.tma): tma false for every other kernel.
   bool tma = false, bf16 = false;
   int64_t kvRows = 0;
-  unsigned boxRows = 0;
+  unsigned boxRows = 0, qRows = 0;
   FaFwdParams p{};
   FaCombineParams c{};
 };
