@@ -129,27 +129,20 @@ __device__ __forceinline__ void store_rows(const FaFwdParams& p, const CtaWork<T
     const int row = w.r0 + ML::warp_row0() + L::row(lane, r);
     if (!active || row >= w.r1) continue;
     const float inv = row_inv(l), lse = row_lse(sm.m[r], l);
-    if (p.num_splits == 1) {
-      T* out = w.out_row(p, row);
+    // The row of out (T) or of the split's partials (f32); lseAt is only called by the lane that
+    // owns the row's LSE (its index takes divisions).
+    auto put = [&](auto* dst, auto lseAt) {
 #pragma unroll
       for (int i = 0; i < L::NO; i += 2) {
         if (L::o_slot(i) != r) continue;
         const int col = L::o_col(lane, i);
         if (L::O_OVERHANG && col >= HD) continue;
-        store2(out + col, o[i] * inv, o[i + 1] * inv);
+        store2(dst + col, o[i] * inv, o[i + 1] * inv);
       }
-      if (L::owns_lse(lane)) p.lse[w.lse_index(p, row)] = lse;
-    } else {
-      float* po = w.part_o_row(p, row);
-#pragma unroll
-      for (int i = 0; i < L::NO; i += 2) {
-        if (L::o_slot(i) != r) continue;
-        const int col = L::o_col(lane, i);
-        if (L::O_OVERHANG && col >= HD) continue;
-        store2(po + col, o[i] * inv, o[i + 1] * inv);
-      }
-      if (L::owns_lse(lane)) *w.part_lse_at(p, row) = lse;
-    }
+      if (L::owns_lse(lane)) *lseAt() = lse;
+    };
+    if (p.num_splits == 1) put(w.out_row(p, row), [&] { return p.lse + w.lse_index(p, row); });
+    else put(w.part_o_row(p, row), [&] { return w.part_lse_at(p, row); });
   }
 }
 
