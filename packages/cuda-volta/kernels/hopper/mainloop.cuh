@@ -144,9 +144,9 @@ struct HopperMainloop {
     ml.produce();
   }
 
-  // Q comes by the copy engine too (the producer's first copy, counted on its own mbarrier) unless
-  // a tile's rows are packed GQA pairs (decode), which are no box of the tensor: the consumers copy
-  // those themselves.
+  // Q comes by the copy engine too (issued after the first K tile, counted on its own mbarrier)
+  // unless a tile's rows are packed GQA pairs (decode), which are no box of the tensor: the
+  // consumers copy those themselves.
   __device__ __forceinline__ bool q_by_copy_engine() const { return !p.pack_gqa; }
   __device__ __forceinline__ uint32_t q_bar() const { return aBar + 4 * STAGES * 8; }
 
