@@ -8,6 +8,7 @@ Usage: python3 tools/anchors/sdpa_cuda.py OUT.json [prefill] [decode]
 """
 import json
 import math
+import os
 import statistics
 import sys
 
@@ -16,16 +17,29 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 DT = {"f16": torch.float16, "bf16": torch.bfloat16}
+WARM_MS = float(os.environ.get("FASTATTN_BENCH_WARM_MS", "200"))  # prefill; 0: the old 5 calls
+_first_warm = True
 
 
-def time_ms(fn, warmup=5, iters=20, synced=False):
+def time_ms(fn, warmup=5, iters=20, synced=False, warm_ms=0):
     """Median ms of one call of fn, with an event pair around each call.
+
+    warm_ms > 0: fn first runs for about that long (in place of `warmup` calls), so that the card's
+    power cap has settled on its clock for this shape whatever ran before it (the project's
+    bench/run.mjs warms its prefill timings the same way). The first warmed timing of the process
+    warms ten times as long: the cap's controller overshoots for a second or two after the card
+    first reaches it.
 
     The calls run back to back, as the project's own timings do (`Context::timed`): the host
     enqueues ahead of the GPU, so its dispatch time is not in the figures. synced=True waits for
     each call before the next. Each figure then also holds the host's dispatch of the call, from
     the first event to the kernel's launch (this script's method before 2026-12-02).
     """
+    global _first_warm
+    if warm_ms > 0:
+        probe = time_ms(fn, warmup=1, iters=3)
+        warmup = min(50000, math.ceil(warm_ms * (10 if _first_warm else 1) / probe))
+        _first_warm = False
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -73,7 +87,7 @@ def main():
                         try:
                             with sdpa_kernel(be):
                                 call = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: E731
-                                ms = time_ms(call)
+                                ms = time_ms(call, warm_ms=WARM_MS)
                                 synced = time_ms(call, synced=True)
                             rows.append(dict(impl=name, ms=ms, msSynced=synced, tflops=flops / ms / 1e9, **base))
                         except Exception as e:  # a backend that refuses the shape is reported, not fatal

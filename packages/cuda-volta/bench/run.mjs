@@ -27,6 +27,22 @@ for (const suffix of (process.env.FASTATTN_BENCH_ALT_PREFILL ?? '').split(',').f
 const ALT_DECODE = process.env.FASTATTN_BENCH_ALT_DECODE
   ? { 128: process.env.FASTATTN_BENCH_ALT_DECODE.split(',') }
   : {};
+// A prefill shape is timed at the clock the card's power cap settles on for it: it first runs for
+// FASTATTN_BENCH_WARM_MS (default 200; 0 = the old 5 launches), so its figure does not depend on the
+// shape before it (a light shape right after a heavy one inherits the heavy one's lowered clock for
+// longer than 25 launches take). The first one warms ten times as long: the cap's controller
+// overshoots for a second or two after the card first reaches it (SM clock down to 1485 MHz).
+// tools/anchors/sdpa_cuda.py warms its prefill timings the same way.
+const WARM_MS = Number(process.env.FASTATTN_BENCH_WARM_MS ?? 200);
+let firstWarm = true;
+async function steadyTimes(input, options = {}) {
+  if (WARM_MS <= 0) return backend.timeAttention(input, { warmup: 5, iters: 20, ...options });
+  const probeMs = median(await backend.timeAttention(input, { warmup: 1, iters: 3, ...options }));
+  const warm = Math.min(50000, Math.ceil((firstWarm ? 10 * WARM_MS : WARM_MS) / probeMs));
+  firstWarm = false;
+  await backend.timeAttention(input, { warmup: 0, iters: warm, ...options });
+  return backend.timeAttention(input, { warmup: 0, iters: 20, ...options });
+}
 const dev = backend.info.devices[0];
 console.log(`device: ${dev.name} (${JSON.stringify(dev.details)})`);
 const rows = [];
@@ -67,7 +83,7 @@ if (want('prefill')) {
           lse,
           mask: { kind: mask },
         };
-        const ms = median(await backend.timeAttention(input, { warmup: 5, iters: 20 }));
+        const ms = median(await steadyTimes(input));
         // FLOPs as FlashAttention counts them: 4 B H S S D, halved under a causal mask.
         const flops = (4 * B * H * S * S * D) / (mask === 'causal' ? 2 : 1);
         const plan = backend.plan(input);
@@ -94,7 +110,7 @@ if (want('prefill')) {
         );
         // Alternative compiled configurations, timed in the same run for comparison.
         for (const config of ALT_PREFILL[D] ?? []) {
-          const alt = median(await backend.timeAttention(input, { warmup: 5, iters: 20, config }));
+          const alt = median(await steadyTimes(input, { config }));
           rows.push({
             ...row,
             path: backend.plan(input, config).path,
