@@ -4,6 +4,7 @@
 // FASTATTN_ONE_KERNEL_DIR and FASTATTN_ONE_PATH pick the kernel directory and the path;
 // FASTATTN_ONE_CONFIG a compiled configuration (e.g. a timing-only hd64_64x64w8s3);
 // FASTATTN_ONE_ITERS the launches timed (default 2; more keep the GPU busy for clock readings).
+import { median } from '@fastattention/bench';
 import { createBackend } from '../dist/index.js';
 
 const args = process.argv.slice(2);
@@ -40,9 +41,8 @@ const config = process.env.FASTATTN_ONE_CONFIG;
 const plan = backend.plan(input, config);
 const iters = Number(process.env.FASTATTN_ONE_ITERS ?? 2);
 const t = await backend.timeAttention(input, { warmup: 1, iters, ...(config ? { config } : {}) });
-const median = [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)];
 const shown =
-  t.length <= 8 ? t.map((x) => x.toFixed(3)).join(' ') : `median ${median.toFixed(3)} of ${t.length}`;
+  t.length <= 8 ? t.map((x) => x.toFixed(3)).join(' ') : `median ${median(t).toFixed(3)} of ${t.length}`;
 console.log(
   `one ${dtype} ${B},${H}/${HKV},${seqQ}x${S},${D} ${mask} [${plan.kernel}, split ${plan.splitKV}]: ${shown} ms`,
 );

@@ -96,7 +96,8 @@ struct HopperMainloop {
   static constexpr int HELD_REGS = BN / 2 + FA_HOPPER_HD_PAD(HD) / 2 + (OVERLAP ? BN / 4 : 0);  // S, O, P
   static constexpr int MIN_BLOCKS = hopper_min_blocks(CWARPS, WARPS, SMEM, HELD_REGS);
   // Registers per thread: ptxas caps every thread at ENTRY_REGS (__launch_bounds__); the producer
-  // warpgroup then gives all but 24 up and the consumers take them (setmaxnreg, multiples of 8).
+  // warpgroup then gives all but PRODUCER_REGS up and the consumers take them (setmaxnreg, multiples
+  // of 8).
   static constexpr int ENTRY_REGS = 65536 / (MIN_BLOCKS * WARPS * 32) / 8 * 8;
   static constexpr int PRODUCER_REGS = PAGED ? 32 : 24;  // paged: the block table lookups
   static constexpr int CONSUMER_REGS_FIT = (ENTRY_REGS * CTHREADS + (ENTRY_REGS - PRODUCER_REGS) * 128) / CTHREADS / 8 * 8;
