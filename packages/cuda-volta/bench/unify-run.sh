@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Device calls for the one-kernel-body change (issue: one FlashAttention body over per-architecture
 # tiles). Run from the project root after `source .device-carry/env.sh`; results under $OUT.
-#   STEP=check  the package's test suite (the CUDA 11.8 compute_70 volta build included when
-#               build/cuda118/kernels exists), then the A/B of build/kernels-base (the build before
-#               the change) against build/kernels on every path, head dim, prefill and decode
+#   STEP=tests  the package's test suite (the CUDA 11.8 compute_70 volta build included when
+#               build/cuda118/kernels exists)
+#   STEP=ab     the A/B of build/kernels-base (the build before the change) against build/kernels
+#               on every path, head dim, prefill and decode
+#   STEP=check  both: tests, then ab
 #   STEP=bench  bench/run.mjs and the PyTorch anchors in the same call, and the summary table
 #   STEP=sanitize  memcheck and racecheck of bench/sanity.mjs on every path
 #   STEP=alts   for each prefill configuration in ALT_PREFILL (comma-separated suffixes), the
@@ -17,13 +19,17 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cd packages/cuda-volta
 s=$OUT/summary.log
 { date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader; } | tee -a "$s"
-for step in ${STEP:-check}; do
-if [[ $step == check ]]; then
+steps=${STEP:-check}
+steps=${steps//check/tests ab}
+for step in $steps; do
+if [[ $step == tests ]]; then
   t0=$(date +%s)
   [[ -d build/cuda118/kernels ]] && export FASTATTN_CUDA118_KERNEL_DIR=$PWD/build/cuda118/kernels
   timeout ${TEST_S:-240} ../../node_modules/.bin/vitest run > "$OUT/test.log" 2>&1
   echo "tests rc=$? in $(( $(date +%s) - t0 )) s" | tee -a "$s"
   grep -E "Test Files|Tests  |FAIL|skipped:" "$OUT/test.log" | head -40 | tee -a "$s"
+fi
+if [[ $step == ab ]]; then
   # The build before the change had no fused combine on volta and turing: their A/B runs both
   # builds with the separate combine kernel, so it compares the kernels.
   IFS=';' read -ra sets <<< "${AB_SETS:-hopper,ampere 1;turing,volta 0}"
