@@ -57,6 +57,21 @@ describe(`paged KV reference (seed ${seed})`, () => {
     }
   });
 
+  it('shares a block with a row shorter than it, whose keys past that row stay unread', () => {
+    const shape = { batch: 3, seqQ: 2, seqK: 100, headsQ: 2, headsKV: 1, headDim: 8 };
+    const { paged, dense } = randomPagedCase(rand, 'f32', shape, {
+      blockSize: 64,
+      seqLensK: [100, 5, 70],
+      sharedBlocks: 1,
+    });
+    const table = paged.pagedKV!.blockTable;
+    const perRow = paged.pagedKV!.blocksPerSeq;
+    // Rows 1 (5 keys) and 2 (70 keys) both read row 0's first block, which holds 64 of its keys.
+    for (const b of [1, 2]) expect(table[b * perRow]).toBe(table[0]);
+    expect(table[2 * perRow + 1]).not.toBe(table[1]);
+    expectSame(paged, dense);
+  });
+
   it('leaves a row with no valid key at zeros and -Infinity', () => {
     const shape = { batch: 2, seqQ: 2, seqK: 40, headsQ: 2, headsKV: 1, headDim: 4 };
     const { paged } = randomPagedCase(rand, 'f32', shape, { blockSize: 8, seqLensK: [40, 0] });

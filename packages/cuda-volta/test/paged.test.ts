@@ -1,6 +1,7 @@
 // Paged KV on every path (the default one and the forced older ones) and head dim: prefill tiles
-// (seqQ > 16) and split-KV decode, block sizes below, at and above the k-tile (4 and 8: below and
-// at the 8-row swizzle pattern of the hopper copy engine), rows sharing blocks,
+// (seqQ > 16) and split-KV decode, every power-of-two block size from 4 to 256 (below, at and above
+// the k-tile; 4 and 8: below and at the 8-row swizzle pattern of the hopper copy engine), rows
+// sharing blocks (a short row's last shared block holds another row's keys past its length),
 // NaN in every unused slot and spare block, garbage table entries past each row.
 import type { MaskSpec } from '@fastattention/core';
 import { compareToReference, randomPagedCase, randomSeed, rng } from '@fastattention/core/testing';
@@ -23,9 +24,10 @@ async function check(b: CudaBackend, label: string): Promise<void> {
   const rand = rng(seed);
   for (const headDim of [64, 80, 96, 128, 256])
     for (const shape of SHAPES)
-      for (const blockSize of [4, 8, 16, 64, 256])
-        for (const mask of MASKS.slice(0, headDim === 128 ? 3 : 1)) {
-          const dtype = blockSize === 64 ? 'bf16' : 'f16';
+      // Every mask at hd 128; at the other head dims the mask and dtype rotate with the block size.
+      for (const [i, blockSize] of [4, 8, 16, 32, 64, 128, 256].entries())
+        for (const mask of headDim === 128 ? MASKS : [MASKS[i % MASKS.length]!]) {
+          const dtype = i % 2 === 1 ? 'bf16' : 'f16';
           const { paged } = randomPagedCase(
             rand,
             dtype,

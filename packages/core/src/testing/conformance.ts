@@ -245,8 +245,8 @@ export function conformanceCases(options: ConformanceOptions = {}): ConformanceC
           );
           return;
         }
-        // The contract's range (16 to 256) where the backend has it, and its own smallest size.
-        const sizes = [16, support.minBlockSize, Math.min(256, support.maxBlockSize)].filter(
+        // Every power of two of the contract's range (16 to 256) the backend has, and its own smallest size.
+        const sizes = [support.minBlockSize, 16, 32, 64, 128, 256].filter(
           (size, i, all) =>
             size >= support.minBlockSize && size <= support.maxBlockSize && all.indexOf(size) === i,
         );

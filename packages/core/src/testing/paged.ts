@@ -27,7 +27,11 @@ export interface PagedCaseOptions {
   readonly mask?: MaskSpec;
   /** Valid keys per batch row; default: seqK for row 0, random lengths for the others. */
   readonly seqLensK?: readonly number[];
-  /** Leading blocks every row shares with row 0 (capped by the rows' lengths); default 1. */
+  /**
+   * Leading blocks every other row shares with row 0; default 1. A row shorter than that shares
+   * as many blocks as its keys touch, so the last shared block may hold row 0's keys past the
+   * row's own length (which it must not read).
+   */
   readonly sharedBlocks?: number;
   /** Unused blocks, full of NaN, mixed into the pool; default 2. */
   readonly spareBlocks?: number;
@@ -45,13 +49,14 @@ export function randomPagedCase<D extends DType>(
     options.seqLensK ??
     Array.from({ length: batch }, (_, b) => (b === 0 ? seqK : Math.floor(rand() * (seqK + 1))));
   const blocksPerSeq = Math.ceil(seqK / blockSize) + 1; // one entry more than any row needs
-  const shared = Math.min(sharedBlocks, Math.floor(Math.min(...lens) / blockSize));
-  // Block ids: row 0 owns its blocks; every other row reuses row 0's first `shared` and owns the rest.
+  // Block ids: row 0 owns its blocks; every other row reuses row 0's first `sharedBlocks` (as far
+  // as both rows reach) and owns the rest.
+  const blocksOf = (b: number) => Math.ceil(lens[b]! / blockSize);
   const owned: number[][] = [];
   let next = 0;
   for (let b = 0; b < batch; b++) {
-    const used = Math.ceil(lens[b]! / blockSize);
-    owned.push(Array.from({ length: used }, (_, i) => (b > 0 && i < shared ? -1 : next++)));
+    const shared = b === 0 ? 0 : Math.min(sharedBlocks, blocksOf(0));
+    owned.push(Array.from({ length: blocksOf(b) }, (_, i) => (i < shared ? -1 : next++)));
   }
   const numBlocks = next + spareBlocks;
   const ids = shuffle(
