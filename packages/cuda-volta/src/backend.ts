@@ -8,10 +8,10 @@ import {
   type BackendProvider,
   type DType,
   FastAttentionError,
+  hostAttention,
   Lifetime,
   throwIfAborted,
   toFastAttentionError,
-  validateAttentionInput,
 } from '@fastattention/core';
 import { type OpenDevice, openDevice } from './device.js';
 import { CudaExecutor, type CudaExecutorOptions } from './exec/executor.js';
@@ -38,6 +38,8 @@ export class CudaBackend implements Backend {
   readonly #features: LaunchFeatures;
   /** Calls in flight; from dispose() on, every new call rejects with DISPOSED. */
   readonly #life: Lifetime;
+  /** The executor that host-array calls run on, made by the first one. */
+  #host: CudaExecutor | undefined;
 
   private constructor(opened: OpenDevice, tuning: ResolvedTuning) {
     const { device, path, context, configs, driverVersion } = opened;
@@ -96,58 +98,16 @@ export class CudaBackend implements Backend {
     return new CudaBackend(opened, tuning);
   }
 
+  /**
+   * Attention on host arrays: core's hostAttention over this backend's own executor (validate, copy
+   * in, run the attention op, copy out), so the host call and the executor run one code path.
+   */
   async attention<D extends DType>(
     input: AttentionInput<D>,
     options?: AttentionOptions,
   ): Promise<AttentionOutput<D>> {
     this.#alive();
-    const resolved = validateAttentionInput(input, CAPABILITIES);
-    throwIfAborted(options?.signal);
-    const dtype = resolved.dtype as CudaDType;
-    return this.#track(async () => {
-      const shape = [resolved.batch, resolved.seqQ, resolved.headsQ, resolved.headDim];
-      const paged = resolved.pagedKV;
-      const kvShape = paged
-        ? [paged.numBlocks, paged.blockSize, resolved.headsKV, resolved.headDim]
-        : [resolved.batch, resolved.seqK, resolved.headsKV, resolved.headDim];
-      const tensors: DeviceTensor[] = [];
-      const keep = <T extends DeviceTensor>(t: T): T => {
-        tensors.push(t);
-        return t;
-      };
-      try {
-        // Internal steps allocate through #memory and launch through #launcher, which a dispose()
-        // awaiting this call does not refuse (it refuses new calls only).
-        const q = keep(this.#memory.empty(dtype, shape));
-        const k = keep(this.#memory.empty(dtype, kvShape));
-        const v = keep(this.#memory.empty(dtype, kvShape));
-        await Promise.all([
-          q.write(resolved.q as Uint16Array),
-          k.write(resolved.k as Uint16Array),
-          v.write(resolved.v as Uint16Array),
-        ]);
-        const { out, lse } = await this.#launcher.run(
-          {
-            ...resolved,
-            dtype,
-            q,
-            k,
-            v,
-            // Every row has seqK keys: no seqLensK upload at all.
-            seqLensK: resolved.seqLensK.every((n) => n === resolved.seqK) ? undefined : resolved.seqLensK,
-            out: undefined,
-            lse: undefined,
-          },
-          undefined,
-          (desc) => this.#context.attention(desc),
-        );
-        tensors.push(out, lse);
-        const [o, l] = await Promise.all([out.download(), lse.download()]);
-        return { out: o as AttentionOutput<D>['out'], lse: l as Float32Array };
-      } finally {
-        for (const t of tensors) t.dispose();
-      }
-    });
+    return this.#track(() => hostAttention(this.#hostExecutor(), input, options, CAPABILITIES));
   }
 
   /** Allocates an uninitialized device tensor. */
@@ -299,6 +259,11 @@ export class CudaBackend implements Backend {
 
   #alive(): void {
     this.#life.check();
+  }
+
+  #hostExecutor(): CudaExecutor {
+    this.#host ??= this.createExecutor();
+    return this.#host;
   }
 
   /** Tracks device work (calls in flight may still add steps of their own while disposal waits). */
