@@ -22,9 +22,9 @@ const SHAPES = [
 
 async function check(b: CudaBackend, label: string): Promise<void> {
   const rand = rng(seed);
+  // Every mask at hd 128; at the other head dims the mask and dtype rotate with the block size.
   for (const headDim of [64, 80, 96, 128, 256])
     for (const shape of SHAPES)
-      // Every mask at hd 128; at the other head dims the mask and dtype rotate with the block size.
       for (const [i, blockSize] of [4, 8, 16, 32, 64, 128, 256].entries())
         for (const mask of headDim === 128 ? MASKS : [MASKS[i % MASKS.length]!]) {
           const dtype = i % 2 === 1 ? 'bf16' : 'f16';

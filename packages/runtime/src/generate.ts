@@ -159,8 +159,14 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
     wake();
   };
   // Text held back for a possible stop string or an unfinished character, released when the
-  // generation ends on a stop token or at maxTokens (it was text after all).
-  const release = () => matcher.push(decoder?.flush() ?? '').text + matcher.flush();
+  // generation ends on a stop token or at maxTokens (it was text after all). The decoder's last
+  // bytes may still complete a stop string: the text ends before it and the finish reason is 'stop'.
+  let stoppedAtRelease = false;
+  const release = () => {
+    const tail = matcher.push(decoder?.flush() ?? '');
+    if (tail.stopped) stoppedAtRelease = true;
+    return tail.text + matcher.flush();
+  };
   let generated = 0;
   const result = run.scheduler
     .submit({
@@ -188,7 +194,7 @@ export function startGeneration(run: Run, options: GenerateOptions): Generation 
       return {
         tokens: r.tokens,
         text,
-        finishReason: r.finishReason,
+        finishReason: stoppedAtRelease && r.finishReason === 'length' ? 'stop' : r.finishReason,
         usage: { promptTokens: prompt.length, completionTokens: r.tokens.length },
       };
     })
