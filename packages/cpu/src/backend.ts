@@ -84,9 +84,9 @@ export interface CpuBackend extends Backend {
   /** The plan attention() would use for this input (validates it first). */
   explain(input: AttentionInput): CpuCallPlan;
   /**
-   * The execution contract's executor: tensors in host memory, and so far the `attention` op
-   * (dense or paged, every dtype) on the backend's thread pool in stream order; the other ops are
-   * UNSUPPORTED until their kernels exist. Disposed with the backend.
+   * The execution contract's executor: tensors in host memory (this backend's device memory), and
+   * every op of the contract on the backend's thread pool, in stream order; a recorded step hands
+   * its ops to the pool as one native chain. Disposed with the backend.
    */
   createExecutor(): HostExecutor;
   /**

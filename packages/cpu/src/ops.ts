@@ -25,8 +25,9 @@ const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
 /**
  * The cpu executor: every op runs natively on the backend's thread pool, on the tensors' own
- * storage (host memory is this backend's device memory). Tensors whose layout is not
- * a strided matrix (a transposing view, say) go through a dense copy made on the JS thread.
+ * storage (host memory is this backend's device memory). Tensors whose layout is not a strided
+ * matrix (a transposing view, say) and the sampler's small parameter rows are copied
+ * on the JS thread.
  */
 export function createCpuExecutor(
   pool: NativePool,
@@ -36,8 +37,19 @@ export function createCpuExecutor(
 ): HostExecutor {
   const nativeCalls = (op: Op) => nativeCallsOf(op, planAttention);
   const run = (kind: string, args: object): Promise<void> => pool.runOp(kind, args);
+  // Attention runs as its native chain calls where they fit (the kernels read q in place and write
+  // out and lse in place); the host-array call, with its copies on this thread, is the fallback
+  // for 'standard', empty problems and layouts the chain does not take.
+  const hostCall = attentionHandler(attention);
   const handlers: OpHandlers = {
-    attention: attentionHandler(attention),
+    attention: Object.assign(
+      async (op: AttentionOp) => {
+        const calls = nativeCalls(op);
+        if (calls) return pool.runOps(calls);
+        return hostCall(op);
+      },
+      { algorithms: hostCall.algorithms },
+    ),
 
     linear: async (op) => {
       const [m, k] = op.x.shape as [number, number];
@@ -58,6 +70,9 @@ export function createCpuExecutor(
     embedding: native,
     kvAppend: native,
     copy: async (op) => {
+      const calls = nativeCalls(op);
+      if (calls) return pool.runOps(calls);
+      // i32 through a layout the row copy does not take
       if (op.src.dtype === 'i32' || op.dst.dtype === 'i32') host(op.dst).writeRaw(host(op.src).raw());
       else await native(op);
     },
@@ -268,8 +283,11 @@ function nativeCallsOf(
       ];
     }
     case 'copy': {
-      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32' || !apart(op.dst, op.src)) return undefined;
-      const [a, out] = [rowsOf(op.src), rowsOf(op.dst)];
+      if (!apart(op.dst, op.src)) return undefined;
+      const ints = op.src.dtype === 'i32';
+      if (ints !== (op.dst.dtype === 'i32')) return undefined;
+      // i32 rows travel as f32 storage: the native copy of equal dtypes is bit for bit
+      const [a, out] = ints ? [int32Rows(op.src), int32Rows(op.dst)] : [rowsOf(op.src), rowsOf(op.dst)];
       return a && out ? [['copy', { a, out }]] : undefined;
     }
     case 'attention': {
@@ -450,6 +468,21 @@ export function matrixOf(t: HostTensor, rowDims: number): NativeMatrix | undefin
       data: t.storage() as Float32Array | Uint16Array,
       dtype: DTYPE_CODE[t.dtype as DType],
       offset: t.offset,
+      ...m,
+    }
+  );
+}
+
+/** An i32 tensor's rows as a matrix of f32 storage over the same bytes. */
+function int32Rows(t: Tensor): NativeMatrix | undefined {
+  const h = host(t);
+  const m = matrixLayout(h, Math.max(0, t.shape.length - 1));
+  const ints = h.storage() as Int32Array;
+  return (
+    m && {
+      data: new Float32Array(ints.buffer, ints.byteOffset, ints.length),
+      dtype: 0,
+      offset: h.offset,
       ...m,
     }
   );

@@ -323,7 +323,16 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
       src: {
         dtype: 'i32',
         shape: [1, 9],
-        data: floats(rand, 'i32', 9, 1000),
+        // random ids, and ids whose bits read as f32 are a denormal (1) or a signalling NaN
+        // (-4194305), and the extremes: a copy must keep their bits
+        data: Int32Array.of(
+          ...(floats(rand, 'i32', 4, 1000) as Int32Array),
+          1,
+          -4194305,
+          2 ** 31 - 1,
+          -(2 ** 31),
+          8388607,
+        ),
         view: { base: [5, 9], strides: [9, 1], offset: 27 },
       },
       dst: { dtype: 'i32', shape: [1, 9], check: true, view: { base: [4, 9], strides: [9, 1], offset: 9 } },
