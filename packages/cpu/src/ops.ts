@@ -25,9 +25,9 @@ const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { f32: 0, f16: 1, bf16: 2 };
 
 /**
  * The cpu executor: every op runs natively on the backend's thread pool, on the tensors' own
- * storage (host memory is this backend's device memory). Tensors whose layout is not a strided
- * matrix (a transposing view, say) and the sampler's small parameter rows are copied
- * on the JS thread.
+ * storage (host memory is this backend's device memory). A copy op through permuting views runs as
+ * native row copies; other ops' tensors whose layout is not a strided matrix (a transposing view,
+ * say), and the sampler's small parameter rows, are copied on the JS thread.
  */
 export function createCpuExecutor(
   pool: NativePool,
@@ -282,14 +282,8 @@ function nativeCallsOf(
         ...(append ?? []),
       ];
     }
-    case 'copy': {
-      if (!apart(op.dst, op.src)) return undefined;
-      const ints = op.src.dtype === 'i32';
-      if (ints !== (op.dst.dtype === 'i32')) return undefined;
-      // i32 rows travel as f32 storage: the native copy of equal dtypes is bit for bit
-      const [a, out] = ints ? [int32Rows(op.src), int32Rows(op.dst)] : [rowsOf(op.src), rowsOf(op.dst)];
-      return a && out ? [['copy', { a, out }]] : undefined;
-    }
+    case 'copy':
+      return apart(op.dst, op.src) ? copyCalls(host(op.src), host(op.dst)) : undefined;
     case 'attention': {
       // empty problems (no rows, keys or dims) keep the call path, which answers them without kernels
       const empty = Object.values(attentionOpShape(op)).some((n) => n === 0);
@@ -473,10 +467,40 @@ export function matrixOf(t: HostTensor, rowDims: number): NativeMatrix | undefin
   );
 }
 
+/** Most native row copies one copy op becomes before it is left to the JS thread. */
+const MAX_COPY_PIECES = 1 << 16;
+
+/**
+ * src copied into dst (same shape) as native row copies: one where both are row matrices, else one
+ * per index of the leading dim, recursively (a permuting view of a weight, say, becomes one copy
+ * per head). Undefined where a piece is no matrix (a transposed 2-D view) or i32 meets a float.
+ */
+function copyCalls(
+  src: HostTensor,
+  dst: HostTensor,
+  budget = { left: MAX_COPY_PIECES },
+): NativeCall[] | undefined {
+  if ((src.dtype === 'i32') !== (dst.dtype === 'i32')) return undefined;
+  // i32 rows travel as f32 storage: the native copy of equal dtypes is bit for bit
+  const rows = (t: HostTensor) =>
+    t.dtype === 'i32' ? int32Rows(t) : matrixOf(t, Math.max(0, t.shape.length - 1));
+  const [a, out] = [rows(src), rows(dst)];
+  if (a && out) return --budget.left < 0 ? undefined : [['copy', { a, out }]];
+  if (src.shape.length < 2) return undefined;
+  const slice = (t: HostTensor, i: number) =>
+    t.view({ shape: t.shape.slice(1), strides: t.strides.slice(1), offset: t.offset + i * t.strides[0]! });
+  const calls: NativeCall[] = [];
+  for (let i = 0; i < src.shape[0]!; i++) {
+    const piece = copyCalls(slice(src, i), slice(dst, i), budget);
+    if (!piece) return undefined;
+    calls.push(...piece);
+  }
+  return calls;
+}
+
 /** An i32 tensor's rows as a matrix of f32 storage over the same bytes. */
-function int32Rows(t: Tensor): NativeMatrix | undefined {
-  const h = host(t);
-  const m = matrixLayout(h, Math.max(0, t.shape.length - 1));
+function int32Rows(h: HostTensor): NativeMatrix | undefined {
+  const m = matrixLayout(h, Math.max(0, h.shape.length - 1));
   const ints = h.storage() as Int32Array;
   return (
     m && {

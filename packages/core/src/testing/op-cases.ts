@@ -304,6 +304,34 @@ export function opCases(seed: number, dtypes: readonly DType[] = ['f32', 'f16', 
       });
     }
     cases.push(...viewCases(rand, d), ...wideRowCases(rand, d));
+    // The rotary-half permutation of q/k weights at load: rows (head, 2 i + j) -> (head, j half + i),
+    // both sides 4-d views that are no row matrix as a whole.
+    const [heads, half, cols] = [3, 5, 7];
+    const shape = [heads, 2, half, cols];
+    cases.push({
+      name: `copy ${d} between permuting 4-d views (${shape.join(' x ')})`,
+      kind: 'copy',
+      dtype: d,
+      tensors: {
+        src: {
+          dtype: d,
+          shape,
+          data: floats(rand, d, heads * 2 * half * cols),
+          view: { base: [heads * 2 * half, cols], strides: [2 * half * cols, cols, 2 * cols, 1], offset: 0 },
+        },
+        dst: {
+          dtype: d,
+          shape,
+          check: true,
+          view: {
+            base: [heads * 2 * half + 1, cols],
+            strides: [2 * half * cols, half * cols, cols, 1],
+            offset: cols,
+          },
+        },
+      },
+      op: (t) => ({ op: 'copy', src: t.src!, dst: t.dst! }),
+    });
     cases.push({
       name: `copy f32 -> ${d} 3 x 17`,
       kind: 'copy',
