@@ -82,9 +82,10 @@ export function createCpuExecutor(
       if (calls) return pool.runOps(calls);
       // frequencies that depend on the positions (dynamic scaling), or a layout that needs a copy
       const positions = host(op.positions).raw() as Int32Array;
-      let largest = -1;
-      for (const p of positions) largest = Math.max(largest, p);
-      const frequencies = ropeFrequencies(op.rope, op.seqLen ?? largest + 1);
+      // the length 'dynamic' sees: one past the largest position, at least 1 (as core's rope)
+      let length = 1;
+      for (const p of positions) length = Math.max(length, p + 1);
+      const frequencies = ropeFrequencies(op.rope, op.seqLen ?? length);
       await withTensors([[host(op.x), isHeadRows]], [[host(op.out), isHeadRows]], ([x], [out]) =>
         pool.runOps([ropeCall(op, x!, out!, positions, frequencies)]),
       );

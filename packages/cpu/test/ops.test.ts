@@ -219,6 +219,18 @@ describe(`cpu ops (seed ${seed})`, { timeout: REAL_WORK_TIMEOUT_MS }, () => {
     }
   });
 
+  it('runs rope with dynamic scaling over no tokens (the length it sees is at least 1)', async () => {
+    const x = executor.empty('f32', [0, 2, 8]);
+    const positions = executor.empty('i32', [0]);
+    const rope = {
+      theta: 10000,
+      rotaryDim: 8,
+      scaling: { kind: 'dynamic', factor: 2, originalMaxPositions: 4 },
+    } as const;
+    executor.run({ op: 'rope', x, positions, rope, out: x });
+    await expect(executor.stream.synchronize()).resolves.toBeUndefined();
+  });
+
   it('keeps the event loop free during a long GEMM', async () => {
     // About 34 GFLOP, 0.1 s or more here: run on the JS thread, it would be one gap longer than
     // both bounds. Non-zero data made cheaply (random values in JS would take longer than the GEMM).
