@@ -70,11 +70,10 @@ export function createCpuExecutor(
     embedding: native,
     kvAppend: native,
     copy: async (op) => {
+      if (op.src.dtype !== 'i32' && op.dst.dtype !== 'i32') return native(op);
       const calls = nativeCalls(op);
       if (calls) return pool.runOps(calls);
-      // i32 through a layout the row copy does not take
-      if (op.src.dtype === 'i32' || op.dst.dtype === 'i32') host(op.dst).writeRaw(host(op.src).raw());
-      else await native(op);
+      host(op.dst).writeRaw(host(op.src).raw()); // i32 through a layout the row copies do not take
     },
 
     rope: async (op) => {
